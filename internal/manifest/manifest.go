@@ -1,0 +1,105 @@
+// Package manifest loads manifest.yaml, the only file an operator edits, and
+// rewrites its services.mode value in place.
+//
+// Loading is strict: unknown keys, wrong types, out-of-range values and missing
+// required fields are all reported at once, each citing FILE:LINE:COL and the
+// field path, in one *Error that wraps fail.ErrInvalid.
+//
+// Choices where YAML leaves room:
+//   - String fields take an unquoted number as its literal text, so
+//     `version: 1.10` means "1.10" (not the float 1.1); booleans, nulls and
+//     collections are refused. Integer fields refuse quoted numbers and floats.
+//   - An empty `contact:` is "", an empty `policy:` or policy domain has no
+//     overrides, and an empty section such as `nginx:` lists its missing fields.
+//   - network.driver_type is one Compose can create a network with: bridge,
+//     overlay, macvlan or ipvlan. contact may not hold characters that need
+//     escaping in nginx config or JSON (quotes, backslash, $, ;, braces).
+//   - Anchors are allowed, aliases are not: every value is written out.
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+)
+
+// The two modes the service runs in.
+const (
+	ModeStable = "stable"
+	ModeCanary = "canary"
+)
+
+// Defaults for the optional fields.
+const (
+	DefaultMode          = ModeStable
+	DefaultVersion       = "1.0.0"
+	DefaultRestartPolicy = "unless-stopped"
+	DefaultLogVolume     = "swiftdeploy-logs"
+	DefaultProxyTimeout  = 30
+)
+
+// Manifest is a loaded, validated manifest.yaml with defaults applied.
+type Manifest struct {
+	Services Services
+	Nginx    Nginx
+	Network  Network
+	Contact  string
+	// Policy holds optional per-domain threshold overrides, for example
+	// Policy["canary"]["max_error_rate_percent"]. It is nil when the manifest has none.
+	Policy map[string]map[string]float64
+}
+
+// Services describes the application container.
+type Services struct {
+	Image         string
+	Port          int
+	Mode          string
+	Version       string
+	RestartPolicy string
+	LogVolume     string
+}
+
+// Nginx describes the reverse proxy in front of the application.
+type Nginx struct {
+	Image        string
+	Port         int
+	ProxyTimeout int // seconds
+}
+
+// Network describes the Docker network the stack runs on.
+type Network struct {
+	Name       string
+	DriverType string
+}
+
+// ValidMode reports whether mode is one the service can run in.
+func ValidMode(mode string) bool {
+	return mode == ModeStable || mode == ModeCanary
+}
+
+// Load reads and parses the manifest at path. A missing file is invalid input;
+// other read failures are operational errors.
+func Load(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notFound(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates data as a manifest; name is the file name used in messages.
+// Any error is an *Error listing every problem found.
+func Parse(name string, data []byte) (*Manifest, error) {
+	m, _, err := parse(name, data)
+	return m, err
+}
+
+func notFound(path string) error {
+	return fmt.Errorf("%w: %s does not exist: create it (see the manifest section of the README)", fail.ErrInvalid, path)
+}
