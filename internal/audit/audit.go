@@ -1,0 +1,102 @@
+// Package audit turns history.jsonl into audit_report.md, a GitHub Flavored
+// Markdown report: a summary of counts, a timeline of deploys, mode changes,
+// blocks, rollbacks and chaos injections, the policy violations folded by rule,
+// and charts of error rate and P99 over time (Mermaid xychart-beta).
+//
+// The history is read once, as a stream, and everything the report keeps is
+// bounded: the timeline keeps its first and last rows, violations are folded
+// into at most a fixed number of groups and the chart keeps a fixed number of
+// points. A history of a million events gives a report a person can read, in
+// flat memory.
+package audit
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
+)
+
+// Options are the facts about a report that do not come from the history.
+type Options struct {
+	Now    time.Time // printed as the time the report was generated
+	Source string    // the history's name, printed in the report, e.g. "history.jsonl"
+}
+
+// Stats says how much of the history went into the report.
+type Stats struct {
+	Events  int            // valid events read
+	Skipped int            // malformed lines skipped
+	Skips   []history.Skip // the first skipped lines, for one warning each
+}
+
+// Write reads the history once and writes the report to w.
+func Write(w io.Writer, hist io.Reader, opt Options) (Stats, error) {
+	r := history.NewReader(hist)
+	c := newCollector()
+	for raw, ok := r.NextRaw(); ok; raw, ok = r.NextRaw() {
+		c.add(raw)
+	}
+	stats := Stats{Events: c.events, Skipped: r.SkippedCount(), Skips: r.Skipped()}
+	if err := r.Err(); err != nil {
+		return stats, fmt.Errorf("audit: %w", err)
+	}
+	bw := bufio.NewWriter(w)
+	render(bw, c, stats, opt)
+	if err := bw.Flush(); err != nil {
+		return stats, fmt.Errorf("audit: write report: %w", err)
+	}
+	return stats, nil
+}
+
+// WriteFile writes the report for the history at historyPath to reportPath,
+// atomically: a reader sees the old report or the new one, never half of one.
+// A missing history is an empty one.
+func WriteFile(reportPath, historyPath string, opt Options) (Stats, error) {
+	var hist io.Reader = strings.NewReader("")
+	f, err := os.Open(historyPath)
+	switch {
+	case err == nil:
+		defer f.Close()
+		hist = f
+	case !errors.Is(err, fs.ErrNotExist):
+		return Stats{}, fmt.Errorf("audit: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(reportPath), "."+filepath.Base(reportPath)+".*.tmp")
+	if err != nil {
+		return Stats{}, fmt.Errorf("audit: create report: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	stats, err := Write(tmp, hist, opt)
+	if err != nil {
+		tmp.Close()
+		return stats, err
+	}
+	if err := finish(tmp, reportPath); err != nil {
+		return stats, fmt.Errorf("audit: write %s: %w", reportPath, err)
+	}
+	return stats, nil
+}
+
+// finish makes the temporary report durable and readable, then moves it into place.
+func finish(tmp *os.File, reportPath string) error {
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), reportPath)
+}

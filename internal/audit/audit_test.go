@@ -1,0 +1,322 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden reports in testdata/")
+
+var now = time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC)
+
+func TestWriteMatchesGoldenReports(t *testing.T) {
+	tests := []struct {
+		name            string
+		events, skipped int
+	}{
+		{"empty", 0, 0},
+		{"small", 13, 0},
+		{"chaos", 47, 0},
+		{"malformed", 7, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hist, err := os.Open(filepath.Join("testdata", tt.name+".jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hist.Close()
+			var got bytes.Buffer
+			stats, err := Write(&got, hist, Options{Now: now, Source: tt.name + ".jsonl"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats.Events != tt.events || stats.Skipped != tt.skipped || len(stats.Skips) != tt.skipped {
+				t.Errorf("stats = %+v, want %d events and %d skipped", stats, tt.events, tt.skipped)
+			}
+			golden := filepath.Join("testdata", tt.name+".md")
+			if *update {
+				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("report differs from %s (run with -update to accept):\n%s", golden, got.String())
+			}
+			checkTables(t, got.String())
+		})
+	}
+}
+
+// checkTables asserts every table row has as many cells as its header, which an
+// unescaped | or newline in a cell would break.
+func checkTables(t *testing.T, report string) {
+	t.Helper()
+	cells := 0
+	for i, line := range strings.Split(report, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			cells = 0
+			continue
+		}
+		n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|") - 1
+		if cells == 0 {
+			cells = n
+		} else if n != cells {
+			t.Errorf("line %d has %d cells, its table %d: %s", i+1, n, cells, line)
+		}
+	}
+}
+
+func TestWriteFileTreatsAMissingHistoryAsEmptyAndLeavesNoTempFile(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "audit_report.md")
+	if err := os.WriteFile(report, []byte("old report"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := WriteFile(report, filepath.Join(dir, "history.jsonl"), Options{Now: now, Source: "history.jsonl"})
+	if err != nil || stats.Events != 0 {
+		t.Fatalf("WriteFile = %+v, %v", stats, err)
+	}
+	got, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "empty.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = bytes.Replace(want, []byte("empty.jsonl"), []byte("history.jsonl"), 1)
+	if !bytes.Equal(got, want) {
+		t.Errorf("report for a missing history:\n%s\nwant the empty report:\n%s", got, want)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the report", len(entries))
+	}
+	if info, err := os.Stat(report); err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("report mode = %v, %v; want 0644", info.Mode(), err)
+	}
+}
+
+func TestWriteFileFailsWithoutTouchingTheOldReportWhenTheHistoryIsUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "audit_report.md")
+	if err := os.WriteFile(report, []byte("old report"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteFile(report, dir, Options{Now: now}); err == nil { // a directory reads as an error
+		t.Fatal("WriteFile read a directory as a history")
+	}
+	if got, _ := os.ReadFile(report); string(got) != "old report" {
+		t.Errorf("old report replaced by %q", got)
+	}
+}
+
+func TestTimelineKeepsTheFirstAndLastRowsOfALongHistory(t *testing.T) {
+	var hist strings.Builder
+	const n = 2000
+	for i := range n {
+		fmt.Fprintf(&hist, `{"timestamp":"%s","event":"chaos","mode":"error","rate":%d}`+"\n",
+			now.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i)
+	}
+	var out bytes.Buffer
+	if _, err := Write(&out, strings.NewReader(hist.String()), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	report := out.String()
+	rows := strings.Count(report, "| chaos |")
+	if rows != timelineHead+timelineTail {
+		t.Errorf("timeline has %d chaos rows, want %d", rows, timelineHead+timelineTail)
+	}
+	for _, want := range []string{
+		"| error, rate 0 |", "| error, rate 49 |", "| error, rate 1550 |", "| error, rate 1999 |",
+		fmt.Sprintf("| %d events folded |", n-timelineHead-timelineTail),
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(report, "| error, rate 50 |") || strings.Contains(report, "| error, rate 1549 |") {
+		t.Error("report lists a row that should be folded")
+	}
+	if strings.Index(report, "rate 1998 |") > strings.Index(report, "rate 1999 |") {
+		t.Error("the tail of the timeline is out of order")
+	}
+}
+
+func TestViolationsListAtMostTheFirstGroups(t *testing.T) {
+	var hist strings.Builder
+	for i := range maxGroups + 5 {
+		fmt.Fprintf(&hist, `{"timestamp":"2026-05-05T21:00:00Z","event":"policy_decision","domain":"canary","decision":{"allow":false,"violations":[{"rule":"r%d","message":"m","observed":1,"limit":0}]}}`+"\n", i)
+	}
+	var out bytes.Buffer
+	if _, err := Write(&out, strings.NewReader(hist.String()), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	report := out.String()
+	if got := strings.Count(report, "| canary | r"); got != maxGroups {
+		t.Errorf("listed %d groups, want %d", got, maxGroups)
+	}
+	if !strings.Contains(report, "| … |  | 5 |") {
+		t.Error("report does not count the 5 violations past the listed groups")
+	}
+}
+
+func TestSeriesKeepsAtMostSixtyPointsAndEverySpike(t *testing.T) {
+	for _, n := range []int{1, 59, 60, 61, 119, 120, 121, 1000, 100_003} {
+		s := series{span: 1}
+		spike := n * 2 / 3
+		for i := range n {
+			rate := 1.0
+			if i == spike {
+				rate = 99
+			}
+			s.add(now.Add(time.Duration(i)*time.Second), rate, float64(i))
+		}
+		pts := s.plotted()
+		worst, windows := 0.0, 0
+		for _, p := range pts {
+			worst = max(worst, p.errorRate)
+			windows += p.n
+		}
+		if len(pts) > maxPlotted || len(s.points) > maxKept || worst != 99 || windows != n {
+			t.Errorf("n=%d: %d points (%d kept), worst %v, %d windows", n, len(pts), len(s.points), worst, windows)
+		}
+		if !pts[0].at.Equal(now) || pts[len(pts)-1].p99 != float64(n-1) {
+			t.Errorf("n=%d: first point at %v, last P99 %v", n, pts[0].at, pts[len(pts)-1].p99)
+		}
+	}
+}
+
+func TestCellEscapesWhatWouldBreakATable(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"a | b", `a \| b`},
+		{"one\ntwo\r\nthree", "one<br>two<br>three"},
+		{"<script>&", "&lt;script&gt;&amp;"},
+		{"*bold* _it_ `code` [link](x) ~s~", `\*bold\* \_it\_ \` + "`" + `code\` + "`" + ` \[link\](x) \~s\~`},
+		{`back\slash`, `back\\slash`},
+		{"error rate 56.45% exceeds the 1.00% limit", "error rate 56.45% exceeds the 1.00% limit"},
+	}
+	for _, tt := range tests {
+		if got := cell(tt.in); got != tt.want {
+			t.Errorf("cell(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkAuditMillionEvents reports the time, allocation and peak heap of a
+// report on a million events, mostly status scrapes, and the report's size.
+func BenchmarkAuditMillionEvents(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "history.jsonl")
+	writeLongHistory(b, path, 1_000_000)
+	info, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out countingWriter
+		peak := sampleHeap(func() {
+			if _, err := Write(&out, f, Options{Now: now, Source: "history.jsonl"}); err != nil {
+				b.Fatal(err)
+			}
+		})
+		f.Close()
+		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+		b.ReportMetric(float64(out)/1024, "report-KB")
+		b.ReportMetric(float64(info.Size())/(1<<20), "history-MB")
+	}
+}
+
+type countingWriter int
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}
+
+// sampleHeap runs f and returns the largest HeapInuse seen while it ran.
+func sampleHeap(f func()) uint64 {
+	runtime.GC()
+	done := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var most uint64
+		var ms runtime.MemStats
+		tick := time.NewTicker(100 * time.Millisecond) // ReadMemStats stops the world
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			most = max(most, ms.HeapInuse)
+			select {
+			case <-done:
+				peak <- most
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	return <-peak
+}
+
+// writeLongHistory writes n events shaped like the product's: every 1000th
+// event starts a chaos episode with a block, a promotion and a rollback.
+func writeLongHistory(b *testing.B, path string, n int) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < n; {
+		at := start.Add(time.Duration(i) * 5 * time.Second).Format(time.RFC3339)
+		errRate, p99 := float64(i%7)/10, 10+float64(i%13)
+		switch i % 1000 {
+		case 0:
+			fmt.Fprintf(w, `{"timestamp":%q,"event":"chaos","mode":"error","rate":0.5,"result":"ok"}`+"\n", at)
+		case 1:
+			fmt.Fprintf(w, `{"timestamp":%q,"event":"policy_decision","action":"promote","decision":{"allow":false,"notes":[],"violations":[{"limit":1,"message":"error rate 52.30%% exceeds the 1.00%% limit","observed":52.3,"rule":"max_error_rate"}]},"domain":"canary","input":{"action":"promote","current_mode":"canary","error_rate_percent":52.3,"p99_latency_ms":14.5,"requests":150,"target_mode":"stable","window_seconds":30},"overridden":false}`+"\n", at)
+		case 2:
+			fmt.Fprintf(w, `{"timestamp":%q,"event":"promote_blocked","domain":"canary","from":"canary","to":"stable","violations":[{"limit":1,"message":"error rate 52.30%% exceeds the 1.00%% limit","observed":52.3,"rule":"max_error_rate"}]}`+"\n", at)
+		case 3:
+			fmt.Fprintf(w, `{"timestamp":%q,"event":"chaos","mode":"recover","result":"ok"}`+"\n", at)
+		case 4:
+			fmt.Fprintf(w, `{"timestamp":%q,"event":"promote","from":"canary","result":"ok","to":"stable"}`+"\n", at)
+		case 5:
+			fmt.Fprintf(w, `{"timestamp":%q,"event":"rollback","from":"stable","result":"noop","to":"stable"}`+"\n", at)
+		default:
+			if i%1000 < 60 {
+				errRate = 52.3
+			}
+			fmt.Fprintf(w, `{"timestamp":%q,"event":"status_scrape","chaos":"none","mode":"canary","sample":{"at":%q,"buckets":[[0.005,%d],[0.01,%d],[0.025,%d],[0.05,%d],[0.1,%d],[0.25,%d],[0.5,%d],[1,%d],[2.5,%d],[5,%d],[10,%d],["+Inf",%d]],"chaos":"none","errors":%d,"mode":"canary","requests":%d,"uptime_seconds":%d},"window":{"error_rate_percent":%g,"no_traffic":false,"p99_latency_ms":%g,"requests":150,"window_seconds":30}}`+"\n",
+				at, at, i*15, i*22, i*25, i*25, i*25, i*25, i*25, i*25, i*25, i*25, i*25, i*25, i/100, i*25, i*5, errRate, p99)
+		}
+		i++
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+var _ io.Writer = (*countingWriter)(nil)
