@@ -1,0 +1,248 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Compose labels that identify what a container, network or volume belongs to.
+const (
+	projectLabel    = "com.docker.compose.project"
+	serviceLabel    = "com.docker.compose.service"
+	configHashLabel = "com.docker.compose.config-hash"
+)
+
+// OverrideFile is the optional hand-written compose file merged into every call.
+const OverrideFile = "docker-compose.override.yml"
+
+// Project is one compose project: its name and the folder holding its files.
+type Project struct {
+	Name string
+	Dir  string
+	File string // the generated compose file, relative to Dir
+}
+
+// Files lists the compose files every call passes: the generated file, then the
+// override when it exists. Naming the first with -f stops Compose from finding
+// the override by itself, hence both.
+func (p Project) Files() []string {
+	files := []string{filepath.Join(p.Dir, p.File)}
+	if _, err := os.Stat(filepath.Join(p.Dir, OverrideFile)); err == nil {
+		files = append(files, filepath.Join(p.Dir, OverrideFile))
+	}
+	return files
+}
+
+// Compose runs `docker compose` on the project with args.
+func (p Project) Compose(ctx context.Context, args ...string) (string, error) {
+	full := []string{"compose", "--project-name", p.Name, "--project-directory", p.Dir}
+	for _, f := range p.Files() {
+		full = append(full, "-f", f)
+	}
+	full = append(full, "--progress", "quiet")
+	return run(ctx, "docker", append(full, args...)...)
+}
+
+// ConfigHashes returns the hash Compose computes for each service's desired
+// configuration; a running container whose config-hash label matches is up to date.
+func (p Project) ConfigHashes(ctx context.Context) (map[string]string, error) {
+	out, err := p.Compose(ctx, "config", "--hash", "*")
+	if err != nil {
+		return nil, err
+	}
+	hashes := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if name, hash, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			hashes[name] = strings.TrimSpace(hash)
+		}
+	}
+	return hashes, nil
+}
+
+// Container is what SwiftDeploy needs to know of one container.
+type Container struct {
+	ID          string
+	Name        string
+	Service     string
+	Image       string
+	State       string // running, exited, restarting, ...
+	Health      string // healthy, unhealthy, starting, or "" without a healthcheck
+	ExitCode    int
+	StartedAt   time.Time
+	ConfigHash  string
+	Env         map[string]string
+	User        string
+	ReadOnly    bool
+	CapDrop     []string
+	CapAdd      []string
+	SecurityOpt []string
+	Ports       []string // published host ports
+}
+
+// Running reports whether the container is up.
+func (c Container) Running() bool { return c.State == "running" }
+
+// Containers lists the project's containers, running or not, optionally only
+// those of one service.
+func (p Project) Containers(ctx context.Context, service string) ([]Container, error) {
+	args := []string{"ps", "-aq", "--no-trunc", "--filter", "label=" + projectLabel + "=" + p.Name}
+	if service != "" {
+		args = append(args, "--filter", "label="+serviceLabel+"="+service)
+	}
+	out, err := run(ctx, "docker", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list containers of %s: %w", p.Name, err)
+	}
+	ids := strings.Fields(out)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return Inspect(ctx, ids...)
+}
+
+type inspected struct {
+	ID    string
+	Name  string
+	State struct {
+		Status    string
+		ExitCode  int
+		StartedAt time.Time
+		Health    *struct{ Status string }
+	}
+	Config struct {
+		Image  string
+		User   string
+		Env    []string
+		Labels map[string]string
+	}
+	HostConfig struct {
+		ReadonlyRootfs bool
+		CapDrop        []string
+		CapAdd         []string
+		SecurityOpt    []string
+	}
+	NetworkSettings struct {
+		Ports map[string][]struct{ HostIP, HostPort string }
+	}
+}
+
+// Inspect reads the state of containers by ID or name.
+func Inspect(ctx context.Context, ids ...string) ([]Container, error) {
+	out, err := run(ctx, "docker", append([]string{"inspect", "--type", "container"}, ids...)...)
+	if err != nil {
+		return nil, fmt.Errorf("inspect containers: %w", err)
+	}
+	var raw []inspected
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		return nil, fmt.Errorf("inspect containers: %w", err)
+	}
+	cs := make([]Container, 0, len(raw))
+	for _, r := range raw {
+		c := Container{
+			ID: r.ID, Name: strings.TrimPrefix(r.Name, "/"), Service: r.Config.Labels[serviceLabel],
+			Image: r.Config.Image, State: r.State.Status, ExitCode: r.State.ExitCode, StartedAt: r.State.StartedAt,
+			ConfigHash: r.Config.Labels[configHashLabel], Env: map[string]string{}, User: r.Config.User,
+			ReadOnly: r.HostConfig.ReadonlyRootfs, CapDrop: r.HostConfig.CapDrop, CapAdd: r.HostConfig.CapAdd,
+			SecurityOpt: r.HostConfig.SecurityOpt,
+		}
+		if r.State.Health != nil {
+			c.Health = r.State.Health.Status
+		}
+		for _, kv := range r.Config.Env {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				c.Env[k] = v
+			}
+		}
+		for _, bindings := range r.NetworkSettings.Ports {
+			for _, b := range bindings {
+				c.Ports = append(c.Ports, b.HostPort)
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// Stop sends SIGTERM and waits up to grace for the containers to exit.
+func Stop(ctx context.Context, grace time.Duration, ids ...string) error {
+	args := append([]string{"stop", "--time", strconv.Itoa(int(grace.Seconds()))}, ids...)
+	if _, err := run(ctx, "docker", args...); err != nil {
+		return fmt.Errorf("stop containers: %w", err)
+	}
+	return nil
+}
+
+// Remove force-removes containers (and their anonymous volumes).
+func Remove(ctx context.Context, ids ...string) error {
+	if _, err := run(ctx, "docker", append([]string{"rm", "--force", "--volumes"}, ids...)...); err != nil {
+		return fmt.Errorf("remove containers: %w", err)
+	}
+	return nil
+}
+
+// Logs returns the last n lines a container printed.
+func Logs(ctx context.Context, id string, n int) (string, error) {
+	return run(ctx, "docker", "logs", "--tail", strconv.Itoa(n), id)
+}
+
+// RemoveProject removes every container, network and volume labelled with the
+// project's name. It needs no compose file, so it also cleans up after a
+// deleted docker-compose.yml, and it is a no-op when nothing is left.
+func (p Project) RemoveProject(ctx context.Context) (removed []string, err error) {
+	filter := "label=" + projectLabel + "=" + p.Name
+	kinds := []struct{ list, remove []string }{
+		{[]string{"ps", "-aq", "--filter", filter}, []string{"rm", "--force", "--volumes"}},
+		{[]string{"network", "ls", "-q", "--filter", filter}, []string{"network", "rm"}},
+		{[]string{"volume", "ls", "-q", "--filter", filter}, []string{"volume", "rm", "--force"}},
+	}
+	for _, k := range kinds {
+		out, err := run(ctx, "docker", k.list...)
+		if err != nil {
+			return removed, fmt.Errorf("list %s: %w", k.list[0], err)
+		}
+		ids := strings.Fields(out)
+		if len(ids) == 0 {
+			continue
+		}
+		if _, err := run(ctx, "docker", append(k.remove, ids...)...); err != nil {
+			return removed, fmt.Errorf("remove: %w", err)
+		}
+		removed = append(removed, ids...)
+	}
+	return removed, nil
+}
+
+// NginxTest runs `nginx -t` on confDir/nginx.conf inside image, offline and with
+// the same user, read-only root and writable paths as the deployed container.
+func NginxTest(ctx context.Context, image, confDir, logDir string) (string, error) {
+	abs, err := filepath.Abs(confDir)
+	if err != nil {
+		return "", err
+	}
+	return run(ctx, "docker", "run", "--rm", "--network", "none", "--user", "65534:65534", "--read-only",
+		"--tmpfs", "/tmp:mode=1777", "--tmpfs", logDir+":mode=1777",
+		"-v", abs+":/etc/swiftdeploy/nginx:ro", image,
+		"nginx", "-e", "stderr", "-t", "-c", "/etc/swiftdeploy/nginx/nginx.conf")
+}
+
+// PortOwners lists the running containers publishing host port, with the compose
+// project each belongs to ("" for containers outside compose).
+func PortOwners(ctx context.Context, port int) (map[string]string, error) {
+	out, err := run(ctx, "docker", "ps", "--filter", "publish="+strconv.Itoa(port), "--format", `{{.Names}}	{{.Label "`+projectLabel+`"}}`)
+	if err != nil {
+		return nil, fmt.Errorf("list containers on port %d: %w", port, err)
+	}
+	owners := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if name, project, ok := strings.Cut(line, "\t"); ok {
+			owners[name] = project
+		}
+	}
+	return owners, nil
+}

@@ -1,0 +1,141 @@
+// Package render turns a loaded manifest into the generated files: nginx.conf and
+// docker-compose.yml, from the text/template files in templates/.
+//
+// Rendering is pure and deterministic: the same manifest and project name give
+// byte-identical output. Everything is rendered in memory first, so a template
+// error writes nothing; each file is then written atomically.
+package render
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+)
+
+// Paths of the generated files, relative to the project root.
+const (
+	NginxConf       = "nginx.conf"
+	ComposeFile     = "docker-compose.yml"
+	MountedNginxDir = ".swiftdeploy/nginx"
+	// LogDir is where the named log volume is mounted in both containers.
+	LogDir = "/var/log/swiftdeploy"
+	// DefaultProject is the compose project name unless the environment says otherwise.
+	DefaultProject = "swiftdeploy"
+)
+
+// MountedNginxConf is the copy of nginx.conf that the nginx container reads: its
+// folder is bind-mounted, so a rewrite by rename is seen inside the container.
+var MountedNginxConf = filepath.Join(MountedNginxDir, "nginx.conf")
+
+var projectName = regexp.MustCompile(`^swiftdeploy[a-z0-9_-]*$`)
+
+// CheckProject reports whether name is usable as the compose project name: every
+// container name derives from it and must start with "swiftdeploy".
+func CheckProject(name string) error {
+	if !projectName.MatchString(name) {
+		return fmt.Errorf("%w: project name %q must start with \"swiftdeploy\" and use only a-z, 0-9, _ and -", fail.ErrInvalid, name)
+	}
+	return nil
+}
+
+// File is one generated file.
+type File struct {
+	Path string // relative to the project root
+	Data []byte
+}
+
+type data struct {
+	*manifest.Manifest
+	Project           string
+	LogDir            string
+	Contact           string // escaped for a single-quoted nginx string holding JSON
+	NginxConfigDigest string
+	ConnectTimeout    int // seconds: the shorter of nginx.proxy_timeout and maxConnectTimeout
+}
+
+// maxConnectTimeout caps nginx's connect timeout to the app: see nginx.conf.tmpl.
+const maxConnectTimeout = 1
+
+// Render renders every template in templatesDir for m. It writes nothing.
+func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, error) {
+	if err := CheckProject(project); err != nil {
+		return nil, err
+	}
+	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
+		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout)}
+	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)
+	if err != nil {
+		return nil, err
+	}
+	d.NginxConfigDigest = digest(nginx)
+	compose, err := execute(templatesDir, "docker-compose.yml.tmpl", d)
+	if err != nil {
+		return nil, err
+	}
+	return []File{
+		{Path: NginxConf, Data: nginx},
+		{Path: MountedNginxConf, Data: nginx},
+		{Path: ComposeFile, Data: compose},
+	}, nil
+}
+
+func execute(dir, name string, d data) ([]byte, error) {
+	path := filepath.Join(dir, name)
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"quote": quote}).Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("parse template %s: %w", path, err)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		return nil, fmt.Errorf("render %s: %w", path, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// quote makes s a double-quoted YAML scalar; JSON string syntax is valid YAML.
+func quote(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
+}
+
+// nginxJSONString escapes s for use inside a JSON string literal that itself sits in
+// a single-quoted nginx string: JSON escaping first, then nginx's own ' and \.
+// A '$' would start an nginx variable, so it is written as a JSON unicode escape.
+func nginxJSONString(s string) string {
+	j := quote(s)
+	j = j[1 : len(j)-1]
+	j = strings.ReplaceAll(j, "$", `\u0024`)
+	j = strings.ReplaceAll(j, `\`, `\\`)
+	return strings.ReplaceAll(j, "'", `\'`)
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// Write writes files under root atomically, leaving a file whose content is already
+// identical untouched (same bytes, same inode).
+func Write(root string, files []File) error {
+	for _, f := range files {
+		if err := atomicfile.Write(filepath.Join(root, f.Path), f.Data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
