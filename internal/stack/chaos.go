@@ -1,0 +1,109 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+)
+
+// ChaosRequest is what an operator asks of the canary's /chaos endpoint.
+type ChaosRequest struct {
+	Mode     string  // slow, error or recover
+	Duration *string // seconds, for slow
+	Rate     *string // 0..1, for error
+}
+
+// body checks the request's shape and builds the JSON the service expects. The
+// service itself enforces the ranges (its answer names the problem).
+func (r ChaosRequest) body() (map[string]any, error) {
+	number := func(name string, v *string) (float64, error) {
+		if v == nil {
+			return 0, fmt.Errorf("%w: chaos %s needs -%s=N", fail.ErrInvalid, r.Mode, name)
+		}
+		n, err := strconv.ParseFloat(*v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%w: chaos %s: %s must be a number, got %q", fail.ErrInvalid, r.Mode, name, *v)
+		}
+		return n, nil
+	}
+	switch r.Mode {
+	case "slow":
+		if r.Rate != nil {
+			return nil, fmt.Errorf("%w: chaos slow takes -duration, not -rate", fail.ErrInvalid)
+		}
+		d, err := number("duration", r.Duration)
+		return map[string]any{"mode": "slow", "duration": d}, err
+	case "error":
+		if r.Duration != nil {
+			return nil, fmt.Errorf("%w: chaos error takes -rate, not -duration", fail.ErrInvalid)
+		}
+		rate, err := number("rate", r.Rate)
+		return map[string]any{"mode": "error", "rate": rate}, err
+	case "recover":
+		if r.Rate != nil || r.Duration != nil {
+			return nil, fmt.Errorf("%w: chaos recover takes no value", fail.ErrInvalid)
+		}
+		return map[string]any{"mode": "recover"}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown chaos mode %q: use slow, error or recover", fail.ErrInvalid, r.Mode)
+}
+
+// Chaos posts r to /chaos through nginx and records the injection.
+func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) (err error) {
+	body, err := r.body()
+	if err != nil {
+		return err
+	}
+	event := map[string]any{}
+	for k, v := range body {
+		event[k] = v
+	}
+	defer func() {
+		event["result"] = resultOf(err)
+		if err != nil {
+			event["error"] = err.Error()
+		}
+		s.record("chaos", event)
+	}()
+	m, err := s.loadManifest()
+	if err != nil {
+		return err
+	}
+	payload, _ := json.Marshal(body) // a map of strings and numbers always marshals
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nginxURL(m, "/chaos"), bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("chaos: the stack does not answer on port %d (is it deployed?): %w", m.Nginx.Port, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var parsed struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(answer, &parsed) // the raw text is shown when it is not JSON
+	reason := parsed.Error
+	if reason == "" {
+		reason = truncate(string(bytes.TrimSpace(answer)), 200)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		s.Out.OK("chaos %s injected: %s", r.Mode, bytes.TrimSpace(answer))
+		return nil
+	case resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("%w: chaos refused: %s (run `promote canary` first)", fail.ErrInvalid, reason)
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		return fmt.Errorf("%w: chaos refused (HTTP %d): %s", fail.ErrInvalid, resp.StatusCode, reason)
+	default:
+		return fmt.Errorf("chaos: HTTP %d from the stack: %s", resp.StatusCode, reason)
+	}
+}

@@ -1,0 +1,148 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+)
+
+// Deploy regenerates the files, asks the infrastructure policy, starts the stack
+// and blocks until /healthz answers ok through nginx. Deploying a stack that is
+// already running with the current configuration changes nothing.
+func (s *Stack) Deploy(ctx context.Context) (err error) {
+	if err := engine(ctx); err != nil {
+		return err
+	}
+	m, err := s.Init()
+	if err != nil {
+		return err
+	}
+	if err := s.gateDeploy(ctx, m); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.record("deploy", map[string]any{"mode": m.Services.Mode, "result": "failed", "error": err.Error()})
+		}
+	}()
+	current, err := s.upToDate(ctx)
+	if err != nil {
+		return err
+	}
+	if current {
+		if h, err := getHealth(ctx, nginxURL(m, "/healthz")); err == nil {
+			s.Out.OK("the stack %s is already running and healthy (mode %s, version %s): nothing to do", s.Project, h.Mode, h.Version)
+			s.record("deploy", map[string]any{"mode": h.Mode, "result": "noop"})
+			return nil
+		}
+	}
+	s.Out.Step("starting %s: app %s behind nginx on port %d", s.Project, m.Services.Image, m.Nginx.Port)
+	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
+	defer cancel()
+	start := time.Now()
+	if _, err := s.compose().Compose(waitCtx, "up", "--detach", "--remove-orphans"); err != nil {
+		s.diagnose(ctx)
+		if waitCtx.Err() != nil {
+			return fmt.Errorf("deploy: the stack did not become healthy within %s", s.HealthTimeout)
+		}
+		return fmt.Errorf("deploy: %w", err)
+	}
+	h, err := s.waitHealthy(waitCtx, m, "")
+	if err != nil {
+		s.diagnose(ctx)
+		return fmt.Errorf("deploy: %w", err)
+	}
+	elapsed := time.Since(start)
+	s.Out.OK("deployed in %.1fs: /healthz through nginx on port %d says ok (mode %s, version %s)", elapsed.Seconds(), m.Nginx.Port, h.Mode, h.Version)
+	s.record("deploy", map[string]any{"mode": h.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
+	return nil
+}
+
+// upToDate reports whether every service runs exactly one container whose
+// configuration matches the generated compose file.
+func (s *Stack) upToDate(ctx context.Context) (bool, error) {
+	containers, err := s.compose().Containers(ctx, "")
+	if err != nil {
+		return false, err
+	}
+	if len(containers) == 0 {
+		return false, nil
+	}
+	want, err := s.compose().ConfigHashes(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read the compose configuration: %w", err)
+	}
+	seen := map[string]int{}
+	for _, c := range containers {
+		if !c.Running() || c.ConfigHash != want[c.Service] {
+			return false, nil
+		}
+		seen[c.Service]++
+	}
+	for service := range want {
+		if seen[service] != 1 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// waitHealthy polls /healthz through nginx until it says ok, and, when mode is
+// not empty, reports that mode.
+func (s *Stack) waitHealthy(ctx context.Context, m *manifest.Manifest, mode string) (Health, error) {
+	var h Health
+	what := fmt.Sprintf("/healthz through nginx on port %d", m.Nginx.Port)
+	_, err := s.waitFor(ctx, what, 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		got, err := getHealth(ctx, nginxURL(m, "/healthz"))
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		h = got
+		if mode != "" && got.Mode != mode {
+			return false, fmt.Sprintf("mode is still %s", got.Mode), nil
+		}
+		return true, "", nil
+	})
+	return h, err
+}
+
+// diagnose prints the state and last log lines of every container of the
+// project, so that a failed wait says why.
+func (s *Stack) diagnose(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	containers, err := s.compose().Containers(ctx, "")
+	if err != nil {
+		s.Out.Warn("could not list the containers: %v", err)
+		return
+	}
+	if len(containers) == 0 {
+		s.Out.Warn("no container of %s exists", s.Project)
+	}
+	for _, c := range containers {
+		s.describe(ctx, c)
+	}
+}
+
+func (s *Stack) describe(ctx context.Context, c docker.Container) {
+	state := c.State
+	if c.Health != "" {
+		state += ", " + c.Health
+	}
+	if !c.Running() {
+		state += fmt.Sprintf(", exit code %d", c.ExitCode)
+	}
+	s.Out.Fail("%s (%s): %s", c.Name, c.Service, state)
+	logs, err := docker.Logs(ctx, c.ID, 10)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		s.Out.Info("(no logs: %v)", err)
+		return
+	}
+	for _, line := range splitLines(docker.Tail(logs, 10)) {
+		s.Out.Info("%s", line)
+	}
+}

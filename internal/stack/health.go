@@ -1,0 +1,79 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Health is the body of GET /healthz.
+type Health struct {
+	Status        string  `json:"status"`
+	Mode          string  `json:"mode"`
+	Version       string  `json:"version"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// getHealth asks url for the service's health.
+func getHealth(ctx context.Context, url string) (Health, error) {
+	var h Health
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return h, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return h, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return h, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return h, fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(body), 120))
+	}
+	if err := json.Unmarshal(body, &h); err != nil {
+		return h, fmt.Errorf("unreadable health answer: %w", err)
+	}
+	if h.Status != "ok" {
+		return h, fmt.Errorf("status %q", h.Status)
+	}
+	return h, nil
+}
+
+// waitFor polls check every interval until it reports done, ctx ends, or it
+// fails for good, showing progress for what.
+func (s *Stack) waitFor(ctx context.Context, what string, interval time.Duration, check func(context.Context) (bool, string, error)) (time.Duration, error) {
+	progress := s.Out.Progress(what)
+	defer progress.Done()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		done, status, err := check(ctx)
+		if err != nil {
+			return progress.Elapsed(), err
+		}
+		if done {
+			return progress.Elapsed(), nil
+		}
+		progress.Update(status)
+		select {
+		case <-ctx.Done():
+			return progress.Elapsed(), fmt.Errorf("gave up waiting for %s after %s: %s", what, progress.Elapsed().Round(time.Second), status)
+		case <-ticker.C:
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,33 @@
+package stack
+
+import (
+	"fmt"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+)
+
+// Init loads the manifest and regenerates nginx.conf and docker-compose.yml from
+// it. A bad manifest generates nothing.
+func (s *Stack) Init() (*manifest.Manifest, error) {
+	m, err := s.loadManifest()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.generate(m); err != nil {
+		return nil, err
+	}
+	s.Out.OK("generated %s and %s from %s (mode %s)", render.NginxConf, render.ComposeFile, ManifestFile, m.Services.Mode)
+	return m, nil
+}
+
+func (s *Stack) generate(m *manifest.Manifest) error {
+	files, err := render.Render(s.path(TemplatesDir), m, s.Project)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if err := render.Write(s.Root, files); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+)
+
+// stopGrace is how long a replaced app gets to finish its in-flight requests.
+const stopGrace = 15 * time.Second
+
+// Promote switches the running app to mode (stable or canary) if the canary
+// policy allows it, without a failed request: the new app starts beside the old
+// one, nginx finds both under the same name, and the old one drains and stops.
+func (s *Stack) Promote(ctx context.Context, mode string) error {
+	return s.switchMode(ctx, mode, "promote")
+}
+
+// Rollback returns the app to stable by the same path as promote. The canary
+// policy is still asked (its input says action "rollback") and the shipped policy
+// allows it; the attempt is always recorded.
+func (s *Stack) Rollback(ctx context.Context) error {
+	return s.switchMode(ctx, manifest.ModeStable, "rollback")
+}
+
+func (s *Stack) switchMode(ctx context.Context, target, action string) (err error) {
+	if !manifest.ValidMode(target) {
+		return fmt.Errorf("%w: unknown mode %q: use stable or canary", fail.ErrInvalid, target)
+	}
+	m, err := s.loadManifest()
+	if err != nil {
+		return err
+	}
+	from := m.Services.Mode
+	event := map[string]any{"from": from, "to": target}
+	defer func() {
+		if err != nil {
+			event["result"], event["error"] = resultOf(err), err.Error()
+			s.record(action, event)
+		}
+	}()
+	if from == target {
+		s.Out.OK("already in %s mode: nothing to do", target)
+		event["result"] = "noop"
+		s.record(action, event)
+		return nil
+	}
+	if err := engine(ctx); err != nil {
+		return err
+	}
+	old, err := s.runningApps(ctx)
+	if err != nil {
+		return err
+	}
+	decision, err := s.gateSwitch(ctx, m, from, target, action)
+	if err != nil {
+		return err
+	}
+	event["overridden"] = decision.Overridden
+	start := time.Now()
+	if err := s.replaceApp(ctx, m, target, old); err != nil {
+		return fmt.Errorf("%s %s: %w", action, target, err)
+	}
+	if err := manifest.SetMode(s.path(ManifestFile), target); err != nil {
+		return fmt.Errorf("%s %s: the app now runs in %s mode but the manifest could not be updated: %w", action, target, target, err)
+	}
+	elapsed := time.Since(start)
+	s.Out.OK("%s: %s → %s in %.1fs; /healthz through nginx confirms mode %s", action, from, target, elapsed.Seconds(), target)
+	event["result"], event["elapsed_seconds"] = "ok", round(elapsed.Seconds(), 2)
+	s.record(action, event)
+	return nil
+}
+
+// runningApps returns the running app containers, or why the stack cannot be
+// switched.
+func (s *Stack) runningApps(ctx context.Context) ([]docker.Container, error) {
+	apps, err := s.compose().Containers(ctx, "app")
+	if err != nil {
+		return nil, err
+	}
+	var running []docker.Container
+	for _, c := range apps {
+		if c.Running() {
+			running = append(running, c)
+		}
+	}
+	nginx, err := s.compose().Containers(ctx, "nginx")
+	if err != nil {
+		return nil, err
+	}
+	if len(running) == 0 || len(nginx) == 0 || !nginx[0].Running() {
+		return nil, fmt.Errorf("the stack %s is not running: run `deploy` first", s.Project)
+	}
+	return running, nil
+}
+
+// replaceApp starts an app in mode next to the old ones, waits until Docker
+// says it is healthy, then stops the old ones, which drain their in-flight
+// requests; nginx never restarts. If the new app does not become healthy, it is
+// removed, the compose file restored and the old app keeps serving.
+func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode string, old []docker.Container) error {
+	next := *m
+	next.Services.Mode = mode
+	files, err := render.Render(s.path(TemplatesDir), &next, s.Project)
+	if err != nil {
+		return err
+	}
+	composePath := s.path(render.ComposeFile)
+	previous, err := os.ReadFile(composePath)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", render.ComposeFile, err)
+	}
+	if err := render.Write(s.Root, files); err != nil {
+		return err
+	}
+	abandon := func(reason error, started []docker.Container) error {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for _, c := range started {
+			s.describe(cleanup, c)
+		}
+		if ids := containerIDs(started); len(ids) > 0 {
+			if err := docker.Remove(cleanup, ids...); err != nil {
+				s.Out.Warn("could not remove the new app: %v", err)
+			}
+		}
+		if err := atomicfile.Write(composePath, previous, 0o644); err != nil {
+			s.Out.Warn("could not restore %s: %v", render.ComposeFile, err)
+		}
+		return fmt.Errorf("%w; traffic stays on the %s app", reason, m.Services.Mode)
+	}
+
+	s.Out.Step("starting a %s app beside the running %s one", mode, m.Services.Mode)
+	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
+	defer cancel()
+	scale := fmt.Sprintf("app=%d", len(old)+1)
+	_, upErr := s.compose().Compose(waitCtx, "up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, "app")
+	started, err := s.newApps(ctx, old)
+	if err != nil {
+		return abandon(err, started)
+	}
+	if upErr != nil {
+		return abandon(fmt.Errorf("start the new app: %w", upErr), started)
+	}
+	if len(started) != 1 {
+		return abandon(fmt.Errorf("expected one new app container, found %d", len(started)), started)
+	}
+	if err := s.waitContainerHealthy(waitCtx, started[0]); err != nil {
+		return abandon(err, started)
+	}
+
+	s.Out.Step("new app healthy; draining and stopping the old one")
+	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopGrace+30*time.Second)
+	defer cancelStop()
+	if err := docker.Stop(stopCtx, stopGrace, containerIDs(old)...); err != nil {
+		return err
+	}
+	if err := docker.Remove(stopCtx, containerIDs(old)...); err != nil {
+		return err
+	}
+	confirmCtx, cancelConfirm := context.WithTimeout(ctx, 15*time.Second)
+	defer cancelConfirm()
+	if _, err := s.waitHealthy(confirmCtx, m, mode); err != nil {
+		return fmt.Errorf("the %s app replaced the old one, but /healthz through nginx does not confirm it: %w", mode, err)
+	}
+	return nil
+}
+
+// newApps returns the app containers that were not in old.
+func (s *Stack) newApps(ctx context.Context, old []docker.Container) ([]docker.Container, error) {
+	apps, err := s.compose().Containers(ctx, "app")
+	if err != nil {
+		return nil, err
+	}
+	oldIDs := containerIDs(old)
+	var started []docker.Container
+	for _, c := range apps {
+		if !slices.Contains(oldIDs, c.ID) {
+			started = append(started, c)
+		}
+	}
+	return started, nil
+}
+
+// waitContainerHealthy waits until Docker's healthcheck passes for c.
+func (s *Stack) waitContainerHealthy(ctx context.Context, c docker.Container) error {
+	_, err := s.waitFor(ctx, "the new app's healthcheck ("+c.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		got, err := docker.Inspect(ctx, c.ID)
+		if err != nil || len(got) != 1 {
+			return false, "", fmt.Errorf("the new app %s disappeared: %v", c.Name, err)
+		}
+		switch {
+		case got[0].Health == "healthy":
+			return true, "", nil
+		case got[0].State == "exited" || got[0].State == "dead":
+			return false, "", fmt.Errorf("the new app %s exited with code %d", c.Name, got[0].ExitCode)
+		case got[0].Health == "unhealthy":
+			return false, "", fmt.Errorf("the new app %s is unhealthy", c.Name)
+		}
+		return false, got[0].State + ", " + got[0].Health, nil
+	})
+	return err
+}
+
+func containerIDs(cs []docker.Container) []string {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return ids
+}

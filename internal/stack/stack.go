@@ -1,0 +1,91 @@
+// Package stack orders the steps of every SwiftDeploy command: it loads the
+// manifest, renders the generated files, asks the policies, drives Docker and
+// records what happened. The packages it calls each do one thing; this one
+// decides in which order, and what to tell the operator.
+package stack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/ui"
+)
+
+// Files at the project root.
+const (
+	ManifestFile = "manifest.yaml"
+	HistoryFile  = "history.jsonl"
+	TemplatesDir = "templates"
+	PoliciesDir  = "policies"
+	StateDir     = ".swiftdeploy"
+)
+
+// ProjectEnv names the environment variable that overrides the compose project
+// name, so that several stacks (an operator's and the end-to-end tests') can run
+// side by side. It must start with "swiftdeploy".
+const ProjectEnv = "SWIFTDEPLOY_PROJECT"
+
+// Stack is one SwiftDeploy project folder and the compose project it runs as.
+type Stack struct {
+	Root    string
+	Project string
+	Out     *ui.Printer
+	Now     func() time.Time
+
+	// HealthTimeout bounds how long deploy and promote wait for health.
+	HealthTimeout time.Duration
+}
+
+// New returns the stack rooted at root, printing to out.
+func New(root string, out *ui.Printer) (*Stack, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	project := os.Getenv(ProjectEnv)
+	if project == "" {
+		project = render.DefaultProject
+	}
+	if err := render.CheckProject(project); err != nil {
+		return nil, fmt.Errorf("%s: %w", ProjectEnv, err)
+	}
+	return &Stack{Root: abs, Project: project, Out: out, Now: time.Now, HealthTimeout: 60 * time.Second}, nil
+}
+
+func (s *Stack) path(name string) string { return filepath.Join(s.Root, name) }
+
+func (s *Stack) compose() docker.Project {
+	return docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
+}
+
+func (s *Stack) loadManifest() (*manifest.Manifest, error) {
+	return manifest.Load(s.path(ManifestFile))
+}
+
+// record appends an event to history.jsonl. A history that cannot be written is
+// reported but does not undo what already happened.
+func (s *Stack) record(event string, fields map[string]any) {
+	if err := history.Append(s.path(HistoryFile), s.Now(), event, fields); err != nil {
+		s.Out.Warn("could not record %s in %s: %v", event, HistoryFile, err)
+	}
+}
+
+// nginxURL is the address of path through the stack's published nginx port.
+func nginxURL(m *manifest.Manifest, path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", m.Nginx.Port, path)
+}
+
+// engine makes sure the Docker engine answers before a command that needs it.
+func engine(ctx context.Context) error {
+	if _, err := docker.Ping(ctx); err != nil {
+		return fmt.Errorf("%w; start it with `setup` (or `dockerd &`)", err)
+	}
+	return nil
+}

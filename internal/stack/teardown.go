@@ -1,0 +1,50 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+)
+
+// Teardown removes the stack's containers, network and volumes. It works from
+// the compose labels, so it also cleans up when docker-compose.yml was deleted,
+// and running it twice is fine. With clean it also deletes the generated files.
+func (s *Stack) Teardown(ctx context.Context, clean bool) (err error) {
+	defer func() {
+		event := map[string]any{"clean": clean, "result": resultOf(err)}
+		if err != nil {
+			event["error"] = err.Error()
+		}
+		s.record("teardown", event)
+	}()
+	if err := engine(ctx); err != nil {
+		return err
+	}
+	if _, err := os.Stat(s.path(render.ComposeFile)); err == nil {
+		if _, err := s.compose().Compose(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "15"); err != nil {
+			s.Out.Warn("docker compose down failed (%v); removing by label instead", err)
+		}
+	}
+	removed, err := s.compose().RemoveProject(ctx)
+	if err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
+	if len(removed) > 0 {
+		s.Out.OK("removed %d leftover containers, networks or volumes of %s", len(removed), s.Project)
+	}
+	s.Out.OK("the stack %s is down: no container, network or volume left", s.Project)
+	if !clean {
+		return nil
+	}
+	for _, f := range []string{render.NginxConf, render.ComposeFile, StateDir} {
+		if err := os.RemoveAll(s.path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("teardown: remove %s: %w", f, err)
+		}
+	}
+	s.Out.OK("removed the generated files (%s, %s, %s/)", render.NginxConf, render.ComposeFile, StateDir)
+	return nil
+}

@@ -1,0 +1,160 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+)
+
+// check is one pre-flight check: its name and why it failed (nil when it passed),
+// with an optional note shown when it passed.
+type check struct {
+	name string
+	note string
+	err  error
+}
+
+// Validate runs the pre-flight checks, printing one ✔/✘ line each, and fails if
+// any fails: exit 2 when the manifest is at fault, 1 otherwise.
+func (s *Stack) Validate(ctx context.Context) error {
+	var checks []check
+	add := func(name, note string, err error) {
+		checks = append(checks, check{name, note, err})
+		if err != nil {
+			s.Out.Fail("%s: %v", name, err)
+		} else if note != "" {
+			s.Out.OK("%s: %s", name, note)
+		} else {
+			s.Out.OK("%s", name)
+		}
+	}
+
+	data, err := os.ReadFile(s.path(ManifestFile))
+	if err == nil {
+		var doc any
+		if yerr := yaml.Unmarshal(data, &doc); yerr != nil {
+			err = fmt.Errorf("%w: %v", fail.ErrInvalid, yerr)
+		}
+	} else {
+		err = fmt.Errorf("%w: %v", fail.ErrInvalid, err)
+	}
+	add("1. "+ManifestFile+" exists and is valid YAML", "", err)
+	if err != nil {
+		return s.validated(checks)
+	}
+	m, err := manifest.Parse(ManifestFile, data)
+	add("2. required fields present, typed and in range", "", err)
+	if err != nil {
+		return s.validated(checks)
+	}
+	if err := s.generate(m); err != nil {
+		add("generated files render", "", err)
+		return s.validated(checks)
+	}
+
+	engineErr := engine(ctx)
+	add("3. images exist locally", "", firstErr(engineErr, missingImages(ctx, m)))
+	note, portErr := s.portFree(ctx, m.Nginx.Port, engineErr == nil)
+	add("4. nginx port "+strconv.Itoa(m.Nginx.Port)+" is free", note, portErr)
+	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, "", firstErr(engineErr, s.nginxTest(ctx, m)))
+	var composeErr error
+	if engineErr == nil {
+		_, composeErr = s.compose().Compose(ctx, "config", "--quiet")
+	}
+	add("docker compose config accepts "+strings.Join(composeFileNames(s), " + "), "", firstErr(engineErr, composeErr))
+	_, policyErr := s.loadPolicies(m)
+	add("policies compile", "", policyErr)
+	return s.validated(checks)
+}
+
+func (s *Stack) validated(checks []check) error {
+	var failed []string
+	invalid := false
+	for _, c := range checks {
+		if c.err != nil {
+			failed = append(failed, c.name)
+			invalid = invalid || errors.Is(c.err, fail.ErrInvalid)
+		}
+	}
+	s.record("validate", map[string]any{"checks": len(checks), "failed": failed})
+	if len(failed) == 0 {
+		s.Out.OK("all %d checks passed", len(checks))
+		return nil
+	}
+	err := fmt.Errorf("validate: %d of %d checks failed", len(failed), len(checks))
+	if invalid {
+		return fmt.Errorf("%w: %w", fail.ErrInvalid, err)
+	}
+	return err
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func missingImages(ctx context.Context, m *manifest.Manifest) error {
+	var missing []string
+	for _, ref := range []string{m.Services.Image, m.Nginx.Image} {
+		if !docker.ImageExists(ctx, ref) {
+			missing = append(missing, ref)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not in the local image store: %s (run `setup`)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// portFree reports whether nothing listens on port. A port held by this stack's
+// own nginx passes: deploying again is fine.
+func (s *Stack) portFree(ctx context.Context, port int, engineUp bool) (string, error) {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err == nil {
+		l.Close()
+		return "", nil
+	}
+	if engineUp {
+		owners, oerr := docker.PortOwners(ctx, port)
+		if oerr == nil {
+			for name, project := range owners {
+				if project == s.Project {
+					return "held by this stack's own nginx (" + name + ")", nil
+				}
+				return "", fmt.Errorf("in use by container %s (project %q)", name, project)
+			}
+		}
+	}
+	return "", fmt.Errorf("in use by another process: %v", err)
+}
+
+func (s *Stack) nginxTest(ctx context.Context, m *manifest.Manifest) error {
+	out, err := docker.NginxTest(ctx, m.Nginx.Image, s.path(render.MountedNginxDir), render.LogDir)
+	if err != nil && docker.Tail(out, 1) != "" {
+		return fmt.Errorf("%s", strings.ReplaceAll(docker.Tail(out, 3), "\n", " | "))
+	}
+	return err
+}
+
+func composeFileNames(s *Stack) []string {
+	var names []string
+	for _, f := range s.compose().Files() {
+		names = append(names, strings.TrimPrefix(f, s.Root+string(os.PathSeparator)))
+	}
+	return names
+}

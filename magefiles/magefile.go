@@ -1,0 +1,74 @@
+//go:build mage
+
+// SwiftDeploy: one manifest.yaml describes the deployment; these targets generate
+// the nginx and Compose files from it, deploy the stack and guard every change
+// with the Rego policies in policies/.
+//
+// Exit codes: 0 success, 1 operational failure, 2 invalid input, 3 denied by policy.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/stack"
+	"github.com/swiftdeploy/swiftdeploy/internal/ui"
+)
+
+// Setup makes this host ready: Docker engine, Compose plugin, app and nginx images.
+func Setup(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return s.Setup(ctx) })
+}
+
+// Init generates nginx.conf and docker-compose.yml from manifest.yaml.
+func Init() error {
+	return run(func(s *stack.Stack) error { _, err := s.Init(); return err })
+}
+
+// Validate runs the pre-flight checks: manifest, images, port, nginx -t, compose config, policies.
+func Validate(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return s.Validate(ctx) })
+}
+
+// Deploy generates the files, asks the infrastructure policy and starts the stack until healthy.
+func Deploy(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return s.Deploy(ctx) })
+}
+
+// Promote switches the app to <stable|canary> if the canary-safety policy allows it.
+func Promote(ctx context.Context, mode string) error {
+	return run(func(s *stack.Stack) error { return s.Promote(ctx, mode) })
+}
+
+// Rollback returns the app to stable by the emergency path (still asks the policy).
+func Rollback(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return s.Rollback(ctx) })
+}
+
+// Chaos injects chaos into the canary: slow -duration=N, error -rate=R, or recover.
+func Chaos(ctx context.Context, mode string, duration, rate *string) error {
+	return run(func(s *stack.Stack) error {
+		return s.Chaos(ctx, stack.ChaosRequest{Mode: mode, Duration: duration, Rate: rate})
+	})
+}
+
+// Teardown removes the stack's containers, network and volumes; -clean also deletes generated files.
+func Teardown(ctx context.Context, clean *bool) error {
+	return run(func(s *stack.Stack) error { return s.Teardown(ctx, clean != nil && *clean) })
+}
+
+// run builds the stack for the current folder, runs do and turns its error into
+// SwiftDeploy's exit code with a one-line message.
+func run(do func(*stack.Stack) error) error {
+	s, err := stack.New(".", ui.New(os.Stdout))
+	if err == nil {
+		err = do(s)
+	}
+	if err == nil {
+		return nil
+	}
+	return mg.Fatal(fail.Code(err), err.Error())
+}
