@@ -33,14 +33,24 @@ func Validate(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return s.Validate(ctx) })
 }
 
-// Deploy generates the files, asks the infrastructure policy and starts the stack until healthy.
-func Deploy(ctx context.Context) error {
-	return run(func(s *stack.Stack) error { return s.Deploy(ctx) })
+// Deploy generates the files, asks the infrastructure policy and starts the stack until healthy (-timeout=60s).
+func Deploy(ctx context.Context, timeout *string) error {
+	return run(func(s *stack.Stack) error {
+		if err := s.SetHealthTimeout(timeout); err != nil {
+			return err
+		}
+		return s.Deploy(ctx)
+	})
 }
 
-// Promote switches the app to <stable|canary> if the canary-safety policy allows it.
-func Promote(ctx context.Context, mode string) error {
-	return run(func(s *stack.Stack) error { return s.Promote(ctx, mode) })
+// Promote switches the app to <stable|canary> if the canary-safety policy allows it (-timeout=60s).
+func Promote(ctx context.Context, mode string, timeout *string) error {
+	return run(func(s *stack.Stack) error {
+		if err := s.SetHealthTimeout(timeout); err != nil {
+			return err
+		}
+		return s.Promote(ctx, mode)
+	})
 }
 
 // Rollback returns the app to stable by the emergency path (still asks the policy).
@@ -71,4 +81,25 @@ func run(do func(*stack.Stack) error) error {
 		return nil
 	}
 	return mg.Fatal(fail.Code(err), err.Error())
+}
+
+// Status shows a live dashboard (every 5s; -interval=10s); -once for one refresh, -json for scripts.
+func Status(ctx context.Context, once, json *bool, interval *string) error {
+	return run(func(s *stack.Stack) error {
+		opt, err := stack.ParseStatusOptions(once, json, interval, os.Stdout)
+		if err != nil {
+			return err
+		}
+		return s.Status(ctx, opt)
+	})
+}
+
+// Audit writes audit_report.md from history.jsonl: timeline, violations and an error-rate/P99 chart.
+func Audit() error {
+	return run(func(s *stack.Stack) error { return s.Audit() })
+}
+
+// Test runs setup, then every test: unit, Rego policy, fuzz corpora and end-to-end against real Docker.
+func Test(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return s.Test(ctx) })
 }

@@ -97,7 +97,7 @@ violations := set() if rollback
 
 else := findings
 
-notes contains sprintf("no traffic in the last %v s window", [window]) if no_traffic
+notes contains sprintf("no traffic in the last %s s window", [format_int(window, 10)]) if no_traffic
 
 notes contains "rollback is the emergency path: allowed whatever the metrics say" if rollback
 

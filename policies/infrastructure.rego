@@ -57,6 +57,21 @@ violations contains {
 
 allow := violations == set()
 
+# A CPU load spike (a build that just finished) passes by itself. When it is the only
+# problem, the decision says for how long the caller may measure and ask again;
+# every other violation is final (null: do not ask again).
+transient_rules := {"cpu_load"}
+
+default retry_seconds := null
+
+retry_seconds := limits.cpu_settle_seconds if {
+	violations != set()
+	every v in violations {
+		v.rule in transient_rules
+	}
+	is_number(limits.cpu_settle_seconds)
+}
+
 default checked := null
 
 checked := input
@@ -67,4 +82,5 @@ decision := {
 	"checked": checked,
 	"violations": violations,
 	"notes": [],
+	"retry_seconds": retry_seconds,
 }

@@ -97,3 +97,19 @@ test_a_missing_threshold_fails_closed if {
 	not d.allow
 	{v.limit | some v in d.violations; v.rule == "missing_threshold"} == {"max_cpu_load_1m", "min_mem_free_percent"}
 }
+
+test_a_cpu_spike_alone_may_be_asked_again_within_the_settle_time if {
+	d := infrastructure.decision with input as object.union(roomy, {"cpu_load_1m": 3})
+	not d.allow
+	d.retry_seconds == data.swiftdeploy.thresholds.infrastructure.cpu_settle_seconds
+}
+
+test_a_cpu_spike_with_low_disk_is_final if {
+	d := infrastructure.decision with input as object.union(roomy, {"cpu_load_1m": 3, "disk_free_gb": 1})
+	d.retry_seconds == null
+}
+
+test_an_allowed_deploy_has_nothing_to_retry if {
+	d := infrastructure.decision with input as roomy
+	d.retry_seconds == null
+}

@@ -497,3 +497,23 @@ func FuzzWholeSecondTimestampAgreesWithTimeParse(f *testing.F) {
 		}
 	})
 }
+
+func TestLastWhereSkipsNewerRecordsTheFilterRejects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	for i := range 10 {
+		if err := Append(path, t0.Add(time.Duration(i)*10*time.Second), "status_scrape", map[string]any{"seq": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoff := t0.Add(45 * time.Second)
+	rec, ok, err := LastWhere(path, "status_scrape", func(r Record) bool { return !r.Timestamp.After(cutoff) })
+	if err != nil || !ok {
+		t.Fatalf("LastWhere = %v, %v", ok, err)
+	}
+	if rec.Fields["seq"] != 4.0 {
+		t.Errorf("found seq %v, want 4 (the newest at or before the cutoff)", rec.Fields["seq"])
+	}
+	if _, ok, _ := LastWhere(path, "status_scrape", func(Record) bool { return false }); ok {
+		t.Error("a filter that rejects everything still found a record")
+	}
+}

@@ -16,6 +16,12 @@ const lastChunk = 64 << 10
 // reading backwards from the end so that a recent record is found without reading
 // a long file whole. A missing file has no records.
 func Last(path, event string) (Record, bool, error) {
+	return LastWhere(path, event, nil)
+}
+
+// LastWhere is Last for the most recent record named event that keep accepts (a
+// nil keep accepts every record).
+func LastWhere(path, event string, keep func(Record) bool) (Record, bool, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, false, nil
@@ -28,7 +34,7 @@ func Last(path, event string) (Record, bool, error) {
 	if err != nil {
 		return Record{}, false, fmt.Errorf("history: %w", err)
 	}
-	rec, ok, err := lastIn(f, info.Size(), event)
+	rec, ok, err := lastIn(f, info.Size(), event, keep)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("history: read %s backwards: %w", path, err)
 	}
@@ -37,7 +43,7 @@ func Last(path, event string) (Record, bool, error) {
 
 // lastIn scans lines from the end of r. tail holds the start of the line that
 // crosses the current chunk boundary; a line that grows past MaxLine is dropped.
-func lastIn(r io.ReaderAt, size int64, event string) (Record, bool, error) {
+func lastIn(r io.ReaderAt, size int64, event string, keep func(Record) bool) (Record, bool, error) {
 	var (
 		tail    []byte
 		members []member
@@ -57,7 +63,7 @@ func lastIn(r io.ReaderAt, size int64, event string) (Record, bool, error) {
 			if i < 0 {
 				break
 			}
-			if rec, ok := matchLine(buf[i+1:], event, &members); ok {
+			if rec, ok := matchLine(buf[i+1:], event, &members, keep); ok {
 				return rec, true, nil
 			}
 			buf = buf[:i]
@@ -67,12 +73,12 @@ func lastIn(r io.ReaderAt, size int64, event string) (Record, bool, error) {
 			tail = nil // part of an over-long line; its start is skipped by matchLine failing
 		}
 	}
-	rec, ok := matchLine(tail, event, &members)
+	rec, ok := matchLine(tail, event, &members, keep)
 	return rec, ok, nil
 }
 
-// matchLine decodes line if it is a valid record named event.
-func matchLine(line []byte, event string, scratch *[]member) (Record, bool) {
+// matchLine decodes line if it is a valid record named event that keep accepts.
+func matchLine(line []byte, event string, scratch *[]member, keep func(Record) bool) (Record, bool) {
 	if len(line) == 0 || !bytes.Contains(line, []byte(event)) {
 		return Record{}, false
 	}
@@ -88,5 +94,9 @@ func matchLine(line []byte, event string, scratch *[]member) (Record, bool) {
 	if err != nil {
 		return Record{}, false
 	}
-	return Record{Timestamp: raw.Timestamp, Event: raw.Event, Fields: fields}, true
+	rec := Record{Timestamp: raw.Timestamp, Event: raw.Event, Fields: fields}
+	if keep != nil && !keep(rec) {
+		return Record{}, false
+	}
+	return rec, true
 }

@@ -37,6 +37,9 @@ type Decision struct {
 	Notes          []string       `json:"notes,omitempty"`
 	Overridden     bool           `json:"overridden,omitempty"`
 	OverrideReason string         `json:"override_reason,omitempty"`
+	// RetrySeconds, when above zero, says every violation is transient (a CPU load
+	// spike): the caller may measure again and re-ask for up to that long.
+	RetrySeconds float64 `json:"retry_seconds,omitempty"`
 }
 
 // Decide asks the domain's policy about input. It fails closed: on any error the Decision
@@ -128,7 +131,11 @@ func parseDecision(v any, domain string) (Decision, error) {
 	if allow && len(violations) > 0 {
 		return Decision{}, fmt.Errorf("allow is true despite %d violation(s)", len(violations))
 	}
-	return Decision{Allow: allow, Domain: domain, Checked: checked, Violations: violations, Notes: notes}, nil
+	retry, ok := normalize(doc["retry_seconds"]).(float64)
+	if doc["retry_seconds"] != nil && (!ok || retry < 0) {
+		return Decision{}, fmt.Errorf("retry_seconds is %s, want a number of seconds or null", kind(doc["retry_seconds"]))
+	}
+	return Decision{Allow: allow, Domain: domain, Checked: checked, Violations: violations, Notes: notes, RetrySeconds: retry}, nil
 }
 
 func parseViolations(v any) ([]Violation, error) {

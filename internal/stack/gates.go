@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,19 +39,40 @@ func infrastructureInput(ctx context.Context) (map[string]any, error) {
 }
 
 // gateDeploy asks the infrastructure policy whether this host may take a deploy.
+// When the policy says the only problem is transient (a CPU load spike, say from
+// the build that just finished), it is measured and asked again, with progress,
+// for as long as the decision allows.
 func (s *Stack) gateDeploy(ctx context.Context, m *manifest.Manifest) error {
 	eng, err := s.loadPolicies(m)
 	if err != nil {
 		return err
 	}
-	input, err := infrastructureInput(ctx)
+	ask := func(ctx context.Context) (policy.Decision, error) {
+		input, err := infrastructureInput(ctx)
+		if err != nil {
+			return policy.Decision{}, err
+		}
+		return s.decide(ctx, eng, policy.Infrastructure, "deploy", input)
+	}
+	d, err := ask(ctx)
 	if err != nil {
 		return err
 	}
-	d, err := s.decide(ctx, eng, policy.Infrastructure, "deploy", input)
-	if err != nil {
-		return err
+	if !d.Allow && d.RetrySeconds > 0 {
+		s.printDecision(d)
+		settle, cancel := context.WithTimeout(ctx, time.Duration(d.RetrySeconds*float64(time.Second)))
+		defer cancel()
+		what := fmt.Sprintf("the host to settle (the policy allows re-asking for %.0fs)", d.RetrySeconds)
+		_, _ = s.waitFor(settle, what, 5*time.Second, func(ctx context.Context) (bool, string, error) {
+			next, err := ask(ctx)
+			if err != nil {
+				return false, "", err
+			}
+			d = next
+			return d.Allow || d.RetrySeconds <= 0, violationSummary(d), nil
+		})
 	}
+	s.printDecision(d)
 	if !d.Allow {
 		s.record("deploy_blocked", map[string]any{"domain": d.Domain, "violations": d.Violations})
 		return denial("deploy", d)
@@ -77,6 +97,7 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 	if err != nil {
 		return d, err
 	}
+	s.printDecision(d)
 	if !d.Allow {
 		s.record("promote_blocked", map[string]any{"from": from, "to": to, "action": action, "domain": d.Domain, "violations": d.Violations})
 		return d, denial(action+" "+to, d)
@@ -97,7 +118,6 @@ func (s *Stack) decide(ctx context.Context, eng *policy.Engine, domain, action s
 		s.Out.Warn("BREAK-GLASS: %s=%q overrides the %s policy's denial of %s", policy.BreakGlassEnv, reason, domain, action)
 	}
 	s.record("policy_decision", map[string]any{"domain": domain, "action": action, "input": input, "decision": d, "overridden": d.Overridden})
-	s.printDecision(d)
 	return d, nil
 }
 
@@ -117,13 +137,17 @@ func (s *Stack) printDecision(d policy.Decision) {
 	}
 }
 
-// denial is the error for a denied action: every violated rule, exit code 3.
-func denial(action string, d policy.Decision) error {
+func violationSummary(d policy.Decision) string {
 	msgs := make([]string, len(d.Violations))
 	for i, v := range d.Violations {
 		msgs[i] = v.Message
 	}
-	return fmt.Errorf("%w: %s blocked by the %s policy: %s (nothing was changed)", fail.ErrDenied, action, d.Domain, strings.Join(msgs, "; "))
+	return strings.Join(msgs, "; ")
+}
+
+// denial is the error for a denied action: every violated rule, exit code 3.
+func denial(action string, d policy.Decision) error {
+	return fmt.Errorf("%w: %s blocked by the %s policy: %s (nothing was changed)", fail.ErrDenied, action, d.Domain, violationSummary(d))
 }
 
 // windowLength is the canary policy's measuring window.
@@ -134,23 +158,27 @@ func windowLength(eng *policy.Engine) time.Duration {
 	return 30 * time.Second
 }
 
-// measureWindow scrapes /metrics through nginx twice, length apart, with a
-// visible countdown, and returns the window between the two scrapes. Both
-// scrapes are recorded so that a later command can reuse them.
+// measureWindow returns the service's window of the given length ending now:
+// from a sample recorded in history about length ago when there is one, or else
+// by scraping /metrics through nginx now and again after length, with a visible
+// countdown. Every scrape is recorded so that a later command can reuse it.
 func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length time.Duration) (metrics.Window, error) {
 	url := nginxURL(m, "/metrics")
-	first, err := metrics.Scrape(ctx, httpClient, url, s.Now())
-	if err != nil {
-		return metrics.Window{}, err
-	}
-	s.recordSample(first)
-	what := fmt.Sprintf("measuring error rate and P99 over %s", length)
-	deadline := time.Now().Add(length)
-	if _, err := s.waitFor(ctx, what, time.Second, func(context.Context) (bool, string, error) {
-		left := time.Until(deadline)
-		return left <= 0, fmt.Sprintf("(%ds left)", int(left.Seconds()+0.999)), nil
-	}); err != nil {
-		return metrics.Window{}, err
+	first, reused := s.sampleAged(length, 2*length)
+	if !reused {
+		var err error
+		if first, err = metrics.Scrape(ctx, httpClient, url, s.Now()); err != nil {
+			return metrics.Window{}, err
+		}
+		s.recordSample(first)
+		what := fmt.Sprintf("measuring error rate and P99 over %s", length)
+		deadline := time.Now().Add(length)
+		if _, err := s.waitFor(ctx, what, time.Second, func(context.Context) (bool, string, error) {
+			left := time.Until(deadline)
+			return left <= 0, fmt.Sprintf("(%ds left)", int(left.Seconds()+0.999)), nil
+		}); err != nil {
+			return metrics.Window{}, err
+		}
 	}
 	second, err := metrics.Scrape(ctx, httpClient, url, s.Now())
 	if err != nil {
@@ -158,22 +186,10 @@ func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length 
 	}
 	s.recordSample(second)
 	w := metrics.Compute(first, second)
-	s.Out.Info("window %.0fs: %.0f requests, error rate %.2f%%, P99 %.1f ms", w.Seconds, w.Requests, w.ErrorRatePercent, w.P99Ms)
+	source := "measured now"
+	if reused {
+		source = "from a sample recorded at " + first.At.UTC().Format(time.TimeOnly)
+	}
+	s.Out.Info("window %.0fs (%s): %.0f requests, error rate %.2f%%, P99 %.1f ms", w.Seconds, source, w.Requests, w.ErrorRatePercent, w.P99Ms)
 	return w, nil
-}
-
-func (s *Stack) recordSample(smp metrics.Sample) {
-	s.record("metrics_sample", sampleFields(smp))
-}
-
-func sampleFields(smp metrics.Sample) map[string]any {
-	// JSON has no infinity, so bucket bounds are written as Prometheus writes le.
-	buckets := make([][2]any, len(smp.Buckets))
-	for i, b := range smp.Buckets {
-		buckets[i] = [2]any{strconv.FormatFloat(b.UpperBound, 'g', -1, 64), b.Count}
-	}
-	return map[string]any{
-		"at": smp.At.UTC().Format(time.RFC3339Nano), "requests": smp.Requests, "errors": smp.Errors,
-		"buckets": buckets, "uptime_seconds": smp.UptimeSeconds, "mode": smp.Mode, "chaos": smp.Chaos,
-	}
 }

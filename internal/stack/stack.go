@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -57,6 +58,20 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 		return nil, fmt.Errorf("%s: %w", ProjectEnv, err)
 	}
 	return &Stack{Root: abs, Project: project, Out: out, Now: time.Now, HealthTimeout: 60 * time.Second}, nil
+}
+
+// SetHealthTimeout sets how long deploy and promote wait for health from a
+// -timeout flag (a Go duration like 90s); nil keeps the default.
+func (s *Stack) SetHealthTimeout(flag *string) error {
+	if flag == nil {
+		return nil
+	}
+	d, err := time.ParseDuration(*flag)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%w: -timeout %q is not a positive duration like 60s", fail.ErrInvalid, *flag)
+	}
+	s.HealthTimeout = d
+	return nil
 }
 
 func (s *Stack) path(name string) string { return filepath.Join(s.Root, name) }

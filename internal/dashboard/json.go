@@ -1,0 +1,140 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/policy"
+)
+
+// document is the JSON form of a Snapshot. Every key is always present, so that scripts
+// need no existence checks; a value that is not known in this refresh (the stack is down,
+// no window yet, no P99 in an empty window) is null rather than a misleading zero.
+type document struct {
+	At                string               `json:"at"`
+	Project           string               `json:"project"`
+	Up                bool                 `json:"up"`
+	Problem           string               `json:"problem"`
+	Mode              *string              `json:"mode"`
+	Version           *string              `json:"version"`
+	Chaos             *string              `json:"chaos"`
+	UptimeSeconds     *float64             `json:"uptime_seconds"`
+	RequestsPerSecond *float64             `json:"req_per_sec"`
+	ErrorRatePercent  *float64             `json:"error_rate_percent"`
+	P99Ms             *float64             `json:"p99_latency_ms"`
+	WindowSeconds     *float64             `json:"window_seconds"`
+	NoTraffic         *bool                `json:"no_traffic"`
+	CounterReset      *bool                `json:"counter_reset"`
+	Containers        []containerDoc       `json:"containers"`
+	Policies          map[string]policyDoc `json:"policies"`
+}
+
+type containerDoc struct {
+	Name      string  `json:"name"`
+	Service   string  `json:"service"`
+	State     string  `json:"state"`
+	Health    string  `json:"health"`
+	StartedAt *string `json:"started_at"`
+}
+
+type policyDoc struct {
+	Status         string             `json:"status"`
+	Violations     []policy.Violation `json:"violations"`
+	Notes          []string           `json:"notes"`
+	Error          string             `json:"error,omitempty"`
+	Overridden     bool               `json:"overridden,omitempty"`
+	OverrideReason string             `json:"override_reason,omitempty"`
+}
+
+// JSON renders the snapshot as one JSON object on one line, newline-terminated, so that
+// a stream of refreshes is JSON Lines. Keys are snake_case and stable; policies are keyed
+// by domain name, and two domains with the same name are an error.
+func JSON(s Snapshot) ([]byte, error) {
+	doc := document{
+		At:         s.At.UTC().Format(time.RFC3339),
+		Project:    s.Project,
+		Up:         s.Up,
+		Problem:    s.Problem,
+		Mode:       optString(s.Mode),
+		Version:    optString(s.Version),
+		Containers: containerDocs(s.Containers),
+	}
+	if s.Up {
+		doc.Chaos = optString(s.Chaos)
+		doc.UptimeSeconds = optNumber(s.UptimeSeconds)
+	}
+	if w := s.window(); w != nil {
+		doc.RequestsPerSecond = optNumber(s.RequestsPerSecond)
+		doc.WindowSeconds = optNumber(w.Seconds)
+		doc.NoTraffic, doc.CounterReset = &w.NoTraffic, &w.Reset
+		if !w.NoTraffic {
+			doc.ErrorRatePercent, doc.P99Ms = optNumber(w.ErrorRatePercent), optNumber(w.P99Ms)
+		}
+	}
+	policies, err := policyDocs(s.Domains)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard json: %w", err)
+	}
+	doc.Policies = policies
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard json: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+func containerDocs(cs []Container) []containerDoc {
+	out := make([]containerDoc, 0, len(cs))
+	for _, c := range cs {
+		doc := containerDoc{Name: c.Name, Service: c.Service, State: c.State, Health: c.Health}
+		if !c.StartedAt.IsZero() {
+			doc.StartedAt = optString(c.StartedAt.UTC().Format(time.RFC3339))
+		}
+		out = append(out, doc)
+	}
+	return out
+}
+
+func policyDocs(ds []Domain) (map[string]policyDoc, error) {
+	out := make(map[string]policyDoc, len(ds))
+	var errs []error
+	for _, d := range ds {
+		if _, dup := out[d.Name]; dup {
+			errs = append(errs, fmt.Errorf("policy domain %q appears twice", d.Name))
+			continue
+		}
+		out[d.Name] = policyDocFor(d)
+	}
+	return out, errors.Join(errs...)
+}
+
+func policyDocFor(d Domain) policyDoc {
+	doc := policyDoc{Status: d.status(), Violations: []policy.Violation{}, Notes: []string{}}
+	if doc.Status == StatusUnknown {
+		doc.Error = d.problem()
+		return doc
+	}
+	doc.Violations = append(doc.Violations, d.Decision.Violations...)
+	doc.Notes = append(doc.Notes, d.Decision.Notes...)
+	doc.Overridden, doc.OverrideReason = d.Decision.Overridden, d.Decision.OverrideReason
+	return doc
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// optNumber is nil for NaN and infinities, which JSON cannot carry (a rate over a
+// zero-second window, say).
+func optNumber(f float64) *float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
+}

@@ -1,0 +1,218 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/fatih/color"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/dashboard"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
+	"github.com/swiftdeploy/swiftdeploy/internal/policy"
+)
+
+// StatusOptions chooses how status shows the stack.
+type StatusOptions struct {
+	Once     bool          // one refresh, then exit
+	JSON     bool          // one JSON document per refresh, for scripts
+	Interval time.Duration // between refreshes of the live dashboard
+	Color    bool          // colour and screen clearing (a terminal)
+	Out      io.Writer
+}
+
+// recentSample is how old a recorded scrape may be for status to measure its
+// first window from it.
+const recentSample = time.Minute
+
+// firstWindowPause is how long a one-shot status waits for a second scrape when
+// history holds no recent one to measure a window from.
+const firstWindowPause = 2 * time.Second
+
+// Status shows the stack: live, refreshed every Interval until ctx ends (Ctrl+C),
+// or once. A stack that is down is shown as down. Each refresh is recorded.
+func (s *Stack) Status(ctx context.Context, opt StatusOptions) error {
+	m, err := s.loadManifest()
+	if err != nil {
+		return err
+	}
+	eng, policyErr := s.loadPolicies(m)
+	prev, havePrev := s.sampleAged(0, recentSample)
+	for {
+		cur, scrapeErr := metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
+		if scrapeErr == nil && !havePrev && opt.Once {
+			// A window needs two scrapes: take the second one shortly after.
+			prev, havePrev = cur, true
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(firstWindowPause):
+			}
+			cur, scrapeErr = metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
+		}
+		snap := s.snapshot(ctx, m, eng, policyErr, prev, havePrev, cur, scrapeErr)
+		if err := show(opt, snap); err != nil {
+			return err
+		}
+		if scrapeErr == nil {
+			prev, havePrev = cur, true
+		}
+		if opt.Once {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(opt.Interval):
+		}
+	}
+}
+
+func show(opt StatusOptions, snap dashboard.Snapshot) error {
+	if opt.JSON {
+		doc, err := dashboard.JSON(snap)
+		if err != nil {
+			return err
+		}
+		_, err = opt.Out.Write(doc)
+		return err
+	}
+	screen := dashboard.Text(snap, opt.Color)
+	if !opt.Once {
+		if opt.Color {
+			screen = "\033[H\033[2J" + screen
+		}
+		screen += fmt.Sprintf("\nrefreshing every %s — Ctrl+C to quit\n", opt.Interval)
+	}
+	_, err := io.WriteString(opt.Out, screen)
+	return err
+}
+
+// snapshot gathers one refresh: health through nginx, the metrics window, the
+// containers, and every policy domain's decision on what was measured.
+func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error,
+	prev metrics.Sample, havePrev bool, cur metrics.Sample, scrapeErr error) dashboard.Snapshot {
+	snap := dashboard.Snapshot{At: s.Now().UTC(), Project: s.Project, Chaos: "none"}
+	h, healthErr := getHealth(ctx, nginxURL(m, "/healthz"))
+	if healthErr != nil {
+		snap.Problem = fmt.Sprintf("/healthz through nginx on port %d: %v", m.Nginx.Port, healthErr)
+	} else {
+		snap.Up, snap.Mode, snap.Version, snap.UptimeSeconds = true, h.Mode, h.Version, h.UptimeSeconds
+	}
+	var window *metrics.Window
+	if scrapeErr == nil {
+		snap.Chaos = chaosName(cur.Chaos)
+		if havePrev {
+			w := metrics.Compute(prev, cur)
+			window = &w
+			snap.Window = window
+			if w.Seconds > 0 {
+				snap.RequestsPerSecond = w.Requests / w.Seconds
+			}
+		}
+		s.record("status_scrape", statusFields(snap, window, cur))
+	} else if snap.Problem == "" {
+		snap.Problem = "metrics: " + scrapeErr.Error()
+	}
+	if containers, err := s.compose().Containers(ctx, ""); err == nil {
+		for _, c := range containers {
+			snap.Containers = append(snap.Containers, dashboard.Container{Name: c.Name, Service: c.Service, State: c.State, Health: c.Health, StartedAt: c.StartedAt})
+		}
+	} else if snap.Problem == "" {
+		snap.Problem = err.Error()
+	}
+	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, window)
+	return snap
+}
+
+// statusDomains asks each domain what it would decide now. Status only shows the
+// answers; it records the scrape, not these hypothetical decisions.
+func (s *Stack) statusDomains(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error,
+	snap dashboard.Snapshot, window *metrics.Window) []dashboard.Domain {
+	names := []string{policy.Infrastructure, policy.Canary}
+	domains := make([]dashboard.Domain, len(names))
+	for i, name := range names {
+		domains[i].Name = name
+		if policyErr != nil {
+			domains[i].Err = policyErr.Error()
+			continue
+		}
+		var input map[string]any
+		switch name {
+		case policy.Infrastructure:
+			in, err := infrastructureInput(ctx)
+			if err != nil {
+				domains[i].Err = err.Error()
+				continue
+			}
+			input = in
+		case policy.Canary:
+			if window == nil {
+				domains[i].Err = "no metrics window yet"
+				continue
+			}
+			input = window.Input()
+			target := manifest.ModeStable
+			if snap.Mode == manifest.ModeStable {
+				target = manifest.ModeCanary
+			}
+			input["current_mode"], input["target_mode"], input["action"] = snap.Mode, target, "promote"
+		}
+		d, err := eng.Decide(ctx, name, input)
+		if err != nil {
+			domains[i].Err = err.Error()
+			continue
+		}
+		domains[i].Decision = &d
+	}
+	return domains
+}
+
+func chaosName(v float64) string {
+	switch v {
+	case 1:
+		return "slow"
+	case 2:
+		return "error"
+	}
+	return "none"
+}
+
+func statusFields(snap dashboard.Snapshot, w *metrics.Window, cur metrics.Sample) map[string]any {
+	fields := map[string]any{"mode": snap.Mode, "chaos": snap.Chaos, "sample": recorded(cur)}
+	if w != nil {
+		fields["window"] = w
+		fields["req_per_sec"] = round(snap.RequestsPerSecond, 2)
+	}
+	return fields
+}
+
+// ParseStatusOptions reads the status target's flags: -once, -json and
+// -interval (a Go duration such as 10s, or plain seconds).
+func ParseStatusOptions(once, asJSON *bool, interval *string, out io.Writer) (StatusOptions, error) {
+	opt := StatusOptions{Once: once != nil && *once, JSON: asJSON != nil && *asJSON, Interval: 5 * time.Second,
+		Color: !color.NoColor, Out: out}
+	if interval != nil {
+		d, err := time.ParseDuration(*interval)
+		if err != nil {
+			secs, serr := strconv.ParseFloat(*interval, 64)
+			if serr != nil {
+				return opt, fmt.Errorf("%w: -interval %q is not a duration like 5s or 1m", fail.ErrInvalid, *interval)
+			}
+			d = time.Duration(secs * float64(time.Second))
+		}
+		if d < time.Second {
+			return opt, fmt.Errorf("%w: -interval must be at least 1s, got %s", fail.ErrInvalid, d)
+		}
+		opt.Interval = d
+	}
+	if opt.JSON {
+		opt.Color = false
+	}
+	return opt, nil
+}
