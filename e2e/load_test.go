@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// load keeps conns HTTP/1.1 keep-alive clients busy on one path, like wrk: a
+// client never retries, so every socket error and every timeout counts as a
+// failed request, and every answer outside 2xx is counted too.
+type load struct {
+	ok, non2xx, errs atomic.Int64
+	stopping         atomic.Bool
+	wg               sync.WaitGroup
+	mu               sync.Mutex
+	firstErr         string
+}
+
+// requestTimeout is how long one request may take before it counts as failed
+// (wrk's default).
+const requestTimeout = 2 * time.Second
+
+func startLoad(t *testing.T, addr, path string, conns int) *load {
+	t.Helper()
+	l := &load{}
+	for range conns {
+		l.wg.Add(1)
+		go l.client(addr, path)
+	}
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+func (l *load) fail(err error) {
+	if l.stopping.Load() {
+		return // the test ended this request, not the stack
+	}
+	l.errs.Add(1)
+	l.mu.Lock()
+	if l.firstErr == "" {
+		l.firstErr = err.Error()
+	}
+	l.mu.Unlock()
+}
+
+func (l *load) client(addr, path string) {
+	defer l.wg.Done()
+	request := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: swiftdeploy-e2e-load\r\n\r\n", path, addr)
+	var conn net.Conn
+	var r *bufio.Reader
+	drop := func() {
+		if conn != nil {
+			conn.Close()
+			conn = nil
+		}
+	}
+	defer drop()
+	for !l.stopping.Load() {
+		if conn == nil {
+			c, err := net.DialTimeout("tcp", addr, requestTimeout)
+			if err != nil {
+				l.fail(err)
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			conn, r = c, bufio.NewReader(c)
+		}
+		conn.SetDeadline(time.Now().Add(requestTimeout))
+		if _, err := io.WriteString(conn, request); err != nil {
+			l.fail(err)
+			drop()
+			continue
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			l.fail(err)
+			drop()
+			continue
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			l.fail(err)
+			drop()
+			continue
+		}
+		if resp.StatusCode/100 == 2 {
+			l.ok.Add(1)
+		} else {
+			l.non2xx.Add(1)
+		}
+		if resp.Close {
+			drop()
+		}
+	}
+}
+
+// stop ends the load and waits for the clients.
+func (l *load) stop() {
+	l.stopping.Store(true)
+	l.wg.Wait()
+}
+
+func (l *load) String() string {
+	return fmt.Sprintf("%d ok, %d non-2xx, %d connection errors (first: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.firstErr)
+}

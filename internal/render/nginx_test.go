@@ -1,0 +1,205 @@
+package render
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+)
+
+// renderNginx renders m and returns nginx.conf.
+func renderNginx(t *testing.T, m *manifest.Manifest) string {
+	t.Helper()
+	return string(renderAll(t, m, DefaultProject)[NginxConf])
+}
+
+// directive returns the arguments of every `name ...;` directive in conf.
+func directive(conf, name string) []string {
+	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `\s+([^;]*);`)
+	var args []string
+	for _, m := range re.FindAllStringSubmatch(conf, -1) {
+		args = append(args, m[1])
+	}
+	return args
+}
+
+// only checks that conf has exactly one `name` directive and that its arguments are want.
+func only(t *testing.T, conf, name, want string) {
+	t.Helper()
+	got := directive(conf, name)
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("%s directives %q, want exactly one with %q", name, got, want)
+	}
+}
+
+func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
+	for _, name := range manifests {
+		t.Run(name, func(t *testing.T) {
+			m := load(t, name)
+			conf := renderNginx(t, m)
+			timeout := strconv.Itoa(m.Nginx.ProxyTimeout) + "s"
+			only(t, conf, "listen", strconv.Itoa(m.Nginx.Port))
+			only(t, conf, "proxy_send_timeout", timeout)
+			only(t, conf, "proxy_read_timeout", timeout)
+			only(t, conf, "proxy_connect_timeout", strconv.Itoa(min(m.Nginx.ProxyTimeout, 1))+"s")
+			only(t, conf, "set", "$app_upstream http://app:"+strconv.Itoa(m.Services.Port))
+		})
+	}
+}
+
+// A location with an add_header of its own drops every inherited one, so the
+// header is added once, at server level, and the app's own copy is hidden.
+func TestNginxConfAddsXDeployedByExactlyOnce(t *testing.T) {
+	conf := renderNginx(t, load(t, "defaults"))
+	only(t, conf, "add_header", "X-Deployed-By swiftdeploy always")
+	only(t, conf, "proxy_hide_header", "X-Deployed-By")
+}
+
+func TestNginxConfLogsTheSpecLine(t *testing.T) {
+	conf := renderNginx(t, load(t, "defaults"))
+	only(t, conf, "log_format", `swiftdeploy '$time_iso8601 | $status | ${request_time}s | $upstream_addr | $request'`)
+	access := directive(conf, "access_log")
+	want := []string{"/dev/stdout swiftdeploy", LogDir + "/nginx-access.log swiftdeploy"}
+	if strings.Join(access, "\n") != strings.Join(want, "\n") {
+		t.Errorf("access_log directives %q, want %q", access, want)
+	}
+}
+
+func TestNginxErrorPagesAreJSONWithTheContact(t *testing.T) {
+	cases := []struct{ name, contact string }{
+		{"empty", ""},
+		{"plain", "ops@example.com"},
+		{"apostrophe, dollar and backslash", `O'Brien pays $5 at C:\ops\`},
+		{"nginx variable", "${request_time} $host"},
+		{"JSON specials", "say \"hi\" <ops> & co\ttab\nline"},
+		{"non-ASCII", "Zoë – ☎ +44"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := load(t, "custom")
+			m.Contact = c.contact
+			checkErrorPages(t, renderNginx(t, m), c.contact)
+		})
+	}
+	for _, name := range manifests {
+		t.Run(name, func(t *testing.T) {
+			m := load(t, name)
+			checkErrorPages(t, renderNginx(t, m), m.Contact)
+		})
+	}
+}
+
+// nginxString is a single-quoted nginx string, in which \' and \\ are escapes.
+const nginxString = `'((?:[^'\\]|\\.)*)'`
+
+var errorPage = regexp.MustCompile(`(?m)^\s*error_page (\d+) (@\w+);`)
+
+// checkErrorPages checks that 502, 503 and 504 each go to a named location
+// answering application/json with the body the spec gives.
+func checkErrorPages(t *testing.T, conf, contact string) {
+	t.Helper()
+	pages := map[string]string{}
+	for _, m := range errorPage.FindAllStringSubmatch(conf, -1) {
+		pages[m[1]] = m[2]
+	}
+	for _, status := range []string{"502", "503", "504"} {
+		loc, ok := pages[status]
+		if !ok {
+			t.Errorf("no error_page for %s", status)
+			continue
+		}
+		re := regexp.MustCompile(`location ` + loc + ` \{\s*default_type application/json;\s*return ` + status + ` ` + nginxString + `;`)
+		m := re.FindStringSubmatch(conf)
+		if m == nil {
+			t.Errorf("location %s does not return %s as application/json", loc, status)
+			continue
+		}
+		checkBody(t, status, m[1], "app", contact)
+	}
+}
+
+// checkBody decodes one return body as nginx would send it and checks its fields.
+func checkBody(t *testing.T, status, raw, service, contact string) {
+	t.Helper()
+	// nginx reads every '$' in a return text as the start of a variable.
+	if strings.Contains(raw, "$") {
+		t.Errorf("%s body %s holds a '$'", status, raw)
+	}
+	var body struct {
+		Error   string
+		Code    any // a json.Number, with UseNumber; a quoted code stays a string
+		Service string
+		Contact string
+	}
+	dec := json.NewDecoder(strings.NewReader(nginxUnescape(raw)))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		t.Errorf("%s body %s is not the JSON document the spec gives: %v", status, raw, err)
+		return
+	}
+	if code, _ := body.Code.(json.Number); code.String() != status || body.Error == "" || body.Service != service || body.Contact != contact {
+		t.Errorf("%s body decodes to %+v, want code %s, an error, service %q and contact %q", status, body, status, service, contact)
+	}
+}
+
+// nginxUnescape does what nginx's configuration reader does to a quoted string:
+// \" \' and \\ lose their backslash, \t \r \n become control characters, and a
+// backslash before anything else stays.
+func nginxUnescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			if r, ok := nginxEscapes[s[i+1]]; ok {
+				b.WriteByte(r)
+				i++
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+var nginxEscapes = map[byte]byte{'"': '"', '\'': '\'', '\\': '\\', 't': '\t', 'r': '\r', 'n': '\n'}
+
+func TestNginxUnescapeFollowsNginx(t *testing.T) {
+	cases := map[string]string{
+		`it\'s`:     `it's`,
+		`a\\b`:      `a\b`,
+		`\\u0024`:   `\u0024`,
+		`\u0024`:    `\u0024`,
+		`line\n`:    "line\n",
+		`\"q\"`:     `"q"`,
+		`tail\`:     `tail\`,
+		`\\\'\\\\x`: `\'\\x`,
+	}
+	for in, want := range cases {
+		if got := nginxUnescape(in); got != want {
+			t.Errorf("nginxUnescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNginxWritesADollarInTheContactAsAUnicodeEscape(t *testing.T) {
+	m := load(t, "custom")
+	m.Contact = "$5"
+	conf := renderNginx(t, m)
+	if !strings.Contains(conf, `"contact": "\\u00245"`) {
+		t.Errorf("contact $5 is not written as \\\\u00245 (\\u0024 once nginx has read it):\n%s", directive(conf, "return"))
+	}
+}
+
+func TestNginxRefusesPolicyEnginePathsWithJSON(t *testing.T) {
+	m := load(t, "canary")
+	conf := renderNginx(t, m)
+	re := regexp.MustCompile(`location ~ \^/v\[0-9\]\+/ \{\s*return 404 ` + nginxString + `;`)
+	match := re.FindStringSubmatch(conf)
+	if match == nil {
+		t.Fatal("no location refusing /v1/... paths with 404")
+	}
+	checkBody(t, "404", match[1], "nginx", m.Contact)
+}

@@ -1,0 +1,236 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// templatesDir is the repository's own templates folder: the tests render what ships.
+const templatesDir = "../../templates"
+
+// manifests are the testdata/<name>.yaml inputs that have golden output.
+var manifests = []string{"defaults", "custom", "canary"}
+
+// load parses testdata/<name>.yaml.
+func load(t *testing.T, name string) *manifest.Manifest {
+	t.Helper()
+	path := filepath.Join("testdata", name+".yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Parse(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// renderAll renders m for project and returns the files by path.
+func renderAll(t *testing.T, m *manifest.Manifest, project string) map[string][]byte {
+	t.Helper()
+	files, err := Render(templatesDir, m, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string][]byte, len(files))
+	for _, f := range files {
+		if _, dup := out[f.Path]; dup {
+			t.Fatalf("Render returned %s twice", f.Path)
+		}
+		out[f.Path] = f.Data
+	}
+	return out
+}
+
+// renderManifest renders testdata/<name>.yaml for the default project.
+func renderManifest(t *testing.T, name string) map[string][]byte {
+	t.Helper()
+	return renderAll(t, load(t, name), DefaultProject)
+}
+
+func TestRenderMatchesGoldenFiles(t *testing.T) {
+	for _, name := range manifests {
+		t.Run(name, func(t *testing.T) {
+			files := renderManifest(t, name)
+			want := slices.Sorted(slices.Values([]string{ComposeFile, MountedNginxConf, NginxConf}))
+			if got := slices.Sorted(maps.Keys(files)); !slices.Equal(got, want) {
+				t.Fatalf("rendered %v, want %v", got, want)
+			}
+			for _, path := range []string{NginxConf, ComposeFile} {
+				compareGolden(t, filepath.Join("testdata", name+"."+path+".golden"), files[path])
+			}
+			if !bytes.Equal(files[MountedNginxConf], files[NginxConf]) {
+				t.Errorf("%s differs from %s", MountedNginxConf, NginxConf)
+			}
+		})
+	}
+}
+
+func compareGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (run go test -update if the change is intended):\n%s", golden, firstDifference(want, got))
+	}
+}
+
+// firstDifference names the first line where got departs from want.
+func firstDifference(want, got []byte) string {
+	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := range max(len(w), len(g)) {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + strconv.Itoa(i+1) + ":\n  want " + wl + "\n  got  " + gl
+		}
+	}
+	return "(no line differs)"
+}
+
+func TestRenderingTwiceGivesIdenticalBytes(t *testing.T) {
+	for _, name := range manifests {
+		t.Run(name, func(t *testing.T) {
+			m := load(t, name)
+			first, second := renderAll(t, m, DefaultProject), renderAll(t, m, DefaultProject)
+			for path, data := range first {
+				if !bytes.Equal(data, second[path]) {
+					t.Errorf("%s differs between two renders of the same manifest", path)
+				}
+			}
+		})
+	}
+}
+
+func TestAnotherProjectNameChangesOnlyTheComposeNameLine(t *testing.T) {
+	m := load(t, "custom")
+	base, other := renderAll(t, m, "swiftdeploy"), renderAll(t, m, "swiftdeploy-e2e-1")
+	for _, path := range []string{NginxConf, MountedNginxConf} {
+		if !bytes.Equal(base[path], other[path]) {
+			t.Errorf("%s depends on the project name", path)
+		}
+	}
+	a, b := strings.Split(string(base[ComposeFile]), "\n"), strings.Split(string(other[ComposeFile]), "\n")
+	if len(a) != len(b) {
+		t.Fatalf("compose file has %d lines for one project and %d for another", len(a), len(b))
+	}
+	var changed []string
+	for i := range a {
+		if a[i] != b[i] {
+			changed = append(changed, a[i]+" → "+b[i])
+		}
+	}
+	want := []string{"name: swiftdeploy → name: swiftdeploy-e2e-1"}
+	if !slices.Equal(changed, want) {
+		t.Errorf("changed lines %q, want %q", changed, want)
+	}
+}
+
+func TestRenderWithAMissingTemplateFailsAndReturnsNothing(t *testing.T) {
+	for _, missing := range []string{"nginx.conf.tmpl", "docker-compose.yml.tmpl"} {
+		t.Run(missing, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, name := range []string{"nginx.conf.tmpl", "docker-compose.yml.tmpl"} {
+				if name != missing {
+					copyFile(t, filepath.Join(templatesDir, name), filepath.Join(dir, name))
+				}
+			}
+			files, err := Render(dir, load(t, "defaults"), DefaultProject)
+			if err == nil || !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("error %v, want one saying the template does not exist", err)
+			}
+			if files != nil {
+				t.Errorf("returned %d files alongside the error", len(files))
+			}
+		})
+	}
+}
+
+func TestRenderRefusesATemplateUsingAnUnknownField(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, filepath.Join(templatesDir, "nginx.conf.tmpl"), filepath.Join(dir, "nginx.conf.tmpl"))
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml.tmpl"), []byte("name: {{ .Services.Replicas }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Render(dir, load(t, "defaults"), DefaultProject)
+	if err == nil || !strings.Contains(err.Error(), "Replicas") {
+		t.Errorf("error %v, want one naming the unknown field", err)
+	}
+	if files != nil {
+		t.Errorf("returned %d files alongside the error", len(files))
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckProjectAcceptsOnlyNamesStartingWithSwiftdeploy(t *testing.T) {
+	cases := []struct {
+		name string
+		ok   bool
+	}{
+		{"swiftdeploy", true},
+		{"swiftdeploy-e2e-1", true},
+		{"swiftdeploy_test", true},
+		{"", false},
+		{"other", false},
+		{"SwiftDeploy", false},
+		{"swiftdeploy x", false},
+		{"swiftdeploy-E2E", false},
+		{"my-swiftdeploy", false},
+	}
+	for _, c := range cases {
+		err := CheckProject(c.name)
+		if c.ok && err != nil {
+			t.Errorf("CheckProject(%q) = %v, want nil", c.name, err)
+		}
+		if !c.ok && !errors.Is(err, fail.ErrInvalid) {
+			t.Errorf("CheckProject(%q) = %v, want an error wrapping fail.ErrInvalid", c.name, err)
+		}
+	}
+}
+
+func TestRenderRefusesABadProjectName(t *testing.T) {
+	files, err := Render(templatesDir, load(t, "defaults"), "other")
+	if !errors.Is(err, fail.ErrInvalid) {
+		t.Errorf("error %v, want one wrapping fail.ErrInvalid", err)
+	}
+	if files != nil {
+		t.Errorf("returned %d files alongside the error", len(files))
+	}
+}
