@@ -25,7 +25,7 @@ func Setup(ctx context.Context) error {
 
 // Init generates nginx.conf and docker-compose.yml from manifest.yaml.
 func Init() error {
-	return run(func(s *stack.Stack) error { _, err := s.Init(); return err })
+	return run(func(s *stack.Stack) error { return s.Init() })
 }
 
 // Validate runs the pre-flight checks: manifest, images, port, nginx -t, compose config, policies.

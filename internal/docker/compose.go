@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,7 +47,13 @@ func (p Project) Compose(ctx context.Context, args ...string) (string, error) {
 		full = append(full, "-f", f)
 	}
 	full = append(full, "--progress", "quiet")
-	return run(ctx, "docker", append(full, args...)...)
+	out, err := run(ctx, "docker", append(full, args...)...)
+	var cmdErr *CommandError
+	if errors.As(err, &cmdErr) && len(args) > 0 {
+		// The full command line, with every -f path, buries the reason.
+		cmdErr.Command = "docker compose " + args[0]
+	}
+	return out, err
 }
 
 // ConfigHashes returns the hash Compose computes for each service's desired

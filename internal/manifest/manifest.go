@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 )
@@ -90,7 +91,7 @@ func Load(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
-	return Parse(path, data)
+	return Parse(filepath.Base(path), data) // messages cite manifest.yaml:LINE:COL, as the operator sees it
 }
 
 // Parse validates data as a manifest; name is the file name used in messages.

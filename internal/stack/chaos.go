@@ -56,14 +56,7 @@ func (r ChaosRequest) body() (map[string]any, error) {
 
 // Chaos posts r to /chaos through nginx and records the injection.
 func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) (err error) {
-	body, err := r.body()
-	if err != nil {
-		return err
-	}
-	event := map[string]any{}
-	for k, v := range body {
-		event[k] = v
-	}
+	event := map[string]any{"mode": r.Mode}
 	defer func() {
 		event["result"] = resultOf(err)
 		if err != nil {
@@ -71,6 +64,13 @@ func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) (err error) {
 		}
 		s.record("chaos", event)
 	}()
+	body, err := r.body()
+	if err != nil {
+		return err
+	}
+	for k, v := range body {
+		event[k] = v
+	}
 	m, err := s.loadManifest()
 	if err != nil {
 		return err

@@ -14,21 +14,21 @@ import (
 // and blocks until /healthz answers ok through nginx. Deploying a stack that is
 // already running with the current configuration changes nothing.
 func (s *Stack) Deploy(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			s.record("deploy", map[string]any{"result": resultOf(err), "error": err.Error()})
+		}
+	}()
 	if err := engine(ctx); err != nil {
 		return err
 	}
-	m, err := s.Init()
+	m, err := s.prepare()
 	if err != nil {
 		return err
 	}
 	if err := s.gateDeploy(ctx, m); err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			s.record("deploy", map[string]any{"mode": m.Services.Mode, "result": "failed", "error": err.Error()})
-		}
-	}()
 	current, err := s.upToDate(ctx)
 	if err != nil {
 		return err
@@ -47,9 +47,9 @@ func (s *Stack) Deploy(ctx context.Context) (err error) {
 	if _, err := s.compose().Compose(waitCtx, "up", "--detach", "--remove-orphans"); err != nil {
 		s.diagnose(ctx)
 		if waitCtx.Err() != nil {
-			return fmt.Errorf("deploy: the stack did not become healthy within %s", s.HealthTimeout)
+			return fmt.Errorf("deploy: the stack did not become healthy within %s (see the container states above)", s.HealthTimeout)
 		}
-		return fmt.Errorf("deploy: %w", err)
+		return fmt.Errorf("deploy: the stack did not become healthy (see the container states above): %w", err)
 	}
 	h, err := s.waitHealthy(waitCtx, m, "")
 	if err != nil {

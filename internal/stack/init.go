@@ -7,9 +7,23 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
-// Init loads the manifest and regenerates nginx.conf and docker-compose.yml from
-// it. A bad manifest generates nothing.
-func (s *Stack) Init() (*manifest.Manifest, error) {
+// Init regenerates nginx.conf and docker-compose.yml from the manifest and
+// records it. A bad manifest generates nothing.
+func (s *Stack) Init() (err error) {
+	m, err := s.prepare()
+	fields := map[string]any{"result": resultOf(err), "files": []string{render.NginxConf, render.ComposeFile}}
+	if err != nil {
+		fields["error"] = err.Error()
+	} else {
+		fields["mode"] = m.Services.Mode
+	}
+	s.record("init", fields)
+	return err
+}
+
+// prepare loads the manifest and regenerates the files from it, as every
+// command that acts on the stack does first.
+func (s *Stack) prepare() (*manifest.Manifest, error) {
 	m, err := s.loadManifest()
 	if err != nil {
 		return nil, err

@@ -32,6 +32,13 @@ func (s *Stack) Rollback(ctx context.Context) error {
 }
 
 func (s *Stack) switchMode(ctx context.Context, target, action string) (err error) {
+	event := map[string]any{"to": target}
+	defer func() {
+		if err != nil {
+			event["result"], event["error"] = resultOf(err), err.Error()
+			s.record(action, event)
+		}
+	}()
 	if !manifest.ValidMode(target) {
 		return fmt.Errorf("%w: unknown mode %q: use stable or canary", fail.ErrInvalid, target)
 	}
@@ -40,13 +47,7 @@ func (s *Stack) switchMode(ctx context.Context, target, action string) (err erro
 		return err
 	}
 	from := m.Services.Mode
-	event := map[string]any{"from": from, "to": target}
-	defer func() {
-		if err != nil {
-			event["result"], event["error"] = resultOf(err), err.Error()
-			s.record(action, event)
-		}
-	}()
+	event["from"] = from
 	if from == target {
 		s.Out.OK("already in %s mode: nothing to do", target)
 		event["result"] = "noop"

@@ -1,0 +1,40 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDeployIsDeniedWhenTheDiskThresholdCannotBeMet(t *testing.T) {
+	p := newProject(t, manifestOptions{policy: `  infrastructure:
+    min_disk_free_gb: 1000000000
+    max_cpu_load_1m: 1000
+`})
+	p.expect(3, []string{"policy infrastructure: FAIL", "disk_free", "below the 1000000000.00 GB minimum", "nothing was changed"}, "deploy")
+	if left := p.leftovers(); len(left) > 0 {
+		t.Errorf("a denied deploy started %v", left)
+	}
+	history := p.read("history.jsonl")
+	for _, want := range []string{`"event":"policy_decision"`, `"event":"deploy_blocked"`, `"disk_free_gb"`} {
+		if !strings.Contains(history, want) {
+			t.Errorf("history.jsonl lacks %s", want)
+		}
+	}
+	t.Run("break-glass lets it through and is recorded", func(t *testing.T) {
+		t.Setenv("SWIFTDEPLOY_BREAK_GLASS", "e2e: disk alarm is known to be wrong")
+		p.expect(0, []string{"BREAK-GLASS", "deployed in"}, "deploy")
+		if !strings.Contains(p.read("history.jsonl"), `"override_reason":"e2e: disk alarm is known to be wrong"`) {
+			t.Error("history.jsonl does not record the override and its reason")
+		}
+	})
+}
+
+// TestADeployWhoseAppNeverGetsHealthyFailsAndSaysWhy uses an image without the
+// service's healthcheck program, so the app never becomes healthy.
+func TestADeployWhoseAppNeverGetsHealthyFailsAndSaysWhy(t *testing.T) {
+	p := newProject(t, manifestOptions{image: "nginx:latest"})
+	out := p.expect(1, []string{"did not become healthy", "(app)"}, "deploy", "-timeout=8s")
+	if !strings.Contains(out, "starting") && !strings.Contains(out, "unhealthy") && !strings.Contains(out, "exit code") {
+		t.Errorf("the timeout does not show the app container's state:\n%s", out)
+	}
+}
