@@ -13,8 +13,9 @@ import (
 	"sync/atomic"
 )
 
-// maxSlowSeconds caps chaos slow mode. It stays below the server's WriteTimeout and
-// nginx's default proxy timeout so an injected delay is never mistaken for a hang.
+// maxSlowSeconds caps chaos slow mode. It stays below the server's WriteTimeout, so
+// the app itself always answers; it equals nginx's default proxy timeout, so the
+// longest delay through nginx with the shipped manifest ends as nginx's JSON 504.
 const maxSlowSeconds = 30
 
 // maxChaosBody is the largest /chaos body accepted; a valid one is a few dozen bytes.

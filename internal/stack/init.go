@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -36,6 +37,9 @@ func (s *Stack) prepare() (*manifest.Manifest, error) {
 }
 
 func (s *Stack) generate(m *manifest.Manifest) error {
+	if err := policy.CheckOverrides(s.path(PoliciesDir), m.Policy); err != nil {
+		return fmt.Errorf("%s policy section: %w", ManifestFile, err)
+	}
 	files, err := render.Render(s.path(TemplatesDir), m, s.Project)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)

@@ -23,8 +23,15 @@ const (
 // reachable Docker engine, the Compose v2 plugin, the app image built from
 // service/ and the manifest's nginx image. Running it again on a ready host takes
 // seconds.
-func (s *Stack) Setup(ctx context.Context) error {
+func (s *Stack) Setup(ctx context.Context) (err error) {
 	start := time.Now()
+	defer func() {
+		fields := map[string]any{"result": resultOf(err), "elapsed_seconds": round(time.Since(start).Seconds(), 1)}
+		if err != nil {
+			fields["error"] = err.Error()
+		}
+		s.record("setup", fields)
+	}()
 	m, err := s.loadManifest()
 	if err != nil {
 		return err
@@ -129,9 +136,13 @@ func (s *Stack) ensureCompose(ctx context.Context) (string, error) {
 	return "built version " + v + " into " + dest, nil
 }
 
+// DefaultAppImage is the image name the shipped manifest gives the service.
+const DefaultAppImage = "swift-deploy-1-node:latest"
+
 // ensureAppImage builds service/ into ref unless ref is an operator's own image.
 // An image SwiftDeploy built earlier is rebuilt, which is quick and cached, so
-// that changes to service/ always reach the image.
+// that changes to service/ always reach the image. An operator's image that is
+// missing is pulled, never replaced by a build of service/ under its name.
 func (s *Stack) ensureAppImage(ctx context.Context, ref string) (string, error) {
 	if docker.ImageExists(ctx, ref) {
 		builtBy, err := docker.ImageLabel(ctx, ref, docker.BuiltByLabel)
@@ -141,6 +152,13 @@ func (s *Stack) ensureAppImage(ctx context.Context, ref string) (string, error) 
 		if builtBy == "" {
 			return "present (your own image: left as it is)", nil
 		}
+	} else if ref != DefaultAppImage {
+		pullCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		if err := docker.Pull(pullCtx, ref); err != nil {
+			return "", fmt.Errorf("your image %s is not here and cannot be pulled (%s): build or load it, or set services.image to %s to use the service in service/", ref, firstLine(err.Error()), DefaultAppImage)
+		}
+		return "pulled", nil
 	}
 	if err := docker.BuildAppImage(ctx, s.Root, ref); err != nil {
 		return "", err

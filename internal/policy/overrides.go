@@ -1,0 +1,21 @@
+package policy
+
+import "fmt"
+
+// CheckOverrides reports whether the manifest's policy section names only domains
+// and thresholds that dir/data.json defines, with finite values, without compiling
+// the policies: init uses it so that a bad override generates nothing.
+func CheckOverrides(dir string, overrides map[string]map[string]float64) error {
+	if len(overrides) == 0 {
+		return nil
+	}
+	data, err := readData(dir)
+	if err != nil {
+		return err
+	}
+	thresholds, err := thresholdsOf(data)
+	if err != nil {
+		return fmt.Errorf("policy: load %s: %w", DataFile, err)
+	}
+	return applyOverrides(thresholds, overrides)
+}
