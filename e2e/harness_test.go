@@ -65,7 +65,7 @@ func runMain(m *testing.M) int {
 
 // project is one SwiftDeploy project folder with its own stack.
 type project struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	name     string // compose project
 	port     int    // nginx port on the host
@@ -89,7 +89,7 @@ const defaultPolicy = `  canary:
     max_cpu_load_1m: 1000
 `
 
-func newProject(t *testing.T, opt manifestOptions) *project {
+func newProject(t testing.TB, opt manifestOptions) *project {
 	t.Helper()
 	idBytes := make([]byte, 4)
 	rand.Read(idBytes)
@@ -225,7 +225,7 @@ func (p *project) do(method, path, body string) (*http.Response, string) {
 }
 
 // docker runs the Docker CLI and returns its trimmed output.
-func docker(t *testing.T, args ...string) string {
+func docker(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("docker", args...).CombinedOutput()
 	if err != nil {
@@ -267,7 +267,7 @@ func (p *project) teardownAndCheck() {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -277,7 +277,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	entries, err := os.ReadDir(from)
 	if err != nil {
@@ -293,7 +293,7 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
@@ -305,7 +305,7 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 // waitUntil polls cond every 200ms until it holds or limit passes.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -316,7 +316,7 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 	}
 }
 
-func atoi(t *testing.T, s string) int {
+func atoi(t testing.TB, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,15 +22,17 @@ type load struct {
 	wg               sync.WaitGroup
 	mu               sync.Mutex
 	firstErr         string
+	latencies        []time.Duration // of successful requests, gathered from the clients at stop
+	started, stopped time.Time
 }
 
 // requestTimeout is how long one request may take before it counts as failed
 // (wrk's default).
 const requestTimeout = 2 * time.Second
 
-func startLoad(t *testing.T, addr, path string, conns int) *load {
+func startLoad(t testing.TB, addr, path string, conns int) *load {
 	t.Helper()
-	l := &load{}
+	l := &load{started: time.Now()}
 	for range conns {
 		l.wg.Add(1)
 		go l.client(addr, path)
@@ -52,6 +55,12 @@ func (l *load) fail(err error) {
 
 func (l *load) client(addr, path string) {
 	defer l.wg.Done()
+	var latencies []time.Duration
+	defer func() {
+		l.mu.Lock()
+		l.latencies = append(l.latencies, latencies...)
+		l.mu.Unlock()
+	}()
 	request := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: swiftdeploy-e2e-load\r\n\r\n", path, addr)
 	var conn net.Conn
 	var r *bufio.Reader
@@ -72,7 +81,8 @@ func (l *load) client(addr, path string) {
 			}
 			conn, r = c, bufio.NewReader(c)
 		}
-		conn.SetDeadline(time.Now().Add(requestTimeout))
+		sent := time.Now()
+		conn.SetDeadline(sent.Add(requestTimeout))
 		if _, err := io.WriteString(conn, request); err != nil {
 			l.fail(err)
 			drop()
@@ -93,6 +103,7 @@ func (l *load) client(addr, path string) {
 		}
 		if resp.StatusCode/100 == 2 {
 			l.ok.Add(1)
+			latencies = append(latencies, time.Since(sent))
 		} else {
 			l.non2xx.Add(1)
 		}
@@ -104,8 +115,26 @@ func (l *load) client(addr, path string) {
 
 // stop ends the load and waits for the clients.
 func (l *load) stop() {
-	l.stopping.Store(true)
+	if l.stopping.Swap(true) {
+		return
+	}
 	l.wg.Wait()
+	l.stopped = time.Now()
+}
+
+// quantile returns the q-quantile of the successful requests' latencies.
+func (l *load) quantile(q float64) time.Duration {
+	if len(l.latencies) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(l.latencies)
+	slices.Sort(sorted)
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+// rate is the successful requests per second over the load's life.
+func (l *load) rate() float64 {
+	return float64(l.ok.Load()) / l.stopped.Sub(l.started).Seconds()
 }
 
 func (l *load) String() string {

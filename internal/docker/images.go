@@ -126,7 +126,7 @@ func BuildNginxImage(ctx context.Context, suite, ref string) error {
 		return fmt.Errorf("debootstrap nginx: %w", err)
 	}
 	imp := fmt.Sprintf(`tar -C %q -c . | docker import -c 'CMD ["nginx","-g","daemon off;"]' -c 'LABEL %s=debian-nginx-light' - %q`, rootfs, BuiltByLabel, ref)
-	if _, err := run(ctx, "sh", "-c", "set -o pipefail 2>/dev/null; "+imp); err != nil {
+	if _, err := run(ctx, "bash", "-o", "pipefail", "-c", imp); err != nil {
 		return fmt.Errorf("import the nginx image %s: %w", ref, err)
 	}
 	return nil
