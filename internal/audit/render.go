@@ -195,7 +195,11 @@ func renderSkips(m md, stats Stats) {
 	}
 	m.line("## Skipped lines")
 	m.line("")
-	m.line("%d malformed lines were skipped.", stats.Skipped)
+	if stats.Skipped == 1 {
+		m.line("1 malformed line was skipped.")
+	} else {
+		m.line("%d malformed lines were skipped.", stats.Skipped)
+	}
 	m.line("")
 	m.table("Line", "Reason")
 	shown := stats.Skips[:min(len(stats.Skips), maxSkipsShown)]

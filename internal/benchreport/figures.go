@@ -35,12 +35,12 @@ var rows = []row{
 	{"Throughput through nginx", "req/s", nil, metric("BenchmarkThroughputThroughNginx", "req/s").value},
 	{"Failed requests under load through nginx", "requests", atMost(0, ""), metric("BenchmarkThroughputThroughNginx", "failed").value},
 	{"Metrics middleware cost", "%", atMost(10, "%"), overhead("BenchmarkRootWithMetrics", "BenchmarkRootWithoutMetrics")},
-	{"Policy decision p50 (canary)", "µs", nil, metric("BenchmarkDecideLatency/canary", "p50-ns").times(1e-3).value},
-	{"Policy decision p99 (canary)", "µs", atMost(100, "µs"), metric("BenchmarkDecideLatency/canary", "p99-ns").times(1e-3).value},
-	{"Policy decision p50 (infrastructure)", "µs", nil, metric("BenchmarkDecideLatency/infrastructure", "p50-ns").times(1e-3).value},
-	{"Policy decision p99 (infrastructure)", "µs", atMost(100, "µs"), metric("BenchmarkDecideLatency/infrastructure", "p99-ns").times(1e-3).value},
-	{"Scrape parse + window", "µs", nil, metric("BenchmarkParseAndCompute", "ns/op").times(1e-3).value},
-	{"Audit of 1,000,000 events, wall time", "s", atMost(2, "s"), metric("BenchmarkAuditCommandMillionEvents", "s").or(metric("BenchmarkAuditMillionEvents", "ns/op").times(1e-9)).value},
+	{"Policy decision p50 (canary)", "µs", nil, metric("BenchmarkDecideLatency/canary", "p50-ns").per(1e3).value},
+	{"Policy decision p99 (canary)", "µs", atMost(100, "µs"), metric("BenchmarkDecideLatency/canary", "p99-ns").per(1e3).value},
+	{"Policy decision p50 (infrastructure)", "µs", nil, metric("BenchmarkDecideLatency/infrastructure", "p50-ns").per(1e3).value},
+	{"Policy decision p99 (infrastructure)", "µs", atMost(100, "µs"), metric("BenchmarkDecideLatency/infrastructure", "p99-ns").per(1e3).value},
+	{"Scrape parse + window", "µs", nil, metric("BenchmarkParseAndCompute", "ns/op").per(1e3).value},
+	{"Audit of 1,000,000 events, wall time", "s", atMost(2, "s"), metric("BenchmarkAuditCommandMillionEvents", "s").or(metric("BenchmarkAuditMillionEvents", "ns/op").per(1e9)).value},
 	{"Audit of 1,000,000 events, peak memory", "MB", atMost(64, "MB"), metric("BenchmarkAuditCommandMillionEvents", "peak-rss-MB").value},
 	{"Audit report size", "KB", nil, metric("BenchmarkAuditCommandMillionEvents", "report-KB").or(metric("BenchmarkAuditMillionEvents", "report-KB")).value},
 	{"Deploy to healthy", "s", atMost(5, "s"), metric("BenchmarkDeployToHealthy", "s").value},
@@ -90,19 +90,20 @@ func (l limit) String() string {
 	return "≤ " + formatNumber(l.max) + " " + l.unit
 }
 
-// source reads one unit of one benchmark, scaled, or its fallback when the benchmark
+// source reads one unit of one benchmark, converted, or its fallback when the benchmark
 // did not run.
 type source struct {
 	bench, unit string
-	scale       float64
+	divisor     float64
 	fallback    *source
 }
 
-func metric(bench, unit string) source { return source{bench: bench, unit: unit, scale: 1} }
+func metric(bench, unit string) source { return source{bench: bench, unit: unit, divisor: 1} }
 
-// times converts the unit, e.g. 1e-3 for ns to µs.
-func (s source) times(scale float64) source {
-	s.scale = scale
+// per converts the unit by dividing, e.g. by 1e3 for ns to µs; dividing keeps
+// 88380 ns exactly 88.38 µs where multiplying by 1e-3 would not always.
+func (s source) per(divisor float64) source {
+	s.divisor = divisor
 	return s
 }
 
@@ -114,7 +115,7 @@ func (s source) or(fallback source) source {
 
 func (s source) value(byName map[string]Result) (float64, string, bool) {
 	if v, ok := byName[s.bench].Metrics[s.unit]; ok {
-		return v * s.scale, s.bench + " " + s.unit, true
+		return v / s.divisor, s.bench + " " + s.unit, true
 	}
 	if s.fallback == nil {
 		return 0, "", false

@@ -37,8 +37,8 @@ type Result struct {
 // with the results that could be read.
 func Parse(r io.Reader) ([]Result, error) {
 	var (
-		results []Result
-		problems []error
+		results      []Result
+		problems     []error
 		pkg, pending string
 	)
 	sc := bufio.NewScanner(r)
@@ -56,8 +56,6 @@ func Parse(r io.Reader) ([]Result, error) {
 				continue
 			}
 			results, pending = append(results, res), ""
-		case len(fields) > 0 && endsBenchmark[fields[0]]:
-			pending = ""
 		case len(fields) > 0 && strings.HasPrefix(fields[0], "Benchmark"):
 			// The name is printed before the benchmark runs; anything it writes to
 			// stdout lands between the name and its figures.
@@ -72,10 +70,6 @@ func Parse(r io.Reader) ([]Result, error) {
 	}
 	return results, nil
 }
-
-// endsBenchmark holds the first words of lines after which a name printed on its
-// own line will get no figures (a failed benchmark, the end of a package).
-var endsBenchmark = map[string]bool{"---": true, "ok": true, "FAIL": true, "PASS": true}
 
 // splitResultLine recognises "BenchmarkX-2 N v unit ..." and, after a name printed on
 // its own line, "N v unit ...". It returns the name and the fields from N on.

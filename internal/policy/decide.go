@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // DefaultTimeout bounds one decision when the caller's context has no deadline.
@@ -66,7 +68,12 @@ func (e *Engine) Decide(ctx context.Context, domain string, input map[string]any
 	if err != nil {
 		return denied, fmt.Errorf("policy: decide %s: input: %w", domain, err)
 	}
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(parsed))
+	// OPA would otherwise start a goroutine per evaluation just to watch ctx (a wake-up of
+	// another thread on a busy 2-core host) and fill a fresh metrics registry nobody reads.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(parsed), rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()))
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return denied, timedOut(domain, ctxErr)
 	}
@@ -226,14 +233,31 @@ func normalize(v any) any {
 }
 
 // finite replaces NaN and infinite float64 values, which JSON cannot carry, with nil, so
-// the policy sees them as missing.
+// the policy sees them as missing. Input without such values is returned as it is.
 func finite(input map[string]any) map[string]any {
+	if !hasNonFinite(input) {
+		return input
+	}
 	out := make(map[string]any, len(input))
 	for k, v := range input {
-		if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		if nonFinite(v) {
 			v = nil
 		}
 		out[k] = v
 	}
 	return out
+}
+
+func hasNonFinite(input map[string]any) bool {
+	for _, v := range input {
+		if nonFinite(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func nonFinite(v any) bool {
+	f, ok := v.(float64)
+	return ok && (math.IsNaN(f) || math.IsInf(f, 0))
 }

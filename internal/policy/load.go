@@ -104,7 +104,7 @@ func (e *Engine) Thresholds(domain string) map[string]any {
 func parseModules(dir string, withTests bool) (map[string]*ast.Module, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("policy: load %s: the policy folder is missing", dir)
+		return nil, missingFolder(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("policy: load %s: %w", dir, err)
@@ -185,11 +185,18 @@ func withoutPath(err error) error {
 	return err
 }
 
+func missingFolder(dir string) error {
+	return fmt.Errorf("policy: load %s: the policy folder is missing", dir)
+}
+
 // readData reads dir/data.json, numbers kept exact (json.Number) as OPA keeps them.
 func readData(dir string) (map[string]any, error) {
 	path := filepath.Join(dir, DataFile)
 	src, err := os.ReadFile(path)
 	if err != nil {
+		if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
+			return nil, missingFolder(dir)
+		}
 		return nil, fmt.Errorf("policy: load %s: %w", path, withoutPath(err))
 	}
 	dec := json.NewDecoder(bytes.NewReader(src))

@@ -1,12 +1,17 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
+	"github.com/swiftdeploy/swiftdeploy/internal/benchreport"
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 )
 
@@ -70,4 +75,49 @@ func fuzzTargets(ctx context.Context, root string) ([]fuzzTarget, error) {
 		}
 	}
 	return targets, nil
+}
+
+// BenchDir holds the latest benchmark figures.
+const BenchDir = "bench"
+
+// Bench runs the benchmarks, prints the table of figures against their targets
+// and writes the same figures, with the machine they ran on, to bench/results.json
+// and bench/results.md. Micro-benchmarks run with Go's default benchtime; the
+// system benchmarks (a real stack under load) run once each.
+func (s *Stack) Bench(ctx context.Context) error {
+	if err := s.Setup(ctx); err != nil {
+		return err
+	}
+	var captured bytes.Buffer
+	out := io.MultiWriter(os.Stdout, &captured)
+	passes := [][]string{
+		{"-run", "^$", "-bench", ".", "-benchmem", "./service", "./internal/policy", "./internal/metrics"},
+		{"-run", "^$", "-bench", ".", "-benchtime=1x", "-timeout", "30m", "./e2e"},
+	}
+	for _, args := range passes {
+		s.Out.Step("go test %s", strings.Join(args, " "))
+		if err := docker.Stream(ctx, out, s.Root, nil, "go", append([]string{"test"}, args...)...); err != nil {
+			return fmt.Errorf("benchmarks failed: %w", err)
+		}
+	}
+	results, err := benchreport.Parse(&captured)
+	if err != nil {
+		s.Out.Warn("some benchmark lines could not be read: %v", err)
+	}
+	machine := benchreport.DescribeMachine(s.Now())
+	machine.Docker, _ = docker.Ping(ctx)
+	report := benchreport.Report{Machine: machine, Figures: benchreport.Figures(results), Raw: results}
+	var doc bytes.Buffer
+	if err := benchreport.WriteJSON(&doc, report); err != nil {
+		return err
+	}
+	table := benchreport.Table(report)
+	for name, data := range map[string][]byte{"results.json": doc.Bytes(), "results.md": []byte(table)} {
+		if err := atomicfile.Write(filepath.Join(s.path(BenchDir), name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	s.Out.Raw("\n" + table)
+	s.Out.OK("wrote %s/results.json and %s/results.md", BenchDir, BenchDir)
+	return nil
 }

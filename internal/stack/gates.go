@@ -20,9 +20,13 @@ import (
 func (s *Stack) loadPolicies(m *manifest.Manifest) (*policy.Engine, error) {
 	eng, err := policy.Load(s.path(PoliciesDir), m.Policy)
 	if err != nil {
-		return nil, fmt.Errorf("policy engine unavailable, refusing to act (fail closed): %w", err)
+		return nil, policyUnavailable(err)
 	}
 	return eng, nil
+}
+
+func policyUnavailable(err error) error {
+	return fmt.Errorf("policy engine unavailable, refusing to act (fail closed): %w", err)
 }
 
 // infrastructureInput measures the host as the infrastructure policy reads it.

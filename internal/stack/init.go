@@ -1,8 +1,10 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -38,7 +40,10 @@ func (s *Stack) prepare() (*manifest.Manifest, error) {
 
 func (s *Stack) generate(m *manifest.Manifest) error {
 	if err := policy.CheckOverrides(s.path(PoliciesDir), m.Policy); err != nil {
-		return fmt.Errorf("%s policy section: %w", ManifestFile, err)
+		if errors.Is(err, fail.ErrInvalid) {
+			return fmt.Errorf("%s policy section: %w", ManifestFile, err)
+		}
+		return policyUnavailable(err)
 	}
 	files, err := render.Render(s.path(TemplatesDir), m, s.Project)
 	if err != nil {

@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// inspected is what docker inspect says about a container's privileges and ports.
+type inspected struct {
+	Name   string
+	Config struct {
+		User   string
+		Labels map[string]string
+	}
+	HostConfig struct {
+		CapDrop, CapAdd, SecurityOpt []string
+		ReadonlyRootfs               bool
+		Privileged                   bool
+	}
+	NetworkSettings struct {
+		Ports map[string][]struct{ HostIp, HostPort string }
+	}
+}
+
+func inspect(t *testing.T, id string) inspected {
+	t.Helper()
+	var got []inspected
+	if err := json.Unmarshal([]byte(docker(t, "inspect", id)), &got); err != nil || len(got) != 1 {
+		t.Fatalf("docker inspect %s: %v", id, err)
+	}
+	return got[0]
+}
+
+// checkLockedDown checks that a container runs as a non-root user, without any
+// capability or privilege escalation, on a read-only root filesystem, and
+// publishes on the host no more than its service should.
+func checkLockedDown(t *testing.T, p *project, id string) {
+	t.Helper()
+	c := inspect(t, id)
+	service := c.Config.Labels["com.docker.compose.service"]
+	user, _, _ := strings.Cut(c.Config.User, ":")
+	if user == "" || user == "0" || user == "root" {
+		t.Errorf("%s (%s) runs as user %q, want a non-root user", c.Name, service, c.Config.User)
+	}
+	if !slices.Contains(c.HostConfig.CapDrop, "ALL") || len(c.HostConfig.CapAdd) != 0 || c.HostConfig.Privileged {
+		t.Errorf("%s (%s): cap_drop %v, cap_add %v, privileged %v; want ALL dropped and none added",
+			c.Name, service, c.HostConfig.CapDrop, c.HostConfig.CapAdd, c.HostConfig.Privileged)
+	}
+	if !slices.ContainsFunc(c.HostConfig.SecurityOpt, func(o string) bool {
+		return o == "no-new-privileges" || o == "no-new-privileges:true"
+	}) {
+		t.Errorf("%s (%s): security_opt %v lacks no-new-privileges", c.Name, service, c.HostConfig.SecurityOpt)
+	}
+	if !c.HostConfig.ReadonlyRootfs {
+		t.Errorf("%s (%s): the root filesystem is writable", c.Name, service)
+	}
+	var published []string
+	for port, bindings := range c.NetworkSettings.Ports {
+		for _, b := range bindings {
+			published = append(published, b.HostIp+":"+b.HostPort+"->"+port)
+		}
+	}
+	wantPort := strconv.Itoa(p.port)
+	switch service {
+	case "app":
+		if len(published) != 0 {
+			t.Errorf("the app %s publishes %v on the host, want nothing", c.Name, published)
+		}
+	case "nginx":
+		if len(published) == 0 {
+			t.Errorf("nginx %s publishes nothing, want port %s", c.Name, wantPort)
+		}
+		for _, b := range published {
+			if !strings.HasSuffix(b, ":"+wantPort+"->"+wantPort+"/tcp") {
+				t.Errorf("nginx %s publishes %s, want only the manifest port %s", c.Name, b, wantPort)
+			}
+		}
+	default:
+		t.Errorf("unexpected container %s of service %q", c.Name, service)
+	}
+}
+
+func TestEveryContainerIsUnprivilegedAndLockedDown(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	all := p.deployed("", 2)
+	for _, id := range all {
+		checkLockedDown(t, p, id)
+	}
+	p.must("promote", "canary")
+	apps := p.containers("app")
+	if len(apps) != 1 || slices.Contains(all, apps[0]) {
+		t.Fatalf("app containers after promote: %v, want one new one", apps)
+	}
+	checkLockedDown(t, p, apps[0])
+}
+
+// TestNothingOnTheNginxPortAnswersForPolicyEnginePaths asks nginx for the paths
+// of OPA's REST API: the policies are evaluated in-process, and nothing behind
+// nginx may answer as a policy engine.
+func TestNothingOnTheNginxPortAnswersForPolicyEnginePaths(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	p.must("deploy")
+	for _, path := range []string{"/v1/data", "/v1/data/swiftdeploy", "/v1/data/swiftdeploy/canary/decision",
+		"/v1/policies", "/v1/query", "/v0/data", "/v1/compile"} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			resp, body := p.do(method, path, `{"input": {"action": "promote"}}`)
+			if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "result") {
+				t.Errorf("%s %s through nginx: %d %q, want 404 without a result", method, path, resp.StatusCode, body)
+			}
+		}
+	}
+}
+
+// TestChaosRefusesOversizedBodies posts chaos bodies over the service's small
+// limit: whoever refuses them, nginx or the app, nothing may be injected.
+func TestChaosRefusesOversizedBodies(t *testing.T) {
+	p := newProject(t, manifestOptions{mode: "canary"})
+	p.must("deploy")
+	for _, size := range []int{2 << 10, 64 << 10} {
+		body := `{"mode":"error","rate":1,"pad":"` + strings.Repeat("x", size) + `"}`
+		resp, answer := p.do(http.MethodPost, "/chaos", body)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST /chaos with %d bytes: %d %.200q, want 413", len(body), resp.StatusCode, answer)
+		}
+		if size == 2<<10 {
+			var doc struct{ Error string }
+			if err := json.Unmarshal([]byte(answer), &doc); err != nil || doc.Error == "" ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("413 for %d bytes is not JSON naming the problem: %s %q", len(body), resp.Header.Get("Content-Type"), answer)
+			}
+		}
+	}
+	if resp, body := p.get("/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET / after the refused chaos: %d %s, want 200 (no chaos injected)", resp.StatusCode, body)
+	}
+}
