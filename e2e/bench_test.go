@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -40,14 +39,15 @@ func BenchmarkThroughputDirect(b *testing.B) {
 		b.Fatalf("build the service: %v\n%s", err, out)
 	}
 	port := freePort(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	app := exec.CommandContext(ctx, bin)
+	app := exec.Command(bin)
 	app.Env = append(os.Environ(), "MODE=stable", "APP_VERSION=bench", "APP_PORT="+strconv.Itoa(port))
 	if err := app.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer app.Wait()
+	defer func() {
+		app.Process.Signal(syscall.SIGTERM) // it drains and exits
+		app.Wait()
+	}()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitUntil(b, 10*time.Second, "the service to listen", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)

@@ -103,3 +103,8 @@ func Audit() error {
 func Test(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return s.Test(ctx) })
 }
+
+// Bench runs the benchmarks (micro and on a real stack) and writes the figures to bench/.
+func Bench(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return s.Bench(ctx) })
+}
