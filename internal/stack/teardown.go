@@ -40,11 +40,13 @@ func (s *Stack) Teardown(ctx context.Context, clean bool) (err error) {
 	if !clean {
 		return nil
 	}
-	for _, f := range []string{render.NginxConf, render.ComposeFile, StateDir} {
+	for _, f := range []string{render.NginxConf, render.ComposeFile, render.MountedNginxDir} {
 		if err := os.RemoveAll(s.path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("teardown: remove %s: %w", f, err)
 		}
 	}
-	s.Out.OK("removed the generated files (%s, %s, %s/)", render.NginxConf, render.ComposeFile, StateDir)
+	// The folder may still hold ./swiftdeploy's compiled targets; keep it then.
+	_ = os.Remove(s.path(StateDir))
+	s.Out.OK("removed the generated files (%s, %s, %s/)", render.NginxConf, render.ComposeFile, render.MountedNginxDir)
 	return nil
 }
