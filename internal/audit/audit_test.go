@@ -3,7 +3,6 @@ package audit
 import (
 	"bufio"
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,9 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden reports in testdata/")
+	"github.com/swiftdeploy/swiftdeploy/internal/golden"
+)
 
 var now = time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC)
 
@@ -43,19 +42,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 			if stats.Events != tt.events || stats.Skipped != tt.skipped || len(stats.Skips) != tt.skipped {
 				t.Errorf("stats = %+v, want %d events and %d skipped", stats, tt.events, tt.skipped)
 			}
-			golden := filepath.Join("testdata", tt.name+".md")
-			if *update {
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.String() != string(want) {
-				t.Errorf("report differs from %s (run with -update to accept):\n%s", golden, got.String())
-			}
+			golden.Check(t, filepath.Join("testdata", tt.name+".md"), got.Bytes())
 			checkTables(t, got.String())
 		})
 	}

@@ -3,14 +3,12 @@ package benchreport
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"reflect"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/swiftdeploy/swiftdeploy/internal/golden"
+)
 
 var measuredAt = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 
@@ -57,16 +55,5 @@ func TestTableLeavesOutWhatIsNotKnownAboutTheMachine(t *testing.T) {
 
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -update to accept):\n%s", path, got)
-	}
+	golden.Check(t, path, got)
 }

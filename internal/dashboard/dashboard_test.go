@@ -3,9 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -13,11 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/golden"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var at = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
@@ -88,19 +85,7 @@ func snapshots() map[string]Snapshot {
 
 func checkGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", file)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -update to accept):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", file), got)
 }
 
 func TestTextMatchesGoldenFiles(t *testing.T) {

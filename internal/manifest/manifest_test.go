@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,9 +9,8 @@ import (
 	"testing"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // minimal is a manifest with only the required fields.
 const minimal = `services:
@@ -213,19 +211,7 @@ func TestParseReportsEveryProblemAtOnceInFileOrder(t *testing.T) {
 		t.Fatalf("got %v, want a *Error wrapping fail.ErrInvalid", err)
 	}
 	got := err.Error() + "\n"
-	golden := filepath.Join("testdata", "several-mistakes.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("got\n%s\nwant\n%s", got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "several-mistakes.golden"), []byte(got))
 	if n := strings.Count(got, "\n"); n != len(merr.Problems) || n < 10 {
 		t.Errorf("%d lines for %d problems; want one line per problem and at least 10", n, len(merr.Problems))
 	}

@@ -1,19 +1,16 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden decisions in testdata/")
+	"github.com/swiftdeploy/swiftdeploy/internal/golden"
+)
 
 // goldenCase is one input whose whole Decision is pinned in testdata/decisions.golden.json.
 type goldenCase struct {
@@ -110,32 +107,7 @@ func TestDecisionsMatchTheGoldenFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "decisions.golden.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("decisions differ from %s (run with -update to accept):\n%s", path, firstDiff(want, got))
-	}
-}
-
-// firstDiff shows where got first departs from want, with some context.
-func firstDiff(want, got []byte) string {
-	i := 0
-	for i < len(want) && i < len(got) && want[i] == got[i] {
-		i++
-	}
-	from := max(0, i-200)
-	return fmt.Sprintf("want …%s…\n got …%s…", want[from:min(len(want), i+200)], got[from:min(len(got), i+200)])
+	golden.Check(t, filepath.Join("testdata", "decisions.golden.json"), got)
 }
 
 // typed renders d with the dynamic type of every value inside Checked, Observed and Limit,

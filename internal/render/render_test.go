@@ -3,20 +3,17 @@ package render
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/golden"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // templatesDir is the repository's own templates folder: the tests render what ships.
 const templatesDir = "../../templates"
@@ -80,39 +77,9 @@ func TestRenderMatchesGoldenFiles(t *testing.T) {
 	}
 }
 
-func compareGolden(t *testing.T, golden string, got []byte) {
+func compareGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run go test -update if the change is intended):\n%s", golden, firstDifference(want, got))
-	}
-}
-
-// firstDifference names the first line where got departs from want.
-func firstDifference(want, got []byte) string {
-	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
-	for i := range max(len(w), len(g)) {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n  want " + wl + "\n  got  " + gl
-		}
-	}
-	return "(no line differs)"
+	golden.Check(t, path, got)
 }
 
 func TestRenderingTwiceGivesIdenticalBytes(t *testing.T) {
