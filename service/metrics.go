@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,12 +18,18 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// epoch is read once; requests are timed by time.Since(epoch), which reads
+	// only the monotonic clock, where time.Now would read the wall clock too.
+	epoch time.Time
+	// series caches resolved children by methodLabels and pathLabels index.
+	series [len(methodLabels)][len(pathLabels)]atomic.Pointer[routeSeries]
 }
 
 // newMetrics registers the service's series; uptime and chaos are read at scrape time.
 func newMetrics(mode string, uptime, chaosActive func() float64) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
+		epoch:    time.Now(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total",
 			Help: "HTTP requests served, by method, route and status code.",
@@ -65,32 +73,126 @@ func (m *metrics) handler() http.Handler {
 // consumers exclude those by label rather than the service hiding them.
 func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		start := m.sinceEpoch()
+		rec := recorderPool.Get().(*statusRecorder)
+		rec.ResponseWriter = w
 		next.ServeHTTP(rec, r)
-		method, path := methodLabel(r.Method), pathLabel(r.URL.Path)
-		m.requests.WithLabelValues(method, path, strconv.Itoa(rec.statusCode())).Inc()
-		m.duration.WithLabelValues(method, path).Observe(time.Since(start).Seconds())
+		status := rec.statusCode()
+		// Cleared before reuse so a pooled recorder keeps no response alive.
+		*rec = statusRecorder{}
+		recorderPool.Put(rec)
+		s := m.seriesFor(methodIndex(r.Method), pathIndex(r.URL.Path))
+		s.counter(status).Inc()
+		s.duration.Observe((m.sinceEpoch() - start).Seconds())
 	})
 }
 
-// pathLabel keeps the label's cardinality bounded: any path can be requested.
-func pathLabel(p string) string {
+// sinceEpoch is a monotonic reading: differences of two are request durations.
+func (m *metrics) sinceEpoch() time.Duration { return time.Since(m.epoch) }
+
+// recorderPool reuses status recorders: one per request would be the
+// middleware's largest allocation.
+var recorderPool = sync.Pool{New: func() any { return new(statusRecorder) }}
+
+// methodLabels and pathLabels are the bounded label values, indexed by
+// methodIndex and pathIndex; the catch-all value comes last in each.
+var (
+	methodLabels = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace, "OTHER"}
+	pathLabels = [...]string{pathRoot, pathHealthz, pathChaos, pathMetrics, "other"}
+)
+
+// pathIndex keeps the label's cardinality bounded: any path can be requested.
+func pathIndex(p string) int {
 	switch p {
-	case pathRoot, pathHealthz, pathChaos, pathMetrics:
-		return p
+	case pathRoot:
+		return 0
+	case pathHealthz:
+		return 1
+	case pathChaos:
+		return 2
+	case pathMetrics:
+		return 3
 	}
-	return "other"
+	return len(pathLabels) - 1
 }
 
-// methodLabel keeps the label bounded: any token is a valid HTTP method.
-func methodLabel(m string) string {
+// methodIndex keeps the label bounded: any token is a valid HTTP method.
+func methodIndex(m string) int {
 	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
-		return m
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPost:
+		return 2
+	case http.MethodPut:
+		return 3
+	case http.MethodPatch:
+		return 4
+	case http.MethodDelete:
+		return 5
+	case http.MethodConnect:
+		return 6
+	case http.MethodOptions:
+		return 7
+	case http.MethodTrace:
+		return 8
 	}
-	return "OTHER"
+	return len(methodLabels) - 1
+}
+
+// Status codes in [firstCachedStatus, firstCachedStatus+cachedStatuses) have
+// their counter cached; that covers every code net/http names. Others, which
+// only unusual handlers send, take the vector's own lookup.
+const (
+	firstCachedStatus = 100
+	cachedStatuses    = 500
+)
+
+// routeSeries caches one method/path pair's resolved series, so a request
+// costs no label hashing, label-slice or status-string allocation.
+type routeSeries struct {
+	method, path string
+	requests     *prometheus.CounterVec
+	duration     prometheus.Observer
+	counters     [cachedStatuses]atomic.Pointer[prometheus.Counter]
+}
+
+// seriesFor returns the cache entry of a method/path pair, creating it on first
+// use: series appear in the scrape only once a request has used them, as before.
+func (m *metrics) seriesFor(method, path int) *routeSeries {
+	slot := &m.series[method][path]
+	if s := slot.Load(); s != nil {
+		return s
+	}
+	mLabel, pLabel := methodLabels[method], pathLabels[path]
+	s := &routeSeries{
+		method:   mLabel,
+		path:     pLabel,
+		requests: m.requests,
+		duration: m.duration.WithLabelValues(mLabel, pLabel),
+	}
+	// A racing request may have stored its own entry; both hold the same
+	// children, since the vectors return one child per label set.
+	if slot.CompareAndSwap(nil, s) {
+		return s
+	}
+	return slot.Load()
+}
+
+// counter returns the requests counter of one status code.
+func (s *routeSeries) counter(status int) prometheus.Counter {
+	i := uint(status - firstCachedStatus)
+	if i >= cachedStatuses {
+		return s.requests.WithLabelValues(s.method, s.path, strconv.Itoa(status))
+	}
+	if c := s.counters[i].Load(); c != nil {
+		return *c
+	}
+	c := s.requests.WithLabelValues(s.method, s.path, strconv.Itoa(status))
+	s.counters[i].Store(&c) // the same child whichever request stores last
+	return c
 }
 
 // statusRecorder remembers the status code a handler sent.

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -171,3 +175,128 @@ type discardWriter struct{ header http.Header }
 func (w discardWriter) Header() http.Header         { return w.header }
 func (w discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w discardWriter) WriteHeader(int)             {}
+
+// BenchmarkMetricsMiddleware measures the middleware alone, around a handler
+// that only sends a status, so its own cost is not lost in the route's.
+func BenchmarkMetricsMiddleware(b *testing.B) {
+	a, _ := newTestApp(b, modeCanary)
+	h := a.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	benchmarkRoot(b, h)
+}
+
+// statusEcho answers the status named in the request's X-Status header, or
+// writes nothing at all when there is none, as some handlers do.
+func statusEcho(w http.ResponseWriter, r *http.Request) {
+	if s := r.Header.Get("X-Status"); s != "" {
+		code, _ := strconv.Atoi(s)
+		w.WriteHeader(code)
+	}
+}
+
+// sendStatus sends one request through h asking statusEcho for status ("" for none).
+func sendStatus(h http.Handler, method, path, status string) {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.Method = method
+	if status != "" {
+		req.Header.Set("X-Status", status)
+	}
+	h.ServeHTTP(httptest.NewRecorder(), req)
+}
+
+func TestCachedSeriesCountEveryMethodPathAndStatusApart(t *testing.T) {
+	a, _ := newTestApp(t, modeStable)
+	h := a.metrics.instrument(http.HandlerFunc(statusEcho))
+	// Codes outside the cached range (600, 999) and a handler that writes
+	// nothing (200) must count like any other; the order interleaves them so
+	// a reused recorder that kept its status would be caught.
+	cases := []struct {
+		method, path, status string
+		times                int
+		wantMethod, wantPath string
+		wantStatus           string
+	}{
+		{http.MethodGet, "/", "500", 3, "GET", "/", "500"},
+		{http.MethodGet, "/", "", 2, "GET", "/", "200"},
+		{http.MethodGet, "/", "200", 4, "GET", "/", "200"},
+		{http.MethodPost, pathChaos, "201", 1, "POST", "/chaos", "201"},
+		{http.MethodPost, pathChaos, "418", 5, "POST", "/chaos", "418"},
+		{http.MethodHead, pathHealthz, "100", 2, "HEAD", "/healthz", "100"},
+		{http.MethodHead, pathHealthz, "599", 3, "HEAD", "/healthz", "599"},
+		{"BREW", "/pot", "600", 2, "OTHER", "other", "600"},
+		{"brew", "/kettle", "999", 1, "OTHER", "other", "999"},
+		{http.MethodDelete, "/x", "", 6, "DELETE", "other", "200"},
+	}
+	want := map[string]int{}
+	durations := map[string]int{}
+	for round := range 6 {
+		for _, c := range cases {
+			if round < c.times {
+				sendStatus(h, c.method, c.path, c.status)
+			}
+		}
+	}
+	for _, c := range cases {
+		want[fmt.Sprintf(`http_requests_total{method=%q,path=%q,status_code=%q}`, c.wantMethod, c.wantPath, c.wantStatus)] += c.times
+		durations[fmt.Sprintf(`http_request_duration_seconds_count{method=%q,path=%q}`, c.wantMethod, c.wantPath)] += c.times
+	}
+	text := scrape(t, a.metrics.handler())
+	checkSeries(t, text, "http_requests_total", want)
+	checkSeries(t, text, "http_request_duration_seconds_count", durations)
+}
+
+func TestConcurrentRequestsAreCountedExactly(t *testing.T) {
+	a, _ := newTestApp(t, modeStable)
+	h := a.metrics.instrument(http.HandlerFunc(statusEcho))
+	statuses := []string{"200", "404", "500", "", "700"}
+	methods := []string{http.MethodGet, http.MethodPost, "PURGE"}
+	const workers, perWorker = 8, 300
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				sendStatus(h, methods[(w+i)%len(methods)], pathRoot, statuses[i%len(statuses)])
+			}
+		})
+	}
+	wg.Wait()
+	want := map[string]int{}
+	for w := range workers {
+		for i := range perWorker {
+			method := methodLabels[methodIndex(methods[(w+i)%len(methods)])]
+			status := cmp.Or(statuses[i%len(statuses)], "200")
+			want[fmt.Sprintf(`http_requests_total{method=%q,path="/",status_code=%q}`, method, status)]++
+		}
+	}
+	text := scrape(t, a.metrics.handler())
+	checkSeries(t, text, "http_requests_total", want)
+	checkSeries(t, text, "http_request_duration_seconds_count", map[string]int{
+		`http_request_duration_seconds_count{method="GET",path="/"}`:   workers * perWorker / 3,
+		`http_request_duration_seconds_count{method="POST",path="/"}`:  workers * perWorker / 3,
+		`http_request_duration_seconds_count{method="OTHER",path="/"}`: workers * perWorker / 3,
+	})
+}
+
+// checkSeries fails unless the series of name in text are exactly want, with
+// want's values.
+func checkSeries(t *testing.T, text, name string, want map[string]int) {
+	t.Helper()
+	got := map[string]string{}
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(line, name+"{") {
+			i := strings.LastIndexByte(line, ' ')
+			got[line[:i]] = strings.TrimSpace(line[i+1:])
+		}
+	}
+	for series, n := range want {
+		if got[series] != strconv.Itoa(n) {
+			t.Errorf("%s = %q, want %d", series, got[series], n)
+		}
+	}
+	for series := range got {
+		if _, ok := want[series]; !ok {
+			t.Errorf("unexpected series %s", series)
+		}
+	}
+}
