@@ -21,6 +21,17 @@ import (
 // loadDuration is how long the throughput benchmarks keep 20 clients busy.
 const loadDuration = 10 * time.Second
 
+// loadFor keeps 20 clients on addr for loadDuration per iteration and reports
+// their throughput, latency and failures.
+func loadFor(b *testing.B, addr string) {
+	for b.Loop() {
+		l := startLoad(b, addr, "/", 20)
+		time.Sleep(loadDuration)
+		l.stop()
+		reportLoad(b, l)
+	}
+}
+
 func reportLoad(b *testing.B, l *load) {
 	b.ReportMetric(l.rate(), "req/s")
 	b.ReportMetric(float64(l.quantile(0.50).Microseconds())/1000, "p50-ms")
@@ -56,24 +67,14 @@ func BenchmarkThroughputDirect(b *testing.B) {
 		}
 		return err == nil
 	})
-	for b.Loop() {
-		l := startLoad(b, addr, "/", 20)
-		time.Sleep(loadDuration)
-		l.stop()
-		reportLoad(b, l)
-	}
+	loadFor(b, addr)
 }
 
 // BenchmarkThroughputThroughNginx loads a deployed stack through nginx.
 func BenchmarkThroughputThroughNginx(b *testing.B) {
 	p := newProject(b, manifestOptions{})
 	p.must("deploy")
-	for b.Loop() {
-		l := startLoad(b, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
-		time.Sleep(loadDuration)
-		l.stop()
-		reportLoad(b, l)
-	}
+	loadFor(b, fmt.Sprintf("127.0.0.1:%d", p.port))
 }
 
 // BenchmarkDeployToHealthy times `deploy` from nothing running to /healthz ok
