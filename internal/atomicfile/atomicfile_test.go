@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,5 +58,27 @@ func TestWriteIntoAnUnwritableFolderFails(t *testing.T) {
 	os.Chmod(dir, 0o500)
 	if err := Write(filepath.Join(dir, "x"), []byte("x"), 0o644); err == nil {
 		t.Fatal("writing into a read-only folder succeeded")
+	}
+}
+
+func TestWriteFromThatFailsLeavesTheOldFileAndNoTemporaryFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "report.md")
+	if err := Write(path, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := WriteFrom(path, 0o644, func(w io.Writer) error {
+		io.WriteString(w, "half of the new")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("WriteFrom = %v, want the fill's error", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "old\n" {
+		t.Errorf("file now holds %q, want the old content", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("folder holds %v, want only the file", entries)
 	}
 }

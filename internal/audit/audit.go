@@ -17,10 +17,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 )
 
@@ -69,34 +69,14 @@ func WriteFile(reportPath, historyPath string, opt Options) (Stats, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return Stats{}, fmt.Errorf("audit: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(reportPath), "."+filepath.Base(reportPath)+".*.tmp")
+	var stats Stats
+	err = atomicfile.WriteFrom(reportPath, 0o644, func(w io.Writer) error {
+		var werr error
+		stats, werr = Write(w, hist, opt)
+		return werr
+	})
 	if err != nil {
-		return Stats{}, fmt.Errorf("audit: create report: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	stats, err := Write(tmp, hist, opt)
-	if err != nil {
-		tmp.Close()
-		return stats, err
-	}
-	if err := finish(tmp, reportPath); err != nil {
-		return stats, fmt.Errorf("audit: write %s: %w", reportPath, err)
+		return stats, fmt.Errorf("audit: %w", err)
 	}
 	return stats, nil
-}
-
-// finish makes the temporary report durable and readable, then moves it into place.
-func finish(tmp *os.File, reportPath string) error {
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), reportPath)
 }

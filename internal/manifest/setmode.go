@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
@@ -48,7 +50,12 @@ func SetMode(path, mode string) error {
 	if bytes.Equal(out, data) {
 		return nil
 	}
-	if err := writeAtomic(target, out); err != nil {
+	info, err := os.Stat(target)
+	if err != nil {
+		return fmt.Errorf("set mode: %w", err)
+	}
+	// Keep the manifest's own permissions.
+	if err := atomicfile.Write(target, out, info.Mode().Perm()); err != nil {
 		return fmt.Errorf("set mode: %w", err)
 	}
 	return nil
@@ -261,50 +268,4 @@ func offsetOf(data []byte, starts []int, line, col int) (int, bool) {
 		off += size
 	}
 	return off, off <= len(data)
-}
-
-// writeAtomic replaces path with data through a synced temporary file in the
-// same directory, keeping the file's permissions, so a crash leaves either the
-// old manifest or the new one.
-func writeAtomic(path string, data []byte) (err error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(info.Mode().Perm()); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}
-
-// syncDir makes the rename durable; failure is ignored because some
-// filesystems cannot sync a directory and the rename has already happened.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
