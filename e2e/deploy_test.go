@@ -38,3 +38,10 @@ func TestADeployWhoseAppNeverGetsHealthyFailsAndSaysWhy(t *testing.T) {
 		t.Errorf("the timeout does not show the app container's state:\n%s", out)
 	}
 }
+
+// TestADeployThatOutlivesItsTimeoutSaysWhereItStopped gives deploy less time than
+// the first healthcheck needs (it runs one interval, 1 s, after the start).
+func TestADeployThatOutlivesItsTimeoutSaysWhereItStopped(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	p.expect(1, []string{"did not become healthy within 1s", "(app)", "swiftdeploy-app"}, "deploy", "-timeout=1s")
+}

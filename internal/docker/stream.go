@@ -21,13 +21,7 @@ func Stream(ctx context.Context, out io.Writer, dir string, env []string, name s
 	return nil
 }
 
-// Output runs name with args in dir and returns its combined output.
-func Output(ctx context.Context, dir, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), &CommandError{Command: commandLine(name, args), Output: string(out), Err: err}
-	}
-	return string(out), nil
+// Go runs the go command in dir (go -C dir ...) and returns its output.
+func Go(ctx context.Context, dir string, args ...string) (string, error) {
+	return run(ctx, "go", append([]string{"-C", dir}, args...)...)
 }

@@ -56,7 +56,7 @@ type fuzzTarget struct{ pkg, name string }
 
 // fuzzTargets asks go test for every Fuzz function of the module, by package.
 func fuzzTargets(ctx context.Context, root string) ([]fuzzTarget, error) {
-	out, err := docker.Output(ctx, root, "go", "test", "-list", "^Fuzz", "./...")
+	out, err := docker.Go(ctx, root, "test", "-list", "^Fuzz", "./...")
 	if err != nil {
 		return nil, fmt.Errorf("list fuzz targets: %w", err)
 	}
