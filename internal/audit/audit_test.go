@@ -307,3 +307,16 @@ func writeLongHistory(b *testing.B, path string, n int) {
 }
 
 var _ io.Writer = (*countingWriter)(nil)
+
+func TestAFailedCommandCountsInTheSummary(t *testing.T) {
+	hist := `{"timestamp":"2026-05-05T21:00:00Z","event":"deploy","result":"failed","error":"deploy: the stack did not become healthy within 60s"}
+{"timestamp":"2026-05-05T21:01:00Z","event":"promote","from":"stable","to":"canary","result":"ok"}
+`
+	var out strings.Builder
+	if _, err := Write(&out, strings.NewReader(hist), Options{Now: time.Date(2026, 5, 5, 22, 0, 0, 0, time.UTC), Source: "history.jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| Failed commands and errors | 1 |") {
+		t.Errorf("the summary does not count the failed deploy:\n%s", out.String())
+	}
+}

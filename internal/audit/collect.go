@@ -61,6 +61,9 @@ func (c *collector) add(raw history.Raw) {
 		c.first = raw.Timestamp
 	}
 	c.last = raw.Timestamp
+	if text(raw, "result") == "failed" {
+		c.errors++ // a command that failed records its own event with the error
+	}
 	switch raw.Event {
 	case "status_scrape", "metrics_sample":
 		c.scrapes++

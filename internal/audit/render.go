@@ -70,7 +70,7 @@ func renderSummary(m md, c *collector, stats Stats) {
 		{"Chaos recoveries", strconv.Itoa(c.recoveries)},
 		{"Teardowns", c.teardowns.String()},
 		{"Status scrapes and metrics samples", strconv.Itoa(c.scrapes)},
-		{"Errors", strconv.Itoa(c.errors)},
+		{"Failed commands and errors", strconv.Itoa(c.errors)},
 		{"Malformed lines skipped", strconv.Itoa(stats.Skipped)},
 	}
 	for _, r := range counts {

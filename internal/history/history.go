@@ -34,7 +34,8 @@
 //	                 sample{at, requests, errors, buckets[[le, count]...], uptime_seconds,
 //	                        mode, chaos}
 //	metrics_sample   the fields of status_scrape's sample, at the top level
-//	error            command, message
+//	error            command, message (older histories; commands now record
+//	                 their own failure with result "failed" and an error field)
 package history
 
 import (
