@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -198,10 +199,26 @@ func switchUnderLoad(t *testing.T, p *project, mode string) {
 	t.Logf("switch to %s: %s; load: %s", mode, lastLine(out), l)
 	if l.non2xx.Load() != 0 || l.errs.Load() != 0 || l.ok.Load() == 0 {
 		t.Errorf("switch to %s under load: %s", mode, l)
+		p.logNginxTrouble()
 	}
 	after := p.read("manifest.yaml")
 	if want := strings.Replace(before, "mode: "+other(mode), "mode: "+mode, 1); after != want {
 		t.Errorf("promote changed more of the manifest than the mode:\n%s", after)
+	}
+}
+
+// logNginxTrouble logs what nginx said besides successful requests, to show
+// why a request failed.
+func (p *project) logNginxTrouble() {
+	for _, id := range p.containers("nginx") {
+		out, _ := exec.Command("docker", "logs", "--tail", "3000", id).CombinedOutput()
+		var trouble []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if line != "" && !strings.Contains(line, " | 200 | ") {
+				trouble = append(trouble, line)
+			}
+		}
+		p.t.Logf("nginx log, all but the 200s (last %d lines):\n%s", min(len(trouble), 60), strings.Join(trouble[max(0, len(trouble)-60):], "\n"))
 	}
 }
 

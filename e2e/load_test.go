@@ -46,9 +46,14 @@ func (l *load) fail(err error) {
 		return // the test ended this request, not the stack
 	}
 	l.errs.Add(1)
+	l.note(err.Error())
+}
+
+// note keeps the first failure for the report.
+func (l *load) note(what string) {
 	l.mu.Lock()
 	if l.firstErr == "" {
-		l.firstErr = err.Error()
+		l.firstErr = what
 	}
 	l.mu.Unlock()
 }
@@ -94,7 +99,7 @@ func (l *load) client(addr, path string) {
 			drop()
 			continue
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			l.fail(err)
@@ -106,6 +111,7 @@ func (l *load) client(addr, path string) {
 			latencies = append(latencies, time.Since(sent))
 		} else {
 			l.non2xx.Add(1)
+			l.note(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body))
 		}
 		if resp.Close {
 			drop()
@@ -138,5 +144,5 @@ func (l *load) rate() float64 {
 }
 
 func (l *load) String() string {
-	return fmt.Sprintf("%d ok, %d non-2xx, %d connection errors (first: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.firstErr)
+	return fmt.Sprintf("%d ok, %d non-2xx, %d connection errors (first failure: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.firstErr)
 }
