@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
@@ -62,10 +63,20 @@ type data struct {
 	Contact           string // escaped for a single-quoted nginx string holding JSON
 	NginxConfigDigest string
 	ConnectTimeout    int // seconds: the shorter of nginx.proxy_timeout and maxConnectTimeout
+	ResolverValid     int // seconds
 }
 
 // maxConnectTimeout caps nginx's connect timeout to the app: see nginx.conf.tmpl.
 const maxConnectTimeout = 1
+
+// ResolverValid is how long nginx caches the app's addresses from Docker's DNS.
+const ResolverValid = time.Second
+
+// ResolverStaleness bounds how long an nginx worker may go on using addresses it
+// resolved before a container joined or left the network: nginx keeps an answer
+// while its expiry, counted in whole seconds, is not in the past, so up to one
+// second beyond ResolverValid.
+const ResolverStaleness = ResolverValid + time.Second
 
 // Render renders every template in templatesDir for m. It writes nothing.
 func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, error) {
@@ -73,7 +84,7 @@ func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, 
 		return nil, err
 	}
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
-		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout)}
+		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second)}
 	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)
 	if err != nil {
 		return nil, err

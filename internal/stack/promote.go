@@ -17,6 +17,10 @@ import (
 // stopGrace is how long a replaced app gets to finish its in-flight requests.
 const stopGrace = 15 * time.Second
 
+// nginxResolveMargin covers a DNS answer that was on its way to nginx when the
+// new app joined the network.
+const nginxResolveMargin = 500 * time.Millisecond
+
 // Promote switches the running app to mode (stable or canary) if the canary
 // policy allows it, without a failed request: the new app starts beside the old
 // one, nginx finds both under the same name, and the old one drains and stops.
@@ -144,6 +148,8 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 	defer cancel()
 	scale := fmt.Sprintf("app=%d", len(old)+1)
 	_, upErr := s.compose().Compose(waitCtx, "up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, "app")
+	// The new app is in Docker's DNS once it has started, that is by now.
+	inDNS := time.Now()
 	started, err := s.newApps(ctx, old)
 	if err != nil {
 		return abandon(err, started)
@@ -155,6 +161,10 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 		return abandon(fmt.Errorf("expected one new app container, found %d", len(started)), started)
 	}
 	if err := s.waitContainerHealthy(waitCtx, started[0]); err != nil {
+		return abandon(err, started)
+	}
+
+	if err := s.waitNginxResolves(waitCtx, inDNS); err != nil {
 		return abandon(err, started)
 	}
 
@@ -173,6 +183,24 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 		return fmt.Errorf("the %s app replaced the old one, but /healthz through nginx does not confirm it: %w", mode, err)
 	}
 	return nil
+}
+
+// waitNginxResolves waits until every nginx worker has resolved the app's name
+// since the new app joined Docker's DNS at inDNS. Until then a worker may know
+// only the old app, and stopping it would leave that worker nothing to retry on:
+// its requests would fail with 502.
+func (s *Stack) waitNginxResolves(ctx context.Context, inDNS time.Time) error {
+	wait := time.Until(inDNS.Add(render.ResolverStaleness + nginxResolveMargin))
+	if wait <= 0 {
+		return nil
+	}
+	s.Out.Step("new app healthy; giving nginx %.1fs to resolve it before the old one goes", wait.Seconds())
+	select {
+	case <-time.After(wait):
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for nginx to resolve the new app: %w", context.Cause(ctx))
+	}
 }
 
 // newApps returns the app containers that were not in old.
