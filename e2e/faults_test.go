@@ -316,3 +316,26 @@ func TestAMissingOrBrokenPolicyFolderFailsClosed(t *testing.T) {
 		t.Errorf("promote with a broken policy changed the app containers: %v → %v", apps, got)
 	}
 }
+
+// TestTeardownNamesAForeignContainerLeftOnTheNetwork attaches a container the
+// stack did not start, as an operator debugging the app might, and checks that
+// teardown leaves it alone, says what blocks it and how to clear it.
+func TestTeardownNamesAForeignContainerLeftOnTheNetwork(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	p.deployed("app", 1)
+	visitor := p.name + "-visitor"
+	network := p.name + "-net"
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "--force", visitor).Run() })
+	docker(t, "run", "--detach", "--name", visitor, "--network", network, "swift-deploy-1-node:latest")
+
+	p.expect(1, []string{"network " + network + " is still used by " + visitor, "docker network disconnect " + network + " " + visitor}, "teardown")
+	if left := p.containers(""); len(left) != 0 {
+		t.Errorf("teardown left the stack's own containers running: %v", left)
+	}
+	if got := docker(t, "inspect", "--format", "{{.State.Running}}", visitor); got != "true" {
+		t.Errorf("teardown touched the foreign container: running=%s", got)
+	}
+
+	docker(t, "rm", "--force", visitor)
+	p.expect(0, []string{"no container, network or volume left"}, "teardown")
+}

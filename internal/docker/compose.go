@@ -218,11 +218,32 @@ func (p Project) RemoveProject(ctx context.Context) (removed []string, err error
 			continue
 		}
 		if _, err := run(ctx, "docker", append(k.remove, ids...)...); err != nil {
+			if k.list[0] == "network" {
+				return removed, networkInUse(ctx, ids, err)
+			}
 			return removed, fmt.Errorf("remove: %w", err)
 		}
 		removed = append(removed, ids...)
 	}
 	return removed, nil
+}
+
+// networkInUse explains a network that could not be removed: most often a
+// container from outside the stack is still attached to it, and that container
+// is not the stack's to stop.
+func networkInUse(ctx context.Context, ids []string, err error) error {
+	for _, id := range ids {
+		out, inspectErr := run(ctx, "docker", "network", "inspect", "--format", `{{.Name}}{{range .Containers}} {{.Name}}{{end}}`, id)
+		if inspectErr != nil {
+			continue
+		}
+		fields := strings.Fields(out)
+		if len(fields) > 1 {
+			return fmt.Errorf("network %s is still used by %s, which this stack did not start: disconnect it (docker network disconnect %s %s) and run teardown again: %w",
+				fields[0], strings.Join(fields[1:], ", "), fields[0], fields[1], err)
+		}
+	}
+	return fmt.Errorf("remove network: %w", err)
 }
 
 // NginxTest runs `nginx -t` on confDir/nginx.conf inside image, offline and with
