@@ -19,7 +19,7 @@ const stopGrace = 15 * time.Second
 
 // nginxResolveMargin covers a DNS answer that was on its way to nginx when the
 // new app joined the network.
-const nginxResolveMargin = 500 * time.Millisecond
+const nginxResolveMargin = 250 * time.Millisecond
 
 // Promote switches the running app to mode (stable or canary) if the canary
 // policy allows it, without a failed request: the new app starts beside the old
@@ -160,10 +160,15 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 	if len(started) != 1 {
 		return abandon(fmt.Errorf("expected one new app container, found %d", len(started)), started)
 	}
-	if err := s.waitContainerHealthy(waitCtx, started[0]); err != nil {
+	startedAt, err := s.waitContainerHealthy(waitCtx, started[0])
+	if err != nil {
 		return abandon(err, started)
 	}
-
+	// Docker joins a container to its networks, and so to DNS, before it
+	// records the start time: the closer bound when the engine gives it.
+	if !startedAt.IsZero() && startedAt.Before(inDNS) {
+		inDNS = startedAt
+	}
 	if err := s.waitNginxResolves(waitCtx, inDNS); err != nil {
 		return abandon(err, started)
 	}
@@ -219,8 +224,10 @@ func (s *Stack) newApps(ctx context.Context, old []docker.Container) ([]docker.C
 	return started, nil
 }
 
-// waitContainerHealthy waits until Docker's healthcheck passes for c.
-func (s *Stack) waitContainerHealthy(ctx context.Context, c docker.Container) error {
+// waitContainerHealthy waits until Docker's healthcheck passes for c and
+// returns when c started.
+func (s *Stack) waitContainerHealthy(ctx context.Context, c docker.Container) (time.Time, error) {
+	var startedAt time.Time
 	_, err := s.waitFor(ctx, "the new app's healthcheck ("+c.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		got, err := docker.Inspect(ctx, c.ID)
 		if err != nil || len(got) != 1 {
@@ -228,6 +235,7 @@ func (s *Stack) waitContainerHealthy(ctx context.Context, c docker.Container) er
 		}
 		switch {
 		case got[0].Health == "healthy":
+			startedAt = got[0].StartedAt
 			return true, "", nil
 		case got[0].State == "exited" || got[0].State == "dead":
 			return false, "", fmt.Errorf("the new app %s exited with code %d", c.Name, got[0].ExitCode)
@@ -236,7 +244,7 @@ func (s *Stack) waitContainerHealthy(ctx context.Context, c docker.Container) er
 		}
 		return false, got[0].State + ", " + got[0].Health, nil
 	})
-	return err
+	return startedAt, err
 }
 
 func containerIDs(cs []docker.Container) []string {
