@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -378,7 +379,84 @@ func FuzzReader(f *testing.F) {
 		if lines := bytes.Count(data, []byte{'\n'}) + 1; n+r.SkippedCount() > lines {
 			t.Fatalf("%d records and %d skips from %d lines", n, r.SkippedCount(), lines)
 		}
+		for _, size := range []int{1, 7, 64, 4096} {
+			checkEachRawAgrees(t, data, size)
+		}
 	})
+}
+
+// checkEachRawAgrees checks that the parallel reader, reading size bytes at a
+// time, passes on the lines the serial Reader returns and skips the same ones.
+func checkEachRawAgrees(t *testing.T, data []byte, size int) {
+	t.Helper()
+	type line struct {
+		n         int
+		ts        time.Time
+		event     string
+		fieldsLen int
+		status    string
+	}
+	see := func(raw Raw) line {
+		st, _ := raw.Field("status")
+		return line{raw.Line, raw.Timestamp, raw.Event, len(raw.members), string(st)}
+	}
+	var want, got []line
+	r := NewReader(bytes.NewReader(data))
+	for raw, ok := r.NextRaw(); ok; raw, ok = r.NextRaw() {
+		want = append(want, see(raw))
+	}
+	sum, err := eachRaw(bytes.NewReader(data), 3, size, func(raw Raw) { got = append(got, see(raw)) })
+	if err != nil || r.Err() != nil {
+		t.Fatalf("read errors: parallel %v, serial %v", err, r.Err())
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("reading %d bytes at a time, the parallel reader passed on\n%v\nthe serial one\n%v", size, got, want)
+	}
+	if sum.Skipped != r.SkippedCount() || !slices.Equal(sum.Skips, r.Skipped()) {
+		t.Fatalf("reading %d bytes at a time, the parallel reader skipped %d %v, the serial one %d %v", size, sum.Skipped, sum.Skips, r.SkippedCount(), r.Skipped())
+	}
+}
+
+// TestEachRawAgreesWithTheReader covers what the fuzz corpus may not: lines
+// longer than MaxLine in every position, a truncated last line, blank lines and
+// more than a hundred skips, at read sizes that cut lines anywhere.
+func TestEachRawAgreesWithTheReader(t *testing.T) {
+	valid := func(i int) string {
+		return fmt.Sprintf(`{"timestamp":"2026-05-05T20:34:%02dZ","event":"e%d","status":"s%d","n":[1,{"a":"\u00e9"}]}`, i%60, i%7, i)
+	}
+	long := `{"timestamp":"2026-05-05T20:34:51Z","event":"big","pad":"` + strings.Repeat("x", MaxLine) + `"}`
+	var many strings.Builder
+	for i := range 300 {
+		if i%3 == 0 {
+			many.WriteString("not json\n")
+		} else {
+			many.WriteString(valid(i) + "\n")
+		}
+	}
+	cases := map[string]string{
+		"empty":                 "",
+		"one line, no newline":  valid(1),
+		"blank lines":           "\n\n  \n" + valid(1) + "\n\r\n",
+		"truncated last line":   valid(1) + "\n" + valid(2)[:30],
+		"long line first":       long + "\n" + valid(1) + "\n",
+		"long line in between":  valid(1) + "\n" + long + "\n" + valid(2) + "\n",
+		"long line last":        valid(1) + "\n" + long,
+		"long line, newline":    valid(1) + "\n" + long + "\n",
+		"two long lines":        long + "\n" + long + "\n" + valid(3),
+		"exactly MaxLine":       `"` + strings.Repeat("y", MaxLine-2) + `"` + "\n" + valid(1) + "\n",
+		"MaxLine+1 at the end":  valid(1) + "\n" + strings.Repeat("z", MaxLine+1),
+		"many skips and events": many.String(),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			for _, size := range []int{1, 5, 100, 4096, 300 << 10, chunkSize} {
+				if size < 100 && len(data) > 100_000 {
+					continue // byte-sized reads of a megabyte line take too long to be worth it
+				}
+				checkEachRawAgrees(t, []byte(data), size)
+			}
+		})
+	}
 }
 
 // FuzzSplitObjectAgreesWithEncodingJSON checks the hand-written validator accepts
