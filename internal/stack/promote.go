@@ -173,7 +173,7 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 		return abandon(err, started)
 	}
 
-	s.Out.Step("new app healthy; draining and stopping the old one")
+	s.Out.Step("draining and stopping the old app")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopGrace+30*time.Second)
 	defer cancelStop()
 	if err := docker.Stop(stopCtx, stopGrace, containerIDs(old)...); err != nil {
@@ -197,6 +197,7 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 func (s *Stack) waitNginxResolves(ctx context.Context, inDNS time.Time) error {
 	wait := time.Until(inDNS.Add(render.ResolverStaleness + nginxResolveMargin))
 	if wait <= 0 {
+		s.Out.Step("new app healthy")
 		return nil
 	}
 	s.Out.Step("new app healthy; giving nginx %.1fs to resolve it before the old one goes", wait.Seconds())
