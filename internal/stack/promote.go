@@ -160,20 +160,11 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 	if len(started) != 1 {
 		return abandon(fmt.Errorf("expected one new app container, found %d", len(started)), started)
 	}
-	startedAt, err := s.waitContainerHealthy(waitCtx, started[0])
-	if err != nil {
-		return abandon(err, started)
-	}
-	// Docker joins a container to its networks, and so to DNS, before it
-	// records the start time: the closer bound when the engine gives it.
-	if !startedAt.IsZero() && startedAt.Before(inDNS) {
-		inDNS = startedAt
-	}
-	if err := s.waitNginxResolves(waitCtx, inDNS); err != nil {
+	if err := s.waitNewApp(waitCtx, started[0], inDNS); err != nil {
 		return abandon(err, started)
 	}
 
-	s.Out.Step("draining and stopping the old app")
+	s.Out.Step("new app healthy and known to nginx; draining and stopping the old one")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopGrace+30*time.Second)
 	defer cancelStop()
 	if err := docker.Stop(stopCtx, stopGrace, containerIDs(old)...); err != nil {
@@ -188,25 +179,6 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 		return fmt.Errorf("the %s app replaced the old one, but /healthz through nginx does not confirm it: %w", mode, err)
 	}
 	return nil
-}
-
-// waitNginxResolves waits until every nginx worker has resolved the app's name
-// since the new app joined Docker's DNS at inDNS. Until then a worker may know
-// only the old app, and stopping it would leave that worker nothing to retry on:
-// its requests would fail with 502.
-func (s *Stack) waitNginxResolves(ctx context.Context, inDNS time.Time) error {
-	wait := time.Until(inDNS.Add(render.ResolverStaleness + nginxResolveMargin))
-	if wait <= 0 {
-		s.Out.Step("new app healthy")
-		return nil
-	}
-	s.Out.Step("new app healthy; giving nginx %.1fs to resolve it before the old one goes", wait.Seconds())
-	select {
-	case <-time.After(wait):
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for nginx to resolve the new app: %w", context.Cause(ctx))
-	}
 }
 
 // newApps returns the app containers that were not in old.
@@ -225,27 +197,38 @@ func (s *Stack) newApps(ctx context.Context, old []docker.Container) ([]docker.C
 	return started, nil
 }
 
-// waitContainerHealthy waits until Docker's healthcheck passes for c and
-// returns when c started.
-func (s *Stack) waitContainerHealthy(ctx context.Context, c docker.Container) (time.Time, error) {
-	var startedAt time.Time
-	_, err := s.waitFor(ctx, "the new app's healthcheck ("+c.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+// waitNewApp waits until Docker's healthcheck passes for the new app c and
+// every nginx worker has resolved the app's name since c joined Docker's DNS.
+// Until then a worker may know only the old app, and stopping it would leave
+// that worker nothing to retry on: its requests would fail with 502. The new
+// app is watched all along: if it exits or turns unhealthy, the wait fails.
+func (s *Stack) waitNewApp(ctx context.Context, c docker.Container, inDNS time.Time) error {
+	_, err := s.waitFor(ctx, "the new app ("+c.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		got, err := docker.Inspect(ctx, c.ID)
 		if err != nil || len(got) != 1 {
 			return false, "", fmt.Errorf("the new app %s disappeared: %v", c.Name, err)
 		}
-		switch {
-		case got[0].Health == "healthy":
-			startedAt = got[0].StartedAt
-			return true, "", nil
-		case got[0].State == "exited" || got[0].State == "dead":
-			return false, "", fmt.Errorf("the new app %s exited with code %d", c.Name, got[0].ExitCode)
-		case got[0].Health == "unhealthy":
+		switch app := got[0]; {
+		case app.State == "exited" || app.State == "dead":
+			return false, "", fmt.Errorf("the new app %s exited with code %d", c.Name, app.ExitCode)
+		case app.Health == "unhealthy":
 			return false, "", fmt.Errorf("the new app %s is unhealthy", c.Name)
+		case app.Health != "healthy":
+			return false, app.State + ", " + app.Health, nil
 		}
-		return false, got[0].State + ", " + got[0].Health, nil
+		// Docker joins a container to its networks, and so to DNS, before it
+		// records the start time: the closer bound when the engine gives it.
+		joined := inDNS
+		if t := got[0].StartedAt; !t.IsZero() && t.Before(joined) {
+			joined = t
+		}
+		left := time.Until(joined.Add(render.ResolverStaleness + nginxResolveMargin))
+		if left <= 0 {
+			return true, "", nil
+		}
+		return false, fmt.Sprintf("healthy; giving nginx %.1fs more to resolve it", left.Seconds()), nil
 	})
-	return startedAt, err
+	return err
 }
 
 func containerIDs(cs []docker.Container) []string {
