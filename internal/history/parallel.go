@@ -13,12 +13,6 @@ import (
 // read is carried into the next one.
 const chunkSize = 256 << 10
 
-// Summary is what EachRaw says about the lines it did not pass on.
-type Summary struct {
-	Skipped int    // every skipped line
-	Skips   []Skip // the first skipped lines (at most 100), in order
-}
-
 // EachRaw reads the history in r as a Reader does, NextRaw after NextRaw, and
 // calls fn with every valid line in file order, but it parses the lines on
 // workers goroutines at once. fn runs on the caller's goroutine and must not
@@ -61,10 +55,7 @@ func eachRaw(r io.Reader, workers, size int, fn func(raw Raw)) (Summary, error) 
 	for c := range order {
 		<-c.done
 		for _, s := range c.skips {
-			sum.Skipped++
-			if len(sum.Skips) < maxStoredSkips {
-				sum.Skips = append(sum.Skips, s)
-			}
+			sum.add(s)
 		}
 		for _, raw := range c.raws {
 			fn(raw)
@@ -81,16 +72,15 @@ type chunk struct {
 	data      []byte
 	firstLine int  // the number of the first line in data
 	last      bool // data ends the input without a newline
-	preSkips  []Skip
 	done      chan struct{}
 
 	raws    []Raw
-	skips   []Skip
+	skips   []Skip   // in file order: a chunk may start with lines skipped before its data
 	members []member // every raw's members, one after the other
 }
 
 func (c *chunk) reset() {
-	c.data, c.preSkips, c.raws, c.skips = c.data[:0], c.preSkips[:0], c.raws[:0], c.skips[:0]
+	c.data, c.raws, c.skips = c.data[:0], c.raws[:0], c.skips[:0]
 	c.members = c.members[:0]
 }
 
@@ -124,14 +114,14 @@ func split(r io.Reader, size int, get func() *chunk, send func(*chunk)) error {
 		if end == 0 && !eof {
 			carry = append(carry, data...)
 			if len(carry) > MaxLine+1 {
-				pending = append(pending, Skip{Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)})
+				pending = append(pending, Skip{Line: line, Reason: tooLongReason})
 				carry, skipping = carry[:0], true
 			}
 			continue
 		}
 		c := get()
 		c.firstLine = line
-		c.preSkips = append(c.preSkips, pending...)
+		c.skips = append(c.skips, pending...)
 		pending = pending[:0]
 		c.data = append(append(c.data, carry...), data[:end]...)
 		carry = append(carry[:0], data[end:]...)
@@ -146,7 +136,7 @@ func split(r io.Reader, size int, get func() *chunk, send func(*chunk)) error {
 	if len(pending) > 0 {
 		c := get()
 		c.firstLine = line
-		c.preSkips = append(c.preSkips, pending...)
+		c.skips = append(c.skips, pending...)
 		send(c)
 	}
 	return nil
@@ -158,7 +148,6 @@ type chunkParser struct {
 }
 
 func (p *chunkParser) parse(c *chunk) {
-	c.skips = append(c.skips, c.preSkips...)
 	data := c.data
 	for n := c.firstLine; len(data) > 0; n++ {
 		l, limit := data, MaxLine+1 // the limit counts the newline, as Reader does
@@ -169,20 +158,15 @@ func (p *chunkParser) parse(c *chunk) {
 			data = nil
 		}
 		if len(l) > limit {
-			c.skips = append(c.skips, Skip{Line: n, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)})
-			continue
-		}
-		if len(bytes.TrimSpace(l)) == 0 {
+			c.skips = append(c.skips, Skip{Line: n, Reason: tooLongReason})
 			continue
 		}
 		scratch := c.members[len(c.members):]
-		raw, err := parseRaw(l, scratch, p.names.intern)
-		if err != nil {
-			reason := err.Error()
-			if c.last && len(data) == 0 {
-				reason = "truncated last line: " + reason
+		raw, reason, ok := parseLine(l, n, c.last && len(data) == 0, scratch, p.names.intern)
+		if !ok {
+			if reason != "" {
+				c.skips = append(c.skips, Skip{Line: n, Reason: reason})
 			}
-			c.skips = append(c.skips, Skip{Line: n, Reason: reason})
 			continue
 		}
 		if len(raw.members) <= cap(scratch) {
@@ -193,7 +177,6 @@ func (p *chunkParser) parse(c *chunk) {
 			// the lines that follow; the raws parsed so far keep the old one.
 			c.members = make([]member, 0, max(2*cap(c.members), 1024))
 		}
-		raw.Line = n
 		c.raws = append(c.raws, raw)
 	}
 }

@@ -13,8 +13,43 @@ import (
 // MaxLine is the longest line a reader accepts; a longer one is skipped.
 const MaxLine = 1 << 20
 
-// maxStoredSkips bounds the skips a Reader remembers; it counts them all.
+// maxStoredSkips bounds the skips a Summary keeps; it counts them all.
 const maxStoredSkips = 100
+
+// tooLongReason is the reason a line over MaxLine is skipped.
+var tooLongReason = fmt.Sprintf("line longer than %d bytes", MaxLine)
+
+// Summary tells what a read of the history did not pass on.
+type Summary struct {
+	Skipped int    // every skipped line
+	Skips   []Skip // the first skipped lines (at most 100), in order
+}
+
+func (s *Summary) add(sk Skip) {
+	s.Skipped++
+	if len(s.Skips) < maxStoredSkips {
+		s.Skips = append(s.Skips, sk)
+	}
+}
+
+// parseLine parses history line number n into a Raw, reusing scratch for its
+// members. It passes over a blank line (ok false, no reason) and says why a
+// malformed one is skipped; last says the input ended without a newline after
+// the line, the mark of a write cut short.
+func parseLine(line []byte, n int, last bool, scratch []member, intern func([]byte) string) (raw Raw, skipReason string, ok bool) {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return Raw{}, "", false
+	}
+	raw, err := parseRaw(line, scratch, intern)
+	if err != nil {
+		if last {
+			return Raw{}, "truncated last line: " + err.Error(), false
+		}
+		return Raw{}, err.Error(), false
+	}
+	raw.Line = n
+	return raw, "", true
+}
 
 // Record is one valid history line.
 type Record struct {
@@ -39,8 +74,7 @@ type Reader struct {
 	long    []byte // a line longer than the bufio buffer, assembled
 	members []member
 	names   names
-	skips   []Skip
-	skipped int
+	sum     Summary
 	err     error
 	done    bool
 }
@@ -73,39 +107,28 @@ func (r *Reader) NextRaw() (Raw, bool) {
 		if !ok {
 			return Raw{}, false
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		raw, err := parseRaw(line, r.members, r.names.intern)
-		if err != nil {
-			reason := err.Error()
-			if last {
-				reason = "truncated last line: " + reason
+		raw, reason, ok := parseLine(line, r.line, last, r.members, r.names.intern)
+		if !ok {
+			if reason != "" {
+				r.skip(r.line, reason)
 			}
-			r.skip(r.line, reason)
 			continue
 		}
 		r.members = raw.members
-		raw.Line = r.line
 		return raw, true
 	}
 }
 
 // Skipped returns the first skipped lines (at most 100), in order.
-func (r *Reader) Skipped() []Skip { return r.skips }
+func (r *Reader) Skipped() []Skip { return r.sum.Skips }
 
 // SkippedCount returns how many lines were skipped in all.
-func (r *Reader) SkippedCount() int { return r.skipped }
+func (r *Reader) SkippedCount() int { return r.sum.Skipped }
 
 // Err returns the first read error other than the end of the input.
 func (r *Reader) Err() error { return r.err }
 
-func (r *Reader) skip(line int, reason string) {
-	r.skipped++
-	if len(r.skips) < maxStoredSkips {
-		r.skips = append(r.skips, Skip{Line: line, Reason: reason})
-	}
-}
+func (r *Reader) skip(line int, reason string) { r.sum.add(Skip{Line: line, Reason: reason}) }
 
 // readLine returns the next line without its newline; last is true when the
 // input ended without one, the mark of a write cut short. A line over MaxLine is
@@ -127,7 +150,7 @@ func (r *Reader) readLine() (line []byte, last, ok bool) {
 			return nil, false, false
 		}
 		if tooLong {
-			r.skip(r.line, fmt.Sprintf("line longer than %d bytes", MaxLine))
+			r.skip(r.line, tooLongReason)
 			continue
 		}
 		return bytes.TrimSuffix(l, []byte{'\n'}), last, true
