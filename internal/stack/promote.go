@@ -197,38 +197,46 @@ func (s *Stack) newApps(ctx context.Context, old []docker.Container) ([]docker.C
 	return started, nil
 }
 
-// waitNewApp waits until Docker's healthcheck passes for the new app c and
-// every nginx worker has resolved the app's name since c joined Docker's DNS.
-// Until then a worker may know only the old app, and stopping it would leave
-// that worker nothing to retry on: its requests would fail with 502. The new
-// app is watched all along: if it exits or turns unhealthy, the wait fails.
+// waitNewApp waits until the new app c may take over from the old one (see
+// newAppReady), watching it all along: if it exits or turns unhealthy, the wait
+// fails.
 func (s *Stack) waitNewApp(ctx context.Context, c docker.Container, inDNS time.Time) error {
 	_, err := s.waitFor(ctx, "the new app ("+c.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		got, err := docker.Inspect(ctx, c.ID)
 		if err != nil || len(got) != 1 {
 			return false, "", fmt.Errorf("the new app %s disappeared: %v", c.Name, err)
 		}
-		switch app := got[0]; {
-		case app.State == "exited" || app.State == "dead":
-			return false, "", fmt.Errorf("the new app %s exited with code %d", c.Name, app.ExitCode)
-		case app.Health == "unhealthy":
-			return false, "", fmt.Errorf("the new app %s is unhealthy", c.Name)
-		case app.Health != "healthy":
-			return false, app.State + ", " + app.Health, nil
-		}
-		// Docker joins a container to its networks, and so to DNS, before it
-		// records the start time: the closer bound when the engine gives it.
-		joined := inDNS
-		if t := got[0].StartedAt; !t.IsZero() && t.Before(joined) {
-			joined = t
-		}
-		left := time.Until(joined.Add(render.ResolverStaleness + nginxResolveMargin))
-		if left <= 0 {
-			return true, "", nil
-		}
-		return false, fmt.Sprintf("healthy; giving nginx %.1fs more to resolve it", left.Seconds()), nil
+		return newAppReady(got[0], inDNS, time.Now())
 	})
 	return err
+}
+
+// newAppReady says whether the old app may be stopped at now, given the new
+// app as Docker reports it and a time by which it was in Docker's DNS: once
+// Docker's healthcheck passes and every nginx worker has resolved the app's
+// name since the new app joined. Until then a worker may know only the old app,
+// and stopping it would leave that worker nothing to retry on: its requests
+// would fail with 502. An exited or unhealthy new app is an error.
+func newAppReady(app docker.Container, inDNS, now time.Time) (done bool, status string, err error) {
+	switch {
+	case app.State == "exited" || app.State == "dead":
+		return false, "", fmt.Errorf("the new app %s exited with code %d", app.Name, app.ExitCode)
+	case app.Health == "unhealthy":
+		return false, "", fmt.Errorf("the new app %s is unhealthy", app.Name)
+	case app.Health != "healthy":
+		return false, app.State + ", " + app.Health, nil
+	}
+	// Docker joins a container to its networks, and so to DNS, before it
+	// records the start time: the closer bound when the engine gives it.
+	joined := inDNS
+	if !app.StartedAt.IsZero() && app.StartedAt.Before(joined) {
+		joined = app.StartedAt
+	}
+	left := joined.Add(render.ResolverStaleness + nginxResolveMargin).Sub(now)
+	if left <= 0 {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("healthy; giving nginx %.1fs more to resolve it", left.Seconds()), nil
 }
 
 func containerIDs(cs []docker.Container) []string {
