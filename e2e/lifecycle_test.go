@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -211,9 +210,8 @@ func switchUnderLoad(t *testing.T, p *project, mode string) {
 // why a request failed.
 func (p *project) logNginxTrouble() {
 	for _, id := range p.containers("nginx") {
-		out, _ := exec.Command("docker", "logs", "--tail", "3000", id).CombinedOutput()
 		var trouble []string
-		for _, line := range strings.Split(string(out), "\n") {
+		for _, line := range strings.Split(docker(p.t, "logs", "--tail", "3000", id), "\n") {
 			if line != "" && !strings.Contains(line, " | 200 | ") {
 				trouble = append(trouble, line)
 			}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -69,6 +70,7 @@ func (l *load) client(addr, path string) {
 	request := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: swiftdeploy-e2e-load\r\n\r\n", path, addr)
 	var conn net.Conn
 	var r *bufio.Reader
+	var body bytes.Buffer
 	drop := func() {
 		if conn != nil {
 			conn.Close()
@@ -99,7 +101,8 @@ func (l *load) client(addr, path string) {
 			drop()
 			continue
 		}
-		body, err := io.ReadAll(resp.Body)
+		body.Reset() // one buffer per client: no allocation per request
+		_, err = body.ReadFrom(resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			l.fail(err)
@@ -111,7 +114,7 @@ func (l *load) client(addr, path string) {
 			latencies = append(latencies, time.Since(sent))
 		} else {
 			l.non2xx.Add(1)
-			l.note(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body))
+			l.note(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body.Bytes()))
 		}
 		if resp.Close {
 			drop()
