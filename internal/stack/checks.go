@@ -45,7 +45,7 @@ func (s *Stack) Test(ctx context.Context) error {
 	for _, t := range targets {
 		s.Out.Step("fuzzing %s %s with %d inputs", t.pkg, t.name, FuzzExecs)
 		if err := s.goTest(ctx, "-run", "^$", "-fuzz", "^"+t.name+"$", "-fuzztime", fmt.Sprintf("%dx", FuzzExecs), t.pkg); err != nil {
-			return fmt.Errorf("fuzz %s %s failed (a failing input is saved under the package's testdata/fuzz/%s): %w", t.pkg, t.name, t.name, err)
+			return fmt.Errorf("fuzz %s %s failed (a failing input it found is saved under the package's testdata/fuzz/%s): %w", t.pkg, t.name, t.name, err)
 		}
 	}
 	s.Out.OK("all tests passed, %d fuzz targets ran %d inputs each", len(targets), FuzzExecs)
