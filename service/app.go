@@ -46,7 +46,11 @@ func newApp(cfg config, now func() time.Time, log io.Writer) *app {
 
 // handler is the whole service as served: mode header outermost, then metrics, then routes.
 func (a *app) handler() http.Handler {
-	return withModeHeader(a.cfg.mode, a.metrics.instrument(a.router()))
+	h := a.router()
+	if instrumented {
+		h = a.metrics.instrument(h)
+	}
+	return withModeHeader(a.cfg.mode, h)
 }
 
 // router dispatches on the exact path. It is hand-written rather than a ServeMux so
