@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,30 +47,7 @@ func reportLoad(b *testing.B, l *load) {
 // BenchmarkThroughputDirect loads the service binary itself on loopback, without
 // nginx or Docker, as the baseline for the figures through nginx.
 func BenchmarkThroughputDirect(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "swiftdeploy-app")
-	build := exec.Command("go", "build", "-o", bin, "./service")
-	build.Dir, build.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build the service: %v\n%s", err, out)
-	}
-	port := freePort(b)
-	app := exec.Command(bin)
-	app.Env = append(os.Environ(), "MODE=stable", "APP_VERSION=bench", "APP_PORT="+strconv.Itoa(port))
-	if err := app.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		app.Process.Signal(syscall.SIGTERM) // it drains and exits
-		app.Wait()
-	}()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitUntil(b, 10*time.Second, "the service to listen", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	addr, _ := startService(b, buildService(b, ""))
 	loadFor(b, addr)
 }
 
@@ -75,6 +56,176 @@ func BenchmarkThroughputThroughNginx(b *testing.B) {
 	p := newProject(b, manifestOptions{})
 	p.must("deploy")
 	loadFor(b, fmt.Sprintf("127.0.0.1:%d", p.port))
+}
+
+// BenchmarkThroughputSeedPython loads a reconstruction of the seed's Python
+// service (bench/seed_service.py: single-threaded http.server, a new connection
+// per request as HTTP/1.0 has it) exactly as BenchmarkThroughputDirect loads
+// ours, so the two compare in the same run. It fails without python3: the
+// comparison is one of the targets.
+func BenchmarkThroughputSeedPython(b *testing.B) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		b.Fatalf("python3 is needed to run the seed's service for comparison (apt-get install python3): %v", err)
+	}
+	port := freePort(b)
+	seed := exec.Command(python, filepath.Join(repoRoot, "bench", "seed_service.py"))
+	seed.Env = append(os.Environ(), "MODE=stable", "APP_VERSION=bench", "APP_PORT="+strconv.Itoa(port))
+	loadFor(b, startServer(b, seed, port))
+}
+
+// middlewarePairs and middlewareRound shape BenchmarkMetricsMiddlewareCost: the
+// two binaries take turns in pairs of short rounds, in alternating order, and
+// the median pair is the figure, so that drift and bursts on this shared
+// machine (another process waking up, the other core busy) fall on both alike
+// or are outvoted.
+const (
+	middlewarePairs = 15
+	middlewareRound = time.Second
+)
+
+// BenchmarkMetricsMiddlewareCost measures what the metrics middleware costs end
+// to end: the service built as shipped and built with -tags nometrics, each on
+// loopback under the same 20 clients. It reports both throughputs over all
+// rounds; as cost-% the median over the pairs of the throughput lost with the
+// middleware, in percent of the throughput without it; and as cpu-cost-% the
+// extra CPU time the service spent per request, which other processes on the
+// machine disturb far less than throughput.
+func BenchmarkMetricsMiddlewareCost(b *testing.B) {
+	with := &servedRounds{}
+	with.addr, with.pid = startService(b, buildService(b, ""))
+	without := &servedRounds{}
+	without.addr, without.pid = startService(b, buildService(b, "nometrics"))
+	for b.Loop() {
+		costs := make([]float64, middlewarePairs)
+		for i := range costs {
+			var rateWith, rateWithout float64
+			if i%2 == 0 {
+				rateWith, rateWithout = with.round(b), without.round(b)
+			} else {
+				rateWithout, rateWith = without.round(b), with.round(b)
+			}
+			costs[i] = (rateWithout - rateWith) / rateWithout * 100
+		}
+		slices.Sort(costs)
+		b.ReportMetric(with.rate(), "with-req/s")
+		b.ReportMetric(without.rate(), "without-req/s")
+		b.ReportMetric(costs[middlewarePairs/2], "cost-%")
+		b.ReportMetric((float64(with.cpuPerRequest())/float64(without.cpuPerRequest())-1)*100, "cpu-cost-%")
+		b.Logf("throughput cost per pair of rounds, sorted: %.1f %%", costs)
+		b.Logf("CPU per request: %v with the middleware, %v without", with.cpuPerRequest(), without.cpuPerRequest())
+	}
+}
+
+// servedRounds is one service process under rounds of closed-loop load, and
+// what the rounds added up to.
+type servedRounds struct {
+	addr string
+	pid  int
+	ok   int64
+	took time.Duration
+	cpu  time.Duration // the process's user and system time during the rounds
+}
+
+// round loads the service for middlewareRound and returns its throughput.
+func (s *servedRounds) round(b *testing.B) float64 {
+	cpu := processCPU(b, s.pid)
+	l := startLoad(b, s.addr, "/", 20)
+	time.Sleep(middlewareRound)
+	l.stop()
+	if failed := l.errs.Load() + l.non2xx.Load(); failed > 0 {
+		b.Fatalf("%s under load: %s", s.addr, l)
+	}
+	took := l.stopped.Sub(l.started)
+	s.ok, s.took, s.cpu = s.ok+l.ok.Load(), s.took+took, s.cpu+processCPU(b, s.pid)-cpu
+	return float64(l.ok.Load()) / took.Seconds()
+}
+
+func (s *servedRounds) rate() float64 { return float64(s.ok) / s.took.Seconds() }
+
+func (s *servedRounds) cpuPerRequest() time.Duration { return s.cpu / time.Duration(s.ok) }
+
+// processCPU reads the user and system time a process has used so far from
+// /proc (fields 14 and 15 of its stat, in clock ticks of 10 ms: USER_HZ is 100
+// on Linux).
+func processCPU(b *testing.B, pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name, field 2, may hold spaces: count from its closing parenthesis.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			b.Fatalf("/proc/%d/stat: %v", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// buildService compiles the service for the host with the given build tags.
+func buildService(b *testing.B, tags string) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "swiftdeploy-app")
+	build := exec.Command("go", "build", "-tags", tags, "-o", bin, "./service")
+	build.Dir, build.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build the service (tags %q): %v\n%s", tags, err, out)
+	}
+	return bin
+}
+
+// startService runs a service binary on a free port, in stable mode, and
+// returns its address on 127.0.0.1 and its process id.
+func startService(b *testing.B, bin string) (addr string, pid int) {
+	b.Helper()
+	port := freePort(b)
+	app := exec.Command(bin)
+	app.Env = append(os.Environ(), "MODE=stable", "APP_VERSION=bench", "APP_PORT="+strconv.Itoa(port))
+	return startServer(b, app, port), app.Process.Pid
+}
+
+// startServer starts a server that will listen on port, waits until it accepts
+// connections on 127.0.0.1 and returns that address. The server gets SIGTERM
+// (and, if it has not exited 15 s later, SIGKILL) when the benchmark ends.
+func startServer(b *testing.B, server *exec.Cmd, port int) string {
+	b.Helper()
+	var output bytes.Buffer
+	server.Stdout, server.Stderr = &output, &output
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		server.Wait()
+		close(exited)
+	}()
+	b.Cleanup(func() {
+		server.Process.Signal(syscall.SIGTERM) // both servers stop on it; ours drains first
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			server.Process.Kill()
+			<-exited
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitUntil(b, 10*time.Second, addr+" to listen", func() bool {
+		select {
+		case <-exited:
+			b.Fatalf("%s exited before it listened: %s\n%s", server.Path, server.ProcessState, output.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
 }
 
 // BenchmarkDeployToHealthy times `deploy` from nothing running to /healthz ok
@@ -97,34 +248,48 @@ func BenchmarkDeployToHealthy(b *testing.B) {
 var switchTime = regexp.MustCompile(`→ \w+ in ([0-9.]+)s;`)
 
 // BenchmarkPromoteUnderLoad switches stable → canary (→ stable on the next
-// iteration) while 20 clients load nginx, and reports the switch time (from
-// the new app's start to the confirmed mode, the policy's measuring window
-// excluded) and the requests that failed.
+// iteration) while 20 clients that never retry load nginx, and reports the
+// switch time (from the new app's start to the confirmed mode, the policy's
+// measuring window excluded) and the requests that failed.
 func BenchmarkPromoteUnderLoad(b *testing.B) {
 	p := newProject(b, manifestOptions{})
 	p.must("deploy")
-	mode := "canary"
-	var switched float64
 	var failed, requests int64
-	for b.Loop() {
+	switched := promoteWhile(b, p, func() (stop func()) {
 		l := startLoad(b, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
+		return func() {
+			l.stop()
+			failed += l.errs.Load() + l.non2xx.Load()
+			requests += l.ok.Load() + l.non2xx.Load()
+		}
+	})
+	b.ReportMetric(switched, "switch-s")
+	b.ReportMetric(float64(failed), "failed")
+	b.ReportMetric(float64(requests), "requests")
+}
+
+// promoteWhile switches p, deployed stable, to canary (to stable on the next
+// iteration, and so on) with the load that start begins running from a second
+// before until a second after, and returns the mean switch time that promote printed.
+func promoteWhile(b *testing.B, p *project, start func() (stop func())) (switchSeconds float64) {
+	b.Helper()
+	mode := "canary"
+	var total float64
+	for b.Loop() {
+		stop := start()
 		time.Sleep(time.Second)
 		out := p.must("promote", mode)
 		time.Sleep(time.Second)
-		l.stop()
+		stop()
 		m := switchTime.FindStringSubmatch(out)
 		if m == nil {
 			b.Fatalf("promote printed no switch time:\n%s", out)
 		}
 		s, _ := strconv.ParseFloat(m[1], 64)
-		switched += s
-		failed += l.errs.Load() + l.non2xx.Load()
-		requests += l.ok.Load() + l.non2xx.Load()
+		total += s
 		mode = other(mode)
 	}
-	b.ReportMetric(switched/float64(b.N), "switch-s")
-	b.ReportMetric(float64(failed), "failed")
-	b.ReportMetric(float64(requests), "requests")
+	return total / float64(b.N)
 }
 
 // BenchmarkAuditCommandMillionEvents runs the audit command on a history of a
@@ -135,8 +300,7 @@ func BenchmarkAuditCommandMillionEvents(b *testing.B) {
 	var wall time.Duration
 	var peakKB int64
 	for b.Loop() {
-		cmd := exec.Command(targets, "audit")
-		cmd.Dir, cmd.Env = p.dir, append(os.Environ(), "SWIFTDEPLOY_PROJECT="+p.name, "NO_COLOR=1")
+		cmd := p.command(context.Background(), "audit")
 		start := time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("audit: %v\n%s", err, out)
@@ -153,6 +317,13 @@ func BenchmarkAuditCommandMillionEvents(b *testing.B) {
 	b.ReportMetric(wall.Seconds()/float64(b.N), "s")
 	b.ReportMetric(float64(peakKB)/1024, "peak-rss-MB")
 	b.ReportMetric(float64(info.Size())/1024, "report-KB")
+}
+
+// command is a target run as an operator would, in the project's folder.
+func (p *project) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, targets, args...)
+	cmd.Dir, cmd.Env = p.dir, append(os.Environ(), "SWIFTDEPLOY_PROJECT="+p.name, "NO_COLOR=1")
+	return cmd
 }
 
 // writeMillionEvents writes a long, realistic history: status scrapes every 5 s
