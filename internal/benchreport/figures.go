@@ -1,6 +1,8 @@
 package benchreport
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -25,31 +27,72 @@ type row struct {
 	value  func(byName map[string]Result) (value float64, source string, ok bool)
 }
 
+const (
+	direct     = "BenchmarkThroughputDirect"
+	throughNgx = "BenchmarkThroughputThroughNginx"
+	seedPython = "BenchmarkThroughputSeedPython"
+	middleware = "BenchmarkMetricsMiddlewareCost"
+	openLoop   = "BenchmarkOpenLoop/"
+	gate       = "BenchmarkPromoteGate"
+)
+
 // rows are the figures the issue asks for. Adding a figure is adding a line.
-var rows = []row{
-	{"Service p50 latency, direct (20 conns)", "ms", nil, metric("BenchmarkThroughputDirect", "p50-ms").value},
-	{"Service p99 latency, direct (20 conns)", "ms", nil, metric("BenchmarkThroughputDirect", "p99-ms").value},
-	{"Service throughput, direct", "req/s", nil, metric("BenchmarkThroughputDirect", "req/s").value},
-	{"p50 latency through nginx (20 conns)", "ms", nil, metric("BenchmarkThroughputThroughNginx", "p50-ms").value},
-	{"p99 latency through nginx (20 conns)", "ms", atMost(5, "ms"), metric("BenchmarkThroughputThroughNginx", "p99-ms").value},
-	{"Throughput through nginx", "req/s", nil, metric("BenchmarkThroughputThroughNginx", "req/s").value},
-	{"Failed requests under load through nginx", "requests", atMost(0, ""), metric("BenchmarkThroughputThroughNginx", "failed").value},
-	{"Metrics middleware cost", "%", atMost(10, "%"), overhead("BenchmarkRootWithMetrics", "BenchmarkRootWithoutMetrics")},
-	{"Policy decision p50 (canary)", "µs", nil, metric("BenchmarkDecideLatency/canary", "p50-ns").per(1e3).value},
-	{"Policy decision p99 (canary)", "µs", atMost(100, "µs"), metric("BenchmarkDecideLatency/canary", "p99-ns").per(1e3).value},
-	{"Policy decision p50 (infrastructure)", "µs", nil, metric("BenchmarkDecideLatency/infrastructure", "p50-ns").per(1e3).value},
-	{"Policy decision p99 (infrastructure)", "µs", atMost(100, "µs"), metric("BenchmarkDecideLatency/infrastructure", "p99-ns").per(1e3).value},
-	{"Scrape parse + window", "µs", nil, metric("BenchmarkParseAndCompute", "ns/op").per(1e3).value},
-	{"Audit of 1,000,000 events, wall time", "s", atMost(2, "s"), metric("BenchmarkAuditCommandMillionEvents", "s").or(metric("BenchmarkAuditMillionEvents", "ns/op").per(1e9)).value},
-	{"Audit of 1,000,000 events, peak memory", "MB", atMost(64, "MB"), metric("BenchmarkAuditCommandMillionEvents", "peak-rss-MB").value},
-	{"Audit report size", "KB", nil, metric("BenchmarkAuditCommandMillionEvents", "report-KB").or(metric("BenchmarkAuditMillionEvents", "report-KB")).value},
-	{"Deploy to healthy", "s", atMost(5, "s"), metric("BenchmarkDeployToHealthy", "s").value},
-	{"Promote switch time under load", "s", atMost(5, "s"), metric("BenchmarkPromoteUnderLoad", "switch-s").value},
-	{"Failed requests during promote", "requests", atMost(0, ""), metric("BenchmarkPromoteUnderLoad", "failed").value},
+var rows = slices.Concat([]row{
+	{"Service throughput, direct (20 conns, closed loop)", "req/s", nil, metric(direct, "req/s").value},
+	{"Throughput through nginx (20 conns, closed loop)", "req/s", nil, metric(throughNgx, "req/s").value},
+	{"Throughput through nginx / direct", "%", atLeast(50, "%"), ratio(metric(throughNgx, "req/s"), metric(direct, "req/s"), 100)},
+	{"Failed requests under load through nginx (closed loop)", "requests", atMost(0, ""), metric(throughNgx, "failed").value},
+	{"Seed's Python service throughput (20 conns, closed loop)", "req/s", nil, metric(seedPython, "req/s").value},
+	{"Service direct / seed's Python service", "x", atLeast(10, "x"), ratio(metric(direct, "req/s"), metric(seedPython, "req/s"), 1)},
+	{"Metrics middleware cost, throughput end to end", "%", atMost(3, "%"), metric(middleware, "cost-%").value},
+	{"Metrics middleware cost, CPU per request end to end", "%", atMost(3, "%"), metric(middleware, "cpu-cost-%").value},
+	{"Metrics middleware alone, in process", "ns", nil, metric("BenchmarkMetricsMiddleware", "ns/op").value},
+},
+	openLoopRows("1,000 req/s", "1000rps", atMost(5, "ms")),
+	openLoopRows("5,000 req/s", "5000rps", atMost(10, "ms")),
+	[]row{{"Highest rate held through nginx (open loop)", "req/s", nil, metric(openLoop+"search", "held-req/s").value}},
+	openLoopRows("the highest rate held", "held", nil),
+	[]row{
+		{"Promote at the highest rate held (open loop): rate", "req/s", nil, metric(openLoop+"switch", "rate-req/s").value},
+		{"Promote at the highest rate held (open loop): switch time", "s", atMost(5, "s"), metric(openLoop+"switch", "switch-s").value},
+		{"Promote at the highest rate held (open loop): requests", "requests", nil, metric(openLoop+"switch", "requests").value},
+		{"Promote at the highest rate held (open loop): failed", "requests", atMost(0, ""), metric(openLoop+"switch", "failed").value},
+		{"Promote under 20 clients that never retry: switch time", "s", atMost(5, "s"), metric("BenchmarkPromoteUnderLoad", "switch-s").value},
+		{"Promote under 20 clients that never retry: failed", "requests", atMost(0, ""), metric("BenchmarkPromoteUnderLoad", "failed").value},
+		{"Promote gate, window measured by promote (3 s window)", "s", nil, metric(gate, "gate-s").value},
+		{"Promote gate beyond its window wait", "s", atMost(1, "s"), metric(gate, "beyond-window-s").value},
+		{"Promote gate, window from a status scrape", "s", atMost(1, "s"), metric(gate, "gate-reused-s").value},
+		{"Deploy to healthy", "s", atMost(5, "s"), metric("BenchmarkDeployToHealthy", "s").value},
+		{"Policy decision p50 (canary)", "µs", nil, metric("BenchmarkDecideLatency/canary", "p50-ns").per(1e3).value},
+		{"Policy decision p99 (canary)", "µs", nil, metric("BenchmarkDecideLatency/canary", "p99-ns").per(1e3).value},
+		{"Policy decision p50 (infrastructure)", "µs", nil, metric("BenchmarkDecideLatency/infrastructure", "p50-ns").per(1e3).value},
+		{"Policy decision p99 (infrastructure)", "µs", nil, metric("BenchmarkDecideLatency/infrastructure", "p99-ns").per(1e3).value},
+		{"Scrape parse + window", "µs", nil, metric("BenchmarkParseAndCompute", "ns/op").per(1e3).value},
+		{"Audit of 1,000,000 events, wall time", "s", atMost(2, "s"), metric("BenchmarkAuditCommandMillionEvents", "s").or(metric("BenchmarkAuditMillionEvents", "ns/op").per(1e9)).value},
+		{"Audit of 1,000,000 events, peak memory", "MB", atMost(64, "MB"), metric("BenchmarkAuditCommandMillionEvents", "peak-rss-MB").value},
+		{"Audit report size", "KB", nil, metric("BenchmarkAuditCommandMillionEvents", "report-KB").or(metric("BenchmarkAuditMillionEvents", "report-KB")).value},
+	})
+
+// openLoopRows are the figures of one BenchmarkOpenLoop rate: p50, p99 and
+// p99.9 through nginx and direct side by side, and the failed requests; p99
+// through nginx has the target p99.
+func openLoopRows(rate, sub string, p99 *limit) []row {
+	var rs []row
+	for _, q := range []struct {
+		name, unit string
+		target     *limit
+	}{{"p50", "p50-ms", nil}, {"p99", "p99-ms", p99}, {"p99.9", "p99.9-ms", nil}} {
+		rs = append(rs,
+			row{fmt.Sprintf("Open loop at %s: %s through nginx", rate, q.name), "ms", q.target, metric(openLoop+sub+"/nginx", q.unit).value},
+			row{fmt.Sprintf("Open loop at %s: %s direct", rate, q.name), "ms", nil, metric(openLoop+sub+"/direct", q.unit).value})
+	}
+	return append(rs,
+		row{fmt.Sprintf("Open loop at %s: failed through nginx", rate), "requests", atMost(0, ""), metric(openLoop+sub+"/nginx", "failed").value},
+		row{fmt.Sprintf("Open loop at %s: failed direct", rate), "requests", atMost(0, ""), metric(openLoop+sub+"/direct", "failed").value})
 }
 
-// Figures maps benchmark results to the report's rows, deriving values (µs from ns, the
-// metrics middleware's cost) and comparing them with their targets. A row whose benchmark
+// Figures maps benchmark results to the report's rows, deriving values (µs from ns, one
+// throughput as a share of another) and comparing them with their targets. A row whose benchmark
 // or unit is missing is left out rather than shown as zero. With repeated runs (-count)
 // the first result of a benchmark is used.
 func Figures(results []Result) []Figure {
@@ -67,7 +110,7 @@ func Figures(results []Result) []Figure {
 		}
 		f := Figure{Name: spec.name, Value: v, Unit: spec.unit, Source: source}
 		if spec.target != nil {
-			met := v <= spec.target.max
+			met := spec.target.met(v)
 			f.Target, f.Met = spec.target.String(), &met
 		}
 		figures = append(figures, f)
@@ -75,19 +118,35 @@ func Figures(results []Result) []Figure {
 	return figures
 }
 
-// limit is a target a figure must not exceed.
+// limit is a target: a bound a figure must not exceed, or with atLeast one it
+// must reach.
 type limit struct {
-	max  float64
-	unit string
+	bound   float64
+	atLeast bool
+	unit    string
 }
 
-func atMost(max float64, unit string) *limit { return &limit{max: max, unit: unit} }
+func atMost(bound float64, unit string) *limit { return &limit{bound: bound, unit: unit} }
+func atLeast(bound float64, unit string) *limit {
+	return &limit{bound: bound, atLeast: true, unit: unit}
+}
+
+func (l limit) met(v float64) bool {
+	if l.atLeast {
+		return v >= l.bound
+	}
+	return v <= l.bound
+}
 
 func (l limit) String() string {
-	if l.max == 0 {
+	switch {
+	case l.atLeast:
+		return "≥ " + formatNumber(l.bound) + " " + l.unit
+	case l.bound == 0:
 		return "0"
+	default:
+		return "≤ " + formatNumber(l.bound) + " " + l.unit
 	}
-	return "≤ " + formatNumber(l.max) + " " + l.unit
 }
 
 // source reads one unit of one benchmark, converted, or its fallback when the benchmark
@@ -124,15 +183,15 @@ func (s source) value(byName map[string]Result) (float64, string, bool) {
 	return v, from + " (" + s.bench + " absent)", ok
 }
 
-// overhead is the extra time per request, in percent, that with takes over without.
-func overhead(with, without string) func(map[string]Result) (float64, string, bool) {
+// ratio is num / den × scale, e.g. a throughput in percent of another's.
+func ratio(num, den source, scale float64) func(map[string]Result) (float64, string, bool) {
 	return func(byName map[string]Result) (float64, string, bool) {
-		w, okWith := byName[with].Metrics["ns/op"]
-		wo, okWithout := byName[without].Metrics["ns/op"]
-		if !okWith || !okWithout || wo <= 0 {
+		n, numFrom, okNum := num.value(byName)
+		d, denFrom, okDen := den.value(byName)
+		if !okNum || !okDen || d <= 0 {
 			return 0, "", false
 		}
-		return (w - wo) / wo * 100, "(" + with + " − " + without + ") / " + without + " ns/op", true
+		return n / d * scale, numFrom + " / " + denFrom, true
 	}
 }
 

@@ -16,22 +16,32 @@ func TestFiguresDeriveValuesAndCompareThemWithTargets(t *testing.T) {
 		met    *bool
 		source string
 	}{
-		{"Service p99 latency, direct (20 conns)", 4.61, "", nil, "BenchmarkThroughputDirect p99-ms"},
-		{"Service throughput, direct", 8123, "", nil, "BenchmarkThroughputDirect req/s"},
-		{"p99 latency through nginx (20 conns)", 7.84, "≤ 5 ms", missed, "BenchmarkThroughputThroughNginx p99-ms"},
-		{"Failed requests under load through nginx", 0, "0", met, "BenchmarkThroughputThroughNginx failed"},
-		{"Metrics middleware cost", (69513.0 - 64200) / 64200 * 100, "≤ 10 %", met,
-			"(BenchmarkRootWithMetrics − BenchmarkRootWithoutMetrics) / BenchmarkRootWithoutMetrics ns/op"},
+		{"Service throughput, direct (20 conns, closed loop)", 8123, "", nil, "BenchmarkThroughputDirect req/s"},
+		{"Throughput through nginx / direct", 5235.0 / 8123 * 100, "≥ 50 %", met,
+			"BenchmarkThroughputThroughNginx req/s / BenchmarkThroughputDirect req/s"},
+		{"Failed requests under load through nginx (closed loop)", 0, "0", met, "BenchmarkThroughputThroughNginx failed"},
+		{"Service direct / seed's Python service", 8123.0 / 839, "≥ 10 x", missed,
+			"BenchmarkThroughputDirect req/s / BenchmarkThroughputSeedPython req/s"},
+		{"Metrics middleware cost, throughput end to end", 2.099, "≤ 3 %", met, "BenchmarkMetricsMiddlewareCost cost-%"},
+		{"Metrics middleware cost, CPU per request end to end", 2.328, "≤ 3 %", met, "BenchmarkMetricsMiddlewareCost cpu-cost-%"},
+		{"Metrics middleware alone, in process", 121.4, "", nil, "BenchmarkMetricsMiddleware ns/op"},
+		{"Open loop at 1,000 req/s: p99 through nginx", 3.87, "≤ 5 ms", met, "BenchmarkOpenLoop/1000rps/nginx p99-ms"},
+		{"Open loop at 1,000 req/s: p99.9 direct", 5.556, "", nil, "BenchmarkOpenLoop/1000rps/direct p99.9-ms"},
+		{"Open loop at 5,000 req/s: p99 through nginx", 12.31, "≤ 10 ms", missed, "BenchmarkOpenLoop/5000rps/nginx p99-ms"},
+		{"Open loop at 5,000 req/s: failed direct", 0, "0", met, "BenchmarkOpenLoop/5000rps/direct failed"},
+		{"Highest rate held through nginx (open loop)", 3500, "", nil, "BenchmarkOpenLoop/search held-req/s"},
+		{"Open loop at the highest rate held: p99 through nginx", 8.912, "", nil, "BenchmarkOpenLoop/held/nginx p99-ms"},
+		{"Promote at the highest rate held (open loop): failed", 0, "0", met, "BenchmarkOpenLoop/switch failed"},
+		{"Promote under 20 clients that never retry: switch time", 2.87, "≤ 5 s", met, "BenchmarkPromoteUnderLoad switch-s"},
+		{"Promote gate, window measured by promote (3 s window)", 3.232, "", nil, "BenchmarkPromoteGate gate-s"},
+		{"Promote gate beyond its window wait", 0.2319, "≤ 1 s", met, "BenchmarkPromoteGate beyond-window-s"},
 		{"Policy decision p50 (canary)", 88.38, "", nil, "BenchmarkDecideLatency/canary p50-ns"},
-		{"Policy decision p99 (canary)", 1143.46, "≤ 100 µs", missed, "BenchmarkDecideLatency/canary p99-ns"},
-		{"Policy decision p99 (infrastructure)", 93.887, "≤ 100 µs", met, "BenchmarkDecideLatency/infrastructure p99-ns"},
+		{"Policy decision p99 (canary)", 1143.46, "", nil, "BenchmarkDecideLatency/canary p99-ns"},
 		{"Scrape parse + window", 3482.748, "", nil, "BenchmarkParseAndCompute ns/op"},
 		{"Audit of 1,000,000 events, wall time", 1.62, "≤ 2 s", met, "BenchmarkAuditCommandMillionEvents s"},
 		{"Audit of 1,000,000 events, peak memory", 21.4, "≤ 64 MB", met, "BenchmarkAuditCommandMillionEvents peak-rss-MB"},
 		{"Audit report size", 38.7, "", nil, "BenchmarkAuditCommandMillionEvents report-KB"},
 		{"Deploy to healthy", 3.42, "≤ 5 s", met, "BenchmarkDeployToHealthy s"},
-		{"Promote switch time under load", 2.87, "≤ 5 s", met, "BenchmarkPromoteUnderLoad switch-s"},
-		{"Failed requests during promote", 0, "0", met, "BenchmarkPromoteUnderLoad failed"},
 	}
 	if len(figures) != len(rows) {
 		t.Errorf("got %d figures from a run with every benchmark, want all %d rows", len(figures), len(rows))
@@ -49,10 +59,27 @@ func TestFiguresDeriveValuesAndCompareThemWithTargets(t *testing.T) {
 	}
 }
 
-func TestFiguresCountAValueEqualToItsLimitAsMet(t *testing.T) {
-	figures := Figures([]Result{{Name: "BenchmarkDeployToHealthy", Metrics: map[string]float64{"s": 5}}})
-	if len(figures) != 1 || !sameMet(figures[0].Met, ptr(true)) {
-		t.Errorf("figures = %+v, want one met figure", figures)
+func TestFiguresCountAValueEqualToItsLimitAsMetEitherWay(t *testing.T) {
+	results := []Result{
+		{Name: "BenchmarkDeployToHealthy", Metrics: map[string]float64{"s": 5}},
+		{Name: "BenchmarkThroughputDirect", Metrics: map[string]float64{"req/s": 10000}},
+		{Name: "BenchmarkThroughputSeedPython", Metrics: map[string]float64{"req/s": 1000}},
+	}
+	for _, name := range []string{"Deploy to healthy", "Service direct / seed's Python service"} {
+		if f, ok := figure(Figures(results), name); !ok || !sameMet(f.Met, ptr(true)) {
+			t.Errorf("%q = %+v, want a met figure", name, f)
+		}
+	}
+}
+
+func TestFiguresMissATargetToReachWhenBelowIt(t *testing.T) {
+	results := []Result{
+		{Name: "BenchmarkThroughputDirect", Metrics: map[string]float64{"req/s": 10000}},
+		{Name: "BenchmarkThroughputThroughNginx", Metrics: map[string]float64{"req/s": 4999}},
+	}
+	f, ok := figure(Figures(results), "Throughput through nginx / direct")
+	if !ok || !near(f.Value, 49.99) || f.Target != "≥ 50 %" || !sameMet(f.Met, ptr(false)) {
+		t.Errorf("ratio = %+v, want 49.99 %% missing ≥ 50 %%", f)
 	}
 }
 
@@ -61,26 +88,26 @@ func TestFiguresOmitRowsWhoseBenchmarkOrUnitIsMissing(t *testing.T) {
 		{Name: "BenchmarkDecideLatency/canary", Metrics: map[string]float64{"ns/op": 1e9, "p50-ns": 90000, "p99-ns": 120000}},
 		// Reported without its latency units: no latency row may come from it.
 		{Name: "BenchmarkDecideLatency/infrastructure", Metrics: map[string]float64{"ns/op": 1e9}},
-		// Without the baseline the cost cannot be computed.
-		{Name: "BenchmarkRootWithMetrics", Metrics: map[string]float64{"ns/op": 70000}},
+		// Without the direct throughput no ratio can be computed.
+		{Name: "BenchmarkThroughputSeedPython", Metrics: map[string]float64{"req/s": 1000}},
 	}
 	var got []string
 	for _, f := range Figures(results) {
 		got = append(got, f.Name)
 	}
-	want := "Policy decision p50 (canary), Policy decision p99 (canary)"
+	want := "Seed's Python service throughput (20 conns, closed loop), Policy decision p50 (canary), Policy decision p99 (canary)"
 	if strings.Join(got, ", ") != want {
 		t.Errorf("figures = %q, want %s", got, want)
 	}
 }
 
-func TestFiguresSkipTheMetricsCostWhenTheBaselineIsZero(t *testing.T) {
+func TestFiguresSkipARatioWhoseDenominatorIsZero(t *testing.T) {
 	results := []Result{
-		{Name: "BenchmarkRootWithMetrics", Metrics: map[string]float64{"ns/op": 70000}},
-		{Name: "BenchmarkRootWithoutMetrics", Metrics: map[string]float64{"ns/op": 0}},
+		{Name: "BenchmarkThroughputThroughNginx", Metrics: map[string]float64{"req/s": 5000}},
+		{Name: "BenchmarkThroughputDirect", Metrics: map[string]float64{"req/s": 0}},
 	}
-	if figures := Figures(results); len(figures) != 0 {
-		t.Errorf("figures = %+v, want none", figures)
+	if f, ok := figure(Figures(results), "Throughput through nginx / direct"); ok {
+		t.Errorf("ratio %+v computed over zero", f)
 	}
 }
 

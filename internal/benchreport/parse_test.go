@@ -36,11 +36,16 @@ func TestParseReadsEveryBenchmarkOfACapturedRunAndNothingElse(t *testing.T) {
 		names = append(names, r.Name)
 	}
 	want := []string{
-		"BenchmarkRootWithMetrics", "BenchmarkRootWithoutMetrics",
+		"BenchmarkRootWithMetrics", "BenchmarkRootWithoutMetrics", "BenchmarkMetricsMiddleware",
 		"BenchmarkDecide/canary", "BenchmarkDecide/infrastructure",
 		"BenchmarkDecideLatency/infrastructure", "BenchmarkDecideLatency/canary",
 		"BenchmarkParseAndCompute", "BenchmarkAuditMillionEvents",
-		"BenchmarkThroughputDirect", "BenchmarkThroughputThroughNginx",
+		"BenchmarkPromoteGate",
+		"BenchmarkOpenLoop/1000rps/nginx", "BenchmarkOpenLoop/1000rps/direct",
+		"BenchmarkOpenLoop/5000rps/nginx", "BenchmarkOpenLoop/5000rps/direct",
+		"BenchmarkOpenLoop/search", "BenchmarkOpenLoop/held/nginx", "BenchmarkOpenLoop/held/direct", "BenchmarkOpenLoop/switch",
+		"BenchmarkThroughputDirect", "BenchmarkThroughputThroughNginx", "BenchmarkThroughputSeedPython",
+		"BenchmarkMetricsMiddlewareCost",
 		"BenchmarkDeployToHealthy", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
 	}
 	if !reflect.DeepEqual(names, want) {
@@ -63,6 +68,14 @@ func TestParseKeepsPackageProcsIterationsAndEveryUnit(t *testing.T) {
 		}},
 		{Package: e2ePkg, Name: "BenchmarkPromoteUnderLoad", Procs: 2, N: 1, Metrics: map[string]float64{
 			"ns/op": 15020331876, "failed": 0, "requests": 14321, "switch-s": 2.87, "B/op": 402311, "allocs/op": 5120,
+		}},
+		// A sub-benchmark's name keeps its slashes; a unit may hold a dot and a percent sign.
+		{Package: e2ePkg, Name: "BenchmarkOpenLoop/1000rps/nginx", Procs: 2, N: 1, Metrics: map[string]float64{
+			"ns/op": 5000811243, "failed": 0, "p50-ms": 0.912, "p99-ms": 3.87, "p99.9-ms": 9.214,
+			"rate-req/s": 1000, "requests": 5000, "sent-req/s": 1000,
+		}},
+		{Package: e2ePkg, Name: "BenchmarkMetricsMiddlewareCost", Procs: 2, N: 1, Metrics: map[string]float64{
+			"ns/op": 30123807540, "cost-%": 2.099, "cpu-cost-%": 2.328, "with-req/s": 13976, "without-req/s": 14197,
 		}},
 	}
 	for _, want := range cases {
