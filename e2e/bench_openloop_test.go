@@ -131,15 +131,19 @@ const (
 	searchTo         = 32000
 	searchBisections = 3
 	searchStep       = 3 * time.Second
-	searchPause      = time.Second // lets connections and queues drain between steps
 )
+
+// settle is the pause before every measurement: an overloaded step leaves
+// connections, queues and timed-out requests behind it for a moment, and they
+// would otherwise slow the next measurement, whichever path it loads.
+const settle = 2 * time.Second
 
 // searchHeldRate returns the highest rate url holds, 0 if not even searchFrom.
 func searchHeldRate(b *testing.B, url string) int {
 	b.Helper()
 	try := func(rate int) bool {
 		for range 2 {
-			time.Sleep(searchPause)
+			time.Sleep(settle)
 			o := attackFor(b, url, rate, searchStep)
 			b.Logf("search: held=%v %s", o.held(), o)
 			if o.held() {
@@ -192,6 +196,7 @@ func BenchmarkOpenLoop(b *testing.B) {
 			b.Run(name+"/"+path, func(b *testing.B) {
 				r := rate(b)
 				for b.Loop() {
+					time.Sleep(settle)
 					reportOpenLoad(b, attackFor(b, urls[path], r, openLoopDuration))
 				}
 				b.ReportMetric(float64(r), "rate-req/s")
@@ -223,6 +228,7 @@ func BenchmarkOpenLoop(b *testing.B) {
 
 	b.Run("switch", func(b *testing.B) {
 		rate := max(heldRate(b), searchFrom)
+		time.Sleep(settle)
 		var failed, requests uint64
 		var firstErr string
 		switched := promoteWhile(b, p, func() (stop func()) {
