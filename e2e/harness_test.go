@@ -76,6 +76,7 @@ type project struct {
 // manifestOptions shape a test manifest.
 type manifestOptions struct {
 	image  string
+	nginx  string // nginx.image; nginx:latest when empty
 	mode   string
 	policy string // extra YAML under policy:, indented two spaces
 }
@@ -105,6 +106,9 @@ func newProject(t testing.TB, opt manifestOptions) *project {
 	if opt.mode == "" {
 		opt.mode = "stable"
 	}
+	if opt.nginx == "" {
+		opt.nginx = "nginx:latest"
+	}
 	if opt.policy == "" {
 		opt.policy = defaultPolicy
 	}
@@ -117,7 +121,7 @@ services:
   restart_policy: unless-stopped
   log_volume: %s-logs
 nginx:
-  image: nginx:latest
+  image: %s
   port: %d
   proxy_timeout: 30
 network:
@@ -125,7 +129,7 @@ network:
   driver_type: bridge
 contact: "ops+e2e@example.com"
 policy:
-%s`, opt.image, opt.mode, p.name, p.port, p.name, opt.policy)
+%s`, opt.image, opt.mode, p.name, opt.nginx, p.port, p.name, opt.policy)
 	p.write("manifest.yaml", p.manifest)
 	t.Cleanup(p.teardownAndCheck)
 	return p

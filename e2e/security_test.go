@@ -66,9 +66,9 @@ func checkLockedDown(t *testing.T, p *project, id string) {
 	}
 	wantPort := strconv.Itoa(p.port)
 	switch service {
-	case "app":
+	case "app", "resolver":
 		if len(published) != 0 {
-			t.Errorf("the app %s publishes %v on the host, want nothing", c.Name, published)
+			t.Errorf("the %s %s publishes %v on the host, want nothing", service, c.Name, published)
 		}
 	case "nginx":
 		if len(published) == 0 {
@@ -86,7 +86,7 @@ func checkLockedDown(t *testing.T, p *project, id string) {
 
 func TestEveryContainerIsUnprivilegedAndLockedDown(t *testing.T) {
 	p := newProject(t, manifestOptions{})
-	all := p.deployed("", 2)
+	all := p.deployed("", 3) // app, nginx and the resolver
 	for _, id := range all {
 		checkLockedDown(t, p, id)
 	}

@@ -89,7 +89,8 @@ type Container struct {
 	CapDrop     []string
 	CapAdd      []string
 	SecurityOpt []string
-	Ports       []string // published host ports
+	Ports       []string          // published host ports
+	IPs         map[string]string // address on each network, by network name
 }
 
 // Running reports whether the container is up.
@@ -135,7 +136,8 @@ type inspected struct {
 		SecurityOpt    []string
 	}
 	NetworkSettings struct {
-		Ports map[string][]struct{ HostIP, HostPort string }
+		Ports    map[string][]struct{ HostIP, HostPort string }
+		Networks map[string]struct{ IPAddress string }
 	}
 }
 
@@ -156,7 +158,12 @@ func Inspect(ctx context.Context, ids ...string) ([]Container, error) {
 			Image: r.Config.Image, State: r.State.Status, ExitCode: r.State.ExitCode, StartedAt: r.State.StartedAt,
 			ConfigHash: r.Config.Labels[configHashLabel], Env: map[string]string{}, User: r.Config.User,
 			ReadOnly: r.HostConfig.ReadonlyRootfs, CapDrop: r.HostConfig.CapDrop, CapAdd: r.HostConfig.CapAdd,
-			SecurityOpt: r.HostConfig.SecurityOpt,
+			SecurityOpt: r.HostConfig.SecurityOpt, IPs: map[string]string{},
+		}
+		for name, n := range r.NetworkSettings.Networks {
+			if n.IPAddress != "" {
+				c.IPs[name] = n.IPAddress
+			}
 		}
 		if r.State.Health != nil {
 			c.Health = r.State.Health.Status
@@ -248,15 +255,19 @@ func networkInUse(ctx context.Context, ids []string, err error) error {
 
 // NginxTest runs `nginx -t` on confDir/nginx.conf inside image, offline and with
 // the same user, read-only root and writable paths as the deployed container.
-func NginxTest(ctx context.Context, image, confDir, logDir string) (string, error) {
+func NginxTest(ctx context.Context, image, confDir, logDir string, hosts ...string) (string, error) {
 	abs, err := filepath.Abs(confDir)
 	if err != nil {
 		return "", err
 	}
-	return run(ctx, "docker", "run", "--rm", "--network", "none", "--user", "65534:65534", "--read-only",
+	args := []string{"run", "--rm", "--network", "none"}
+	for _, h := range hosts {
+		args = append(args, "--add-host", h+":127.0.0.1")
+	}
+	return run(ctx, "docker", append(args, "--user", "65534:65534", "--read-only",
 		"--tmpfs", "/tmp:mode=1777", "--tmpfs", logDir+":mode=1777",
 		"-v", abs+":/etc/swiftdeploy/nginx:ro", image,
-		"nginx", "-e", "stderr", "-t", "-c", "/etc/swiftdeploy/nginx/nginx.conf")
+		"nginx", "-e", "stderr", "-t", "-c", "/etc/swiftdeploy/nginx/nginx.conf")...)
 }
 
 // PortOwners lists the running containers publishing host port, with the compose

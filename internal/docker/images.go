@@ -57,28 +57,48 @@ const BuiltByLabel = "io.swiftdeploy.built-from"
 // BuildAppImage builds the service in root/service as a static binary on the
 // host and packages it FROM scratch with service/Dockerfile, tagged ref.
 func BuildAppImage(ctx context.Context, root, ref string) error {
-	buildCtx, err := os.MkdirTemp("", "swiftdeploy-app-image-")
+	return buildGoImage(ctx, root, "service", AppBinary, ref, func(dir string) error {
+		return writeLogDirTar(filepath.Join(dir, "logdir.tar"))
+	})
+}
+
+// ResolverBinary is the resolver's executable inside its image.
+const ResolverBinary = "swiftdeploy-resolver"
+
+// BuildResolverImage builds root/resolver, the DNS server nginx asks for the
+// app's addresses, into a FROM scratch image tagged ref.
+func BuildResolverImage(ctx context.Context, root, ref string) error {
+	return buildGoImage(ctx, root, "resolver", ResolverBinary, ref, nil)
+}
+
+// buildGoImage builds the Go package in root/pkg as a static binary named
+// binary on the host, and packages it with root/pkg/Dockerfile, tagged ref and
+// labelled as built by SwiftDeploy. extra adds files to the build context.
+func buildGoImage(ctx context.Context, root, pkg, binary, ref string, extra func(dir string) error) error {
+	buildCtx, err := os.MkdirTemp("", "swiftdeploy-"+pkg+"-image-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(buildCtx)
 	env := append(os.Environ(), "CGO_ENABLED=0")
-	bin := filepath.Join(buildCtx, AppBinary)
-	if _, err := runEnv(ctx, env, "go", "-C", root, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./service"); err != nil {
-		return fmt.Errorf("build the service binary: %w", err)
+	bin := filepath.Join(buildCtx, binary)
+	if _, err := runEnv(ctx, env, "go", "-C", root, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./"+pkg); err != nil {
+		return fmt.Errorf("build the %s binary: %w", pkg, err)
 	}
-	dockerfile, err := os.ReadFile(filepath.Join(root, "service", "Dockerfile"))
+	dockerfile, err := os.ReadFile(filepath.Join(root, pkg, "Dockerfile"))
 	if err != nil {
-		return fmt.Errorf("build the app image: %w", err)
+		return fmt.Errorf("build the %s image: %w", pkg, err)
 	}
 	if err := os.WriteFile(filepath.Join(buildCtx, "Dockerfile"), dockerfile, 0o644); err != nil {
 		return err
 	}
-	if err := writeLogDirTar(filepath.Join(buildCtx, "logdir.tar")); err != nil {
-		return err
+	if extra != nil {
+		if err := extra(buildCtx); err != nil {
+			return err
+		}
 	}
-	if _, err := run(ctx, "docker", "build", "--quiet", "--label", BuiltByLabel+"=service", "-t", ref, buildCtx); err != nil {
-		return fmt.Errorf("build the app image %s: %w", ref, err)
+	if _, err := run(ctx, "docker", "build", "--quiet", "--label", BuiltByLabel+"="+pkg, "-t", ref, buildCtx); err != nil {
+		return fmt.Errorf("build the %s image %s: %w", pkg, ref, err)
 	}
 	return nil
 }
@@ -130,4 +150,32 @@ func BuildNginxImage(ctx context.Context, suite, ref string) error {
 		return fmt.Errorf("import the nginx image %s: %w", ref, err)
 	}
 	return nil
+}
+
+// NginxVersion returns the version of nginx inside image ("1.30.6"), read from
+// `nginx -v` in a throwaway container with no network.
+func NginxVersion(ctx context.Context, image string) (string, error) {
+	out, err := run(ctx, "docker", "run", "--rm", "--network", "none", "--entrypoint", "nginx", image, "-v")
+	if err != nil {
+		return "", fmt.Errorf("read the nginx version in %s: %w", image, err)
+	}
+	v, ok := ParseNginxVersion(out)
+	if !ok {
+		return "", fmt.Errorf("read the nginx version in %s: `nginx -v` printed %q", image, Tail(out, 1))
+	}
+	return v, nil
+}
+
+// ParseNginxVersion finds the version in what `nginx -v` prints
+// ("nginx version: nginx/1.30.6" or "nginx version: nginx/1.22.1 (Debian)").
+func ParseNginxVersion(out string) (string, bool) {
+	_, after, ok := strings.Cut(out, "nginx/")
+	if !ok {
+		return "", false
+	}
+	v := strings.FieldsFunc(after, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	if len(v) == 0 || v[0] == "" {
+		return "", false
+	}
+	return v[0], true
 }

@@ -78,11 +78,12 @@ func TestComposeFileCarriesTheManifest(t *testing.T) {
 			if c.Name != DefaultProject {
 				t.Errorf("name %q, want %q", c.Name, DefaultProject)
 			}
-			if got := slices.Sorted(maps.Keys(c.Services)); !slices.Equal(got, []string{"app", "nginx"}) {
-				t.Fatalf("services %v, want app and nginx", got)
+			if got := slices.Sorted(maps.Keys(c.Services)); !slices.Equal(got, []string{"app", "nginx", ResolverHost}) {
+				t.Fatalf("services %v, want app, nginx and %s", got, ResolverHost)
 			}
 			checkApp(t, m, c.Services["app"])
 			checkNginxService(t, m, c.Services["nginx"])
+			checkResolver(t, c.Services[ResolverHost])
 			if net := c.Networks["net"]; net.Name != m.Network.Name || net.Driver != m.Network.DriverType {
 				t.Errorf("network %+v, want name %q driver %q", net, m.Network.Name, m.Network.DriverType)
 			}
@@ -121,6 +122,22 @@ func checkApp(t *testing.T, m *manifest.Manifest, app composeService) {
 		t.Errorf("app volumes %q networks %q, want the log volume and the stack network", app.Volumes, app.Networks)
 	}
 	checkHardened(t, "app", app)
+}
+
+// The resolver runs the image setup builds, reads its pins from the folder
+// SwiftDeploy writes them to, and is hardened like the app.
+func checkResolver(t *testing.T, r composeService) {
+	t.Helper()
+	if r.Image != ResolverImage {
+		t.Errorf("resolver image %q, want %q", r.Image, ResolverImage)
+	}
+	if !slices.Equal(r.Volumes, []string{"./" + ResolverDir + ":/etc/swiftdeploy/resolver:ro"}) || !slices.Equal(r.Networks, []string{"net"}) {
+		t.Errorf("resolver volumes %q networks %q, want the pin folder read-only and the stack network", r.Volumes, r.Networks)
+	}
+	if r.Ports != nil {
+		t.Errorf("resolver publishes ports %q", r.Ports)
+	}
+	checkHardened(t, ResolverHost, r)
 }
 
 func checkNginxService(t *testing.T, m *manifest.Manifest, nginx composeService) {

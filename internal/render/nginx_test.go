@@ -18,7 +18,7 @@ func renderNginx(t *testing.T, m *manifest.Manifest) string {
 
 // directive returns the arguments of every `name ...;` directive in conf.
 func directive(conf, name string) []string {
-	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `\s+([^;]*);`)
+	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `\s+([^;\n]*);`)
 	var args []string
 	for _, m := range re.FindAllStringSubmatch(conf, -1) {
 		args = append(args, m[1])
@@ -45,8 +45,30 @@ func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
 			only(t, conf, "proxy_send_timeout", timeout)
 			only(t, conf, "proxy_read_timeout", timeout)
 			only(t, conf, "proxy_connect_timeout", strconv.Itoa(min(m.Nginx.ProxyTimeout, 1))+"s")
-			only(t, conf, "set", "$app_upstream http://app:"+strconv.Itoa(m.Services.Port))
+			only(t, conf, "server", "app:"+strconv.Itoa(m.Services.Port)+" resolve")
 		})
+	}
+}
+
+// The app is reached through one upstream pool that keeps idle connections and
+// follows the app's address (resolve needs the pool in a shared zone); every
+// request goes there, with HTTP/1.1 and no Connection header, or nginx would
+// close each connection after one request.
+func TestNginxConfReachesTheAppThroughAKeepAlivePool(t *testing.T) {
+	conf := renderNginx(t, load(t, "defaults"))
+	upstream := regexp.MustCompile(`(?s)upstream app_pool \{(.*?)\n    \}`).FindStringSubmatch(conf)
+	if upstream == nil {
+		t.Fatalf("no upstream app_pool block:\n%s", conf)
+	}
+	only(t, upstream[1], "zone", "app_pool 64k")
+	only(t, upstream[1], "keepalive", "64")
+	only(t, upstream[1], "keepalive_timeout", "4s")
+	only(t, conf, "proxy_pass", "http://app_pool")
+	only(t, conf, "proxy_http_version", "1.1")
+	only(t, conf, "proxy_set_header Connection", `""`)
+	only(t, conf, "resolver", ResolverHost+":"+strconv.Itoa(ResolverPort)+" valid=1s ipv6=off")
+	if !strings.Contains(conf, ">= "+NginxMinVersion) {
+		t.Errorf("nginx.conf does not say which nginx it needs (%s)", NginxMinVersion)
 	}
 }
 
@@ -62,7 +84,7 @@ func TestNginxConfLogsTheSpecLine(t *testing.T) {
 	conf := renderNginx(t, load(t, "defaults"))
 	only(t, conf, "log_format", `swiftdeploy '$time_iso8601 | $status | ${request_time}s | $upstream_addr | $request'`)
 	access := directive(conf, "access_log")
-	want := []string{"/dev/stdout swiftdeploy", LogDir + "/nginx-access.log swiftdeploy"}
+	want := []string{"/dev/stdout swiftdeploy buffer=32k flush=1s", LogDir + "/nginx-access.log swiftdeploy buffer=64k flush=1s"}
 	if strings.Join(access, "\n") != strings.Join(want, "\n") {
 		t.Errorf("access_log directives %q, want %q", access, want)
 	}

@@ -33,6 +33,20 @@ const (
 	LogDir = "/var/log/swiftdeploy"
 	// DefaultProject is the compose project name unless the environment says otherwise.
 	DefaultProject = "swiftdeploy"
+	// ResolverDir holds the resolver's pin file; the resolver container mounts it.
+	ResolverDir = ".swiftdeploy/resolver"
+	// ResolverImage is the image setup builds from resolver/.
+	ResolverImage = "swiftdeploy-resolver:latest"
+)
+
+// PinsFile is where SwiftDeploy pins the app's addresses during a switch.
+var PinsFile = filepath.Join(ResolverDir, "pins.json")
+
+// ResolverHost and ResolverPort are where nginx asks for the app's addresses:
+// the resolver service on the stack's network, on an unprivileged port.
+const (
+	ResolverHost = "resolver"
+	ResolverPort = 5353
 )
 
 // MountedNginxConf is the copy of nginx.conf that the nginx container reads: its
@@ -64,7 +78,16 @@ type data struct {
 	NginxConfigDigest string
 	ConnectTimeout    int // seconds: the shorter of nginx.proxy_timeout and maxConnectTimeout
 	ResolverValid     int // seconds
+	NginxMinVersion   string
+	ResolverImage     string
+	ResolverHost      string
+	ResolverPort      int
 }
+
+// NginxMinVersion is the oldest nginx that accepts the generated nginx.conf: the
+// `resolve` parameter of a server in an upstream, which keeps a keep-alive pool
+// to the app while following a replaced app, arrived in nginx 1.27.3.
+const NginxMinVersion = "1.27.3"
 
 // maxConnectTimeout caps nginx's connect timeout to the app: see nginx.conf.tmpl.
 const maxConnectTimeout = 1
@@ -72,11 +95,12 @@ const maxConnectTimeout = 1
 // ResolverValid is how long nginx caches the app's addresses from Docker's DNS.
 const ResolverValid = time.Second
 
-// ResolverStaleness bounds how long an nginx worker may go on using addresses it
-// resolved before a container joined or left the network: nginx keeps an answer
-// while its expiry, counted in whole seconds, is not in the past, so up to one
-// second beyond ResolverValid.
-const ResolverStaleness = ResolverValid + time.Second
+// ResolverStaleness bounds how long nginx may go on using the app's addresses
+// from before they changed (a pin written, a container joined or left). The upstream pool asks
+// the name again (valid - now + 1) seconds after each answer, with now counted
+// in whole seconds (nginx's ngx_http_upstream_zone_resolve_handler): with a
+// valid time of 1 s, up to 3 s after the answer it holds.
+const ResolverStaleness = ResolverValid + 2*time.Second
 
 // Render renders every template in templatesDir for m. It writes nothing.
 func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, error) {
@@ -84,7 +108,8 @@ func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, 
 		return nil, err
 	}
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
-		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second)}
+		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
+		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort}
 	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,14 @@ func (s *Stack) Deploy(ctx context.Context) (err error) {
 			return nil
 		}
 	}
+	if _, err := checkNginxVersion(ctx, m.Nginx.Image); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	// A pin left by an interrupted switch may name an app that is gone:
+	// deploy starts from what Docker runs.
+	if err := s.unpinApp(); err != nil {
+		return err
+	}
 	s.Out.Step("starting %s: app %s behind nginx on port %d", s.Project, m.Services.Image, m.Nginx.Port)
 	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
 	defer cancel()

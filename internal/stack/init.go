@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
@@ -50,6 +51,11 @@ func (s *Stack) generate(m *manifest.Manifest) error {
 		return fmt.Errorf("init: %w", err)
 	}
 	if err := render.Write(s.Root, files); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	// The resolver container mounts this folder; Docker would create a missing
+	// one owned by root.
+	if err := os.MkdirAll(s.path(render.ResolverDir), 0o755); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 	return nil

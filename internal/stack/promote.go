@@ -133,9 +133,17 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 			s.describe(cleanup, c)
 		}
 		if ids := containerIDs(started); len(ids) > 0 {
+			// Back to the old app alone before the new one goes away.
+			if err := s.pinApp(m.Network.Name, old); err != nil {
+				s.Out.Warn("%v", err)
+			}
+			time.Sleep(render.ResolverStaleness + nginxResolveMargin)
 			if err := docker.Remove(cleanup, ids...); err != nil {
 				s.Out.Warn("could not remove the new app: %v", err)
 			}
+		}
+		if err := s.unpinApp(); err != nil {
+			s.Out.Warn("%v", err)
 		}
 		if err := atomicfile.Write(composePath, previous, 0o644); err != nil {
 			s.Out.Warn("could not restore %s: %v", render.ComposeFile, err)
@@ -143,13 +151,17 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 		return fmt.Errorf("%w; traffic stays on the %s app", reason, m.Services.Mode)
 	}
 
+	// nginx's resolver answers with the running apps only until the new one
+	// answers: nginx never sends a request to an app that is still starting.
+	network := m.Network.Name
+	if err := s.pinApp(network, old); err != nil {
+		return abandon(err, nil)
+	}
 	s.Out.Step("starting a %s app beside the running %s one", mode, m.Services.Mode)
 	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
 	defer cancel()
 	scale := fmt.Sprintf("app=%d", len(old)+1)
 	_, upErr := s.compose().Compose(waitCtx, "up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, "app")
-	// The new app is in Docker's DNS once it has started, that is by now.
-	inDNS := time.Now()
 	started, err := s.newApps(ctx, old)
 	if err != nil {
 		return abandon(err, started)
@@ -160,17 +172,21 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 	if len(started) != 1 {
 		return abandon(fmt.Errorf("expected one new app container, found %d", len(started)), started)
 	}
-	if err := s.waitNewApp(waitCtx, started[0], inDNS); err != nil {
+	if err := s.waitNewApp(waitCtx, started[0], func(app docker.Container) error { return s.pinApp(network, []docker.Container{app}) }); err != nil {
 		return abandon(err, started)
 	}
 
-	s.Out.Step("new app healthy and known to nginx; draining and stopping the old one")
+	s.Out.Step("nginx sends every request to the new app now; draining and stopping the old one")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopGrace+30*time.Second)
 	defer cancelStop()
 	if err := docker.Stop(stopCtx, stopGrace, containerIDs(old)...); err != nil {
 		return err
 	}
 	if err := docker.Remove(stopCtx, containerIDs(old)...); err != nil {
+		return err
+	}
+	// Docker's DNS now lists the new app alone, as the pin does.
+	if err := s.unpinApp(); err != nil {
 		return err
 	}
 	confirmCtx, cancelConfirm := context.WithTimeout(ctx, 15*time.Second)
@@ -197,46 +213,60 @@ func (s *Stack) newApps(ctx context.Context, old []docker.Container) ([]docker.C
 	return started, nil
 }
 
-// waitNewApp waits until the new app c may take over from the old one (see
-// newAppReady), watching it all along: if it exits or turns unhealthy, the wait
-// fails.
-func (s *Stack) waitNewApp(ctx context.Context, c docker.Container, inDNS time.Time) error {
+// waitNewApp waits until the new app c is healthy, calls pin to send nginx's
+// traffic to it, then waits until every nginx worker must be using the pinned
+// addresses, watching the new app all along: if it exits or turns unhealthy,
+// the wait fails.
+func (s *Stack) waitNewApp(ctx context.Context, c docker.Container, pin func(docker.Container) error) error {
+	var pinnedAt time.Time
 	_, err := s.waitFor(ctx, "the new app ("+c.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		got, err := docker.Inspect(ctx, c.ID)
 		if err != nil || len(got) != 1 {
 			return false, "", fmt.Errorf("the new app %s disappeared: %v", c.Name, err)
 		}
-		return newAppReady(got[0], inDNS, time.Now())
+		step, status, err := switchStep(got[0], pinnedAt, time.Now())
+		if step == pinNewApp {
+			if err := pin(got[0]); err != nil {
+				return false, "", err
+			}
+			pinnedAt = time.Now()
+		}
+		return step == takenOver, status, err
 	})
 	return err
 }
 
-// newAppReady says whether the old app may be stopped at now, given the new
-// app as Docker reports it and a time by which it was in Docker's DNS: once
-// Docker's healthcheck passes and every nginx worker has resolved the app's
-// name since the new app joined. Until then a worker may know only the old app,
-// and stopping it would leave that worker nothing to retry on: its requests
-// would fail with 502. An exited or unhealthy new app is an error.
-func newAppReady(app docker.Container, inDNS, now time.Time) (done bool, status string, err error) {
+// A switch moves through these steps once the new app has started.
+type step int
+
+const (
+	waitHealthy step = iota // Docker's healthcheck has not passed yet
+	pinNewApp               // healthy: point nginx at the new app now
+	waitNginx               // pinned: nginx may still use the old addresses
+	takenOver               // every nginx worker uses the new app: stop the old one
+)
+
+// switchStep says where a switch stands at now, given the new app as Docker
+// reports it and when nginx was pointed at it (zero: not yet). The old app may
+// be stopped only once nginx has re-resolved the app's name since the pin:
+// until then a worker may still send requests to the old app alone, and
+// stopping it would fail them. An exited or unhealthy new app is an error.
+func switchStep(app docker.Container, pinnedAt, now time.Time) (step, string, error) {
 	switch {
 	case app.State == "exited" || app.State == "dead":
-		return false, "", fmt.Errorf("the new app %s exited with code %d", app.Name, app.ExitCode)
+		return waitHealthy, "", fmt.Errorf("the new app %s exited with code %d", app.Name, app.ExitCode)
 	case app.Health == "unhealthy":
-		return false, "", fmt.Errorf("the new app %s is unhealthy", app.Name)
+		return waitHealthy, "", fmt.Errorf("the new app %s is unhealthy", app.Name)
 	case app.Health != "healthy":
-		return false, app.State + ", " + app.Health, nil
+		return waitHealthy, app.State + ", " + app.Health, nil
+	case pinnedAt.IsZero():
+		return pinNewApp, "healthy", nil
 	}
-	// Docker joins a container to its networks, and so to DNS, before it
-	// records the start time: the closer bound when the engine gives it.
-	joined := inDNS
-	if !app.StartedAt.IsZero() && app.StartedAt.Before(joined) {
-		joined = app.StartedAt
-	}
-	left := joined.Add(render.ResolverStaleness + nginxResolveMargin).Sub(now)
+	left := pinnedAt.Add(render.ResolverStaleness + nginxResolveMargin).Sub(now)
 	if left <= 0 {
-		return true, "", nil
+		return takenOver, "", nil
 	}
-	return false, fmt.Sprintf("healthy; giving nginx %.1fs more to resolve it", left.Seconds()), nil
+	return waitNginx, fmt.Sprintf("healthy; giving nginx %.1fs more to move to it", left.Seconds()), nil
 }
 
 func containerIDs(cs []docker.Container) []string {

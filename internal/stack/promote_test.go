@@ -9,38 +9,34 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
-func TestTheOldAppIsStoppedOnlyOnceTheNewOneIsHealthyAndNginxCanKnowIt(t *testing.T) {
-	inDNS := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+func TestTheOldAppIsStoppedOnlyOnceNginxMustHaveMovedToTheHealthyNewOne(t *testing.T) {
+	pinned := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	wait := render.ResolverStaleness + nginxResolveMargin
 	healthy := docker.Container{Name: "swiftdeploy-app-2", State: "running", Health: "healthy"}
-	startedEarlier := healthy
-	startedEarlier.StartedAt = inDNS.Add(-500 * time.Millisecond)
-	startedLater := healthy
-	startedLater.StartedAt = inDNS.Add(time.Second) // a clock oddity: never later than inDNS
 
 	cases := []struct {
-		name    string
-		app     docker.Container
-		now     time.Time
-		done    bool
-		status  string // a substring; "" for none
-		failure string // a substring of the error; "" for none
+		name     string
+		app      docker.Container
+		pinnedAt time.Time
+		now      time.Time
+		step     step
+		status   string // a substring; "" for none
+		failure  string // a substring of the error; "" for none
 	}{
-		{"still starting", docker.Container{Name: "a", State: "running", Health: "starting"}, inDNS.Add(time.Minute), false, "running, starting", ""},
-		{"exited", docker.Container{Name: "a", State: "exited", Health: "healthy", ExitCode: 137}, inDNS, false, "", "exited with code 137"},
-		{"dead", docker.Container{Name: "a", State: "dead"}, inDNS, false, "", "exited"},
-		{"unhealthy", docker.Container{Name: "a", State: "running", Health: "unhealthy"}, inDNS, false, "", "is unhealthy"},
-		{"healthy, nginx may not know it yet", healthy, inDNS.Add(time.Second), false, "giving nginx 1.2s more", ""},
-		{"healthy, a moment before nginx must know it", healthy, inDNS.Add(wait - time.Millisecond), false, "giving nginx", ""},
-		{"healthy and nginx must know it", healthy, inDNS.Add(wait), true, "", ""},
-		{"the start time is the closer bound", startedEarlier, inDNS.Add(wait - 500*time.Millisecond), true, "", ""},
-		{"a start time after inDNS is not trusted", startedLater, inDNS.Add(wait - time.Millisecond), false, "giving nginx", ""},
+		{"still starting", docker.Container{Name: "a", State: "running", Health: "starting"}, time.Time{}, pinned, waitHealthy, "running, starting", ""},
+		{"exited", docker.Container{Name: "a", State: "exited", Health: "healthy", ExitCode: 137}, pinned, pinned, waitHealthy, "", "exited with code 137"},
+		{"dead", docker.Container{Name: "a", State: "dead"}, time.Time{}, pinned, waitHealthy, "", "exited"},
+		{"unhealthy after the pin", docker.Container{Name: "a", State: "running", Health: "unhealthy"}, pinned, pinned, waitHealthy, "", "is unhealthy"},
+		{"healthy, not pinned yet", healthy, time.Time{}, pinned, pinNewApp, "healthy", ""},
+		{"pinned, nginx may not have moved", healthy, pinned, pinned.Add(time.Second), waitNginx, "giving nginx 2.2s more", ""},
+		{"a moment before nginx must have moved", healthy, pinned, pinned.Add(wait - time.Millisecond), waitNginx, "giving nginx", ""},
+		{"nginx must have moved", healthy, pinned, pinned.Add(wait), takenOver, "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			done, status, err := newAppReady(c.app, inDNS, c.now)
-			if done != c.done {
-				t.Errorf("done = %v, want %v", done, c.done)
+			got, status, err := switchStep(c.app, c.pinnedAt, c.now)
+			if got != c.step {
+				t.Errorf("step = %v, want %v", got, c.step)
 			}
 			if !strings.Contains(status, c.status) || (c.status == "" && status != "") {
 				t.Errorf("status = %q, want it to hold %q", status, c.status)
@@ -53,7 +49,7 @@ func TestTheOldAppIsStoppedOnlyOnceTheNewOneIsHealthyAndNginxCanKnowIt(t *testin
 			}
 		})
 	}
-	if wait < 2*time.Second {
-		t.Errorf("the wait %s is shorter than nginx can keep a DNS answer with valid=1s (2 s)", wait)
+	if wait < 3*time.Second {
+		t.Errorf("the wait %s is shorter than nginx's pool can go on with an old answer with valid=1s (3 s)", wait)
 	}
 }

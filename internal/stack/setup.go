@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
 // Where setup keeps what it builds and logs.
 const (
 	dockerdLog = "/var/log/swiftdeploy-dockerd.log"
 	// nginxSuite is the Debian release the registry-free nginx image is built from.
-	nginxSuite = "bookworm"
+	nginxSuite = "sid"
 )
 
 // Setup makes this host ready to run the stack, doing only what is missing: a
@@ -43,6 +44,7 @@ func (s *Stack) Setup(ctx context.Context) (err error) {
 		{"Docker engine", s.ensureEngine},
 		{"Docker Compose v2 plugin", s.ensureCompose},
 		{"app image " + m.Services.Image, func(ctx context.Context) (string, error) { return s.ensureAppImage(ctx, m.Services.Image) }},
+		{"resolver image " + render.ResolverImage, s.buildResolverImage},
 		{"nginx image " + m.Nginx.Image, func(ctx context.Context) (string, error) { return s.ensureNginxImage(ctx, m.Nginx.Image) }},
 	}
 	for _, step := range steps {
@@ -170,11 +172,39 @@ func (s *Stack) ensureAppImage(ctx context.Context, ref string) (string, error) 
 	return fmt.Sprintf("built from service/ (%.1f MB)", float64(size)/1e6), nil
 }
 
+// buildResolverImage builds resolver/ into the resolver image every time: it
+// is quick and cached, and changes to resolver/ always reach the image.
+func (s *Stack) buildResolverImage(ctx context.Context) (string, error) {
+	if err := docker.BuildResolverImage(ctx, s.Root, render.ResolverImage); err != nil {
+		return "", err
+	}
+	return "built from resolver/", nil
+}
+
 // ensureNginxImage pulls ref, or where no registry answers, builds nginx from the
 // distribution's packages and tags it ref.
+//
+// An image present already is checked for an nginx new enough for the generated
+// nginx.conf. One that setup built earlier from an older Debian is rebuilt; an
+// operator's own is left alone, with a warning (validate and deploy refuse it).
 func (s *Stack) ensureNginxImage(ctx context.Context, ref string) (string, error) {
 	if docker.ImageExists(ctx, ref) {
-		return "present", nil
+		builtBy, err := docker.ImageLabel(ctx, ref, docker.BuiltByLabel)
+		if err != nil {
+			return "", err
+		}
+		found, err := checkNginxVersion(ctx, ref)
+		switch {
+		case err == nil:
+			return "present (nginx " + found + ")", nil
+		case found == "":
+			return "", err
+		case builtBy == "":
+			s.Out.Warn("%s", nginxTooOld(ref, found))
+			return "present (your own image, nginx " + found + ": left as it is)", nil
+		}
+		s.Out.Step("%s was built by an earlier setup with nginx %s; rebuilding it with a newer nginx", ref, found)
+		return s.buildNginxImage(ctx, ref)
 	}
 	pullCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	pullErr := docker.Pull(pullCtx, ref)
@@ -183,7 +213,13 @@ func (s *Stack) ensureNginxImage(ctx context.Context, ref string) (string, error
 		return "pulled", nil
 	}
 	s.Out.Warn("cannot pull %s (%v)", ref, firstLine(pullErr.Error()))
-	s.Out.Step("building %s from the distribution's nginx-light package instead (debootstrap %s, about a minute)", ref, nginxSuite)
+	return s.buildNginxImage(ctx, ref)
+}
+
+// buildNginxImage builds ref from Debian's newest nginx-light and checks that
+// the result is new enough for the generated nginx.conf.
+func (s *Stack) buildNginxImage(ctx context.Context, ref string) (string, error) {
+	s.Out.Step("building %s from the distribution's nginx-light package (debootstrap %s, about a minute)", ref, nginxSuite)
 	if !docker.Available("debootstrap") {
 		if err := canInstallPackages(); err != nil {
 			return "", fmt.Errorf("cannot pull %s and %w: install debootstrap or load an nginx image", ref, err)
@@ -195,7 +231,11 @@ func (s *Stack) ensureNginxImage(ctx context.Context, ref string) (string, error
 	if err := docker.BuildNginxImage(ctx, nginxSuite, ref); err != nil {
 		return "", err
 	}
-	return "no registry reachable: built from Debian's nginx-light and tagged " + ref, nil
+	found, err := checkNginxVersion(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("built %s from Debian %s, but: %w", ref, nginxSuite, err)
+	}
+	return "no registry reachable: built from Debian's nginx-light " + found + " and tagged " + ref, nil
 }
 
 func firstLine(s string) string {

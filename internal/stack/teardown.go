@@ -40,13 +40,13 @@ func (s *Stack) Teardown(ctx context.Context, clean bool) (err error) {
 	if !clean {
 		return nil
 	}
-	for _, f := range []string{render.NginxConf, render.ComposeFile, render.MountedNginxDir} {
+	for _, f := range []string{render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir} {
 		if err := os.RemoveAll(s.path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("teardown: remove %s: %w", f, err)
 		}
 	}
 	// The folder may still hold ./swiftdeploy's compiled targets; keep it then.
 	_ = os.Remove(s.path(StateDir))
-	s.Out.OK("removed the generated files (%s, %s, %s/)", render.NginxConf, render.ComposeFile, render.MountedNginxDir)
+	s.Out.OK("removed the generated files (%s, %s, %s/, %s/)", render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir)
 	return nil
 }

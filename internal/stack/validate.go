@@ -67,7 +67,11 @@ func (s *Stack) Validate(ctx context.Context) error {
 	add("3. images exist locally", "", firstErr(engineErr, missingImages(ctx, m)))
 	note, portErr := s.portFree(ctx, m.Nginx.Port, engineErr == nil)
 	add("4. nginx port "+strconv.Itoa(m.Nginx.Port)+" is free", note, portErr)
-	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, "", firstErr(engineErr, s.nginxTest(ctx, m)))
+	nginxNote, nginxErr := "", engineErr
+	if engineErr == nil {
+		nginxNote, nginxErr = s.nginxTest(ctx, m)
+	}
+	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, nginxNote, nginxErr)
 	var composeErr error
 	if engineErr == nil {
 		_, composeErr = s.compose().Compose(ctx, "config", "--quiet")
@@ -110,7 +114,7 @@ func firstErr(errs ...error) error {
 
 func missingImages(ctx context.Context, m *manifest.Manifest) error {
 	var missing []string
-	for _, ref := range []string{m.Services.Image, m.Nginx.Image} {
+	for _, ref := range []string{m.Services.Image, m.Nginx.Image, render.ResolverImage} {
 		if !docker.ImageExists(ctx, ref) {
 			missing = append(missing, ref)
 		}
@@ -143,12 +147,19 @@ func (s *Stack) portFree(ctx context.Context, port int, engineUp bool) (string, 
 	return "", fmt.Errorf("in use by another process: %v", err)
 }
 
-func (s *Stack) nginxTest(ctx context.Context, m *manifest.Manifest) error {
-	out, err := docker.NginxTest(ctx, m.Nginx.Image, s.path(render.MountedNginxDir), render.LogDir)
-	if err != nil && docker.Tail(out, 1) != "" {
-		return fmt.Errorf("%s", strings.ReplaceAll(docker.Tail(out, 3), "\n", " | "))
+// nginxTest checks that the image's nginx is new enough for the generated
+// configuration, then runs nginx -t on it; the note names the version found.
+func (s *Stack) nginxTest(ctx context.Context, m *manifest.Manifest) (string, error) {
+	found, err := checkNginxVersion(ctx, m.Nginx.Image)
+	if err != nil {
+		return "", err
 	}
-	return err
+	note := "nginx " + found
+	out, err := docker.NginxTest(ctx, m.Nginx.Image, s.path(render.MountedNginxDir), render.LogDir, render.ResolverHost)
+	if err != nil && docker.Tail(out, 1) != "" {
+		return note, fmt.Errorf("%s", strings.ReplaceAll(docker.Tail(out, 3), "\n", " | "))
+	}
+	return note, err
 }
 
 func composeFileNames(s *Stack) []string {

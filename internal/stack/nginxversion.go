@@ -1,0 +1,59 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+)
+
+// checkNginxVersion reads the nginx version inside image and says, when it is
+// older than the generated nginx.conf needs, which version it found, which it
+// needs and what to do, so that an old image is refused before it crash-loops.
+func checkNginxVersion(ctx context.Context, image string) (string, error) {
+	found, err := docker.NginxVersion(ctx, image)
+	if err != nil {
+		return "", err
+	}
+	if !versionAtLeast(found, render.NginxMinVersion) {
+		return found, fmt.Errorf("%w: %s", fail.ErrInvalid, nginxTooOld(image, found))
+	}
+	return found, nil
+}
+
+func nginxTooOld(image, found string) string {
+	return fmt.Sprintf("%s has nginx %s, but the generated nginx.conf needs nginx %s or newer "+
+		"(an upstream pool whose server follows a replaced app: `server ... resolve`); "+
+		"set nginx.image to nginx:latest (mainline) or another image with nginx >= %s, "+
+		"or remove %s and run `setup`, which builds one from Debian's newest nginx when no registry answers",
+		image, found, render.NginxMinVersion, render.NginxMinVersion, image)
+}
+
+// versionAtLeast compares dotted version numbers ("1.30.6" >= "1.27.3"); a
+// missing part counts as 0 and anything unreadable as older.
+func versionAtLeast(have, want string) bool {
+	h, w := strings.Split(have, "."), strings.Split(want, ".")
+	for i := range max(len(h), len(w)) {
+		hv, hok := part(h, i)
+		wv, _ := part(w, i)
+		if !hok {
+			return false
+		}
+		if hv != wv {
+			return hv > wv
+		}
+	}
+	return true
+}
+
+func part(parts []string, i int) (int, bool) {
+	if i >= len(parts) {
+		return 0, true
+	}
+	n, err := strconv.Atoi(parts[i])
+	return n, err == nil && n >= 0
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// fakeUpstream answers every A question with 192.0.2.1 (a documentation
+// address), as Docker's embedded DNS would answer with the app's address.
+func fakeUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.ParseIP("192.0.2.1")})
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// startResolver runs the resolver on a free loopback port with its pin file in
+// a temporary folder.
+func startResolver(t *testing.T) (addr, pins string) {
+	t.Helper()
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = l.LocalAddr().String()
+	l.Close()
+	pins = filepath.Join(t.TempDir(), "pins.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{listen: addr, pins: pins, upstream: fakeUpstream(t)}, 10*time.Millisecond)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return addr, pins
+}
+
+func lookup(t *testing.T, addr, name string, qtype uint16) []string {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), qtype)
+	var answer *dns.Msg
+	var err error
+	for range 50 { // the servers may still be starting
+		if answer, _, err = new(dns.Client).Exchange(q, addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("ask %s for %s: %v", addr, name, err)
+	}
+	var got []string
+	for _, rr := range answer.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			got = append(got, a.A.String())
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+// eventually polls lookup until it gives want: the pin file is watched, not pushed.
+func eventually(t *testing.T, addr, name string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got := lookup(t, addr, name, dns.TypeA)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s resolves to %v, want %v", name, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnpinnedNamesAreForwardedAndPinnedOnesAnsweredFromThePinFile(t *testing.T) {
+	addr, pins := startResolver(t)
+	eventually(t, addr, "app", "192.0.2.1")
+
+	write(t, pins, `{"app": ["198.51.100.7", "198.51.100.8"]}`)
+	eventually(t, addr, "app", "198.51.100.7", "198.51.100.8")
+	eventually(t, addr, "APP.", "198.51.100.7", "198.51.100.8")
+	eventually(t, addr, "nginx", "192.0.2.1")
+	if got := lookup(t, addr, "app", dns.TypeAAAA); len(got) != 0 {
+		t.Errorf("AAAA for a pinned name answered %v, want nothing", got)
+	}
+
+	write(t, pins, `{"app": ["198.51.100.8"]}`)
+	eventually(t, addr, "app", "198.51.100.8")
+
+	if err := os.Remove(pins); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, addr, "app", "192.0.2.1")
+}
+
+func TestABrokenPinFileKeepsThePreviousPins(t *testing.T) {
+	addr, pins := startResolver(t)
+	write(t, pins, `{"app": ["198.51.100.7"]}`)
+	eventually(t, addr, "app", "198.51.100.7")
+	write(t, pins, `{"app": ["not-an-address"]}`)
+	time.Sleep(100 * time.Millisecond)
+	eventually(t, addr, "app", "198.51.100.7")
+}
+
+func TestParsePinsRefusesWhatNginxCouldNotUse(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"app": []}`:           "no address",
+		`{"app": ["::1"]}`:      "not an IPv4 address",
+		`{"app": "10.0.0.1"}`:   "cannot unmarshal",
+		`not json`:              "invalid character",
+		`{"app": ["10.0.0.x"]}`: "not an IPv4 address",
+	} {
+		if _, err := parsePins([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parsePins(%s) = %v, want an error saying %q", in, err, want)
+		}
+	}
+}
