@@ -47,6 +47,8 @@ var rows = slices.Concat([]row{
 	{"Metrics middleware cost, throughput end to end", "%", atMost(3, "%"), metric(middleware, "cost-%").value},
 	{"Metrics middleware cost, CPU per request end to end", "%", atMost(3, "%"), metric(middleware, "cpu-cost-%").value},
 	{"Metrics middleware alone, in process", "ns", nil, metric("BenchmarkMetricsMiddleware", "ns/op").value},
+	{"Access logs (pipe and file, buffered), cost per request through nginx", "µs", nil, metric("BenchmarkAccessLogCost", "cost-us").value},
+	{"Access logs, share of throughput through nginx", "%", nil, metric("BenchmarkAccessLogCost", "cost-%").value},
 },
 	openLoopRows("1,000 req/s", "1000rps", atMost(5, "ms")),
 	openLoopRows("5,000 req/s", "5000rps", atMost(10, "ms")),

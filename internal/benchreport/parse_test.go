@@ -45,7 +45,7 @@ func TestParseReadsEveryBenchmarkOfACapturedRunAndNothingElse(t *testing.T) {
 		"BenchmarkOpenLoop/5000rps/nginx", "BenchmarkOpenLoop/5000rps/direct",
 		"BenchmarkOpenLoop/search", "BenchmarkOpenLoop/held/nginx", "BenchmarkOpenLoop/held/direct", "BenchmarkOpenLoop/switch",
 		"BenchmarkThroughputDirect", "BenchmarkThroughputThroughNginx", "BenchmarkThroughputSeedPython",
-		"BenchmarkMetricsMiddlewareCost",
+		"BenchmarkMetricsMiddlewareCost", "BenchmarkAccessLogCost",
 		"BenchmarkDeployToHealthy", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
 	}
 	if !reflect.DeepEqual(names, want) {
