@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,39 @@ func checkHistoryLine(line string) (event, problem string) {
 		return "", "does not have event second"
 	}
 	return head.Event, ""
+}
+
+// TestTwoPromotesStartedTogetherChangeTheStackOneAfterTheOther starts two
+// `promote canary` 0.3 s apart: the second waits for the first and then finds
+// nothing to do, instead of running a second switch "from stable". With a short
+// lock wait, a command that cannot get the lock exits 1 naming the holder.
+func TestTwoPromotesStartedTogetherChangeTheStackOneAfterTheOther(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	p.must("deploy")
+	first := p.start(3*time.Minute, nil, "promote", "canary")
+	time.Sleep(300 * time.Millisecond)
+	out, code := p.run("promote", "canary")
+	firstOut, firstCode := first.wait()
+	if firstCode != 0 || !strings.Contains(firstOut, "stable → canary") {
+		t.Fatalf("the first promote exited %d:\n%s", firstCode, firstOut)
+	}
+	if code != 0 || !strings.Contains(out, "waiting for `promote canary`") || !strings.Contains(out, "already in canary mode") {
+		t.Errorf("the second promote exited %d and did not wait for the first, then find nothing to do:\n%s", code, out)
+	}
+	if apps := p.containers("app"); len(apps) != 1 {
+		t.Errorf("%d app containers after two promotes, want 1", len(apps))
+	}
+
+	slow := p.start(3*time.Minute, nil, "promote", "stable")
+	time.Sleep(300 * time.Millisecond)
+	cmd := exec.Command(targets, "chaos", "recover")
+	cmd.Dir = p.dir
+	cmd.Env = append(os.Environ(), "SWIFTDEPLOY_PROJECT="+p.name, "NO_COLOR=1", "SWIFTDEPLOY_LOCK_WAIT=1s")
+	refused, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !bytes.Contains(refused, []byte("locked by `promote stable` (pid")) {
+		t.Errorf("chaos while promote holds the lock exited %d, want 1 naming the holder:\n%s", cmd.ProcessState.ExitCode(), refused)
+	}
+	if out, code := slow.wait(); code != 0 {
+		t.Errorf("promote stable exited %d:\n%s", code, out)
+	}
 }

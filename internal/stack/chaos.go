@@ -55,7 +55,11 @@ func (r ChaosRequest) body() (map[string]any, error) {
 }
 
 // Chaos posts r to /chaos through nginx and records the injection.
-func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) (err error) {
+func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
+	return s.exclusive(ctx, "chaos "+r.Mode, func() error { return s.chaos(ctx, r) })
+}
+
+func (s *Stack) chaos(ctx context.Context, r ChaosRequest) (err error) {
 	event := map[string]any{"mode": r.Mode}
 	defer func() {
 		event["result"] = resultOf(err)

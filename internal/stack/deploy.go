@@ -13,7 +13,11 @@ import (
 // Deploy regenerates the files, asks the infrastructure policy, starts the stack
 // and blocks until /healthz answers ok through nginx. Deploying a stack that is
 // already running with the current configuration changes nothing.
-func (s *Stack) Deploy(ctx context.Context) (err error) {
+func (s *Stack) Deploy(ctx context.Context) error {
+	return s.exclusive(ctx, "deploy", func() error { return s.deploy(ctx) })
+}
+
+func (s *Stack) deploy(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			s.record("deploy", map[string]any{"result": resultOf(err), "error": err.Error()})

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +14,11 @@ import (
 
 // Init regenerates nginx.conf and docker-compose.yml from the manifest and
 // records it. A bad manifest generates nothing.
-func (s *Stack) Init() (err error) {
+func (s *Stack) Init() error {
+	return s.exclusive(context.Background(), "init", s.initFiles)
+}
+
+func (s *Stack) initFiles() (err error) {
 	m, err := s.prepare()
 	fields := map[string]any{"result": resultOf(err), "files": []string{render.NginxConf, render.ComposeFile}}
 	if err != nil {

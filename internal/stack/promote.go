@@ -35,7 +35,15 @@ func (s *Stack) Rollback(ctx context.Context) error {
 	return s.switchMode(ctx, manifest.ModeStable, "rollback")
 }
 
-func (s *Stack) switchMode(ctx context.Context, target, action string) (err error) {
+func (s *Stack) switchMode(ctx context.Context, target, action string) error {
+	command := action
+	if action == "promote" {
+		command += " " + target
+	}
+	return s.exclusive(ctx, command, func() error { return s.switchModeLocked(ctx, target, action) })
+}
+
+func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (err error) {
 	event := map[string]any{"to": target}
 	defer func() {
 		if err != nil {

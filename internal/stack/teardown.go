@@ -13,7 +13,15 @@ import (
 // Teardown removes the stack's containers, network and volumes. It works from
 // the compose labels, so it also cleans up when docker-compose.yml was deleted,
 // and running it twice is fine. With clean it also deletes the generated files.
-func (s *Stack) Teardown(ctx context.Context, clean bool) (err error) {
+func (s *Stack) Teardown(ctx context.Context, clean bool) error {
+	command := "teardown"
+	if clean {
+		command += " -clean"
+	}
+	return s.exclusive(ctx, command, func() error { return s.teardown(ctx, clean) })
+}
+
+func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	defer func() {
 		event := map[string]any{"clean": clean, "result": resultOf(err)}
 		if err != nil {

@@ -28,6 +28,10 @@ type check struct {
 // Validate runs the pre-flight checks, printing one ✔/✘ line each, and fails if
 // any fails: exit 2 when the manifest is at fault, 1 otherwise.
 func (s *Stack) Validate(ctx context.Context) error {
+	return s.exclusive(ctx, "validate", func() error { return s.validate(ctx) })
+}
+
+func (s *Stack) validate(ctx context.Context) error {
 	var checks []check
 	add := func(name, note string, err error) {
 		checks = append(checks, check{name, note, err})

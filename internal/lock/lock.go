@@ -1,0 +1,122 @@
+// Package lock lets one command at a time change a stack. The lock is an
+// exclusive flock(2) on a file in the stack's state folder: the kernel releases
+// it when its holder exits, however it exits, so a killed command never leaves
+// the stack locked. The holder writes who it is into the same file, so that a
+// command waiting for the lock can say which command holds it.
+package lock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Holder says which command holds a lock.
+type Holder struct {
+	Command string    `json:"command"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+}
+
+func (h Holder) String() string {
+	if h.Command == "" {
+		return "another command"
+	}
+	return fmt.Sprintf("`%s` (pid %d, started %s)", h.Command, h.PID, h.Started.Local().Format("15:04:05"))
+}
+
+// ErrHeld means the lock was still held when the wait ran out.
+var ErrHeld = errors.New("the stack is locked")
+
+// Lock is a held lock.
+type Lock struct{ f *os.File }
+
+// pollEvery is how often a waiting command tries the lock again.
+const pollEvery = 100 * time.Millisecond
+
+// Acquire takes the lock at path for me, waiting up to wait while another
+// command holds it; waiting is called (at most once a second) with the holder
+// and how long it has waited. After the wait the error wraps ErrHeld and names
+// the holder.
+func Acquire(ctx context.Context, path string, me Holder, wait time.Duration, waiting func(Holder, time.Duration)) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open the lock %s: %w", path, err)
+	}
+	start := time.Now()
+	var told time.Time
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		holder := readHolder(path)
+		waited := time.Since(start)
+		if waited >= wait {
+			f.Close()
+			return nil, fmt.Errorf("%w by %s; waited %s: wait for it to finish, or stop it", ErrHeld, holder, wait.Round(time.Second))
+		}
+		if waiting != nil && time.Since(told) >= time.Second {
+			waiting(holder, waited)
+			told = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+	if err := writeHolder(f, me); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &Lock{f: f}, nil
+}
+
+// Release gives the lock up.
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Truncate(0)
+	if cerr := l.f.Close(); err == nil { // closing the file releases the flock
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
+
+func writeHolder(f *os.File, me Holder) error {
+	data, err := json.Marshal(me)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.WriteAt(append(data, '\n'), 0)
+	return err
+}
+
+// readHolder reads who holds the lock; a holder that has not written itself
+// yet reads as the zero Holder.
+func readHolder(path string) Holder {
+	var h Holder
+	if data, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(data, &h)
+	}
+	return h
+}
