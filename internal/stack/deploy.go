@@ -8,6 +8,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 )
 
 // Deploy regenerates the files, asks the infrastructure policy, starts the stack
@@ -33,7 +34,8 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if err := s.gateDeploy(ctx, m); err != nil {
 		return err
 	}
-	current, err := s.upToDate(ctx)
+	rt := s.Runtime(m)
+	current, err := rt.UpToDate(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,8 +58,8 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
 	defer cancel()
 	start := time.Now()
-	if _, err := s.compose().Compose(waitCtx, "up", "--detach", "--remove-orphans"); err != nil {
-		s.diagnose(ctx)
+	if err := rt.Up(waitCtx); err != nil {
+		s.diagnose(ctx, rt)
 		if waitCtx.Err() != nil {
 			return fmt.Errorf("deploy: the stack did not become healthy within %s (see the container states above)", s.HealthTimeout)
 		}
@@ -65,42 +67,13 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	}
 	h, err := s.waitHealthy(waitCtx, m, "")
 	if err != nil {
-		s.diagnose(ctx)
+		s.diagnose(ctx, rt)
 		return fmt.Errorf("deploy: %w", err)
 	}
 	elapsed := time.Since(start)
 	s.Out.OK("deployed in %.1fs: /healthz through nginx on port %d says ok (mode %s, version %s)", elapsed.Seconds(), m.Nginx.Port, h.Mode, h.Version)
 	s.record("deploy", map[string]any{"mode": h.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
 	return nil
-}
-
-// upToDate reports whether every service runs exactly one container whose
-// configuration matches the generated compose file.
-func (s *Stack) upToDate(ctx context.Context) (bool, error) {
-	containers, err := s.compose().Containers(ctx, "")
-	if err != nil {
-		return false, err
-	}
-	if len(containers) == 0 {
-		return false, nil
-	}
-	want, err := s.compose().ConfigHashes(ctx)
-	if err != nil {
-		return false, fmt.Errorf("read the compose configuration: %w", err)
-	}
-	seen := map[string]int{}
-	for _, c := range containers {
-		if !c.Running() || c.ConfigHash != want[c.Service] {
-			return false, nil
-		}
-		seen[c.Service]++
-	}
-	for service := range want {
-		if seen[service] != 1 {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // waitHealthy polls /healthz through nginx until it says ok, and, when mode is
@@ -122,34 +95,34 @@ func (s *Stack) waitHealthy(ctx context.Context, m *manifest.Manifest, mode stri
 	return h, err
 }
 
-// diagnose prints the state and last log lines of every container of the
-// project, so that a failed wait says why.
-func (s *Stack) diagnose(ctx context.Context) {
+// diagnose prints the state and last log lines of every instance of the
+// stack, so that a failed wait says why.
+func (s *Stack) diagnose(ctx context.Context, rt platform.Runtime) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	containers, err := s.compose().Containers(ctx, "")
+	instances, err := rt.Instances(ctx, "")
 	if err != nil {
 		s.Out.Warn("could not list the containers: %v", err)
 		return
 	}
-	if len(containers) == 0 {
+	if len(instances) == 0 {
 		s.Out.Warn("no container of %s exists", s.Project)
 	}
-	for _, c := range containers {
-		s.describe(ctx, c)
+	for _, i := range instances {
+		s.describe(ctx, rt, i)
 	}
 }
 
-func (s *Stack) describe(ctx context.Context, c docker.Container) {
-	state := c.State
-	if c.Health != "" {
-		state += ", " + c.Health
+func (s *Stack) describe(ctx context.Context, rt platform.Runtime, i platform.Instance) {
+	state := i.State
+	if i.Health != "" {
+		state += ", " + i.Health
 	}
-	if !c.Running() {
-		state += fmt.Sprintf(", exit code %d", c.ExitCode)
+	if !i.Running() {
+		state += fmt.Sprintf(", exit code %d", i.ExitCode)
 	}
-	s.Out.Fail("%s (%s): %s", c.Name, c.Service, state)
-	logs, err := docker.Logs(ctx, c.ID, 10)
+	s.Out.Fail("%s (%s): %s", i.Name, i.Role, state)
+	logs, err := rt.Logs(ctx, i.ID, 10)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.Out.Info("(no logs: %v)", err)
 		return

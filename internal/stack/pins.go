@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -22,16 +22,15 @@ const appHost = "app"
 const pinSettle = 250 * time.Millisecond
 
 // pinApp makes the stack's resolver answer nginx's questions for the app with
-// exactly the addresses of apps, whatever Docker's DNS says. nginx follows
-// within render.ResolverStaleness.
-func (s *Stack) pinApp(network string, apps []docker.Container) error {
+// exactly the addresses of apps, whatever the runtime's DNS says. nginx follows
+// within s.NginxFollow.
+func (s *Stack) pinApp(apps []platform.Instance) error {
 	var addrs []string
-	for _, c := range apps {
-		ip := c.IPs[network]
-		if ip == "" {
-			return fmt.Errorf("the app %s has no address on the network %s", c.Name, network)
+	for _, a := range apps {
+		if a.Addr == "" {
+			return fmt.Errorf("the app %s has no address on the stack's network", a.Name)
 		}
-		addrs = append(addrs, ip)
+		addrs = append(addrs, a.Addr)
 	}
 	slices.Sort(addrs)
 	data, err := json.Marshal(map[string][]string{appHost: addrs})

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -69,7 +68,8 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	if err := engine(ctx); err != nil {
 		return err
 	}
-	old, err := s.runningApps(ctx)
+	rt := s.Runtime(m)
+	old, err := s.runningApps(ctx, rt)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	}
 	event["overridden"] = decision.Overridden
 	start := time.Now()
-	if err := s.replaceApp(ctx, m, target, old); err != nil {
+	if err := s.replaceApp(ctx, rt, m, target, old); err != nil {
 		return fmt.Errorf("%s %s: %w", action, target, err)
 	}
 	if err := manifest.SetMode(s.path(ManifestFile), target); err != nil {
@@ -92,20 +92,20 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	return nil
 }
 
-// runningApps returns the running app containers, or why the stack cannot be
+// runningApps returns the running app instances, or why the stack cannot be
 // switched.
-func (s *Stack) runningApps(ctx context.Context) ([]docker.Container, error) {
-	apps, err := s.compose().Containers(ctx, "app")
+func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platform.Instance, error) {
+	apps, err := rt.Instances(ctx, platform.App)
 	if err != nil {
 		return nil, err
 	}
-	var running []docker.Container
-	for _, c := range apps {
-		if c.Running() {
-			running = append(running, c)
+	var running []platform.Instance
+	for _, a := range apps {
+		if a.Running() {
+			running = append(running, a)
 		}
 	}
-	nginx, err := s.compose().Containers(ctx, "nginx")
+	nginx, err := rt.Instances(ctx, platform.Nginx)
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +115,12 @@ func (s *Stack) runningApps(ctx context.Context) ([]docker.Container, error) {
 	return running, nil
 }
 
-// replaceApp starts an app in mode next to the old ones, waits until Docker
-// says it is healthy, then stops the old ones, which drain their in-flight
-// requests; nginx never restarts. If the new app does not become healthy, it is
-// removed, the compose file restored and the old app keeps serving.
-func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode string, old []docker.Container) error {
+// replaceApp starts an app in mode next to the old ones, waits until it is
+// healthy, moves nginx to it, then retires the old ones, which drain their
+// in-flight requests; nginx never restarts. If the new app does not become
+// healthy, it is removed, the compose file restored and the old app keeps
+// serving.
+func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest.Manifest, mode string, old []platform.Instance) error {
 	next := *m
 	next.Services.Mode = mode
 	files, err := render.Render(s.path(TemplatesDir), &next, s.Project)
@@ -134,19 +135,19 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 	if err := render.Write(s.Root, files); err != nil {
 		return err
 	}
-	abandon := func(reason error, started []docker.Container) error {
+	abandon := func(reason error, started []platform.Instance) error {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		for _, c := range started {
-			s.describe(cleanup, c)
+		for _, i := range started {
+			s.describe(cleanup, rt, i)
 		}
-		if ids := containerIDs(started); len(ids) > 0 {
+		if ids := instanceIDs(started); len(ids) > 0 {
 			// Back to the old app alone before the new one goes away.
-			if err := s.pinApp(m.Network.Name, old); err != nil {
+			if err := s.pinApp(old); err != nil {
 				s.Out.Warn("%v", err)
 			}
-			time.Sleep(render.ResolverStaleness + nginxResolveMargin)
-			if err := docker.Remove(cleanup, ids...); err != nil {
+			time.Sleep(s.NginxFollow)
+			if err := rt.Remove(cleanup, ids...); err != nil {
 				s.Out.Warn("could not remove the new app: %v", err)
 			}
 		}
@@ -161,39 +162,30 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 
 	// nginx's resolver answers with the running apps only until the new one
 	// answers: nginx never sends a request to an app that is still starting.
-	network := m.Network.Name
-	if err := s.pinApp(network, old); err != nil {
+	if err := s.pinApp(old); err != nil {
 		return abandon(err, nil)
 	}
 	s.Out.Step("starting a %s app beside the running %s one", mode, m.Services.Mode)
 	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
 	defer cancel()
-	scale := fmt.Sprintf("app=%d", len(old)+1)
-	_, upErr := s.compose().Compose(waitCtx, "up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, "app")
-	started, err := s.newApps(ctx, old)
+	started, err := rt.StartBeside(waitCtx, platform.App)
 	if err != nil {
 		return abandon(err, started)
 	}
-	if upErr != nil {
-		return abandon(fmt.Errorf("start the new app: %w", upErr), started)
-	}
 	if len(started) != 1 {
-		return abandon(fmt.Errorf("expected one new app container, found %d", len(started)), started)
+		return abandon(fmt.Errorf("expected one new app, found %d", len(started)), started)
 	}
-	if err := s.waitNewApp(waitCtx, started[0], func(app docker.Container) error { return s.pinApp(network, []docker.Container{app}) }); err != nil {
+	if err := s.waitNewApp(waitCtx, rt, started[0], func(app platform.Instance) error { return s.pinApp([]platform.Instance{app}) }); err != nil {
 		return abandon(err, started)
 	}
 
 	s.Out.Step("nginx sends every request to the new app now; draining and stopping the old one")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopGrace+30*time.Second)
 	defer cancelStop()
-	if err := docker.Stop(stopCtx, stopGrace, containerIDs(old)...); err != nil {
+	if err := rt.Retire(stopCtx, stopGrace, instanceIDs(old)...); err != nil {
 		return err
 	}
-	if err := docker.Remove(stopCtx, containerIDs(old)...); err != nil {
-		return err
-	}
-	// Docker's DNS now lists the new app alone, as the pin does.
+	// The runtime's own DNS now lists the new app alone, as the pin does.
 	if err := s.unpinApp(); err != nil {
 		return err
 	}
@@ -205,36 +197,20 @@ func (s *Stack) replaceApp(ctx context.Context, m *manifest.Manifest, mode strin
 	return nil
 }
 
-// newApps returns the app containers that were not in old.
-func (s *Stack) newApps(ctx context.Context, old []docker.Container) ([]docker.Container, error) {
-	apps, err := s.compose().Containers(ctx, "app")
-	if err != nil {
-		return nil, err
-	}
-	oldIDs := containerIDs(old)
-	var started []docker.Container
-	for _, c := range apps {
-		if !slices.Contains(oldIDs, c.ID) {
-			started = append(started, c)
-		}
-	}
-	return started, nil
-}
-
 // waitNewApp waits until the new app c is healthy, calls pin to send nginx's
 // traffic to it, then waits until every nginx worker must be using the pinned
 // addresses, watching the new app all along: if it exits or turns unhealthy,
 // the wait fails.
-func (s *Stack) waitNewApp(ctx context.Context, c docker.Container, pin func(docker.Container) error) error {
+func (s *Stack) waitNewApp(ctx context.Context, rt platform.Runtime, app platform.Instance, pin func(platform.Instance) error) error {
 	var pinnedAt time.Time
-	_, err := s.waitFor(ctx, "the new app ("+c.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		got, err := docker.Inspect(ctx, c.ID)
-		if err != nil || len(got) != 1 {
-			return false, "", fmt.Errorf("the new app %s disappeared: %v", c.Name, err)
+	_, err := s.waitFor(ctx, "the new app ("+app.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		got, err := rt.Instance(ctx, app.ID)
+		if err != nil {
+			return false, "", fmt.Errorf("the new app %s disappeared: %v", app.Name, err)
 		}
-		step, status, err := switchStep(got[0], pinnedAt, time.Now())
+		step, status, err := switchStep(got, pinnedAt, time.Now(), s.NginxFollow)
 		if step == pinNewApp {
-			if err := pin(got[0]); err != nil {
+			if err := pin(got); err != nil {
 				return false, "", err
 			}
 			pinnedAt = time.Now()
@@ -259,7 +235,7 @@ const (
 // be stopped only once nginx has re-resolved the app's name since the pin:
 // until then a worker may still send requests to the old app alone, and
 // stopping it would fail them. An exited or unhealthy new app is an error.
-func switchStep(app docker.Container, pinnedAt, now time.Time) (step, string, error) {
+func switchStep(app platform.Instance, pinnedAt, now time.Time, follow time.Duration) (step, string, error) {
 	switch {
 	case app.State == "exited" || app.State == "dead":
 		return waitHealthy, "", fmt.Errorf("the new app %s exited with code %d", app.Name, app.ExitCode)
@@ -270,17 +246,17 @@ func switchStep(app docker.Container, pinnedAt, now time.Time) (step, string, er
 	case pinnedAt.IsZero():
 		return pinNewApp, "healthy", nil
 	}
-	left := pinnedAt.Add(render.ResolverStaleness + nginxResolveMargin).Sub(now)
+	left := pinnedAt.Add(follow).Sub(now)
 	if left <= 0 {
 		return takenOver, "", nil
 	}
 	return waitNginx, fmt.Sprintf("healthy; giving nginx %.1fs more to move to it", left.Seconds()), nil
 }
 
-func containerIDs(cs []docker.Container) []string {
-	ids := make([]string, len(cs))
-	for i, c := range cs {
-		ids[i] = c.ID
+func instanceIDs(is []platform.Instance) []string {
+	ids := make([]string, len(is))
+	for n, i := range is {
+		ids[n] = i.ID
 	}
 	return ids
 }

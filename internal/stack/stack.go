@@ -15,6 +15,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 	"github.com/swiftdeploy/swiftdeploy/internal/ui"
 )
@@ -42,6 +43,14 @@ type Stack struct {
 
 	// HealthTimeout bounds how long deploy and promote wait for health.
 	HealthTimeout time.Duration
+
+	// NginxFollow is how long nginx may take to follow a new pin of the
+	// app's addresses (render.ResolverStaleness and a margin).
+	NginxFollow time.Duration
+
+	// Runtime gives the engine the stack runs on for a manifest (compose on
+	// this host unless a test says otherwise).
+	Runtime func(*manifest.Manifest) platform.Runtime
 }
 
 // New returns the stack rooted at root, printing to out.
@@ -57,7 +66,18 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 	if err := render.CheckProject(project); err != nil {
 		return nil, fmt.Errorf("%s: %w", ProjectEnv, err)
 	}
-	return &Stack{Root: abs, Project: project, Out: out, Now: time.Now, HealthTimeout: 60 * time.Second}, nil
+	s := &Stack{Root: abs, Project: project, Out: out, Now: time.Now, HealthTimeout: 60 * time.Second,
+		NginxFollow: render.ResolverStaleness + nginxResolveMargin}
+	// m may be nil (teardown works without a manifest): then instances carry
+	// no address.
+	s.Runtime = func(m *manifest.Manifest) platform.Runtime {
+		rt := platform.Compose{Project: docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}}
+		if m != nil {
+			rt.Network = m.Network.Name
+		}
+		return rt
+	}
+	return s, nil
 }
 
 // SetHealthTimeout sets how long deploy and promote wait for health from a
@@ -75,10 +95,6 @@ func (s *Stack) SetHealthTimeout(flag *string) error {
 }
 
 func (s *Stack) path(name string) string { return filepath.Join(s.Root, name) }
-
-func (s *Stack) compose() docker.Project {
-	return docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
-}
 
 func (s *Stack) loadManifest() (*manifest.Manifest, error) {
 	return manifest.Load(s.path(ManifestFile))

@@ -119,9 +119,9 @@ func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.
 	} else if snap.Problem == "" {
 		snap.Problem = "metrics: " + scrapeErr.Error()
 	}
-	if containers, err := s.compose().Containers(ctx, ""); err == nil {
-		for _, c := range containers {
-			snap.Containers = append(snap.Containers, dashboard.Container{Name: c.Name, Service: c.Service, State: c.State, Health: c.Health, StartedAt: c.StartedAt})
+	if instances, err := s.Runtime(m).Instances(ctx, ""); err == nil {
+		for _, i := range instances {
+			snap.Containers = append(snap.Containers, dashboard.Container{Name: i.Name, Service: string(i.Role), State: i.State, Health: i.Health, StartedAt: i.StartedAt})
 		}
 	} else if snap.Problem == "" {
 		snap.Problem = err.Error()

@@ -32,12 +32,7 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	if err := engine(ctx); err != nil {
 		return err
 	}
-	if _, err := os.Stat(s.path(render.ComposeFile)); err == nil {
-		if _, err := s.compose().Compose(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "15"); err != nil {
-			s.Out.Warn("docker compose down failed (%v); removing by label instead", err)
-		}
-	}
-	removed, err := s.compose().RemoveProject(ctx)
+	removed, err := s.Runtime(nil).Down(ctx)
 	if err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}

@@ -78,9 +78,9 @@ func (s *Stack) validate(ctx context.Context) error {
 	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, nginxNote, nginxErr)
 	var composeErr error
 	if engineErr == nil {
-		_, composeErr = s.compose().Compose(ctx, "config", "--quiet")
+		composeErr = s.Runtime(m).Check(ctx)
 	}
-	add("docker compose config accepts "+strings.Join(composeFileNames(s), " + "), "", firstErr(engineErr, composeErr))
+	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
 	_, policyErr := s.loadPolicies(m)
 	add("policies compile", "", policyErr)
 	return s.validated(checks)
@@ -166,9 +166,10 @@ func (s *Stack) nginxTest(ctx context.Context, m *manifest.Manifest) (string, er
 	return note, err
 }
 
-func composeFileNames(s *Stack) []string {
+// fileNames gives paths relative to the project folder, for messages.
+func (s *Stack) fileNames(files []string) []string {
 	var names []string
-	for _, f := range s.compose().Files() {
+	for _, f := range files {
 		names = append(names, strings.TrimPrefix(f, s.Root+string(os.PathSeparator)))
 	}
 	return names

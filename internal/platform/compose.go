@@ -1,0 +1,147 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+)
+
+// Compose runs a stack as a Docker Compose project on this host.
+type Compose struct {
+	Project docker.Project
+	Network string // the stack's network, whose addresses nginx uses
+}
+
+var _ Runtime = Compose{}
+
+func (c Compose) Up(ctx context.Context) error {
+	_, err := c.Project.Compose(ctx, "up", "--detach", "--remove-orphans")
+	return err
+}
+
+func (c Compose) UpToDate(ctx context.Context) (bool, error) {
+	containers, err := c.Project.Containers(ctx, "")
+	if err != nil || len(containers) == 0 {
+		return false, err
+	}
+	want, err := c.Project.ConfigHashes(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read the compose configuration: %w", err)
+	}
+	seen := map[string]int{}
+	for _, ct := range containers {
+		if !ct.Running() || ct.ConfigHash != want[ct.Service] {
+			return false, nil
+		}
+		seen[ct.Service]++
+	}
+	for service := range want {
+		if seen[service] != 1 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (c Compose) Check(ctx context.Context) error {
+	_, err := c.Project.Compose(ctx, "config", "--quiet")
+	return err
+}
+
+func (c Compose) Instances(ctx context.Context, role Role) ([]Instance, error) {
+	containers, err := c.Project.Containers(ctx, string(role))
+	if err != nil {
+		return nil, err
+	}
+	return c.instances(containers), nil
+}
+
+func (c Compose) Instance(ctx context.Context, id string) (Instance, error) {
+	got, err := docker.Inspect(ctx, id)
+	if err != nil {
+		return Instance{}, err
+	}
+	if len(got) != 1 {
+		return Instance{}, fmt.Errorf("instance %s: found %d containers", id, len(got))
+	}
+	return c.instances(got)[0], nil
+}
+
+// StartBeside scales the role's service up by one without touching the
+// running containers or any other service.
+func (c Compose) StartBeside(ctx context.Context, role Role) ([]Instance, error) {
+	before, err := c.Instances(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	running := 0
+	for _, i := range before {
+		if i.Running() {
+			running++
+		}
+	}
+	scale := fmt.Sprintf("%s=%d", role, running+1)
+	_, upErr := c.Project.Compose(ctx, "up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, string(role))
+	// What was started, even by a failed up, must be known to be removed.
+	after, err := c.Instances(context.WithoutCancel(ctx), role)
+	if err != nil {
+		return nil, err
+	}
+	var started []Instance
+	for _, i := range after {
+		if !slices.ContainsFunc(before, func(b Instance) bool { return b.ID == i.ID }) {
+			started = append(started, i)
+		}
+	}
+	if upErr != nil {
+		return started, fmt.Errorf("start another %s: %w", role, upErr)
+	}
+	return started, nil
+}
+
+func (c Compose) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
+	if err := docker.Stop(ctx, grace, ids...); err != nil {
+		return err
+	}
+	return docker.Remove(ctx, ids...)
+}
+
+func (c Compose) Remove(ctx context.Context, ids ...string) error {
+	return docker.Remove(ctx, ids...)
+}
+
+func (c Compose) Logs(ctx context.Context, id string, n int) (string, error) {
+	return docker.Logs(ctx, id, n)
+}
+
+// Down runs `compose down` when the compose file is there, then removes by
+// label whatever is left, which needs no compose file; what it returns is
+// what the second step found left over.
+func (c Compose) Down(ctx context.Context) ([]string, error) {
+	var downErr error
+	if _, err := os.Stat(c.Project.Files()[0]); err == nil {
+		_, downErr = c.Project.Compose(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "15")
+	}
+	removed, err := c.Project.RemoveProject(ctx)
+	if err != nil && downErr != nil {
+		return removed, fmt.Errorf("%w (after docker compose down failed: %v)", err, downErr)
+	}
+	return removed, err
+}
+
+func (c Compose) Files() []string { return c.Project.Files() }
+
+func (c Compose) instances(containers []docker.Container) []Instance {
+	out := make([]Instance, len(containers))
+	for i, ct := range containers {
+		out[i] = Instance{
+			ID: ct.ID, Name: ct.Name, Role: Role(ct.Service), Image: ct.Image, State: ct.State,
+			Health: ct.Health, ExitCode: ct.ExitCode, StartedAt: ct.StartedAt, Addr: ct.IPs[c.Network],
+		}
+	}
+	return out
+}

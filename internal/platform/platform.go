@@ -1,0 +1,70 @@
+// Package platform is what the lifecycle needs from the engine a stack runs
+// on, in deployment words: bring the stack up, take it down, list the
+// instances of a role, start one more beside the running ones, retire some
+// after a grace period to drain. Compose on one host is the first Runtime;
+// internal/stack speaks only these words, so another runtime can take its
+// place without the lifecycle knowing.
+package platform
+
+import (
+	"context"
+	"time"
+)
+
+// Role is the part an instance plays in the stack.
+type Role string
+
+// The roles of a stack.
+const (
+	App      Role = "app"
+	Nginx    Role = "nginx"
+	Resolver Role = "resolver"
+)
+
+// Instance is one running (or stopped) instance of a role.
+type Instance struct {
+	ID        string
+	Name      string
+	Role      Role
+	Image     string
+	State     string // running, exited, restarting, ...
+	Health    string // healthy, unhealthy, starting, or "" without a healthcheck
+	ExitCode  int
+	StartedAt time.Time
+	Addr      string // its address on the stack's network, "" when it has none
+}
+
+// Running reports whether the instance is up.
+func (i Instance) Running() bool { return i.State == "running" }
+
+// Runtime runs one stack.
+type Runtime interface {
+	// Up brings every role to the generated configuration, replacing what
+	// differs from it and removing what it no longer names.
+	Up(ctx context.Context) error
+	// UpToDate reports whether every role runs exactly one instance, as the
+	// generated configuration says.
+	UpToDate(ctx context.Context) (bool, error)
+	// Check validates the generated configuration without running anything.
+	Check(ctx context.Context) error
+	// Instances lists the instances of role, running or not; "" lists all.
+	Instances(ctx context.Context, role Role) ([]Instance, error)
+	// Instance reads one instance again.
+	Instance(ctx context.Context, id string) (Instance, error)
+	// StartBeside starts one more instance of role from the generated
+	// configuration, beside the running ones, and returns what it started
+	// (also when starting failed part-way, so that it can be removed).
+	StartBeside(ctx context.Context, role Role) ([]Instance, error)
+	// Retire stops instances, giving each up to grace to drain, and removes
+	// them.
+	Retire(ctx context.Context, grace time.Duration, ids ...string) error
+	// Remove removes instances at once.
+	Remove(ctx context.Context, ids ...string) error
+	// Logs returns the last n lines an instance printed.
+	Logs(ctx context.Context, id string, n int) (string, error)
+	// Down removes everything the stack runs, also when the generated
+	// configuration is gone, and returns what it removed.
+	Down(ctx context.Context) ([]string, error)
+	// Files names the configuration files the runtime reads, for messages.
+	Files() []string
+}

@@ -1,0 +1,181 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/ui"
+)
+
+// fakeRuntime plays a stack with one running app ("old"): StartBeside starts
+// "new", whose health follows script, one state per look; Retire and Remove
+// note what they were given and which addresses were pinned at that moment.
+type fakeRuntime struct {
+	platform.Runtime // anything the switch must not call panics
+	t                *testing.T
+	pins             string // the pin file
+	script           []string
+	mu               sync.Mutex
+	looks            int
+	retired, removed []string
+	pinnedAtRetire   string
+}
+
+var (
+	oldApp = platform.Instance{ID: "old", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "192.0.2.10"}
+	newApp = platform.Instance{ID: "new", Name: "swiftdeploy-app-2", Role: platform.App, State: "running", Health: "starting", Addr: "192.0.2.11"}
+)
+
+func (f *fakeRuntime) StartBeside(ctx context.Context, role platform.Role) ([]platform.Instance, error) {
+	if role != platform.App {
+		f.t.Errorf("StartBeside(%q), want the app", role)
+	}
+	return []platform.Instance{newApp}, nil
+}
+
+func (f *fakeRuntime) Instance(ctx context.Context, id string) (platform.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id != newApp.ID {
+		return platform.Instance{}, fmt.Errorf("no instance %s", id)
+	}
+	got := newApp
+	state := f.script[min(f.looks, len(f.script)-1)]
+	f.looks++
+	if state == "exited" {
+		got.State, got.ExitCode = "exited", 2
+	} else {
+		got.Health = state
+	}
+	return got, nil
+}
+
+func (f *fakeRuntime) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
+	f.retired = append(f.retired, ids...)
+	pins, _ := os.ReadFile(f.pins)
+	f.pinnedAtRetire = strings.TrimSpace(string(pins))
+	return nil
+}
+
+func (f *fakeRuntime) Remove(ctx context.Context, ids ...string) error {
+	f.removed = append(f.removed, ids...)
+	return nil
+}
+
+func (f *fakeRuntime) Logs(ctx context.Context, id string, n int) (string, error) { return "", nil }
+
+// switchStack is a stack in a temporary folder whose nginx is an HTTP server
+// answering /healthz in mode.
+func switchStack(t *testing.T, mode string) (*Stack, *manifest.Manifest) {
+	t.Helper()
+	nginx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"status":"ok","mode":%q,"version":"1.0.0"}`, mode)
+	}))
+	t.Cleanup(nginx.Close)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(nginx.URL, "http://"))
+	root := t.TempDir()
+	if err := os.CopyFS(filepath.Join(root, TemplatesDir), os.DirFS(filepath.Join("..", "..", TemplatesDir))); err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(filepath.Join("testdata", "manifest.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Sscan(port, &m.Nginx.Port)
+	if err := os.MkdirAll(filepath.Join(root, render.ResolverDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, render.ComposeFile), []byte("previous\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
+		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}
+	return s, m
+}
+
+func TestASwitchMovesNginxToTheHealthyNewAppBeforeRetiringTheOldOne(t *testing.T) {
+	s, m := switchStack(t, "canary")
+	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"starting", "starting", "healthy"}}
+	if err := s.replaceApp(context.Background(), rt, m, "canary", []platform.Instance{oldApp}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rt.retired, []string{"old"}) || len(rt.removed) != 0 {
+		t.Errorf("retired %v, removed %v; want the old app retired and nothing removed", rt.retired, rt.removed)
+	}
+	if rt.pinnedAtRetire != `{"app":["192.0.2.11"]}` {
+		t.Errorf("when the old app was retired the pin was %q, want the new app's address alone", rt.pinnedAtRetire)
+	}
+	if _, err := os.Stat(rt.pins); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the pin file is still there after the switch: %v", err)
+	}
+	if compose, _ := os.ReadFile(s.path(render.ComposeFile)); !strings.Contains(string(compose), `MODE: "canary"`) {
+		t.Errorf("docker-compose.yml was not regenerated with the new mode:\n%s", compose)
+	}
+}
+
+func TestANewAppThatDiesIsRemovedAndTheOldOneKeepsServing(t *testing.T) {
+	s, m := switchStack(t, "stable")
+	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"starting", "exited"}}
+	err := s.replaceApp(context.Background(), rt, m, "canary", []platform.Instance{oldApp})
+	if err == nil || !strings.Contains(err.Error(), "exited with code 2") || !strings.Contains(err.Error(), "traffic stays on the stable app") {
+		t.Fatalf("replaceApp = %v, want the new app's exit and traffic staying on stable", err)
+	}
+	if len(rt.retired) != 0 || !slices.Equal(rt.removed, []string{"new"}) {
+		t.Errorf("retired %v, removed %v; want only the new app removed", rt.retired, rt.removed)
+	}
+	if _, err := os.Stat(rt.pins); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the pin file is still there after the abandoned switch: %v", err)
+	}
+	if compose, _ := os.ReadFile(s.path(render.ComposeFile)); string(compose) != "previous\n" {
+		t.Errorf("docker-compose.yml was not restored: %q", compose)
+	}
+}
+
+func TestANewAppThatTurnsUnhealthyAfterThePinSendsNginxBackToTheOldOne(t *testing.T) {
+	s, m := switchStack(t, "stable")
+	s.NginxFollow = time.Second // long enough to watch the new app after the pin
+	var pinsSeen []string
+	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"healthy", "healthy", "unhealthy"}}
+	done := make(chan error, 1)
+	go func() { done <- s.replaceApp(context.Background(), rt, m, "canary", []platform.Instance{oldApp}) }()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "is unhealthy") {
+				t.Fatalf("replaceApp = %v, want the new app unhealthy", err)
+			}
+			if !slices.Contains(pinsSeen, `{"app":["192.0.2.11"]}`) || !slices.Contains(pinsSeen, `{"app":["192.0.2.10"]}`) {
+				t.Errorf("pins seen %q, want the new app pinned, then the old one again", pinsSeen)
+			}
+			if len(rt.retired) != 0 || !slices.Equal(rt.removed, []string{"new"}) {
+				t.Errorf("retired %v, removed %v; want only the new app removed", rt.retired, rt.removed)
+			}
+			return
+		case <-deadline:
+			t.Fatal("replaceApp did not return")
+		case <-time.After(20 * time.Millisecond):
+			if pins, err := os.ReadFile(rt.pins); err == nil {
+				p := strings.TrimSpace(string(pins))
+				if len(pinsSeen) == 0 || pinsSeen[len(pinsSeen)-1] != p {
+					pinsSeen = append(pinsSeen, p)
+				}
+			}
+		}
+	}
+}
