@@ -162,13 +162,22 @@ func windowLength(eng *policy.Engine) time.Duration {
 	return 30 * time.Second
 }
 
+// windowSlack is how much longer than configured a reused window may be: half
+// the length, at most 5 s. A sample twice as old would still hold traffic from
+// before, say, a chaos recover, and deny a promote that the last window would
+// allow; status records a sample every 5 s, so with the shipped 30 s window one
+// always falls in the slack while it runs.
+func windowSlack(length time.Duration) time.Duration {
+	return min(length/2, 5*time.Second)
+}
+
 // measureWindow returns the service's window of the given length ending now:
-// from a sample recorded in history about length ago when there is one, or else
-// by scraping /metrics through nginx now and again after length, with a visible
-// countdown. Every scrape is recorded so that a later command can reuse it.
+// from a sample recorded in history length ago (up to windowSlack more) when
+// there is one, or else by scraping /metrics through nginx now and again after
+// length, with a visible countdown. Every scrape is recorded so that a later command can reuse it.
 func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length time.Duration) (metrics.Window, error) {
 	url := nginxURL(m, "/metrics")
-	first, reused := s.sampleAged(length, 2*length)
+	first, reused := s.sampleAged(length, length+windowSlack(length))
 	if !reused {
 		var err error
 		if first, err = metrics.Scrape(ctx, httpClient, url, s.Now()); err != nil {
