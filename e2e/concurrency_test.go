@@ -99,7 +99,7 @@ func TestTwoPromotesStartedTogetherChangeTheStackOneAfterTheOther(t *testing.T) 
 	if firstCode != 0 || !strings.Contains(firstOut, "stable → canary") {
 		t.Fatalf("the first promote exited %d:\n%s", firstCode, firstOut)
 	}
-	if code != 0 || !strings.Contains(out, "waiting for `promote canary`") || !strings.Contains(out, "already in canary mode") {
+	if code != 0 || !strings.Contains(out, "waiting for another command") || !strings.Contains(out, "(`promote canary` (pid") || !strings.Contains(out, "already in canary mode") {
 		t.Errorf("the second promote exited %d and did not wait for the first, then find nothing to do:\n%s", code, out)
 	}
 	if apps := p.containers("app"); len(apps) != 1 {

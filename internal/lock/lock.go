@@ -1,8 +1,10 @@
 // Package lock lets one command at a time change a stack. The lock is an
-// exclusive flock(2) on a file in the stack's state folder: the kernel releases
-// it when its holder exits, however it exits, so a killed command never leaves
-// the stack locked. The holder writes who it is into the same file, so that a
-// command waiting for the lock can say which command holds it.
+// exclusive flock(2) on the stack's folder itself, which is never replaced or
+// removed while the stack exists: the kernel releases it when its holder
+// exits, however it exits, so a killed command never leaves the stack locked,
+// and nothing is left behind. The holder writes who it is into a small file
+// beside, so that a command waiting for the lock can say which command holds
+// it; that file is only ever read for messages.
 package lock
 
 import (
@@ -10,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -34,22 +37,23 @@ func (h Holder) String() string {
 var ErrHeld = errors.New("the stack is locked")
 
 // Lock is a held lock.
-type Lock struct{ f *os.File }
+type Lock struct {
+	f    *os.File
+	info string
+}
 
 // pollEvery is how often a waiting command tries the lock again.
 const pollEvery = 100 * time.Millisecond
 
-// Acquire takes the lock at path for me, waiting up to wait while another
-// command holds it; waiting is called (at most once a second) with the holder
-// and how long it has waited. After the wait the error wraps ErrHeld and names
-// the holder.
-func Acquire(ctx context.Context, path string, me Holder, wait time.Duration, waiting func(Holder, time.Duration)) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+// Acquire takes the lock on the folder dir for me, writing me into the file
+// info, and waits up to wait while another command holds it; waiting is
+// called (at most once a second) with the holder and how long it has waited.
+// After the wait the error wraps ErrHeld and names the holder.
+func Acquire(ctx context.Context, dir, info string, me Holder, wait time.Duration, waiting func(Holder, time.Duration)) (*Lock, error) {
+	path := dir
+	f, err := os.Open(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open the lock %s: %w", path, err)
+		return nil, fmt.Errorf("open %s to lock it: %w", dir, err)
 	}
 	start := time.Now()
 	var told time.Time
@@ -62,7 +66,7 @@ func Acquire(ctx context.Context, path string, me Holder, wait time.Duration, wa
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		holder := readHolder(path)
+		holder := readHolder(info)
 		waited := time.Since(start)
 		if waited >= wait {
 			f.Close()
@@ -79,11 +83,11 @@ func Acquire(ctx context.Context, path string, me Holder, wait time.Duration, wa
 		case <-time.After(pollEvery):
 		}
 	}
-	if err := writeHolder(f, me); err != nil {
+	if err := writeHolder(info, me); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return &Lock{f: f}, nil
+	return &Lock{f: f, info: info}, nil
 }
 
 // Release gives the lock up.
@@ -91,24 +95,31 @@ func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := l.f.Truncate(0)
-	if cerr := l.f.Close(); err == nil { // closing the file releases the flock
+	err := os.Remove(l.info)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if cerr := l.f.Close(); err == nil { // closing the folder releases the flock
 		err = cerr
 	}
 	l.f = nil
 	return err
 }
 
-func writeHolder(f *os.File, me Holder) error {
+// writeHolder writes me to path by rename, so that a reader never sees half.
+func writeHolder(path string, me Holder) error {
 	data, err := json.Marshal(me)
 	if err != nil {
 		return err
 	}
-	if err := f.Truncate(0); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	_, err = f.WriteAt(append(data, '\n'), 0)
-	return err
+	tmp := fmt.Sprintf("%s.%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // readHolder reads who holds the lock; a holder that has not written itself
@@ -119,4 +130,18 @@ func readHolder(path string) Holder {
 		json.Unmarshal(data, &h)
 	}
 	return h
+}
+
+// Held reports whether a command holds the lock on dir now, and which.
+func Held(dir, info string) (Holder, bool) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return Holder{}, false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return readHolder(info), errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return Holder{}, false
 }

@@ -14,14 +14,15 @@ import (
 var first = Holder{Command: "promote canary", PID: 4242, Started: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 
 func TestASecondCommandWaitsThenNamesTheHolder(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lock")
-	held, err := Acquire(context.Background(), path, first, time.Second, nil)
+	dir := t.TempDir()
+	info := filepath.Join(dir, "state", "lock.json")
+	held, err := Acquire(context.Background(), dir, info, first, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Release()
 	var told []Holder
-	_, err = Acquire(context.Background(), path, Holder{Command: "promote stable"}, 300*time.Millisecond, func(h Holder, _ time.Duration) { told = append(told, h) })
+	_, err = Acquire(context.Background(), dir, info, Holder{Command: "promote stable"}, 300*time.Millisecond, func(h Holder, _ time.Duration) { told = append(told, h) })
 	if !errors.Is(err, ErrHeld) {
 		t.Fatalf("second Acquire: %v, want ErrHeld", err)
 	}
@@ -36,14 +37,15 @@ func TestASecondCommandWaitsThenNamesTheHolder(t *testing.T) {
 }
 
 func TestALockIsFreeAgainOnceReleased(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lock")
-	held, err := Acquire(context.Background(), path, first, time.Second, nil)
+	dir := t.TempDir()
+	info := filepath.Join(dir, "state", "lock.json")
+	held, err := Acquire(context.Background(), dir, info, first, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		l, err := Acquire(context.Background(), path, Holder{Command: "deploy"}, 5*time.Second, nil)
+		l, err := Acquire(context.Background(), dir, info, Holder{Command: "deploy"}, 5*time.Second, nil)
 		if err == nil {
 			err = l.Release()
 		}
@@ -62,17 +64,18 @@ func TestALockIsFreeAgainOnceReleased(t *testing.T) {
 // leaves the stack locked. The holder here is a child process killed with
 // SIGKILL while it holds the lock.
 func TestAKilledHolderLeavesTheLockFree(t *testing.T) {
-	if os.Getenv("LOCK_TEST_HOLD") != "" {
-		if _, err := Acquire(context.Background(), os.Getenv("LOCK_TEST_HOLD"), first, time.Second, nil); err != nil {
+	if dir := os.Getenv("LOCK_TEST_HOLD"); dir != "" {
+		if _, err := Acquire(context.Background(), dir, filepath.Join(dir, "lock.json"), first, time.Second, nil); err != nil {
 			os.Exit(2)
 		}
 		os.Stdout.WriteString("held\n")
 		time.Sleep(time.Minute)
 		return
 	}
-	path := filepath.Join(t.TempDir(), "lock")
+	dir := t.TempDir()
+	info := filepath.Join(dir, "lock.json")
 	child := exec.Command(os.Args[0], "-test.run", "^TestAKilledHolderLeavesTheLockFree$")
-	child.Env = append(os.Environ(), "LOCK_TEST_HOLD="+path)
+	child.Env = append(os.Environ(), "LOCK_TEST_HOLD="+dir)
 	out, err := child.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,14 +87,36 @@ func TestAKilledHolderLeavesTheLockFree(t *testing.T) {
 	if _, err := out.Read(buf); err != nil || string(buf) != "held\n" {
 		t.Fatalf("the child did not take the lock: %q %v", buf, err)
 	}
-	if _, err := Acquire(context.Background(), path, Holder{}, 200*time.Millisecond, nil); !errors.Is(err, ErrHeld) {
+	if _, err := Acquire(context.Background(), dir, info, Holder{}, 200*time.Millisecond, nil); !errors.Is(err, ErrHeld) {
 		t.Fatalf("while the child holds it: %v, want ErrHeld", err)
 	}
 	child.Process.Kill()
 	child.Wait()
-	l, err := Acquire(context.Background(), path, Holder{Command: "rollback"}, 2*time.Second, nil)
+	l, err := Acquire(context.Background(), dir, info, Holder{Command: "rollback"}, 2*time.Second, nil)
 	if err != nil {
 		t.Fatalf("after the holder was killed: %v", err)
 	}
 	l.Release()
+}
+
+func TestHeldSaysWhoHoldsTheLockWithoutTakingIt(t *testing.T) {
+	dir := t.TempDir()
+	info := filepath.Join(dir, "lock.json")
+	if _, held := Held(dir, info); held {
+		t.Fatal("a lock never taken is held")
+	}
+	l, err := Acquire(context.Background(), dir, info, first, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, held := Held(dir, info); !held || h.PID != first.PID {
+		t.Errorf("Held = %v, %v; want the holder", h, held)
+	}
+	l.Release()
+	if _, held := Held(dir, info); held {
+		t.Error("a released lock is held")
+	}
+	if _, err := os.Stat(info); !os.IsNotExist(err) {
+		t.Errorf("the holder file is left after release: %v", err)
+	}
 }

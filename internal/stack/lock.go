@@ -20,8 +20,9 @@ const LockWaitEnv = "SWIFTDEPLOY_LOCK_WAIT"
 // DefaultLockWait covers a promote measuring its 30 s window and switching.
 const DefaultLockWait = 2 * time.Minute
 
-// lockFile is the stack's lock, in its state folder.
-var lockFile = filepath.Join(StateDir, "lock")
+// lockInfo says which command holds the stack's lock (the lock itself is on
+// the project folder).
+var lockInfo = filepath.Join(StateDir, "lock.json")
 
 // exclusive runs do while holding the stack's lock, so that two commands never
 // change the stack at once; a second one waits up to the lock wait, printing
@@ -37,9 +38,11 @@ func (s *Stack) exclusive(ctx context.Context, command string, do func() error) 
 		wait = d
 	}
 	me := lock.Holder{Command: command, PID: os.Getpid(), Started: s.Now().UTC()}
-	l, err := lock.Acquire(ctx, s.path(lockFile), me, wait, func(h lock.Holder, waited time.Duration) {
-		s.Out.Info("waiting for %s to finish with the stack %s (%.0fs)", h, s.Project, waited.Seconds())
+	progress := s.Out.Progress("waiting for another command to finish with the stack " + s.Project)
+	l, err := lock.Acquire(ctx, s.Root, s.path(lockInfo), me, wait, func(h lock.Holder, _ time.Duration) {
+		progress.Update("(" + h.String() + ")")
 	})
+	progress.Done()
 	if err != nil {
 		err = fmt.Errorf("%s: %w", command, err)
 		event, _, _ := strings.Cut(command, " ")

@@ -48,7 +48,9 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 			return fmt.Errorf("teardown: remove %s: %w", f, err)
 		}
 	}
-	// The folder may still hold ./swiftdeploy's compiled targets; keep it then.
+	// This command's own note of holding the lock is only read for messages;
+	// the folder may still hold ./swiftdeploy's compiled targets: keep it then.
+	_ = os.Remove(s.path(lockInfo))
 	_ = os.Remove(s.path(StateDir))
 	s.Out.OK("removed the generated files (%s, %s, %s/, %s/)", render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir)
 	return nil
