@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -338,4 +339,38 @@ func TestTeardownNamesAForeignContainerLeftOnTheNetwork(t *testing.T) {
 
 	docker(t, "rm", "--force", visitor)
 	p.expect(0, []string{"no container, network or volume left"}, "teardown")
+}
+
+// TestAPromoteKilledAfterItsNewAppStartedIsSeenAndUndone kills promote with
+// SIGKILL once its new app has started: status says a switch was left
+// half-done, and the next rollback undoes it, all without a failed request
+// and with the manifest still saying stable.
+func TestAPromoteKilledAfterItsNewAppStartedIsSeenAndUndone(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	p.must("deploy")
+	l := startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
+	promote := p.start(3*time.Minute, nil, "promote", "canary")
+	waitUntil(t, time.Minute, "promote to start a second app", func() bool { return len(p.containers("app")) == 2 })
+	if err := promote.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	promote.wait()
+
+	p.expect(0, []string{"INTERRUPTED: promote stable → canary", "run `deploy` or `rollback`"}, "status", "-once")
+	p.expect(0, []string{"found an interrupted promote stable → canary", "undid the interrupted promote", "already in stable mode"}, "rollback")
+	time.Sleep(time.Second)
+	l.stop()
+	if failed := l.errs.Load() + l.non2xx.Load(); failed > 0 {
+		t.Errorf("requests failed while promote was killed and undone: %s", l)
+	}
+	if apps := p.containers("app"); len(apps) != 1 {
+		t.Errorf("%d app containers after the undo, want 1", len(apps))
+	}
+	if _, body := p.get("/healthz"); !strings.Contains(body, `"mode":"stable"`) {
+		t.Errorf("/healthz after the undo: %s, want stable", body)
+	}
+	if !strings.Contains(p.read("history.jsonl"), `"event":"recover"`) {
+		t.Error("history.jsonl does not record the recovery")
+	}
+	t.Logf("load during the kill and the undo: %s", l)
 }

@@ -39,6 +39,9 @@ type Snapshot struct {
 	// Up is whether nginx answered /healthz; Problem says why not ("" when up).
 	Up      bool
 	Problem string
+	// Change is a change to the stack under way or left half-done by a killed
+	// command ("" when none).
+	Change string
 
 	Mode          string
 	Version       string

@@ -76,6 +76,11 @@ func snapshots() map[string]Snapshot {
 				{Name: "canary", Decision: pass("canary", "no traffic in the 5s window: nothing to judge")},
 			},
 		},
+		"interrupted_switch": {
+			At: at, Project: "swiftdeploy", Up: true, Mode: "stable", Version: "v1.4.2", UptimeSeconds: 40, Chaos: "none",
+			Change:     "INTERRUPTED: promote stable → canary (pid 4242, started 09:26:01 UTC, starting); run `deploy` or `rollback` to finish or undo it",
+			Containers: append(containers("healthy"), Container{Name: "swiftdeploy-app-2", Service: "app", State: "running", Health: "healthy", StartedAt: at.Add(-50 * time.Second)}),
+		},
 		"first_refresh": {
 			At: at, Project: "swiftdeploy", Up: true, Mode: "stable", Version: "v1.4.2", UptimeSeconds: 2, Chaos: "none",
 			Containers: containers("healthy"),
@@ -95,7 +100,7 @@ func TestTextMatchesGoldenFiles(t *testing.T) {
 }
 
 func TestJSONMatchesGoldenFiles(t *testing.T) {
-	for _, name := range []string{"canary_error_chaos", "stack_down"} {
+	for _, name := range []string{"canary_error_chaos", "stack_down", "interrupted_switch"} {
 		t.Run(name, func(t *testing.T) {
 			out, err := JSON(snapshots()[name])
 			if err != nil {
@@ -107,7 +112,7 @@ func TestJSONMatchesGoldenFiles(t *testing.T) {
 }
 
 var documentedKeys = []string{
-	"at", "chaos", "containers", "counter_reset", "error_rate_percent", "mode", "no_traffic",
+	"at", "change", "chaos", "containers", "counter_reset", "error_rate_percent", "mode", "no_traffic",
 	"p99_latency_ms", "policies", "problem", "project", "req_per_sec", "up", "uptime_seconds",
 	"version", "window_seconds",
 }

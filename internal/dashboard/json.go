@@ -18,6 +18,7 @@ type document struct {
 	Project           string               `json:"project"`
 	Up                bool                 `json:"up"`
 	Problem           string               `json:"problem"`
+	Change            *string              `json:"change"`
 	Mode              *string              `json:"mode"`
 	Version           *string              `json:"version"`
 	Chaos             *string              `json:"chaos"`
@@ -58,6 +59,7 @@ func JSON(s Snapshot) ([]byte, error) {
 		Project:    s.Project,
 		Up:         s.Up,
 		Problem:    s.Problem,
+		Change:     optString(s.Change),
 		Mode:       optString(s.Mode),
 		Version:    optString(s.Version),
 		Containers: containerDocs(s.Containers),

@@ -25,6 +25,9 @@ func Text(s Snapshot, color bool) string {
 	if !s.Up {
 		fmt.Fprintf(&b, "\n%s\n", p.fail(downLine(s.Problem)))
 	}
+	if s.Change != "" {
+		fmt.Fprintf(&b, "\n%s\n", p.warn("Change "+s.Change))
+	}
 	b.WriteString("\n")
 	writeRows(&b, summaryRows(s, p))
 	fmt.Fprintf(&b, "\n%s\n", p.bold("Containers"))

@@ -27,6 +27,9 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if err := engine(ctx); err != nil {
 		return err
 	}
+	if err := s.recoverIfInterrupted(ctx); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
 	m, err := s.prepare()
 	if err != nil {
 		return err

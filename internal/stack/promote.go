@@ -53,6 +53,9 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	if !manifest.ValidMode(target) {
 		return fmt.Errorf("%w: unknown mode %q: use stable or canary", fail.ErrInvalid, target)
 	}
+	if err := s.recoverIfInterrupted(ctx); err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
 	m, err := s.loadManifest()
 	if err != nil {
 		return err
@@ -79,11 +82,14 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	}
 	event["overridden"] = decision.Overridden
 	start := time.Now()
-	if err := s.replaceApp(ctx, rt, m, target, old); err != nil {
+	if err := s.replaceApp(ctx, rt, m, action, target, old); err != nil {
 		return fmt.Errorf("%s %s: %w", action, target, err)
 	}
 	if err := manifest.SetMode(s.path(ManifestFile), target); err != nil {
 		return fmt.Errorf("%s %s: the app now runs in %s mode but the manifest could not be updated: %w", action, target, target, err)
+	}
+	if err := s.saveState(State{}); err != nil {
+		return err
 	}
 	elapsed := time.Since(start)
 	s.Out.OK("%s: %s → %s in %.1fs; /healthz through nginx confirms mode %s", action, from, target, elapsed.Seconds(), target)
@@ -120,7 +126,7 @@ func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platfor
 // in-flight requests; nginx never restarts. If the new app does not become
 // healthy, it is removed, the compose file restored and the old app keeps
 // serving.
-func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest.Manifest, mode string, old []platform.Instance) error {
+func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest.Manifest, action, mode string, old []platform.Instance) error {
 	next := *m
 	next.Services.Mode = mode
 	files, err := render.Render(s.path(TemplatesDir), &next, s.Project)
@@ -157,7 +163,17 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 		if err := atomicfile.Write(composePath, previous, 0o644); err != nil {
 			s.Out.Warn("could not restore %s: %v", render.ComposeFile, err)
 		}
+		if err := s.saveState(State{}); err != nil {
+			s.Out.Warn("could not clear %s: %v", stateFile, err)
+		}
 		return fmt.Errorf("%w; traffic stays on the %s app", reason, m.Services.Mode)
+	}
+	// What the switch has done so far, for the next command should this one
+	// be killed: see recoverSwitch.
+	sw := &Switch{Action: action, From: m.Services.Mode, To: mode, PID: os.Getpid(), Started: s.Now().UTC(),
+		Phase: phaseStarting, Old: instanceIDs(old)}
+	if err := s.saveState(State{Switch: sw}); err != nil {
+		return abandon(err, nil)
 	}
 
 	// nginx's resolver answers with the running apps only until the new one
@@ -175,7 +191,18 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 	if len(started) != 1 {
 		return abandon(fmt.Errorf("expected one new app, found %d", len(started)), started)
 	}
-	if err := s.waitNewApp(waitCtx, rt, started[0], func(app platform.Instance) error { return s.pinApp([]platform.Instance{app}) }); err != nil {
+	sw.New = instanceIDs(started)
+	if err := s.saveState(State{Switch: sw}); err != nil {
+		return abandon(err, started)
+	}
+	moveTo := func(app platform.Instance) error {
+		if err := s.pinApp([]platform.Instance{app}); err != nil {
+			return err
+		}
+		sw.Phase = phaseMoved
+		return s.saveState(State{Switch: sw})
+	}
+	if err := s.waitNewApp(waitCtx, rt, started[0], moveTo); err != nil {
 		return abandon(err, started)
 	}
 

@@ -34,6 +34,11 @@ type fakeRuntime struct {
 	looks            int
 	retired, removed []string
 	pinnedAtRetire   string
+	apps             []platform.Instance // what Instances lists
+}
+
+func (f *fakeRuntime) Instances(ctx context.Context, role platform.Role) ([]platform.Instance, error) {
+	return f.apps, nil
 }
 
 var (
@@ -111,7 +116,7 @@ func switchStack(t *testing.T, mode string) (*Stack, *manifest.Manifest) {
 func TestASwitchMovesNginxToTheHealthyNewAppBeforeRetiringTheOldOne(t *testing.T) {
 	s, m := switchStack(t, "canary")
 	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"starting", "starting", "healthy"}}
-	if err := s.replaceApp(context.Background(), rt, m, "canary", []platform.Instance{oldApp}); err != nil {
+	if err := s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(rt.retired, []string{"old"}) || len(rt.removed) != 0 {
@@ -123,6 +128,10 @@ func TestASwitchMovesNginxToTheHealthyNewAppBeforeRetiringTheOldOne(t *testing.T
 	if _, err := os.Stat(rt.pins); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the pin file is still there after the switch: %v", err)
 	}
+	// The switch stays recorded until the manifest says canary too.
+	if st, err := s.loadState(); err != nil || st.Switch == nil || st.Switch.Phase != phaseMoved || !slices.Equal(st.Switch.New, []string{"new"}) {
+		t.Errorf("state after the switch: %+v, %v; want it moved to the new app", st.Switch, err)
+	}
 	if compose, _ := os.ReadFile(s.path(render.ComposeFile)); !strings.Contains(string(compose), `MODE: "canary"`) {
 		t.Errorf("docker-compose.yml was not regenerated with the new mode:\n%s", compose)
 	}
@@ -131,7 +140,7 @@ func TestASwitchMovesNginxToTheHealthyNewAppBeforeRetiringTheOldOne(t *testing.T
 func TestANewAppThatDiesIsRemovedAndTheOldOneKeepsServing(t *testing.T) {
 	s, m := switchStack(t, "stable")
 	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"starting", "exited"}}
-	err := s.replaceApp(context.Background(), rt, m, "canary", []platform.Instance{oldApp})
+	err := s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp})
 	if err == nil || !strings.Contains(err.Error(), "exited with code 2") || !strings.Contains(err.Error(), "traffic stays on the stable app") {
 		t.Fatalf("replaceApp = %v, want the new app's exit and traffic staying on stable", err)
 	}
@@ -144,6 +153,9 @@ func TestANewAppThatDiesIsRemovedAndTheOldOneKeepsServing(t *testing.T) {
 	if compose, _ := os.ReadFile(s.path(render.ComposeFile)); string(compose) != "previous\n" {
 		t.Errorf("docker-compose.yml was not restored: %q", compose)
 	}
+	if st, err := s.loadState(); err != nil || st.Switch != nil {
+		t.Errorf("state after an abandoned switch: %+v, %v; want none", st.Switch, err)
+	}
 }
 
 func TestANewAppThatTurnsUnhealthyAfterThePinSendsNginxBackToTheOldOne(t *testing.T) {
@@ -152,7 +164,9 @@ func TestANewAppThatTurnsUnhealthyAfterThePinSendsNginxBackToTheOldOne(t *testin
 	var pinsSeen []string
 	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"healthy", "healthy", "unhealthy"}}
 	done := make(chan error, 1)
-	go func() { done <- s.replaceApp(context.Background(), rt, m, "canary", []platform.Instance{oldApp}) }()
+	go func() {
+		done <- s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp})
+	}()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
@@ -178,4 +192,65 @@ func TestANewAppThatTurnsUnhealthyAfterThePinSendsNginxBackToTheOldOne(t *testin
 			}
 		}
 	}
+}
+
+// recoverStack is switchStack with the manifest in place and a switch that a
+// killed command left in the state file.
+func recoverStack(t *testing.T, phase string) (*Stack, *fakeRuntime) {
+	t.Helper()
+	s, _ := switchStack(t, "stable")
+	data, err := os.ReadFile(filepath.Join("testdata", "manifest.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.path(ManifestFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	started := newApp
+	started.Health = "healthy"
+	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), apps: []platform.Instance{oldApp, started}}
+	sw := &Switch{Action: "promote", From: "stable", To: "canary", PID: 4242, Phase: phase, Old: []string{"old"}, New: []string{"new"}}
+	if err := s.saveState(State{Switch: sw}); err != nil {
+		t.Fatal(err)
+	}
+	return s, rt
+}
+
+func checkRecovered(t *testing.T, s *Stack, rt *fakeRuntime, mode string) {
+	t.Helper()
+	m, err := manifest.Load(s.path(ManifestFile))
+	if err != nil || m.Services.Mode != mode {
+		t.Errorf("manifest mode after recovery: %v (%v), want %s", m, err, mode)
+	}
+	if st, err := s.loadState(); err != nil || st.Switch != nil {
+		t.Errorf("state after recovery: %+v, %v; want none", st.Switch, err)
+	}
+	if _, err := os.Stat(rt.pins); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the pin file is still there after recovery: %v", err)
+	}
+}
+
+func TestASwitchKilledBeforeNginxMovedIsUndone(t *testing.T) {
+	s, rt := recoverStack(t, phaseStarting)
+	if err := s.recoverSwitch(context.Background(), rt); err != nil {
+		t.Fatal(err)
+	}
+	if len(rt.retired) != 0 || !slices.Equal(rt.removed, []string{"new"}) {
+		t.Errorf("retired %v, removed %v; want the new app removed", rt.retired, rt.removed)
+	}
+	checkRecovered(t, s, rt, "stable")
+}
+
+func TestASwitchKilledAfterNginxMovedIsFinished(t *testing.T) {
+	s, rt := recoverStack(t, phaseMoved)
+	if err := s.recoverSwitch(context.Background(), rt); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rt.retired, []string{"old"}) || len(rt.removed) != 0 {
+		t.Errorf("retired %v, removed %v; want the old app retired", rt.retired, rt.removed)
+	}
+	if rt.pinnedAtRetire != `{"app":["192.0.2.11"]}` {
+		t.Errorf("pin when the old app was retired: %q, want the new app alone", rt.pinnedAtRetire)
+	}
+	checkRecovered(t, s, rt, "canary")
 }

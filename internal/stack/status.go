@@ -97,7 +97,7 @@ func show(opt StatusOptions, snap dashboard.Snapshot) error {
 // containers, and every policy domain's decision on what was measured.
 func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error,
 	prev metrics.Sample, havePrev bool, cur metrics.Sample, scrapeErr error) dashboard.Snapshot {
-	snap := dashboard.Snapshot{At: s.Now().UTC(), Project: s.Project, Chaos: "none"}
+	snap := dashboard.Snapshot{At: s.Now().UTC(), Project: s.Project, Chaos: "none", Change: s.changeUnderWay()}
 	h, healthErr := getHealth(ctx, nginxURL(m, "/healthz"))
 	if healthErr != nil {
 		snap.Problem = fmt.Sprintf("/healthz through nginx on port %d: %v", m.Nginx.Port, healthErr)

@@ -40,6 +40,13 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 		s.Out.OK("removed %d leftover containers, networks or volumes of %s", len(removed), s.Project)
 	}
 	s.Out.OK("the stack %s is down: no container, network or volume left", s.Project)
+	// Nothing is left to switch or to pin.
+	if err := s.saveState(State{}); err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
+	if err := s.unpinApp(); err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
 	if !clean {
 		return nil
 	}
