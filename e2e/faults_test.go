@@ -374,3 +374,16 @@ func TestAPromoteKilledAfterItsNewAppStartedIsSeenAndUndone(t *testing.T) {
 	}
 	t.Logf("load during the kill and the undo: %s", l)
 }
+
+// TestAResolverReplacedAfterNginxIsRepairedByDeploy restarts the resolver
+// behind nginx's back: nginx looked its address up when it started, so a
+// switch refuses to start (it could not move nginx), and deploy recreates
+// nginx, after which the switch goes through.
+func TestAResolverReplacedAfterNginxIsRepairedByDeploy(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	resolver := p.deployed("resolver", 1)
+	docker(t, "restart", resolver[0])
+	p.expect(1, []string{"resolver was replaced after nginx started", "run `deploy`"}, "promote", "canary")
+	p.expect(0, []string{"recreating nginx so that it finds the new one", "deployed in"}, "deploy")
+	p.expect(0, []string{"stable → canary"}, "promote", "canary")
+}

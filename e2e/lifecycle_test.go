@@ -108,8 +108,9 @@ func TestLifecycleFromInitToTeardown(t *testing.T) {
 		app := p.containers("app")
 		docker(t, append([]string{"stop"}, app...)...)
 		defer restartApp(t, p, app)
-		// nginx keeps a resolved address for a second: once it lapses the name has none.
-		time.Sleep(2 * time.Second)
+		// nginx drops the stopped app from its pool when it next resolves the
+		// name (within 3 s); until then its address may swallow connects.
+		time.Sleep(4 * time.Second)
 		resp, body := p.get("/")
 		var doc map[string]any
 		if err := json.Unmarshal([]byte(body), &doc); err != nil || resp.StatusCode != http.StatusBadGateway {
@@ -134,7 +135,12 @@ func TestLifecycleFromInitToTeardown(t *testing.T) {
 
 	t.Run("rollback returns to stable and is recorded", func(t *testing.T) {
 		p.must("promote", "canary")
-		p.expect(0, []string{"rollback: canary → stable", "policy canary: PASS"}, "rollback")
+		out := switchUnderLoad(t, p, "stable", "rollback")
+		for _, want := range []string{"rollback: canary → stable", "policy canary: PASS"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("rollback output lacks %q", want)
+			}
+		}
 		if !strings.Contains(p.read("manifest.yaml"), "  mode: stable   # stable | canary\n") {
 			t.Errorf("manifest after rollback:\n%s", p.read("manifest.yaml"))
 		}
@@ -187,12 +193,15 @@ func restartApp(t *testing.T, p *project, app []string) {
 
 // switchUnderLoad promotes to mode while 20 clients hammer nginx, and requires
 // that not one request failed.
-func switchUnderLoad(t *testing.T, p *project, mode string) {
+func switchUnderLoad(t *testing.T, p *project, mode string, command ...string) string {
 	t.Helper()
+	if len(command) == 0 {
+		command = []string{"promote", mode}
+	}
 	before := p.read("manifest.yaml")
 	l := startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
 	time.Sleep(time.Second)
-	out := p.expect(0, []string{"promote: ", "confirms mode " + mode}, "promote", mode)
+	out := p.expect(0, []string{command[0] + ": ", "confirms mode " + mode}, command...)
 	time.Sleep(time.Second)
 	l.stop()
 	t.Logf("switch to %s: %s; load: %s", mode, lastLine(out), l)
@@ -202,8 +211,9 @@ func switchUnderLoad(t *testing.T, p *project, mode string) {
 	}
 	after := p.read("manifest.yaml")
 	if want := strings.Replace(before, "mode: "+other(mode), "mode: "+mode, 1); after != want {
-		t.Errorf("promote changed more of the manifest than the mode:\n%s", after)
+		t.Errorf("%s changed more of the manifest than the mode:\n%s", command[0], after)
 	}
+	return out
 }
 
 // logNginxTrouble logs what nginx said besides successful requests, to show

@@ -119,8 +119,9 @@ func (h *handler) forward(q *dns.Msg, network string) *dns.Msg {
 	return answer
 }
 
-// watchPins reloads the pin file whenever its modification time or size
-// changes, checking every interval, until ctx ends. A missing file means no
+// watchPins reloads the pin file whenever it is replaced (SwiftDeploy writes
+// it by rename, which two pins of the same size within a second would hide
+// from a look at the size and time alone) or its time or size changes, checking every interval, until ctx ends. A missing file means no
 // pins; a file that does not parse keeps the previous pins and is reported.
 func (h *handler) watchPins(ctx context.Context, path string, interval time.Duration, report func(error)) {
 	var last os.FileInfo
@@ -136,7 +137,7 @@ func (h *handler) watchPins(ctx context.Context, path string, interval time.Dura
 			last = nil
 		case err != nil:
 			report(err)
-		case last == nil || !info.ModTime().Equal(last.ModTime()) || info.Size() != last.Size():
+		case last == nil || !os.SameFile(info, last) || !info.ModTime().Equal(last.ModTime()) || info.Size() != last.Size():
 			if err := h.load(path); err != nil {
 				report(err)
 			}

@@ -130,13 +130,52 @@ func TestUnpinnedNamesAreForwardedAndPinnedOnesAnsweredFromThePinFile(t *testing
 	eventually(t, addr, "app", "192.0.2.1")
 }
 
-func TestABrokenPinFileKeepsThePreviousPins(t *testing.T) {
-	addr, pins := startResolver(t)
+func TestABrokenPinFileIsReportedAndKeepsThePreviousPins(t *testing.T) {
+	pins := filepath.Join(t.TempDir(), "pins.json")
+	h := newHandler("127.0.0.1:9") // never asked: only pinned names are
+	reports := make(chan error, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.watchPins(ctx, pins, 10*time.Millisecond, func(err error) { reports <- err })
+	answer := func() []string {
+		q := new(dns.Msg)
+		q.SetQuestion("app.", dns.TypeA)
+		m := h.pinned(q)
+		if m == nil {
+			return nil
+		}
+		var got []string
+		for _, rr := range m.Answer {
+			got = append(got, rr.(*dns.A).A.String())
+		}
+		return got
+	}
+	waitFor := func(want ...string) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); !slices.Equal(answer(), want); {
+			if time.Now().After(deadline) {
+				t.Fatalf("pinned answer %v, want %v", answer(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	write(t, pins, `{"app": ["198.51.100.7"]}`)
-	eventually(t, addr, "app", "198.51.100.7")
+	waitFor("198.51.100.7")
 	write(t, pins, `{"app": ["not-an-address"]}`)
-	time.Sleep(100 * time.Millisecond)
-	eventually(t, addr, "app", "198.51.100.7")
+	select {
+	case err := <-reports:
+		if !strings.Contains(err.Error(), "not an IPv4 address") {
+			t.Errorf("reported %v, want the bad address", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the broken pin file was not reported")
+	}
+	if got := answer(); !slices.Equal(got, []string{"198.51.100.7"}) {
+		t.Errorf("after a broken pin file the answer is %v, want the previous pins", got)
+	}
+	// The same size again, by rename: still noticed.
+	write(t, pins, `{"app": ["198.51.100.8"]}`)
+	waitFor("198.51.100.8")
 }
 
 func TestParsePinsRefusesWhatNginxCouldNotUse(t *testing.T) {

@@ -255,6 +255,7 @@ func networkInUse(ctx context.Context, ids []string, err error) error {
 
 // NginxTest runs `nginx -t` on confDir/nginx.conf inside image, offline and with
 // the same user, read-only root and writable paths as the deployed container.
+// Each of hosts is mapped to 127.0.0.1: nginx looks such names up at start.
 func NginxTest(ctx context.Context, image, confDir, logDir string, hosts ...string) (string, error) {
 	abs, err := filepath.Abs(confDir)
 	if err != nil {

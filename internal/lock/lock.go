@@ -38,8 +38,8 @@ var ErrHeld = errors.New("the stack is locked")
 
 // Lock is a held lock.
 type Lock struct {
-	f    *os.File
-	info string
+	f         *os.File
+	dir, info string
 }
 
 // pollEvery is how often a waiting command tries the lock again.
@@ -87,7 +87,7 @@ func Acquire(ctx context.Context, dir, info string, me Holder, wait time.Duratio
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return &Lock{f: f, info: info}, nil
+	return &Lock{f: f, dir: dir, info: info}, nil
 }
 
 // Release gives the lock up.
@@ -98,6 +98,11 @@ func (l *Lock) Release() error {
 	err := os.Remove(l.info)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
+	}
+	// The folder writeHolder may have made goes too when nothing else is in
+	// it: a command that changed nothing leaves nothing behind.
+	if sub := filepath.Dir(l.info); filepath.Clean(sub) != filepath.Clean(l.dir) {
+		_ = os.Remove(sub)
 	}
 	if cerr := l.f.Close(); err == nil { // closing the folder releases the flock
 		err = cerr

@@ -20,7 +20,12 @@ func TestASecondCommandWaitsThenNamesTheHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.Release()
+	defer func() {
+		held.Release()
+		if _, err := os.Stat(filepath.Dir(info)); !os.IsNotExist(err) {
+			t.Errorf("the empty folder of the holder note is left after release: %v", err)
+		}
+	}()
 	var told []Holder
 	_, err = Acquire(context.Background(), dir, info, Holder{Command: "promote stable"}, 300*time.Millisecond, func(h Holder, _ time.Duration) { told = append(told, h) })
 	if !errors.Is(err, ErrHeld) {
@@ -118,5 +123,8 @@ func TestHeldSaysWhoHoldsTheLockWithoutTakingIt(t *testing.T) {
 	}
 	if _, err := os.Stat(info); !os.IsNotExist(err) {
 		t.Errorf("the holder file is left after release: %v", err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("releasing removed the locked folder: %v", err)
 	}
 }

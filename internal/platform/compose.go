@@ -78,13 +78,9 @@ func (c Compose) StartBeside(ctx context.Context, role Role) ([]Instance, error)
 	if err != nil {
 		return nil, err
 	}
-	running := 0
-	for _, i := range before {
-		if i.Running() {
-			running++
-		}
-	}
-	scale := fmt.Sprintf("%s=%d", role, running+1)
+	// Compose counts stopped containers too: a scale of one more than all of
+	// them creates a new one rather than starting a stopped old one.
+	scale := fmt.Sprintf("%s=%d", role, len(before)+1)
 	_, upErr := c.Project.Compose(ctx, "up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, string(role))
 	// What was started, even by a failed up, must be known to be removed.
 	after, err := c.Instances(context.WithoutCancel(ctx), role)
@@ -101,6 +97,11 @@ func (c Compose) StartBeside(ctx context.Context, role Role) ([]Instance, error)
 		return started, fmt.Errorf("start another %s: %w", role, upErr)
 	}
 	return started, nil
+}
+
+func (c Compose) Recreate(ctx context.Context, role Role) error {
+	_, err := c.Project.Compose(ctx, "up", "--detach", "--no-deps", "--force-recreate", string(role))
+	return err
 }
 
 func (c Compose) Retire(ctx context.Context, grace time.Duration, ids ...string) error {

@@ -55,6 +55,9 @@ type Runtime interface {
 	// configuration, beside the running ones, and returns what it started
 	// (also when starting failed part-way, so that it can be removed).
 	StartBeside(ctx context.Context, role Role) ([]Instance, error)
+	// Recreate replaces every instance of role with a new one from the
+	// generated configuration, touching no other role.
+	Recreate(ctx context.Context, role Role) error
 	// Retire stops instances, giving each up to grace to drain, and removes
 	// them.
 	Retire(ctx context.Context, grace time.Duration, ids ...string) error

@@ -134,6 +134,9 @@ func checkResolver(t *testing.T, r composeService) {
 	if !slices.Equal(r.Volumes, []string{"./" + ResolverDir + ":/etc/swiftdeploy/resolver:ro"}) || !slices.Equal(r.Networks, []string{"net"}) {
 		t.Errorf("resolver volumes %q networks %q, want the pin folder read-only and the stack network", r.Volumes, r.Networks)
 	}
+	if r.Restart != "unless-stopped" {
+		t.Errorf("resolver restart %q, want unless-stopped whatever the app's policy", r.Restart)
+	}
 	if r.Ports != nil {
 		t.Errorf("resolver publishes ports %q", r.Ports)
 	}

@@ -82,6 +82,7 @@ type data struct {
 	ResolverImage     string
 	ResolverHost      string
 	ResolverPort      int
+	ResolverDir       string
 }
 
 // NginxMinVersion is the oldest nginx that accepts the generated nginx.conf: the
@@ -109,7 +110,7 @@ func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, 
 	}
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
 		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
-		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort}
+		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir}
 	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,14 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		return err
 	}
 	if current {
+		// A resolver replaced after nginx started is a repair to make.
+		if nginx, err := rt.Instances(ctx, platform.Nginx); err == nil && len(nginx) > 0 {
+			if problem, _ := resolverProblem(ctx, rt, nginx[0]); problem == resolverReplaced {
+				current = false
+			}
+		}
+	}
+	if current {
 		if h, err := getHealth(ctx, nginxURL(m, "/healthz")); err == nil {
 			s.Out.OK("the stack %s is already running and healthy (mode %s, version %s): nothing to do", s.Project, h.Mode, h.Version)
 			s.record("deploy", map[string]any{"mode": h.Mode, "result": "noop"})
@@ -67,6 +75,9 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 			return fmt.Errorf("deploy: the stack did not become healthy within %s (see the container states above)", s.HealthTimeout)
 		}
 		return fmt.Errorf("deploy: the stack did not become healthy (see the container states above): %w", err)
+	}
+	if err := s.nginxFindsResolver(waitCtx, rt); err != nil {
+		return fmt.Errorf("deploy: %w", err)
 	}
 	h, err := s.waitHealthy(waitCtx, m, "")
 	if err != nil {
@@ -133,4 +144,20 @@ func (s *Stack) describe(ctx context.Context, rt platform.Runtime, i platform.In
 	for _, line := range splitLines(docker.Tail(logs, 10)) {
 		s.Out.Info("%s", line)
 	}
+}
+
+// nginxFindsResolver recreates nginx when the resolver was replaced after
+// nginx started (a rebuilt resolver image, say): nginx looks the resolver's
+// address up only when it starts.
+func (s *Stack) nginxFindsResolver(ctx context.Context, rt platform.Runtime) error {
+	nginx, err := rt.Instances(ctx, platform.Nginx)
+	if err != nil || len(nginx) == 0 {
+		return err
+	}
+	problem, err := resolverProblem(ctx, rt, nginx[0])
+	if err != nil || problem != resolverReplaced {
+		return err
+	}
+	s.Out.Step("%s: recreating nginx so that it finds the new one", problem)
+	return rt.Recreate(ctx, platform.Nginx)
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
@@ -52,3 +54,69 @@ func (s *Stack) unpinApp() error {
 	}
 	return nil
 }
+
+// moveNginx pins the app's name to apps and waits until every nginx worker
+// must use them, then confirms it through nginx: answers from the app in
+// mode only.
+func (s *Stack) moveNginx(ctx context.Context, m *manifest.Manifest, apps []platform.Instance, mode string) error {
+	if err := s.pinApp(apps); err != nil {
+		return err
+	}
+	sleepFor(ctx, s.NginxFollow)
+	return s.confirmNginx(ctx, m, mode)
+}
+
+// confirmAnswers is how many answers in a row must come from the app in the
+// expected mode before an old app may go: nginx spreads requests over its
+// workers and the pool, so one answer proves little.
+const confirmAnswers = 10
+
+// confirmNginx checks that nginx has moved where the pin says before anything
+// is stopped: /healthz through nginx must answer in mode confirmAnswers times
+// in a row within a few seconds. A pin that did not take (the resolver down,
+// a pin file it cannot read) is caught here, while the old app still serves.
+func (s *Stack) confirmNginx(ctx context.Context, m *manifest.Manifest, mode string) error {
+	ctx, cancel := context.WithTimeout(ctx, max(2*s.NginxFollow, 2*time.Second))
+	defer cancel()
+	url := nginxURL(m, "/healthz")
+	inRow := 0
+	var last string
+	for inRow < confirmAnswers {
+		h, err := getHealth(ctx, url)
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("nginx did not move to the %s app: %d answers in a row from it, then %s", mode, inRow, last)
+		case err != nil:
+			inRow, last = 0, err.Error()
+		case h.Mode != mode:
+			inRow, last = 0, "an answer from the "+h.Mode+" app"
+		default:
+			inRow++
+		}
+		sleepFor(ctx, 20*time.Millisecond)
+	}
+	return nil
+}
+
+// resolverProblem says why nginx could not follow a pin, "" when it can: the
+// resolver is not running, or it started after nginx, which looks its address
+// up when it starts and may hold an old one.
+func resolverProblem(ctx context.Context, rt platform.Runtime, nginx platform.Instance) (string, error) {
+	resolvers, err := rt.Instances(ctx, platform.Resolver)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case len(resolvers) == 0 || !resolvers[0].Running():
+		return resolverDown, nil
+	case resolvers[0].StartedAt.After(nginx.StartedAt):
+		return resolverReplaced, nil
+	}
+	return "", nil
+}
+
+// What resolverProblem finds.
+const (
+	resolverDown     = "the stack's resolver is not running"
+	resolverReplaced = "the stack's resolver was replaced after nginx started"
+)

@@ -118,6 +118,13 @@ func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platfor
 	if len(running) == 0 || len(nginx) == 0 || !nginx[0].Running() {
 		return nil, fmt.Errorf("the stack %s is not running: run `deploy` first", s.Project)
 	}
+	// Without its resolver nginx would never move to the new app.
+	if problem, err := resolverProblem(ctx, rt, nginx[0]); err != nil || problem != "" {
+		if err == nil {
+			err = fmt.Errorf("%s, so nginx could not follow a switch: run `deploy` to repair it", problem)
+		}
+		return nil, err
+	}
 	return running, nil
 }
 
@@ -141,18 +148,24 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 	if err := render.Write(s.Root, files); err != nil {
 		return err
 	}
+	var sw *Switch
 	abandon := func(reason error, started []platform.Instance) error {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		for _, i := range started {
 			s.describe(cleanup, rt, i)
 		}
-		if ids := instanceIDs(started); len(ids) > 0 {
-			// Back to the old app alone before the new one goes away.
-			if err := s.pinApp(old); err != nil {
-				s.Out.Warn("%v", err)
+		if ids := instanceIDs(started); len(ids) > 0 && sw != nil && sw.Phase == phaseMoved {
+			// nginx may be sending requests to the new app: back to the old
+			// one first, then let the new one drain.
+			if err := s.moveNginx(cleanup, m, old, m.Services.Mode); err != nil {
+				return fmt.Errorf("%w; and nginx could not be moved back to the %s app (%v): the next deploy or rollback will finish or undo the switch", reason, m.Services.Mode, err)
 			}
-			time.Sleep(s.NginxFollow)
+			if err := rt.Retire(cleanup, stopGrace, ids...); err != nil {
+				s.Out.Warn("could not remove the new app: %v", err)
+			}
+		} else if len(ids) > 0 {
+			// nginx never knew the new app.
 			if err := rt.Remove(cleanup, ids...); err != nil {
 				s.Out.Warn("could not remove the new app: %v", err)
 			}
@@ -170,7 +183,7 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 	}
 	// What the switch has done so far, for the next command should this one
 	// be killed: see recoverSwitch.
-	sw := &Switch{Action: action, From: m.Services.Mode, To: mode, PID: os.Getpid(), Started: s.Now().UTC(),
+	sw = &Switch{Action: action, From: m.Services.Mode, To: mode, PID: os.Getpid(), Started: s.Now().UTC(),
 		Phase: phaseStarting, Old: instanceIDs(old)}
 	if err := s.saveState(State{Switch: sw}); err != nil {
 		return abandon(err, nil)
@@ -205,6 +218,9 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 	if err := s.waitNewApp(waitCtx, rt, started[0], moveTo); err != nil {
 		return abandon(err, started)
 	}
+	if err := s.confirmNginx(waitCtx, m, mode); err != nil {
+		return abandon(err, started)
+	}
 
 	s.Out.Step("nginx sends every request to the new app now; draining and stopping the old one")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopGrace+30*time.Second)
@@ -215,11 +231,6 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 	// The runtime's own DNS now lists the new app alone, as the pin does.
 	if err := s.unpinApp(); err != nil {
 		return err
-	}
-	confirmCtx, cancelConfirm := context.WithTimeout(ctx, 15*time.Second)
-	defer cancelConfirm()
-	if _, err := s.waitHealthy(confirmCtx, m, mode); err != nil {
-		return fmt.Errorf("the %s app replaced the old one, but /healthz through nginx does not confirm it: %w", mode, err)
 	}
 	return nil
 }

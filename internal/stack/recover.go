@@ -25,7 +25,7 @@ func (s *Stack) recoverIfInterrupted(ctx context.Context) error {
 	if err := engine(ctx); err != nil {
 		return err
 	}
-	return s.recoverSwitch(ctx, s.Runtime(m))
+	return s.recoverSwitch(ctx, s.Runtime(m), m)
 }
 
 // recoverSwitch finishes or undoes a switch that a killed command left
@@ -34,7 +34,7 @@ func (s *Stack) recoverIfInterrupted(ctx context.Context) error {
 // serving; after, the old one (which nginx no longer uses) is retired and the
 // manifest takes the new mode. It is called with the stack's lock held, so
 // the command that wrote the state cannot still be running.
-func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime) error {
+func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime, m *manifest.Manifest) error {
 	st, err := s.loadState()
 	if err != nil || st.Switch == nil {
 		return err
@@ -61,11 +61,10 @@ func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime) error {
 		return fmt.Errorf("an interrupted %s left neither the old nor the new app running: run `deploy`", w)
 	}
 	if finish {
-		if err := s.pinApp(newRunning); err != nil {
+		// Even after the pin, nginx may not have followed it before the
+		// command was killed.
+		if err := s.moveNginx(ctx, m, newRunning, w.To); err != nil {
 			return err
-		}
-		if w.Phase != phaseMoved {
-			sleepFor(ctx, s.NginxFollow)
 		}
 		// Every other app: the old ones nginx no longer uses.
 		if ids := others(apps, instanceIDs(newRunning)); len(ids) > 0 {
@@ -79,10 +78,9 @@ func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime) error {
 		s.Out.OK("finished the interrupted %s: the %s app serves alone", w.Action, w.To)
 		event["result"] = "finished"
 	} else {
-		if err := s.pinApp(oldRunning); err != nil {
+		if err := s.moveNginx(ctx, m, oldRunning, w.From); err != nil {
 			return err
 		}
-		sleepFor(ctx, s.NginxFollow)
 		// Every other app, also one started by a command killed before it
 		// could write down what it started.
 		if ids := others(apps, instanceIDs(oldRunning)); len(ids) > 0 {

@@ -177,8 +177,9 @@ func TestANewAppThatTurnsUnhealthyAfterThePinSendsNginxBackToTheOldOne(t *testin
 			if !slices.Contains(pinsSeen, `{"app":["192.0.2.11"]}`) || !slices.Contains(pinsSeen, `{"app":["192.0.2.10"]}`) {
 				t.Errorf("pins seen %q, want the new app pinned, then the old one again", pinsSeen)
 			}
-			if len(rt.retired) != 0 || !slices.Equal(rt.removed, []string{"new"}) {
-				t.Errorf("retired %v, removed %v; want only the new app removed", rt.retired, rt.removed)
+			// It may have served requests since the pin: it drains.
+			if !slices.Equal(rt.retired, []string{"new"}) || len(rt.removed) != 0 {
+				t.Errorf("retired %v, removed %v; want only the new app retired", rt.retired, rt.removed)
 			}
 			return
 		case <-deadline:
@@ -196,9 +197,9 @@ func TestANewAppThatTurnsUnhealthyAfterThePinSendsNginxBackToTheOldOne(t *testin
 
 // recoverStack is switchStack with the manifest in place and a switch that a
 // killed command left in the state file.
-func recoverStack(t *testing.T, phase string) (*Stack, *fakeRuntime) {
+func recoverStack(t *testing.T, phase, nginxMode string) (*Stack, *fakeRuntime, *manifest.Manifest) {
 	t.Helper()
-	s, _ := switchStack(t, "stable")
+	s, m := switchStack(t, nginxMode)
 	data, err := os.ReadFile(filepath.Join("testdata", "manifest.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ func recoverStack(t *testing.T, phase string) (*Stack, *fakeRuntime) {
 	if err := s.saveState(State{Switch: sw}); err != nil {
 		t.Fatal(err)
 	}
-	return s, rt
+	return s, rt, m
 }
 
 func checkRecovered(t *testing.T, s *Stack, rt *fakeRuntime, mode string) {
@@ -231,8 +232,8 @@ func checkRecovered(t *testing.T, s *Stack, rt *fakeRuntime, mode string) {
 }
 
 func TestASwitchKilledBeforeNginxMovedIsUndone(t *testing.T) {
-	s, rt := recoverStack(t, phaseStarting)
-	if err := s.recoverSwitch(context.Background(), rt); err != nil {
+	s, rt, m := recoverStack(t, phaseStarting, "stable")
+	if err := s.recoverSwitch(context.Background(), rt, m); err != nil {
 		t.Fatal(err)
 	}
 	if len(rt.retired) != 0 || !slices.Equal(rt.removed, []string{"new"}) {
@@ -242,8 +243,8 @@ func TestASwitchKilledBeforeNginxMovedIsUndone(t *testing.T) {
 }
 
 func TestASwitchKilledAfterNginxMovedIsFinished(t *testing.T) {
-	s, rt := recoverStack(t, phaseMoved)
-	if err := s.recoverSwitch(context.Background(), rt); err != nil {
+	s, rt, m := recoverStack(t, phaseMoved, "canary")
+	if err := s.recoverSwitch(context.Background(), rt, m); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(rt.retired, []string{"old"}) || len(rt.removed) != 0 {
@@ -253,4 +254,21 @@ func TestASwitchKilledAfterNginxMovedIsFinished(t *testing.T) {
 		t.Errorf("pin when the old app was retired: %q, want the new app alone", rt.pinnedAtRetire)
 	}
 	checkRecovered(t, s, rt, "canary")
+}
+
+// A pin that does not take (the resolver down, say) must never lead to the
+// old app being stopped: nginx would have nothing left to send requests to.
+func TestAPinThatNginxDoesNotFollowLeavesTheOldAppServing(t *testing.T) {
+	s, m := switchStack(t, "stable") // nginx goes on answering from the stable app
+	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"healthy"}}
+	err := s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp})
+	if err == nil || !strings.Contains(err.Error(), "nginx did not move to the canary app") || !strings.Contains(err.Error(), "traffic stays on the stable app") {
+		t.Fatalf("replaceApp = %v, want nginx not moving and traffic staying on stable", err)
+	}
+	if !slices.Equal(rt.retired, []string{"new"}) || len(rt.removed) != 0 {
+		t.Errorf("retired %v, removed %v; want the new app retired and the old one left alone", rt.retired, rt.removed)
+	}
+	if rt.pinnedAtRetire != `{"app":["192.0.2.10"]}` {
+		t.Errorf("pin when the new app was retired: %q, want the old app again", rt.pinnedAtRetire)
+	}
 }

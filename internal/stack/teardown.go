@@ -55,9 +55,8 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 			return fmt.Errorf("teardown: remove %s: %w", f, err)
 		}
 	}
-	// This command's own note of holding the lock is only read for messages;
-	// the folder may still hold ./swiftdeploy's compiled targets: keep it then.
-	_ = os.Remove(s.path(lockInfo))
+	// The folder may still hold ./swiftdeploy's compiled targets: keep it
+	// then. Otherwise the lock's release removes it with its holder note.
 	_ = os.Remove(s.path(StateDir))
 	s.Out.OK("removed the generated files (%s, %s, %s/, %s/)", render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir)
 	return nil
