@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -148,4 +150,43 @@ func (l *load) rate() float64 {
 
 func (l *load) String() string {
 	return fmt.Sprintf("%d ok, %d non-2xx, %d connection errors (first failure: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.firstErr)
+}
+
+// TestNginxReusesItsConnectionsToTheApp loads the stack through nginx and
+// counts, in nginx's network namespace, the TCP connections to the app that
+// are open or lingering in TIME_WAIT: with the keep-alive pool they stay a
+// handful while thousands of requests pass; a connection per request would
+// leave one in TIME_WAIT for each.
+func TestNginxReusesItsConnectionsToTheApp(t *testing.T) {
+	p := newProject(t, manifestOptions{})
+	nginx := p.deployed("nginx", 1)[0]
+	l := startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
+	time.Sleep(3 * time.Second)
+	l.stop()
+	requests := l.ok.Load() + l.non2xx.Load()
+	sockets := appSockets(t, nginx, 3000)
+	t.Logf("%d requests through nginx, %d sockets from nginx to the app (%s)", requests, sockets, l)
+	if requests < 2000 || sockets > 200 {
+		t.Errorf("%d requests used %d connections from nginx to the app, want thousands of requests over at most 200", requests, sockets)
+	}
+}
+
+// appSockets counts the TCP sockets in container's network namespace whose
+// remote port is port, in any state (open, closing, TIME_WAIT).
+func appSockets(t *testing.T, container string, port int) int {
+	t.Helper()
+	n := 0
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		out, err := exec.Command("docker", "exec", container, "cat", table).Output()
+		if err != nil {
+			continue // no IPv6 table
+		}
+		for _, line := range strings.Split(string(out), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) > 2 && strings.HasSuffix(fields[2], fmt.Sprintf(":%04X", port)) {
+				n++
+			}
+		}
+	}
+	return n
 }
