@@ -26,6 +26,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		{"small", 13, 0},
 		{"chaos", 47, 0},
 		{"malformed", 7, 5},
+		{"recover", 5, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,21 +65,23 @@ func (c *collector) add(raw history.Raw) {
 		c.errors++ // a command that failed records its own event with the error
 	}
 	switch raw.Event {
-	case "status_scrape", "metrics_sample":
+	case history.EventStatusScrape, history.EventMetricsSample:
 		c.scrapes++
 		c.addScrape(raw)
-	case "policy_decision":
+	case history.EventPolicyDecision:
 		c.addDecision(raw)
-	case "deploy_blocked", "promote_blocked":
+	case history.EventDeployBlocked, history.EventPromoteBlocked:
 		c.blocked++
 		c.addBlock(raw)
-	case "deploy", "promote", "rollback", "teardown":
+	case history.EventDeploy, history.EventPromote, history.EventRollback, history.EventTeardown:
 		c.addLifecycle(raw)
-	case "chaos":
+	case history.EventChaos:
 		c.addChaos(raw)
-	case "init":
+	case history.EventRecover:
+		c.addRecover(raw)
+	case history.EventInit:
 		c.noteMode(raw, "mode")
-	case "error":
+	case history.EventError:
 		c.errors++
 		c.row(raw, joinNonEmpty(": ", text(raw, "command"), text(raw, "message")))
 	}
@@ -204,22 +206,22 @@ func (c *collector) addLifecycle(raw history.Raw) {
 	result := text(raw, "result")
 	detail := ""
 	switch raw.Event {
-	case "deploy":
+	case history.EventDeploy:
 		c.deploys.add(result)
 		c.noteMode(raw, "mode")
 		if m := text(raw, "mode"); m != "" {
 			detail = "mode " + m
 		}
 		detail += overrideNote(raw)
-	case "promote":
+	case history.EventPromote:
 		c.promotions.add(result)
 		c.noteMode(raw, "to")
 		detail = modeChange(raw) + overrideNote(raw)
-	case "rollback":
+	case history.EventRollback:
 		c.rollbacks.add(result)
 		c.noteMode(raw, "to")
 		detail = modeChange(raw)
-	case "teardown":
+	case history.EventTeardown:
 		c.teardowns.add(result)
 		var clean bool
 		if field(raw, "clean", &clean) && clean {
@@ -227,6 +229,17 @@ func (c *collector) addLifecycle(raw history.Raw) {
 		}
 	}
 	c.row(raw, detail)
+}
+
+// addRecover notes a switch that a killed command left half-done and the next
+// command finished (the service now runs in its "to" mode) or undid.
+func (c *collector) addRecover(raw history.Raw) {
+	if text(raw, "result") == "finished" {
+		if v, ok := raw.Field("to"); ok {
+			c.modeValue = append(c.modeValue[:0], v...)
+		}
+	}
+	c.row(raw, "interrupted "+text(raw, "action")+" "+modeChange(raw))
 }
 
 func (c *collector) addChaos(raw history.Raw) {

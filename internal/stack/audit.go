@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/audit"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 )
 
 // ReportFile is where audit writes its report.
@@ -22,6 +23,6 @@ func (s *Stack) Audit() error {
 		s.Out.Warn("%d more malformed lines skipped", stats.Skipped-len(stats.Skips))
 	}
 	s.Out.OK("wrote %s from %d events in %s", ReportFile, stats.Events, HistoryFile)
-	s.record("audit", map[string]any{"result": "ok", "events": stats.Events, "skipped": stats.Skipped, "report": ReportFile})
+	s.record(history.EventAudit, map[string]any{"result": "ok", "events": stats.Events, "skipped": stats.Skipped, "report": ReportFile})
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 )
 
 // ChaosRequest is what an operator asks of the canary's /chaos endpoint.
@@ -66,7 +67,7 @@ func (s *Stack) chaos(ctx context.Context, r ChaosRequest) (err error) {
 		if err != nil {
 			event["error"] = err.Error()
 		}
-		s.record("chaos", event)
+		s.record(history.EventChaos, event)
 	}()
 	body, err := r.body()
 	if err != nil {

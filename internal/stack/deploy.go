@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 )
@@ -21,7 +22,7 @@ func (s *Stack) Deploy(ctx context.Context) error {
 func (s *Stack) deploy(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
-			s.record("deploy", map[string]any{"result": resultOf(err), "error": err.Error()})
+			s.record(history.EventDeploy, map[string]any{"result": resultOf(err), "error": err.Error()})
 		}
 	}()
 	if err := engine(ctx); err != nil {
@@ -53,7 +54,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if current {
 		if h, err := getHealth(ctx, nginxURL(m, "/healthz")); err == nil {
 			s.Out.OK("the stack %s is already running and healthy (mode %s, version %s): nothing to do", s.Project, h.Mode, h.Version)
-			s.record("deploy", map[string]any{"mode": h.Mode, "result": "noop"})
+			s.record(history.EventDeploy, map[string]any{"mode": h.Mode, "result": "noop"})
 			return nil
 		}
 	}
@@ -86,7 +87,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	}
 	elapsed := time.Since(start)
 	s.Out.OK("deployed in %.1fs: /healthz through nginx on port %d says ok (mode %s, version %s)", elapsed.Seconds(), m.Nginx.Port, h.Mode, h.Version)
-	s.record("deploy", map[string]any{"mode": h.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
+	s.record(history.EventDeploy, map[string]any{"mode": h.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
 	return nil
 }
 

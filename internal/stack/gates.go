@@ -9,6 +9,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/hoststats"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
@@ -78,7 +79,7 @@ func (s *Stack) gateDeploy(ctx context.Context, m *manifest.Manifest) error {
 	}
 	s.printDecision(d)
 	if !d.Allow {
-		s.record("deploy_blocked", map[string]any{"domain": d.Domain, "violations": d.Violations})
+		s.record(history.EventDeployBlocked, map[string]any{"domain": d.Domain, "violations": d.Violations})
 		return denial("deploy", d)
 	}
 	return nil
@@ -103,7 +104,7 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 	}
 	s.printDecision(d)
 	if !d.Allow {
-		s.record("promote_blocked", map[string]any{"from": from, "to": to, "action": action, "domain": d.Domain, "violations": d.Violations})
+		s.record(history.EventPromoteBlocked, map[string]any{"from": from, "to": to, "action": action, "domain": d.Domain, "violations": d.Violations})
 		return d, denial(action+" "+to, d)
 	}
 	return d, nil
@@ -114,14 +115,14 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 func (s *Stack) decide(ctx context.Context, eng *policy.Engine, domain, action string, input map[string]any) (policy.Decision, error) {
 	d, err := eng.Decide(ctx, domain, input)
 	if err != nil {
-		s.record("policy_decision", map[string]any{"domain": domain, "action": action, "input": input, "error": err.Error()})
+		s.record(history.EventPolicyDecision, map[string]any{"domain": domain, "action": action, "input": input, "error": err.Error()})
 		return d, fmt.Errorf("%s: policy %s failed, refusing to act (fail closed): %w", action, domain, err)
 	}
 	if reason := strings.TrimSpace(os.Getenv(policy.BreakGlassEnv)); reason != "" && !d.Allow {
 		d = policy.BreakGlass(d, reason)
 		s.Out.Warn("BREAK-GLASS: %s=%q overrides the %s policy's denial of %s", policy.BreakGlassEnv, reason, domain, action)
 	}
-	s.record("policy_decision", map[string]any{"domain": domain, "action": action, "input": input, "decision": d, "overridden": d.Overridden})
+	s.record(history.EventPolicyDecision, map[string]any{"domain": domain, "action": action, "input": input, "decision": d, "overridden": d.Overridden})
 	return d, nil
 }
 

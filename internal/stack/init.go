@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -26,7 +27,7 @@ func (s *Stack) initFiles() (err error) {
 	} else {
 		fields["mode"] = m.Services.Mode
 	}
-	s.record("init", fields)
+	s.record(history.EventInit, fields)
 	return err
 }
 

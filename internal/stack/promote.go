@@ -8,6 +8,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -24,19 +25,19 @@ const nginxResolveMargin = 250 * time.Millisecond
 // policy allows it, without a failed request: the new app starts beside the old
 // one, nginx finds both under the same name, and the old one drains and stops.
 func (s *Stack) Promote(ctx context.Context, mode string) error {
-	return s.switchMode(ctx, mode, "promote")
+	return s.switchMode(ctx, mode, history.EventPromote)
 }
 
 // Rollback returns the app to stable by the same path as promote. The canary
 // policy is still asked (its input says action "rollback") and the shipped policy
 // allows it; the attempt is always recorded.
 func (s *Stack) Rollback(ctx context.Context) error {
-	return s.switchMode(ctx, manifest.ModeStable, "rollback")
+	return s.switchMode(ctx, manifest.ModeStable, history.EventRollback)
 }
 
 func (s *Stack) switchMode(ctx context.Context, target, action string) error {
 	command := action
-	if action == "promote" {
+	if action == history.EventPromote {
 		command += " " + target
 	}
 	return s.exclusive(ctx, command, func() error { return s.switchModeLocked(ctx, target, action) })

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/lock"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
@@ -94,7 +95,7 @@ func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime, m *manif
 	if err := s.unpinApp(); err != nil {
 		return err
 	}
-	s.record("recover", event)
+	s.record(history.EventRecover, event)
 	return s.saveState(State{})
 }
 

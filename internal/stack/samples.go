@@ -11,8 +11,8 @@ import (
 // Events that carry a metrics sample: status_scrape holds it under "sample",
 // metrics_sample (written by promote's own scrapes) at the top level.
 const (
-	statusScrapeEvent  = "status_scrape"
-	metricsSampleEvent = "metrics_sample"
+	statusScrapeEvent  = history.EventStatusScrape
+	metricsSampleEvent = history.EventMetricsSample
 )
 
 // recordedSample is a metrics.Sample as history stores it.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -31,7 +32,7 @@ func (s *Stack) Setup(ctx context.Context) (err error) {
 		if err != nil {
 			fields["error"] = err.Error()
 		}
-		s.record("setup", fields)
+		s.record(history.EventSetup, fields)
 	}()
 	m, err := s.loadManifest()
 	if err != nil {

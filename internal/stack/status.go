@@ -9,9 +9,9 @@ import (
 
 	"github.com/fatih/color"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/fail"
-
 	"github.com/swiftdeploy/swiftdeploy/internal/dashboard"
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
@@ -115,7 +115,7 @@ func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.
 				snap.RequestsPerSecond = w.Requests / w.Seconds
 			}
 		}
-		s.record("status_scrape", statusFields(snap, window, cur))
+		s.record(history.EventStatusScrape, statusFields(snap, window, cur))
 	} else if snap.Problem == "" {
 		snap.Problem = "metrics: " + scrapeErr.Error()
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -27,7 +28,7 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 		if err != nil {
 			event["error"] = err.Error()
 		}
-		s.record("teardown", event)
+		s.record(history.EventTeardown, event)
 	}()
 	if err := engine(ctx); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
@@ -95,7 +96,7 @@ func (s *Stack) validated(checks []check) error {
 			invalid = invalid || errors.Is(c.err, fail.ErrInvalid)
 		}
 	}
-	s.record("validate", map[string]any{"checks": len(checks), "failed": failed})
+	s.record(history.EventValidate, map[string]any{"checks": len(checks), "failed": failed})
 	if len(failed) == 0 {
 		s.Out.OK("all %d checks passed", len(checks))
 		return nil
