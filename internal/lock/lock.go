@@ -50,7 +50,6 @@ const pollEvery = 100 * time.Millisecond
 // called (at most once a second) with the holder and how long it has waited.
 // After the wait the error wraps ErrHeld and names the holder.
 func Acquire(ctx context.Context, dir, info string, me Holder, wait time.Duration, waiting func(Holder, time.Duration)) (*Lock, error) {
-	path := dir
 	f, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s to lock it: %w", dir, err)
@@ -64,7 +63,7 @@ func Acquire(ctx context.Context, dir, info string, me Holder, wait time.Duratio
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, fmt.Errorf("lock %s: %w", dir, err)
 		}
 		holder := readHolder(info)
 		waited := time.Since(start)
@@ -85,7 +84,7 @@ func Acquire(ctx context.Context, dir, info string, me Holder, wait time.Duratio
 	}
 	if err := writeHolder(info, me); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	return &Lock{f: f, dir: dir, info: info}, nil
 }

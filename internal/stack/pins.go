@@ -48,9 +48,16 @@ func (s *Stack) pinApp(apps []platform.Instance) error {
 
 // unpinApp lets the resolver pass nginx's questions on to Docker's DNS again.
 func (s *Stack) unpinApp() error {
-	err := os.Remove(s.path(render.PinsFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeIfThere(s.path(render.PinsFile)); err != nil {
 		return fmt.Errorf("unpin the app's addresses: %w", err)
+	}
+	return nil
+}
+
+// removeIfThere removes the file at path; one that is not there is fine.
+func removeIfThere(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

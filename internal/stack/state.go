@@ -61,11 +61,7 @@ func (s *Stack) loadState() (State, error) {
 
 func (s *Stack) saveState(st State) error {
 	if st.Switch == nil {
-		err := os.Remove(s.path(stateFile))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
+		return removeIfThere(s.path(stateFile))
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
