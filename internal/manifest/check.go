@@ -129,6 +129,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 	m := &Manifest{
 		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume},
 		Nginx:    Nginx{ProxyTimeout: DefaultProxyTimeout},
+		Rollout:  Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
 	services := []field{
@@ -148,11 +149,19 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"name", true, func(c *checker, n *yaml.Node, p string) { w.Name = c.text(n, p, dockerNameRule) }},
 		{"driver_type", true, func(c *checker, n *yaml.Node, p string) { w.DriverType = c.text(n, p, driverRule) }},
 	}
+	r := &m.Rollout
+	rollout := []field{
+		{"strategy", false, func(c *checker, n *yaml.Node, p string) { r.Strategy = c.text(n, p, strategyRule) }},
+		{"steps", false, func(c *checker, n *yaml.Node, p string) { r.Steps = c.steps(n, p) }},
+		{"step_seconds", false, func(c *checker, n *yaml.Node, p string) { r.StepSeconds = c.integer(n, p, 1, 3600, " seconds") }},
+		{"sticky", false, func(c *checker, n *yaml.Node, p string) { r.Sticky = c.boolean(n, p) }},
+	}
 	top := []field{
 		{"services", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, services) }},
 		{"nginx", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, nginx) }},
 		{"network", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, network) }},
 		{"contact", false, func(c *checker, n *yaml.Node, p string) { m.Contact = c.contact(n, p) }},
+		{"rollout", false, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, rollout) }},
 		{"policy", false, func(c *checker, n *yaml.Node, p string) { m.Policy = c.policy(n, p) }},
 	}
 	c.mapping(root, "", top)
@@ -241,6 +250,42 @@ func (c *checker) integer(n *yaml.Node, path string, lo, hi int, unit string) in
 	}
 	c.report(n, path, "must be an integer between %d and %d%s, got %s", lo, hi, unit, describe(n))
 	return 0
+}
+
+// steps returns n as a list of percentages that rise strictly and end at 100.
+func (c *checker) steps(n *yaml.Node, path string) []int {
+	const want = "a list of percentages that rise and end at 100, such as [10, 25, 50, 100]"
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 || len(n.Content) > 20 {
+		c.report(n, path, "must be %s, got %s", want, describe(n))
+		return nil
+	}
+	var out []int
+	for i, item := range n.Content {
+		var v int64
+		if item.Kind != yaml.ScalarNode || item.ShortTag() != "!!int" || item.Decode(&v) != nil || v < 1 || v > 100 {
+			c.report(item, fmt.Sprintf("%s[%d]", path, i), "must be an integer percentage between 1 and 100, got %s", describe(item))
+			return nil
+		}
+		if len(out) > 0 && int(v) <= out[len(out)-1] {
+			c.report(item, fmt.Sprintf("%s[%d]", path, i), "must be above the step before it (%d): steps rise, got %d", out[len(out)-1], v)
+			return nil
+		}
+		out = append(out, int(v))
+	}
+	if out[len(out)-1] != 100 {
+		c.report(n, path, "must end at 100 (the new build takes all traffic at the last step), ends at %d", out[len(out)-1])
+		return nil
+	}
+	return out
+}
+
+// boolean returns n as true or false; YAML's other spellings are refused.
+func (c *checker) boolean(n *yaml.Node, path string) bool {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" && (n.Value == "true" || n.Value == "false") {
+		return n.Value == "true"
+	}
+	c.report(n, path, "must be true or false, got %s", describe(n))
+	return false
 }
 
 // textRule says what a valid string field looks like.
@@ -410,6 +455,10 @@ var (
 	imageRule = textRule{
 		want:  "an image reference such as nginx:latest or registry:5000/team/app:1.2 (lower-case path, no spaces)",
 		valid: func(s string) bool { return len(s) <= 512 && imageRef.MatchString(s) },
+	}
+	strategyRule = textRule{
+		want:  "one of: canary, switch",
+		valid: func(s string) bool { return s == StrategyCanary || s == StrategySwitch },
 	}
 	modeRule = textRule{
 		want:  "one of: stable, canary",

@@ -42,12 +42,24 @@ const (
 	DefaultProxyTimeout  = 30
 )
 
+// How a new build reaches traffic (the manifest's rollout section).
+const (
+	StrategyCanary = "canary" // step by step beside the running build, each step judged
+	StrategySwitch = "switch" // all at once, by the zero-failure path of promote
+)
+
+// Rollout defaults.
+var DefaultSteps = []int{10, 25, 50, 100}
+
+const DefaultStepSeconds = 30
+
 // Manifest is a loaded, validated manifest.yaml with defaults applied.
 type Manifest struct {
 	Services Services
 	Nginx    Nginx
 	Network  Network
 	Contact  string
+	Rollout  Rollout
 	// Policy holds optional per-domain threshold overrides, for example
 	// Policy["canary"]["max_error_rate_percent"]. It is nil when the manifest has none.
 	Policy map[string]map[string]float64
@@ -61,6 +73,34 @@ type Services struct {
 	Version       string
 	RestartPolicy string
 	LogVolume     string
+}
+
+// Rollout says how a release (a changed image or version on a running stack)
+// reaches traffic.
+type Rollout struct {
+	Strategy    string // StrategyCanary or StrategySwitch
+	Steps       []int  // percent of requests the new build gets at each step, rising, ending at 100
+	StepSeconds int    // how long each step runs before it is judged
+	Sticky      bool   // a client stays on one build for the whole release (a cookie)
+}
+
+// Build is what a release changes: the image and the version it is told.
+type Build struct {
+	Image   string `json:"image"`
+	Version string `json:"version"`
+}
+
+// String names a build for messages: "app:1.1 (version 1.1.0)".
+func (b Build) String() string { return b.Image + " (version " + b.Version + ")" }
+
+// Build is the build the manifest asks for.
+func (m *Manifest) Build() Build { return Build{Image: m.Services.Image, Version: m.Services.Version} }
+
+// WithBuild returns a copy of m that runs b.
+func (m *Manifest) WithBuild(b Build) *Manifest {
+	c := *m
+	c.Services.Image, c.Services.Version = b.Image, b.Version
+	return &c
 }
 
 // Nginx describes the reverse proxy in front of the application.

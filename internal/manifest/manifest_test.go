@@ -34,6 +34,7 @@ func TestLoadReadsTheSpecExample(t *testing.T) {
 		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30},
 		Network:  Network{Name: "swiftdeploy-net", DriverType: "bridge"},
 		Contact:  "ops@example.com",
+		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{5, 50, 100}, StepSeconds: 20, Sticky: false},
 		Policy:   map[string]map[string]float64{"canary": {"max_error_rate_percent": 1}},
 	}
 	if !reflect.DeepEqual(m, want) {
@@ -50,6 +51,7 @@ func TestLoadAppliesDefaultsToAMinimalManifest(t *testing.T) {
 		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs"},
 		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30},
 		Network:  Network{Name: "net", DriverType: "bridge"},
+		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{10, 25, 50, 100}, StepSeconds: 30, Sticky: true},
 	}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("got  %+v\nwant %+v", m, want)
@@ -131,7 +133,17 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 		{"an unknown field", [2]string{"port: 3000", "port: 3000\n  replicas: 2"},
 			`manifest.yaml:4:3: services.replicas: unknown field (expected one of: image, port, mode, version, restart_policy, log_volume)`},
 		{"an unknown section", [2]string{"nginx:", "ingress: {}\nnginx:"},
-			`manifest.yaml:4:1: ingress: unknown section (expected one of: services, nginx, network, contact, policy)`},
+			`manifest.yaml:4:1: ingress: unknown section (expected one of: services, nginx, network, contact, rollout, policy)`},
+		{"steps that fall", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  steps: [10, 5, 100]"},
+			`manifest.yaml:11:15: rollout.steps[1]: must be above the step before it (10): steps rise, got 5`},
+		{"steps that stop short of 100", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  steps: [10, 50]"},
+			`manifest.yaml:11:10: rollout.steps: must end at 100`},
+		{"a step above 100", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  steps: [10, 150]"},
+			`manifest.yaml:11:15: rollout.steps[1]: must be an integer percentage between 1 and 100, got "150"`},
+		{"an unknown strategy", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  strategy: bluegreen"},
+			`manifest.yaml:11:13: rollout.strategy: must be one of: canary, switch, got "bluegreen"`},
+		{"sticky that is not a boolean", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  sticky: yes"},
+			`manifest.yaml:11:11: rollout.sticky: must be true or false, got "yes"`},
 		{"an unknown mode", [2]string{"port: 3000", "port: 3000\n  mode: blue"},
 			`manifest.yaml:4:9: services.mode: must be one of: stable, canary, got "blue"`},
 		{"an unknown restart policy", [2]string{"port: 3000", "port: 3000\n  restart_policy: never"},
@@ -177,7 +189,7 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 		{"a second document", [2]string{"nginx:", "---\nnginx:"},
 			`manifest.yaml:4:1: a second YAML document starts here: the manifest must be a single document`},
 		{"a document that is a list", [2]string{minimal, "- a\n- b\n"},
-			`manifest.yaml:1:1: the manifest must be a mapping of sections (services, nginx, network, contact, policy), got a list`},
+			`manifest.yaml:1:1: the manifest must be a mapping of sections (services, nginx, network, contact, rollout, policy), got a list`},
 		{"an empty file", [2]string{minimal, ""},
 			`manifest.yaml:1:1: the file is empty: it needs the services, nginx and network sections`},
 		{"a file of comments only", [2]string{minimal, "# services:\n---\n"},

@@ -37,7 +37,40 @@ const (
 	ResolverDir = ".swiftdeploy/resolver"
 	// ResolverImage is the image setup builds from resolver/.
 	ResolverImage = "swiftdeploy-resolver:latest"
+	// ReleaseLogDir is where nginx writes, during a release, one line per
+	// request saying which build answered it: SwiftDeploy judges each build
+	// from it. The nginx container mounts it at MountedReleaseLogDir.
+	ReleaseLogDir        = ".swiftdeploy/release"
+	MountedReleaseLogDir = "/var/log/swiftdeploy-release"
+	// RoutingPath answers which routing nginx's workers use (RoutingSteady, or a
+	// release's weight), so that SwiftDeploy knows when a reload took.
+	RoutingPath   = "/.well-known/swiftdeploy/routing"
+	RoutingSteady = "steady"
+	// CanaryHost is the name nginx resolves for the new build during a release
+	// (the compose service).
+	CanaryHost = "canary"
 )
+
+// ReleaseLog is the file nginx writes during a release, relative to the
+// project root.
+var ReleaseLog = filepath.Join(ReleaseLogDir, "requests.log")
+
+// Release is what nginx and the runtime need to know about a release in
+// progress: the new build, which runs beside the one serving, and the share
+// of requests nginx sends it.
+type Release struct {
+	Canary manifest.Build
+	Weight int  // percent of requests for the canary build, 0-100
+	Sticky bool // a client keeps its build (a cookie nginx sets)
+}
+
+// Routing is what RoutingPath answers for a release (nil: steady).
+func (r *Release) Routing() string {
+	if r == nil {
+		return RoutingSteady
+	}
+	return fmt.Sprintf("canary %s at %d%%", r.Canary.Version, r.Weight)
+}
 
 // PinsFile is where SwiftDeploy pins the app's addresses during a switch.
 var PinsFile = filepath.Join(ResolverDir, "pins.json")
@@ -83,6 +116,22 @@ type data struct {
 	ResolverHost      string
 	ResolverPort      int
 	ResolverDir       string
+	Release           *Release
+	Routing           string
+	CanaryHost        string
+	ReleaseLogDir     string
+	MountedReleaseLog string
+	RoutingPath       string
+	Apps              []appService
+}
+
+// appService is one build of the app in docker-compose.yml.
+type appService struct {
+	Name    string // compose service
+	Image   string
+	Mode    string
+	Version string
+	Restart string
 }
 
 // NginxMinVersion is the oldest nginx that accepts the generated nginx.conf: the
@@ -105,12 +154,28 @@ const ResolverStaleness = ResolverValid + 2*time.Second
 
 // Render renders every template in templatesDir for m. It writes nothing.
 func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, error) {
+	return RenderRelease(templatesDir, m, project, nil)
+}
+
+// RenderRelease renders the files for m with a release in progress: the
+// canary build runs beside m's build, and nginx splits requests between the
+// two. A nil rel renders what Render does.
+func RenderRelease(templatesDir string, m *manifest.Manifest, project string, rel *Release) ([]File, error) {
 	if err := CheckProject(project); err != nil {
 		return nil, err
 	}
+	if rel != nil && (rel.Weight < 0 || rel.Weight > 100) {
+		return nil, fmt.Errorf("render: a release weight of %d%% is not a percentage", rel.Weight)
+	}
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
 		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
-		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir}
+		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
+		Release: rel, Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath,
+		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy}}}
+	if rel != nil {
+		// A canary that crashes stays down, for the release to see and abort.
+		d.Apps = append(d.Apps, appService{Name: CanaryHost, Image: rel.Canary.Image, Mode: manifest.ModeCanary, Version: rel.Canary.Version, Restart: "no"})
+	}
 	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)
 	if err != nil {
 		return nil, err

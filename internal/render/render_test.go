@@ -201,3 +201,38 @@ func TestRenderRefusesABadProjectName(t *testing.T) {
 		t.Errorf("returned %d files alongside the error", len(files))
 	}
 }
+
+func TestRenderReleaseMatchesGoldenFiles(t *testing.T) {
+	m := load(t, "custom")
+	files, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 25, Sticky: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == NginxConf || f.Path == ComposeFile {
+			compareGolden(t, filepath.Join("testdata", "release."+f.Path+".golden"), f.Data)
+		}
+	}
+}
+
+func TestRenderReleaseWithoutStickinessDrawsACohortPerRequest(t *testing.T) {
+	m := load(t, "custom")
+	files, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(files[0].Data)
+	if strings.Contains(conf, "Set-Cookie") || strings.Contains(conf, "default $cookie_swiftdeploy_cohort") {
+		t.Errorf("a release without sticky sets or reads the cohort cookie:\n%s", conf)
+	}
+	if !strings.Contains(conf, "10% app_canary;") {
+		t.Errorf("the canary's share is not 10%%:\n%s", conf)
+	}
+}
+
+func TestRenderReleaseRefusesAWeightThatIsNotAPercentage(t *testing.T) {
+	m := load(t, "custom")
+	if _, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Weight: 101}); err == nil {
+		t.Error("a weight of 101% rendered")
+	}
+}
