@@ -37,6 +37,9 @@ type Decision struct {
 	Checked        map[string]any `json:"checked"`
 	Violations     []Violation    `json:"violations"`
 	Notes          []string       `json:"notes,omitempty"`
+	// Verdict, for a release step, is promote, hold (inconclusive: measure the
+	// step again) or abort.
+	Verdict string `json:"verdict,omitempty"`
 	Overridden     bool           `json:"overridden,omitempty"`
 	OverrideReason string         `json:"override_reason,omitempty"`
 	// RetrySeconds, when above zero, says every violation is transient (a CPU load

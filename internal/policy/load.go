@@ -31,6 +31,7 @@ import (
 const (
 	Infrastructure = "infrastructure"
 	Canary         = "canary"
+	Release        = "release"
 )
 
 // DataFile holds the thresholds of every domain, under swiftdeploy.thresholds.<domain>.

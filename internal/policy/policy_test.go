@@ -48,7 +48,7 @@ func TestRunTestsNamesAFailingRegoTest(t *testing.T) {
 
 func TestDomainsAreThePackagesDirectlyUnderSwiftdeploy(t *testing.T) {
 	e := loadShipped(t, nil)
-	if got, want := e.Domains(), []string{Canary, Infrastructure}; !slices.Equal(got, want) {
+	if got, want := e.Domains(), []string{Canary, Infrastructure, Release}; !slices.Equal(got, want) {
 		t.Errorf("Domains() = %v, want %v", got, want)
 	}
 }
@@ -216,7 +216,7 @@ func TestLoadReportsEveryUnknownOverrideAsInvalidInput(t *testing.T) {
 		t.Fatalf("err = %v, want it to wrap fail.ErrInvalid", err)
 	}
 	for _, want := range []string{
-		`policy.canry: unknown policy domain (known: canary, infrastructure)`,
+		`policy.canry: unknown policy domain (known: canary, infrastructure, release)`,
 		`policy.infrastructure.min_disk_gb: unknown threshold`,
 		`policy.infrastructure.max_cpu_load_1m: +Inf is not a finite number`,
 	} {
