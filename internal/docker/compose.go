@@ -200,6 +200,12 @@ func Remove(ctx context.Context, ids ...string) error {
 	return nil
 }
 
+// Exec runs a command inside a running container.
+func Exec(ctx context.Context, id string, command ...string) error {
+	_, err := run(ctx, "docker", append([]string{"exec", id}, command...)...)
+	return err
+}
+
 // Logs returns the last n lines a container printed.
 func Logs(ctx context.Context, id string, n int) (string, error) {
 	return run(ctx, "docker", "logs", "--tail", strconv.Itoa(n), id)

@@ -18,6 +18,10 @@ type Compose struct {
 
 var _ Runtime = Compose{}
 
+// NginxConfInContainer is where the nginx container reads nginx.conf (the
+// compose file's command says so).
+const NginxConfInContainer = "/etc/swiftdeploy/nginx/nginx.conf"
+
 func (c Compose) Up(ctx context.Context) error {
 	_, err := c.Project.Compose(ctx, "up", "--detach", "--remove-orphans")
 	return err
@@ -104,6 +108,29 @@ func (c Compose) Recreate(ctx context.Context, role Role) error {
 	return err
 }
 
+// Reroute signals every running nginx to reload its configuration: its
+// master starts new workers and lets the old ones finish their requests.
+func (c Compose) Reroute(ctx context.Context) error {
+	nginx, err := c.Instances(ctx, Nginx)
+	if err != nil {
+		return err
+	}
+	reloaded := 0
+	for _, n := range nginx {
+		if !n.Running() {
+			continue
+		}
+		if err := docker.Exec(ctx, n.ID, "nginx", "-c", NginxConfInContainer, "-s", "reload"); err != nil {
+			return fmt.Errorf("reload nginx in %s: %w", n.Name, err)
+		}
+		reloaded++
+	}
+	if reloaded == 0 {
+		return fmt.Errorf("no nginx of the stack is running")
+	}
+	return nil
+}
+
 func (c Compose) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
 	if err := docker.Stop(ctx, grace, ids...); err != nil {
 		return err
@@ -142,6 +169,7 @@ func (c Compose) instances(containers []docker.Container) []Instance {
 		out[i] = Instance{
 			ID: ct.ID, Name: ct.Name, Role: Role(ct.Service), Image: ct.Image, State: ct.State,
 			Health: ct.Health, ExitCode: ct.ExitCode, StartedAt: ct.StartedAt, Addr: ct.IPs[c.Network],
+			Mode: ct.Env["MODE"], Version: ct.Env["APP_VERSION"],
 		}
 	}
 	return out

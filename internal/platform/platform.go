@@ -9,6 +9,8 @@ package platform
 import (
 	"context"
 	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
 // Role is the part an instance plays in the stack.
@@ -17,6 +19,7 @@ type Role string
 // The roles of a stack.
 const (
 	App      Role = "app"
+	Canary   Role = "canary" // the new build during a release
 	Nginx    Role = "nginx"
 	Resolver Role = "resolver"
 )
@@ -32,7 +35,12 @@ type Instance struct {
 	ExitCode  int
 	StartedAt time.Time
 	Addr      string // its address on the stack's network, "" when it has none
+	Mode      string // the MODE an app runs in
+	Version   string // the APP_VERSION an app was told
 }
+
+// Build is the image and version an app instance runs.
+func (i Instance) Build() manifest.Build { return manifest.Build{Image: i.Image, Version: i.Version} }
 
 // Running reports whether the instance is up.
 func (i Instance) Running() bool { return i.State == "running" }
@@ -58,6 +66,9 @@ type Runtime interface {
 	// Recreate replaces every instance of role with a new one from the
 	// generated configuration, touching no other role.
 	Recreate(ctx context.Context, role Role) error
+	// Reroute makes the router (nginx) read its generated configuration
+	// again, gracefully: requests under way finish where they started.
+	Reroute(ctx context.Context) error
 	// Retire stops instances, giving each up to grace to drain, and removes
 	// them.
 	Retire(ctx context.Context, grace time.Duration, ids ...string) error

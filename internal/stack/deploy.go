@@ -39,6 +39,18 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		return err
 	}
 	rt := s.Runtime(m)
+	// A running app of another build is released, never recreated in place.
+	running, apps, err := runningBuild(ctx, rt)
+	if err != nil {
+		return err
+	}
+	if len(apps) > 0 && running != m.Build() {
+		if err := s.release(ctx, rt, m, running, apps); err != nil {
+			return err
+		}
+		s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "ok", "release": true})
+		return nil
+	}
 	current, err := rt.UpToDate(ctx)
 	if err != nil {
 		return err

@@ -22,29 +22,46 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 // getHealth asks url for the service's health.
 func getHealth(ctx context.Context, url string) (Health, error) {
 	var h Health
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
+	if err := getJSON(ctx, url, "health", &h); err != nil {
 		return h, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return h, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return h, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return h, fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(body), 120))
-	}
-	if err := json.Unmarshal(body, &h); err != nil {
-		return h, fmt.Errorf("unreadable health answer: %w", err)
 	}
 	if h.Status != "ok" {
 		return h, fmt.Errorf("status %q", h.Status)
 	}
 	return h, nil
+}
+
+// getRouting asks nginx which routing its workers use (render.RoutingPath).
+func getRouting(ctx context.Context, url string) (string, error) {
+	var r struct {
+		Routing string `json:"routing"`
+	}
+	err := getJSON(ctx, url, "routing", &r)
+	return r.Routing, err
+}
+
+// getJSON reads a 200 JSON answer from url into v; what names it in errors.
+func getJSON(ctx context.Context, url, what string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(body), 120))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("unreadable %s answer: %w", what, err)
+	}
+	return nil
 }
 
 // waitFor polls check every interval until it reports done, ctx ends, or it

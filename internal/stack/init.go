@@ -64,5 +64,8 @@ func (s *Stack) generate(m *manifest.Manifest) error {
 	if err := os.MkdirAll(s.path(render.ResolverDir), 0o755); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
+	if err := makeReleaseLogDir(s.path(render.ReleaseLogDir)); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
 	return nil
 }

@@ -63,14 +63,34 @@ func removeIfThere(path string) error {
 }
 
 // moveNginx pins the app's name to apps and waits until every nginx worker
-// must use them, then confirms it through nginx: answers from the app in
-// mode only.
-func (s *Stack) moveNginx(ctx context.Context, m *manifest.Manifest, apps []platform.Instance, mode string) error {
+// must use them, then confirms it through nginx: answers from want only.
+func (s *Stack) moveNginx(ctx context.Context, m *manifest.Manifest, apps []platform.Instance, want expected) error {
 	if err := s.pinApp(apps); err != nil {
 		return err
 	}
 	sleepFor(ctx, s.NginxFollow)
-	return s.confirmNginx(ctx, m, mode)
+	return s.confirmNginx(ctx, m, want)
+}
+
+// expected is the app /healthz must answer from: a mode, and a version
+// unless it is empty.
+type expected struct{ Mode, Version string }
+
+// serving is what /healthz says when the app m describes answers.
+func serving(m *manifest.Manifest) expected {
+	return expected{Mode: m.Services.Mode, Version: m.Services.Version}
+}
+
+func (e expected) String() string {
+	if e.Version == "" {
+		return e.Mode
+	}
+	return e.Mode + " " + e.Version
+}
+
+// answers reports whether h comes from the expected app.
+func (e expected) answers(h Health) bool {
+	return h.Mode == e.Mode && (e.Version == "" || h.Version == e.Version)
 }
 
 // confirmAnswers is how many answers in a row must come from the app in the
@@ -82,7 +102,7 @@ const confirmAnswers = 10
 // is stopped: /healthz through nginx must answer in mode confirmAnswers times
 // in a row within a few seconds. A pin that did not take (the resolver down,
 // a pin file it cannot read) is caught here, while the old app still serves.
-func (s *Stack) confirmNginx(ctx context.Context, m *manifest.Manifest, mode string) error {
+func (s *Stack) confirmNginx(ctx context.Context, m *manifest.Manifest, want expected) error {
 	ctx, cancel := context.WithTimeout(ctx, max(2*s.NginxFollow, 2*time.Second))
 	defer cancel()
 	url := nginxURL(m, "/healthz")
@@ -92,11 +112,11 @@ func (s *Stack) confirmNginx(ctx context.Context, m *manifest.Manifest, mode str
 		h, err := getHealth(ctx, url)
 		switch {
 		case ctx.Err() != nil:
-			return fmt.Errorf("nginx did not move to the %s app: %d answers in a row from it, then %s", mode, inRow, last)
+			return fmt.Errorf("nginx did not move to the %s app: %d answers in a row from it, then %s", want, inRow, last)
 		case err != nil:
 			inRow, last = 0, err.Error()
-		case h.Mode != mode:
-			inRow, last = 0, "an answer from the "+h.Mode+" app"
+		case !want.answers(h):
+			inRow, last = 0, fmt.Sprintf("an answer from the %s %s app", h.Mode, h.Version)
 		default:
 			inRow++
 		}

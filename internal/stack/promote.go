@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
@@ -83,13 +82,15 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	}
 	event["overridden"] = decision.Overridden
 	start := time.Now()
-	if err := s.replaceApp(ctx, rt, m, action, target, old); err != nil {
+	next := *m
+	next.Services.Mode = target
+	if err := s.replaceApp(ctx, rt, m, &next, action, old); err != nil {
 		return fmt.Errorf("%s %s: %w", action, target, err)
 	}
 	if err := manifest.SetMode(s.path(ManifestFile), target); err != nil {
 		return fmt.Errorf("%s %s: the app now runs in %s mode but the manifest could not be updated: %w", action, target, target, err)
 	}
-	if err := s.saveState(State{}); err != nil {
+	if err := s.setSwitch(nil); err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
@@ -129,22 +130,21 @@ func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platfor
 	return running, nil
 }
 
-// replaceApp starts an app in mode next to the old ones, waits until it is
-// healthy, moves nginx to it, then retires the old ones, which drain their
-// in-flight requests; nginx never restarts. If the new app does not become
-// healthy, it is removed, the compose file restored and the old app keeps
+// replaceApp starts an app as next says (another mode, or another build)
+// beside the old ones, which run as m says, waits until it is healthy, moves
+// nginx to it, then retires the old ones, which drain their in-flight
+// requests; nginx never restarts. If the new app does not become healthy, it
+// is removed, the generated files describe m again and the old app keeps
 // serving.
-func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest.Manifest, action, mode string, old []platform.Instance) error {
-	next := *m
-	next.Services.Mode = mode
-	files, err := render.Render(s.path(TemplatesDir), &next, s.Project)
+func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *manifest.Manifest, action string, old []platform.Instance) error {
+	mode := next.Services.Mode
+	files, err := render.Render(s.path(TemplatesDir), next, s.Project)
 	if err != nil {
 		return err
 	}
-	composePath := s.path(render.ComposeFile)
-	previous, err := os.ReadFile(composePath)
+	previous, err := render.Render(s.path(TemplatesDir), m, s.Project)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", render.ComposeFile, err)
+		return err
 	}
 	if err := render.Write(s.Root, files); err != nil {
 		return err
@@ -159,8 +159,8 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 		if ids := instanceIDs(started); len(ids) > 0 && sw != nil && sw.Phase == phaseMoved {
 			// nginx may be sending requests to the new app: back to the old
 			// one first, then let the new one drain.
-			if err := s.moveNginx(cleanup, m, old, m.Services.Mode); err != nil {
-				return fmt.Errorf("%w; and nginx could not be moved back to the %s app (%v): the next deploy or rollback will finish or undo the switch", reason, m.Services.Mode, err)
+			if err := s.moveNginx(cleanup, m, old, serving(m)); err != nil {
+				return fmt.Errorf("%w; and nginx could not be moved back to the %s app (%v): the next deploy or rollback will finish or undo the switch", reason, describeApp(m, next), err)
 			}
 			if err := rt.Retire(cleanup, stopGrace, ids...); err != nil {
 				s.Out.Warn("could not remove the new app: %v", err)
@@ -174,19 +174,22 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 		if err := s.unpinApp(); err != nil {
 			s.Out.Warn("%v", err)
 		}
-		if err := atomicfile.Write(composePath, previous, 0o644); err != nil {
+		if err := render.Write(s.Root, previous); err != nil {
 			s.Out.Warn("could not restore %s: %v", render.ComposeFile, err)
 		}
-		if err := s.saveState(State{}); err != nil {
+		if err := s.setSwitch(nil); err != nil {
 			s.Out.Warn("could not clear %s: %v", stateFile, err)
 		}
-		return fmt.Errorf("%w; traffic stays on the %s app", reason, m.Services.Mode)
+		return fmt.Errorf("%w; traffic stays on the %s app", reason, describeApp(m, next))
 	}
 	// What the switch has done so far, for the next command should this one
 	// be killed: see recoverSwitch.
 	sw = &Switch{Action: action, From: m.Services.Mode, To: mode, PID: os.Getpid(), Started: s.Now().UTC(),
 		Phase: phaseStarting, Old: instanceIDs(old)}
-	if err := s.saveState(State{Switch: sw}); err != nil {
+	if m.Services.Version != next.Services.Version {
+		sw.FromVersion, sw.ToVersion = m.Services.Version, next.Services.Version
+	}
+	if err := s.setSwitch(sw); err != nil {
 		return abandon(err, nil)
 	}
 
@@ -195,7 +198,7 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 	if err := s.pinApp(old); err != nil {
 		return abandon(err, nil)
 	}
-	s.Out.Step("starting a %s app beside the running %s one", mode, m.Services.Mode)
+	s.Out.Step("starting a %s app beside the running %s one", describeApp(next, m), describeApp(m, next))
 	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
 	defer cancel()
 	started, err := rt.StartBeside(waitCtx, platform.App)
@@ -206,7 +209,7 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 		return abandon(fmt.Errorf("expected one new app, found %d", len(started)), started)
 	}
 	sw.New = instanceIDs(started)
-	if err := s.saveState(State{Switch: sw}); err != nil {
+	if err := s.setSwitch(sw); err != nil {
 		return abandon(err, started)
 	}
 	moveTo := func(app platform.Instance) error {
@@ -214,12 +217,12 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m *manifest
 			return err
 		}
 		sw.Phase = phaseMoved
-		return s.saveState(State{Switch: sw})
+		return s.setSwitch(sw)
 	}
 	if err := s.waitNewApp(waitCtx, rt, started[0], moveTo); err != nil {
 		return abandon(err, started)
 	}
-	if err := s.confirmNginx(waitCtx, m, mode); err != nil {
+	if err := s.confirmNginx(waitCtx, m, serving(next)); err != nil {
 		return abandon(err, started)
 	}
 
@@ -290,6 +293,15 @@ func switchStep(app platform.Instance, pinnedAt, now time.Time, follow time.Dura
 		return takenOver, "", nil
 	}
 	return waitNginx, fmt.Sprintf("healthy; giving nginx %.1fs more to move to it", left.Seconds()), nil
+}
+
+// describeApp names the app m runs, as told apart from the one other runs:
+// by version when they differ, by mode otherwise.
+func describeApp(m, other *manifest.Manifest) string {
+	if m.Services.Version != other.Services.Version || m.Services.Image != other.Services.Image {
+		return fmt.Sprintf("%s %s", m.Services.Mode, m.Services.Version)
+	}
+	return m.Services.Mode
 }
 
 func instanceIDs(is []platform.Instance) []string {

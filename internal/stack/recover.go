@@ -64,7 +64,7 @@ func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime, m *manif
 	if finish {
 		// Even after the pin, nginx may not have followed it before the
 		// command was killed.
-		if err := s.moveNginx(ctx, m, newRunning, w.To); err != nil {
+		if err := s.moveNginx(ctx, m, newRunning, expected{Mode: w.To, Version: w.ToVersion}); err != nil {
 			return err
 		}
 		// Every other app: the old ones nginx no longer uses.
@@ -79,7 +79,7 @@ func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime, m *manif
 		s.Out.OK("finished the interrupted %s: the %s app serves alone", w.Action, w.To)
 		event["result"] = "finished"
 	} else {
-		if err := s.moveNginx(ctx, m, oldRunning, w.From); err != nil {
+		if err := s.moveNginx(ctx, m, oldRunning, expected{Mode: w.From, Version: w.FromVersion}); err != nil {
 			return err
 		}
 		// Every other app, also one started by a command killed before it
@@ -96,7 +96,7 @@ func (s *Stack) recoverSwitch(ctx context.Context, rt platform.Runtime, m *manif
 		return err
 	}
 	s.record(history.EventRecover, event)
-	return s.saveState(State{})
+	return s.setSwitch(nil)
 }
 
 // others returns the ids of the apps not in keep.

@@ -116,7 +116,7 @@ func switchStack(t *testing.T, mode string) (*Stack, *manifest.Manifest) {
 func TestASwitchMovesNginxToTheHealthyNewAppBeforeRetiringTheOldOne(t *testing.T) {
 	s, m := switchStack(t, "canary")
 	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"starting", "starting", "healthy"}}
-	if err := s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp}); err != nil {
+	if err := s.replaceApp(context.Background(), rt, m, inMode(m, "canary"), "promote", []platform.Instance{oldApp}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(rt.retired, []string{"old"}) || len(rt.removed) != 0 {
@@ -140,7 +140,7 @@ func TestASwitchMovesNginxToTheHealthyNewAppBeforeRetiringTheOldOne(t *testing.T
 func TestANewAppThatDiesIsRemovedAndTheOldOneKeepsServing(t *testing.T) {
 	s, m := switchStack(t, "stable")
 	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"starting", "exited"}}
-	err := s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp})
+	err := s.replaceApp(context.Background(), rt, m, inMode(m, "canary"), "promote", []platform.Instance{oldApp})
 	if err == nil || !strings.Contains(err.Error(), "exited with code 2") || !strings.Contains(err.Error(), "traffic stays on the stable app") {
 		t.Fatalf("replaceApp = %v, want the new app's exit and traffic staying on stable", err)
 	}
@@ -150,8 +150,14 @@ func TestANewAppThatDiesIsRemovedAndTheOldOneKeepsServing(t *testing.T) {
 	if _, err := os.Stat(rt.pins); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the pin file is still there after the abandoned switch: %v", err)
 	}
-	if compose, _ := os.ReadFile(s.path(render.ComposeFile)); string(compose) != "previous\n" {
-		t.Errorf("docker-compose.yml was not restored: %q", compose)
+	files, err := render.Render(s.path(TemplatesDir), m, s.Project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if got, _ := os.ReadFile(s.path(f.Path)); string(got) != string(f.Data) {
+			t.Errorf("%s does not describe the stable app again:\n%s", f.Path, got)
+		}
 	}
 	if st, err := s.loadState(); err != nil || st.Switch != nil {
 		t.Errorf("state after an abandoned switch: %+v, %v; want none", st.Switch, err)
@@ -165,7 +171,7 @@ func TestANewAppThatTurnsUnhealthyAfterThePinSendsNginxBackToTheOldOne(t *testin
 	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"healthy", "healthy", "unhealthy"}}
 	done := make(chan error, 1)
 	go func() {
-		done <- s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp})
+		done <- s.replaceApp(context.Background(), rt, m, inMode(m, "canary"), "promote", []platform.Instance{oldApp})
 	}()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -261,8 +267,8 @@ func TestASwitchKilledAfterNginxMovedIsFinished(t *testing.T) {
 func TestAPinThatNginxDoesNotFollowLeavesTheOldAppServing(t *testing.T) {
 	s, m := switchStack(t, "stable") // nginx goes on answering from the stable app
 	rt := &fakeRuntime{t: t, pins: s.path(render.PinsFile), script: []string{"healthy"}}
-	err := s.replaceApp(context.Background(), rt, m, "promote", "canary", []platform.Instance{oldApp})
-	if err == nil || !strings.Contains(err.Error(), "nginx did not move to the canary app") || !strings.Contains(err.Error(), "traffic stays on the stable app") {
+	err := s.replaceApp(context.Background(), rt, m, inMode(m, "canary"), "promote", []platform.Instance{oldApp})
+	if err == nil || !strings.Contains(err.Error(), "nginx did not move to the canary 1.0.0 app") || !strings.Contains(err.Error(), "traffic stays on the stable app") {
 		t.Fatalf("replaceApp = %v, want nginx not moving and traffic staying on stable", err)
 	}
 	if !slices.Equal(rt.retired, []string{"new"}) || len(rt.removed) != 0 {
@@ -271,4 +277,11 @@ func TestAPinThatNginxDoesNotFollowLeavesTheOldAppServing(t *testing.T) {
 	if rt.pinnedAtRetire != `{"app":["192.0.2.10"]}` {
 		t.Errorf("pin when the new app was retired: %q, want the old app again", rt.pinnedAtRetire)
 	}
+}
+
+// inMode is m switched to mode.
+func inMode(m *manifest.Manifest, mode string) *manifest.Manifest {
+	next := *m
+	next.Services.Mode = mode
+	return &next
 }

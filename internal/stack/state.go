@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
 // stateFile keeps a change to the stack while it is under way, so that the
@@ -31,6 +32,11 @@ type Switch struct {
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
 	Phase   string    `json:"phase"`
+	// FromVersion and ToVersion say which builds a switch moves between,
+	// when it changes the build (a release by switch, a rollback to the
+	// previous build); empty for a change of mode.
+	FromVersion string `json:"from_version,omitempty"`
+	ToVersion   string `json:"to_version,omitempty"`
 	Old     []string  `json:"old"` // the instances serving before
 	New     []string  `json:"new"` // the instances it started
 }
@@ -41,8 +47,15 @@ func (w Switch) String() string {
 
 // State is what .swiftdeploy/state.json holds.
 type State struct {
-	Switch *Switch `json:"switch,omitempty"`
+	Switch  *Switch  `json:"switch,omitempty"`
+	Release *Release `json:"release,omitempty"`
+	// Previous is the build a completed release replaced, which `rollback`
+	// returns to.
+	Previous *manifest.Build `json:"previous,omitempty"`
 }
+
+// empty reports whether st records nothing.
+func (st State) empty() bool { return st.Switch == nil && st.Release == nil && st.Previous == nil }
 
 func (s *Stack) loadState() (State, error) {
 	var st State
@@ -60,7 +73,7 @@ func (s *Stack) loadState() (State, error) {
 }
 
 func (s *Stack) saveState(st State) error {
-	if st.Switch == nil {
+	if st.empty() {
 		return removeIfThere(s.path(stateFile))
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
@@ -68,4 +81,20 @@ func (s *Stack) saveState(st State) error {
 		return err
 	}
 	return atomicfile.Write(s.path(stateFile), append(data, '\n'), 0o644)
+}
+
+// updateState changes the state file with change, keeping what it does not
+// touch.
+func (s *Stack) updateState(change func(*State)) error {
+	st, err := s.loadState()
+	if err != nil {
+		return err
+	}
+	change(&st)
+	return s.saveState(st)
+}
+
+// setSwitch records the switch under way (nil: none).
+func (s *Stack) setSwitch(sw *Switch) error {
+	return s.updateState(func(st *State) { st.Switch = sw })
 }

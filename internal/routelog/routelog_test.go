@@ -1,0 +1,61 @@
+package routelog
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+var canaryAt = func(addr string) bool { return addr == "172.20.0.9" }
+
+func TestReadMeasuresEachBuildFromItsAttempts(t *testing.T) {
+	log := strings.Join([]string{
+		"100.000|app_stable|200|172.20.0.3:3000|200|0.002|/",
+		"100.100|app_canary|200|172.20.0.9:3000|200|0.004|/",
+		"100.200|app_canary|500|172.20.0.9:3000|500|0.001|/api",
+		// the canary refused the connection: nginx retried on stable.
+		"100.300|app_canary|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.000, 0.003|/",
+		// probes and the tool's own calls are not traffic.
+		"100.400|app_canary|200|172.20.0.9:3000|200|0.001|/healthz",
+		"100.500|app_stable|200|-|-|-|/.well-known/swiftdeploy/routing",
+		// nginx answered 502 without any address to try.
+		"100.600|app_canary|502|-|-|-|/",
+		// outside the window.
+		"99.999|app_canary|500|172.20.0.9:3000|500|0.001|/",
+		"101.000|app_canary|500|172.20.0.9:3000|500|0.001|/",
+		"garbage",
+	}, "\n")
+	w, err := Read(strings.NewReader(log), time.Unix(100, 0), time.Unix(101, 0), canaryAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Canary.Requests != 4 || w.Canary.Errors != 3 {
+		t.Errorf("canary %d requests, %d errors; want 4 and 3", w.Canary.Requests, w.Canary.Errors)
+	}
+	if w.Stable.Requests != 2 || w.Stable.Errors != 0 {
+		t.Errorf("stable %d requests, %d errors; want 2 and 0", w.Stable.Requests, w.Stable.Errors)
+	}
+	if w.Canary.ErrorRatePercent != 75 {
+		t.Errorf("canary error rate %.2f%%, want 75%%", w.Canary.ErrorRatePercent)
+	}
+	if want := time.Unix(100, 200e6); !w.FirstCanaryError.Equal(want) {
+		t.Errorf("first canary error at %v, want %v", w.FirstCanaryError, want)
+	}
+	if w.Skipped != 1 {
+		t.Errorf("skipped %d lines, want 1", w.Skipped)
+	}
+}
+
+func TestP99InterpolatesBetweenRanks(t *testing.T) {
+	samples := make([]float64, 101)
+	for i := range samples {
+		samples[100-i] = float64(i)
+	}
+	if got := P99(samples); math.Abs(got-99) > 1e-9 {
+		t.Errorf("P99 of 0..100 = %v, want 99", got)
+	}
+	if got := P99(nil); got != 0 {
+		t.Errorf("P99 of nothing = %v, want 0", got)
+	}
+}

@@ -1,0 +1,216 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
+	"github.com/swiftdeploy/swiftdeploy/internal/policy"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
+)
+
+// logFlush covers nginx's buffered release log: it writes at least every
+// second (flush=1s in nginx.conf).
+const logFlush = 1100 * time.Millisecond
+
+// judgeStep holds the current step for step_seconds while watching the
+// canary, then asks the release policy about the window; an inconclusive
+// step is measured again as the policy allows. It returns the verdict, the
+// reasons for anything but promote, and when nginx logged the canary's first
+// failed request (zero if none). A canary that exits or turns unhealthy ends
+// the step at once with an error.
+func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Time, error) {
+	s, r := rel.s, rel.r
+	length := time.Duration(rel.m.Rollout.StepSeconds) * time.Second
+	canary, err := instancesOf(ctx, rel.rt, platform.Canary, r.Canary)
+	if err != nil {
+		return "abort", nil, time.Time{}, fmt.Errorf("the canary is not running: %w", err)
+	}
+	stable, err := instancesOf(ctx, rel.rt, platform.App, r.Stable)
+	if err != nil {
+		return "abort", nil, time.Time{}, fmt.Errorf("the stable build is not running: %w", err)
+	}
+	for extension := 0; ; extension++ {
+		offset := fileSize(s.path(render.ReleaseLog))
+		from := time.Now()
+		canaryBefore, stableBefore := rel.scrape(ctx, canary), rel.scrape(ctx, stable)
+		deadline := from.Add(length)
+		what := fmt.Sprintf("step %d at %d%%: measuring both builds", r.Step+1, r.Weight)
+		_, watchErr := s.waitFor(ctx, what, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+			if err := canaryAlive(ctx, rel.rt, canary[0]); err != nil {
+				return false, "", err
+			}
+			left := time.Until(deadline)
+			return left <= 0, fmt.Sprintf("(%ds left)", int(left.Seconds()+0.999)), nil
+		})
+		to := time.Now()
+		sleepFor(ctx, logFlush)
+		w, err := readReleaseLog(s.path(render.ReleaseLog), offset, from, to, addrSet(canary))
+		if err != nil {
+			return "abort", nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
+		}
+		if watchErr != nil {
+			s.Out.Info("the canary's share so far: %d requests, %d failed as clients saw them at nginx (retried on stable where nginx could)", w.Canary.Requests, w.Canary.Errors)
+			return "abort", nil, w.FirstCanaryError, watchErr
+		}
+		input := map[string]any{
+			"window_seconds": round(to.Sub(from).Seconds(), 2), "weight": r.Weight, "extensions": extension,
+			"step": r.Step + 1, "steps": len(r.Steps),
+			"canary": figuresInput(w.Canary, rel.window(ctx, canary, canaryBefore)),
+			"stable": figuresInput(w.Stable, rel.window(ctx, stable, stableBefore)),
+		}
+		d, err := s.decide(ctx, rel.eng, policy.Release, "release", input)
+		if err != nil {
+			return "abort", nil, w.FirstCanaryError, err
+		}
+		s.Out.Info("canary: %d requests, error rate %.2f%%, P99 %.1f ms; stable: %d requests, error rate %.2f%%, P99 %.1f ms (nginx's view)",
+			w.Canary.Requests, w.Canary.ErrorRatePercent, w.Canary.P99Ms, w.Stable.Requests, w.Stable.ErrorRatePercent, w.Stable.P99Ms)
+		s.printDecision(d)
+		s.record(history.EventReleaseStep, history.Fields(stepRecord(r, extension, d, w, input)))
+		if d.Verdict != "hold" {
+			return d.Verdict, reasonsOf(d), w.FirstCanaryError, nil
+		}
+	}
+}
+
+// canaryAlive fails when the canary exited or turned unhealthy.
+func canaryAlive(ctx context.Context, rt platform.Runtime, c platform.Instance) error {
+	got, err := rt.Instance(ctx, c.ID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("the canary %s disappeared: %v", c.Name, err)
+	case !got.Running():
+		return fmt.Errorf("the canary %s stopped (%s, exit code %d)", c.Name, got.State, got.ExitCode)
+	case got.Health == "unhealthy":
+		return fmt.Errorf("the canary %s stopped answering its health check", c.Name)
+	}
+	return nil
+}
+
+// scrape reads each instance's /metrics directly (not through nginx, which
+// may answer from either build); an instance without them is left out.
+func (rel *releaseRun) scrape(ctx context.Context, instances []platform.Instance) map[string]metrics.Sample {
+	out := map[string]metrics.Sample{}
+	for _, i := range instances {
+		if i.Addr == "" {
+			continue
+		}
+		url := fmt.Sprintf("http://%s:%d/metrics", i.Addr, rel.m.Services.Port)
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		smp, err := metrics.Scrape(sctx, httpClient, url, time.Now())
+		cancel()
+		if err == nil {
+			out[i.ID] = smp
+		}
+	}
+	return out
+}
+
+// window is a build's own view over the step from its instances' /metrics,
+// each instance against its own earlier scrape; nil when none has them.
+func (rel *releaseRun) window(ctx context.Context, instances []platform.Instance, before map[string]metrics.Sample) *history.BuildFigures {
+	after := rel.scrape(ctx, instances)
+	var sum *history.BuildFigures
+	for id, b := range before {
+		a, ok := after[id]
+		if !ok {
+			continue
+		}
+		w := metrics.Compute(b, a)
+		if sum == nil {
+			sum = &history.BuildFigures{}
+		}
+		errs := sum.ErrorRatePercent*sum.Requests/100 + w.Errors
+		sum.Requests += w.Requests
+		if sum.Requests > 0 {
+			sum.ErrorRatePercent = 100 * errs / sum.Requests
+		}
+		sum.P99Ms = max(sum.P99Ms, w.P99Ms)
+	}
+	return sum
+}
+
+func figuresInput(f routelog.Figures, app *history.BuildFigures) map[string]any {
+	in := f.Input()
+	if app != nil {
+		in["app"] = map[string]any{"requests": app.Requests, "error_rate_percent": app.ErrorRatePercent, "p99_latency_ms": app.P99Ms}
+	}
+	return in
+}
+
+func stepRecord(r *Release, extension int, d policy.Decision, w routelog.Window, input map[string]any) history.ReleaseStep {
+	rec := history.ReleaseStep{Step: r.Step + 1, Steps: len(r.Steps), Weight: r.Weight, Extension: extension,
+		WindowSeconds: w.To.Sub(w.From).Seconds(), Verdict: d.Verdict, Reasons: reasonsOf(d),
+		Canary: buildFigures(w.Canary), Stable: buildFigures(w.Stable)}
+	rec.WindowSeconds = round(rec.WindowSeconds, 2)
+	rec.CanaryApp = appFigures(input["canary"])
+	rec.StableApp = appFigures(input["stable"])
+	return rec
+}
+
+func buildFigures(f routelog.Figures) history.BuildFigures {
+	return history.BuildFigures{Requests: float64(f.Requests), ErrorRatePercent: round(f.ErrorRatePercent, 3), P99Ms: round(f.P99Ms, 2)}
+}
+
+func appFigures(in any) *history.BuildFigures {
+	m, _ := in.(map[string]any)
+	app, ok := m["app"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	f := &history.BuildFigures{}
+	f.Requests, _ = app["requests"].(float64)
+	f.ErrorRatePercent, _ = app["error_rate_percent"].(float64)
+	f.P99Ms, _ = app["p99_latency_ms"].(float64)
+	f.ErrorRatePercent, f.P99Ms = round(f.ErrorRatePercent, 3), round(f.P99Ms, 2)
+	return f
+}
+
+func reasonsOf(d policy.Decision) []string {
+	var out []string
+	for _, v := range d.Violations {
+		out = append(out, v.Message)
+	}
+	return out
+}
+
+func addrSet(instances []platform.Instance) routelog.Side {
+	addrs := map[string]bool{}
+	for _, i := range instances {
+		addrs[i.Addr] = true
+	}
+	return func(addr string) bool { return addrs[addr] }
+}
+
+// readReleaseLog measures both builds over [from, to) from the release log,
+// reading from offset on.
+func readReleaseLog(path string, offset int64, from, to time.Time, isCanary routelog.Side) (routelog.Window, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return routelog.Window{From: from, To: to}, nil
+	}
+	if err != nil {
+		return routelog.Window{}, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return routelog.Window{}, err
+	}
+	return routelog.Read(f, from, to, isCanary)
+}
+
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
