@@ -32,16 +32,16 @@ type Violation struct {
 // Decision is a policy's answer for one domain: whether the action may go ahead, the input
 // it checked, every rule broken and notes worth showing either way.
 type Decision struct {
-	Allow          bool           `json:"allow"`
-	Domain         string         `json:"domain"`
-	Checked        map[string]any `json:"checked"`
-	Violations     []Violation    `json:"violations"`
-	Notes          []string       `json:"notes,omitempty"`
+	Allow      bool           `json:"allow"`
+	Domain     string         `json:"domain"`
+	Checked    map[string]any `json:"checked"`
+	Violations []Violation    `json:"violations"`
+	Notes      []string       `json:"notes,omitempty"`
 	// Verdict, for a release step, is promote, hold (inconclusive: measure the
 	// step again) or abort.
-	Verdict string `json:"verdict,omitempty"`
-	Overridden     bool           `json:"overridden,omitempty"`
-	OverrideReason string         `json:"override_reason,omitempty"`
+	Verdict        string `json:"verdict,omitempty"`
+	Overridden     bool   `json:"overridden,omitempty"`
+	OverrideReason string `json:"override_reason,omitempty"`
 	// RetrySeconds, when above zero, says every violation is transient (a CPU load
 	// spike): the caller may measure again and re-ask for up to that long.
 	RetrySeconds float64 `json:"retry_seconds,omitempty"`

@@ -35,10 +35,10 @@ type Switch struct {
 	// FromVersion and ToVersion say which builds a switch moves between,
 	// when it changes the build (a release by switch, a rollback to the
 	// previous build); empty for a change of mode.
-	FromVersion string `json:"from_version,omitempty"`
-	ToVersion   string `json:"to_version,omitempty"`
-	Old     []string  `json:"old"` // the instances serving before
-	New     []string  `json:"new"` // the instances it started
+	FromVersion string   `json:"from_version,omitempty"`
+	ToVersion   string   `json:"to_version,omitempty"`
+	Old         []string `json:"old"` // the instances serving before
+	New         []string `json:"new"` // the instances it started
 }
 
 func (w Switch) String() string {
