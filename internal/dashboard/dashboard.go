@@ -54,6 +54,9 @@ type Snapshot struct {
 
 	Containers []Container
 	Domains    []Domain
+
+	// Release is a release in progress, nil when none.
+	Release *Release
 }
 
 // A domain's status as both outputs show it.

@@ -81,6 +81,15 @@ func snapshots() map[string]Snapshot {
 			Change:     "INTERRUPTED: promote stable → canary (pid 4242, started 09:26:01 UTC, starting); run `deploy` or `rollback` to finish or undo it",
 			Containers: append(containers("healthy"), Container{Name: "swiftdeploy-app-2", Service: "app", State: "running", Health: "healthy", StartedAt: at.Add(-50 * time.Second)}),
 		},
+		"release_in_progress": {
+			At: at, Project: "swiftdeploy", Up: true, Mode: "stable", Version: "v1.4.2", UptimeSeconds: 400, Chaos: "none",
+			Change: "in progress: release v1.4.2 → v1.5.0 (pid 4242, started 09:26:01 UTC, canary, step 2 of 4 at 25%)",
+			Release: &Release{From: "v1.4.2", To: "v1.5.0", Phase: "canary", Step: 2, Steps: 4, Weight: 25, WindowSeconds: 10, Builds: []Build{
+				{Side: "stable", Image: "team/app:1.4.2", Version: "v1.4.2", Requests: 7512, RequestsPerSecond: 751.2, ErrorRatePercent: 0.04, P99Ms: 4.1},
+				{Side: "canary", Image: "team/app:1.5.0", Version: "v1.5.0", Requests: 2488, RequestsPerSecond: 248.8, ErrorRatePercent: 12.5, P99Ms: 6.3},
+			}},
+			Containers: append(containers("healthy"), Container{Name: "swiftdeploy-canary-1", Service: "canary", State: "running", Health: "healthy", StartedAt: at.Add(-50 * time.Second)}),
+		},
 		"first_refresh": {
 			At: at, Project: "swiftdeploy", Up: true, Mode: "stable", Version: "v1.4.2", UptimeSeconds: 2, Chaos: "none",
 			Containers: containers("healthy"),
@@ -100,7 +109,7 @@ func TestTextMatchesGoldenFiles(t *testing.T) {
 }
 
 func TestJSONMatchesGoldenFiles(t *testing.T) {
-	for _, name := range []string{"canary_error_chaos", "stack_down", "interrupted_switch"} {
+	for _, name := range []string{"canary_error_chaos", "stack_down", "interrupted_switch", "release_in_progress"} {
 		t.Run(name, func(t *testing.T) {
 			out, err := JSON(snapshots()[name])
 			if err != nil {
@@ -113,7 +122,7 @@ func TestJSONMatchesGoldenFiles(t *testing.T) {
 
 var documentedKeys = []string{
 	"at", "change", "chaos", "containers", "counter_reset", "error_rate_percent", "mode", "no_traffic",
-	"p99_latency_ms", "policies", "problem", "project", "req_per_sec", "up", "uptime_seconds",
+	"p99_latency_ms", "policies", "problem", "project", "release", "req_per_sec", "up", "uptime_seconds",
 	"version", "window_seconds",
 }
 

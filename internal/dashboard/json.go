@@ -31,6 +31,7 @@ type document struct {
 	CounterReset      *bool                `json:"counter_reset"`
 	Containers        []containerDoc       `json:"containers"`
 	Policies          map[string]policyDoc `json:"policies"`
+	Release           *releaseDoc          `json:"release"`
 }
 
 type containerDoc struct {
@@ -63,6 +64,7 @@ func JSON(s Snapshot) ([]byte, error) {
 		Mode:       optString(s.Mode),
 		Version:    optString(s.Version),
 		Containers: containerDocs(s.Containers),
+		Release:    releaseDocOf(s.Release),
 	}
 	if s.Up {
 		doc.Chaos = optString(s.Chaos)

@@ -28,6 +28,9 @@ func Text(s Snapshot, color bool) string {
 	if s.Change != "" {
 		fmt.Fprintf(&b, "\n%s\n", p.warn("Change "+s.Change))
 	}
+	if s.Release != nil {
+		writeRelease(&b, s.Release, p)
+	}
 	b.WriteString("\n")
 	writeRows(&b, summaryRows(s, p))
 	fmt.Fprintf(&b, "\n%s\n", p.bold("Containers"))

@@ -107,6 +107,9 @@ func BreakGlass(d Decision, reason string) Decision {
 		return d
 	}
 	d.Allow = true
+	if d.Verdict != "" {
+		d.Verdict = VerdictPromote
+	}
 	d.Overridden = true
 	d.OverrideReason = reason
 	return d
@@ -145,7 +148,34 @@ func parseDecision(v any, domain string) (Decision, error) {
 	if doc["retry_seconds"] != nil && (!ok || retry < 0) {
 		return Decision{}, fmt.Errorf("retry_seconds is %s, want a number of seconds or null", kind(doc["retry_seconds"]))
 	}
-	return Decision{Allow: allow, Domain: domain, Checked: checked, Violations: violations, Notes: notes, RetrySeconds: retry}, nil
+	verdict, err := parseVerdict(doc["verdict"], allow)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{Allow: allow, Domain: domain, Checked: checked, Violations: violations, Notes: notes, RetrySeconds: retry, Verdict: verdict}, nil
+}
+
+// Verdicts of a release step.
+const (
+	VerdictPromote = "promote"
+	VerdictHold    = "hold"
+	VerdictAbort   = "abort"
+)
+
+// parseVerdict checks an optional verdict: one of the three, and promote
+// exactly when the decision allows.
+func parseVerdict(v any, allow bool) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	verdict, ok := v.(string)
+	if !ok || (verdict != VerdictPromote && verdict != VerdictHold && verdict != VerdictAbort) {
+		return "", fmt.Errorf("verdict is %s, want promote, hold or abort", kind(v))
+	}
+	if allow != (verdict == VerdictPromote) {
+		return "", fmt.Errorf("verdict %q disagrees with allow %v", verdict, allow)
+	}
+	return verdict, nil
 }
 
 func parseViolations(v any) ([]Violation, error) {

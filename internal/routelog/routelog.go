@@ -43,6 +43,8 @@ type Window struct {
 	From, To time.Time
 	Canary   Figures
 	Stable   Figures
+	// All is every request of the window, from the answer clients got.
+	All Figures
 	// FirstCanaryError is when the first failed canary request of the
 	// window was logged (zero when none failed).
 	FirstCanaryError time.Time
@@ -80,6 +82,7 @@ func Read(r io.Reader, from, to time.Time, isCanary Side) (Window, error) {
 	}
 	w.Canary.finish()
 	w.Stable.finish()
+	w.All.finish()
 	return w, sc.Err()
 }
 
@@ -96,10 +99,17 @@ func (w *Window) add(line string, isCanary Side) bool {
 	if at.Before(w.From) || !at.Before(w.To) || excluded(f[6]) {
 		return true
 	}
+	status, _ := strconv.Atoi(f[2])
+	w.All.Requests++
+	if status >= 500 || status == 0 {
+		w.All.Errors++
+	}
+	if t, err := strconv.ParseFloat(lastOf(attempts(f[5])), 64); err == nil {
+		w.All.latencies = append(w.All.latencies, t*1000)
+	}
 	addrs, statuses, times := attempts(f[3]), attempts(f[4]), attempts(f[5])
 	if len(addrs) == 0 || addrs[0] == "-" {
 		// nginx answered without reaching any build: charge the side it chose.
-		status, _ := strconv.Atoi(f[2])
 		w.count(f[1] == CanaryRoute, status >= 500, math.NaN(), at)
 		return true
 	}
@@ -140,6 +150,13 @@ func attempts(field string) []string {
 		return nil
 	}
 	return strings.Split(field, ", ")
+}
+
+func lastOf(list []string) string {
+	if len(list) == 0 {
+		return "-"
+	}
+	return list[len(list)-1]
 }
 
 func at2(list []string, i int) string {

@@ -42,6 +42,9 @@ func TestReadMeasuresEachBuildFromItsAttempts(t *testing.T) {
 	if want := time.Unix(100, 200e6); !w.FirstCanaryError.Equal(want) {
 		t.Errorf("first canary error at %v, want %v", w.FirstCanaryError, want)
 	}
+	if w.All.Requests != 5 || w.All.Errors != 2 {
+		t.Errorf("all: %d requests, %d errors; want 5 and 2 (what clients got)", w.All.Requests, w.All.Errors)
+	}
 	if w.Skipped != 1 {
 		t.Errorf("skipped %d lines, want 1", w.Skipped)
 	}

@@ -57,11 +57,24 @@ func (r ChaosRequest) body() (map[string]any, error) {
 
 // Chaos posts r to /chaos through nginx and records the injection.
 func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
-	return s.exclusive(ctx, "chaos "+r.Mode, func() error { return s.chaos(ctx, r) })
+	// During a release the deploy holds the lock for minutes, and chaos is
+	// how an operator proves that its gates work: it goes to the canary build
+	// alone, which changes nothing the release relies on.
+	if st, err := s.loadState(); err == nil && st.Release != nil && st.Release.Phase == releaseCanary {
+		return s.chaos(ctx, r, true)
+	}
+	return s.exclusive(ctx, "chaos "+r.Mode, func() error { return s.chaos(ctx, r, false) })
 }
 
-func (s *Stack) chaos(ctx context.Context, r ChaosRequest) (err error) {
+// canaryHeader forces nginx to send a request to the canary build during a
+// release (see nginx.conf).
+const canaryHeader = "X-Canary"
+
+func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err error) {
 	event := map[string]any{"mode": r.Mode}
+	if toCanary {
+		event["target"] = "release canary"
+	}
 	defer func() {
 		event["result"] = resultOf(err)
 		if err != nil {
@@ -86,6 +99,10 @@ func (s *Stack) chaos(ctx context.Context, r ChaosRequest) (err error) {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if toCanary {
+		req.Header.Set(canaryHeader, "always")
+		s.Out.Info("a release is under way: chaos goes to its canary build")
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("chaos: the stack does not answer on port %d (is it deployed?): %w", m.Nginx.Port, err)

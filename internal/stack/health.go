@@ -21,8 +21,14 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // getHealth asks url for the service's health.
 func getHealth(ctx context.Context, url string) (Health, error) {
+	return getHealthFrom(ctx, url, nil)
+}
+
+// getHealthFrom asks url for the service's health with extra request
+// headers (X-Canary, to choose a build during a release).
+func getHealthFrom(ctx context.Context, url string, header http.Header) (Health, error) {
 	var h Health
-	if err := getJSON(ctx, url, "health", &h); err != nil {
+	if err := getJSON(ctx, url, "health", header, &h); err != nil {
 		return h, err
 	}
 	if h.Status != "ok" {
@@ -36,15 +42,18 @@ func getRouting(ctx context.Context, url string) (string, error) {
 	var r struct {
 		Routing string `json:"routing"`
 	}
-	err := getJSON(ctx, url, "routing", &r)
+	err := getJSON(ctx, url, "routing", nil, &r)
 	return r.Routing, err
 }
 
 // getJSON reads a 200 JSON answer from url into v; what names it in errors.
-func getJSON(ctx context.Context, url, what string, v any) error {
+func getJSON(ctx context.Context, url, what string, header http.Header, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

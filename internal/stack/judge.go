@@ -32,11 +32,11 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 	length := time.Duration(rel.m.Rollout.StepSeconds) * time.Second
 	canary, err := instancesOf(ctx, rel.rt, platform.Canary, r.Canary)
 	if err != nil {
-		return "abort", nil, time.Time{}, fmt.Errorf("the canary is not running: %w", err)
+		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("the canary is not running: %w", err)
 	}
 	stable, err := instancesOf(ctx, rel.rt, platform.App, r.Stable)
 	if err != nil {
-		return "abort", nil, time.Time{}, fmt.Errorf("the stable build is not running: %w", err)
+		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("the stable build is not running: %w", err)
 	}
 	for extension := 0; ; extension++ {
 		offset := fileSize(s.path(render.ReleaseLog))
@@ -45,6 +45,9 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 		deadline := from.Add(length)
 		what := fmt.Sprintf("step %d at %d%%: measuring both builds", r.Step+1, r.Weight)
 		_, watchErr := s.waitFor(ctx, what, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+			if s.abortRequested() {
+				return false, "", errAbortRequested
+			}
 			if err := canaryAlive(ctx, rel.rt, canary[0]); err != nil {
 				return false, "", err
 			}
@@ -52,31 +55,37 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 			return left <= 0, fmt.Sprintf("(%ds left)", int(left.Seconds()+0.999)), nil
 		})
 		to := time.Now()
+		canaryApp, stableApp := rel.window(ctx, canary, canaryBefore), rel.window(ctx, stable, stableBefore)
 		sleepFor(ctx, logFlush)
 		w, err := readReleaseLog(s.path(render.ReleaseLog), offset, from, to, addrSet(canary))
 		if err != nil {
-			return "abort", nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
+			return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
 		}
 		if watchErr != nil {
 			s.Out.Info("the canary's share so far: %d requests, %d failed as clients saw them at nginx (retried on stable where nginx could)", w.Canary.Requests, w.Canary.Errors)
-			return "abort", nil, w.FirstCanaryError, watchErr
+			return policy.VerdictAbort, nil, w.FirstCanaryError, watchErr
 		}
 		input := map[string]any{
 			"window_seconds": round(to.Sub(from).Seconds(), 2), "weight": r.Weight, "extensions": extension,
 			"step": r.Step + 1, "steps": len(r.Steps),
-			"canary": figuresInput(w.Canary, rel.window(ctx, canary, canaryBefore)),
-			"stable": figuresInput(w.Stable, rel.window(ctx, stable, stableBefore)),
+			"canary": figuresInput(w.Canary, canaryApp),
+			"stable": figuresInput(w.Stable, stableApp),
 		}
 		d, err := s.decide(ctx, rel.eng, policy.Release, "release", input)
 		if err != nil {
-			return "abort", nil, w.FirstCanaryError, err
+			return policy.VerdictAbort, nil, w.FirstCanaryError, err
 		}
 		s.Out.Info("canary: %d requests, error rate %.2f%%, P99 %.1f ms; stable: %d requests, error rate %.2f%%, P99 %.1f ms (nginx's view)",
 			w.Canary.Requests, w.Canary.ErrorRatePercent, w.Canary.P99Ms, w.Stable.Requests, w.Stable.ErrorRatePercent, w.Stable.P99Ms)
 		s.printDecision(d)
 		s.record(history.EventReleaseStep, history.Fields(stepRecord(r, extension, d, w, input)))
-		if d.Verdict != "hold" {
+		switch d.Verdict {
+		case policy.VerdictPromote, policy.VerdictAbort:
 			return d.Verdict, reasonsOf(d), w.FirstCanaryError, nil
+		case policy.VerdictHold:
+		default:
+			// A release policy without a verdict fails closed.
+			return policy.VerdictAbort, []string{"the release policy gave no verdict"}, w.FirstCanaryError, nil
 		}
 	}
 }

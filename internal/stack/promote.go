@@ -8,6 +8,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/lock"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -27,11 +28,100 @@ func (s *Stack) Promote(ctx context.Context, mode string) error {
 	return s.switchMode(ctx, mode, history.EventPromote)
 }
 
-// Rollback returns the app to stable by the same path as promote. The canary
-// policy is still asked (its input says action "rollback") and the shipped policy
-// allows it; the attempt is always recorded.
+// Rollback is the way back, whatever the stack is doing: a release under
+// way is aborted (the command running it is asked to, and rollback waits for
+// it); a canary mode returns to stable by the same path as promote (the
+// canary policy is still asked, its input saying action "rollback", and the
+// shipped policy allows it); a stable stack after a completed release returns
+// to the previous build. The attempt is always recorded.
 func (s *Stack) Rollback(ctx context.Context) error {
-	return s.switchMode(ctx, manifest.ModeStable, history.EventRollback)
+	if st, err := s.loadState(); err == nil && st.Release != nil {
+		if h, held := lock.Held(s.Root, s.path(lockInfo)); held {
+			if err := s.requestAbort(); err != nil {
+				return err
+			}
+			s.Out.Step("a release is under way (%s): asked it to abort", h)
+		}
+	}
+	return s.exclusive(ctx, history.EventRollback, func() error { return s.rollbackLocked(ctx) })
+}
+
+func (s *Stack) rollbackLocked(ctx context.Context) error {
+	asked := s.abortRequested()
+	if err := removeIfThere(s.path(abortFile)); err != nil {
+		return err
+	}
+	st, err := s.loadState()
+	if err != nil {
+		return err
+	}
+	m, err := s.loadManifest()
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Release != nil:
+		// Its command is gone: undo what it left.
+		if err := engine(ctx); err != nil {
+			return err
+		}
+		if err := s.recoverRelease(ctx, s.Runtime(m), m, *st.Release); err != nil {
+			return fmt.Errorf("rollback: %w", err)
+		}
+		s.record(history.EventRollback, map[string]any{"result": "ok", "release": "undone"})
+		return nil
+	case asked:
+		s.Out.OK("rollback: the release was aborted; the stable build serves")
+		s.record(history.EventRollback, map[string]any{"result": "ok", "release": "aborted"})
+		return nil
+	case m.Services.Mode == manifest.ModeStable && st.Previous != nil:
+		return s.rollbackBuild(ctx, m, *st.Previous)
+	}
+	return s.switchModeLocked(ctx, manifest.ModeStable, history.EventRollback)
+}
+
+// rollbackBuild returns a stable stack to the build a completed release
+// replaced, by the zero-failure switch.
+func (s *Stack) rollbackBuild(ctx context.Context, m *manifest.Manifest, previous manifest.Build) (err error) {
+	event := map[string]any{"to_image": previous.Image, "to_version": previous.Version}
+	defer func() {
+		event["result"] = resultOf(err)
+		if err != nil {
+			event["error"] = err.Error()
+		}
+		s.record(history.EventRollback, event)
+	}()
+	if err := engine(ctx); err != nil {
+		return err
+	}
+	rt := s.Runtime(m)
+	running, apps, err := runningBuild(ctx, rt)
+	if err != nil {
+		return err
+	}
+	if _, err := s.runningApps(ctx, rt); err != nil {
+		return err
+	}
+	event["from_image"], event["from_version"] = running.Image, running.Version
+	if running == previous {
+		s.Out.OK("rollback: %s already serves: nothing to do", previous)
+		event["result"] = "noop"
+		return s.updateState(func(st *State) { st.Previous = nil })
+	}
+	start := time.Now()
+	cur := m.WithBuild(running)
+	if err := s.replaceApp(ctx, rt, cur, m.WithBuild(previous), history.EventRollback, apps); err != nil {
+		return fmt.Errorf("rollback to %s: %w", previous, err)
+	}
+	if err := s.updateState(func(st *State) { st.Switch, st.Previous = nil, nil }); err != nil {
+		return err
+	}
+	event["elapsed_seconds"] = round(time.Since(start).Seconds(), 2)
+	s.Out.OK("rollback: %s → %s in %.1fs; /healthz through nginx confirms it", running, previous, time.Since(start).Seconds())
+	if m.Build() != previous {
+		s.Out.Warn("%s still asks for %s: set services.image and services.version to %s, or the next deploy releases it again", ManifestFile, m.Build(), previous)
+	}
+	return nil
 }
 
 func (s *Stack) switchMode(ctx context.Context, target, action string) error {

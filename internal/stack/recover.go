@@ -10,13 +10,14 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/lock"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
 // recoverIfInterrupted runs recoverSwitch when the state file records a
 // switch, which only a killed command leaves behind.
 func (s *Stack) recoverIfInterrupted(ctx context.Context) error {
 	st, err := s.loadState()
-	if err != nil || st.Switch == nil {
+	if err != nil || (st.Switch == nil && st.Release == nil) {
 		return err
 	}
 	m, err := s.loadManifest()
@@ -26,7 +27,54 @@ func (s *Stack) recoverIfInterrupted(ctx context.Context) error {
 	if err := engine(ctx); err != nil {
 		return err
 	}
+	if st.Release != nil {
+		return s.recoverRelease(ctx, s.Runtime(m), m, *st.Release)
+	}
 	return s.recoverSwitch(ctx, s.Runtime(m), m)
+}
+
+// recoverRelease undoes a release that a killed command left half-done:
+// nginx back to the stable build alone, the new build removed. Once the
+// stable build is gone (killed after the takeover moved nginx), it finishes
+// the takeover instead.
+func (s *Stack) recoverRelease(ctx context.Context, rt platform.Runtime, m *manifest.Manifest, r Release) error {
+	s.Out.Warn("found an interrupted %s", r)
+	event := map[string]any{"action": "release", "from": r.From.Version, "to": r.To.Version, "phase": r.Phase, "pid": r.PID}
+	stable, _ := instancesOf(ctx, rt, platform.App, r.Stable)
+	if len(stable) == 0 && len(r.New) > 0 {
+		next := m.WithBuild(r.To)
+		files, err := render.Render(s.path(TemplatesDir), next, s.Project)
+		if err != nil {
+			return err
+		}
+		if err := render.Write(s.Root, files); err != nil {
+			return err
+		}
+		if err := s.reroute(ctx, rt, next, render.RoutingSteady); err != nil {
+			return err
+		}
+		if len(r.Canary) > 0 {
+			if err := rt.Retire(ctx, stopGrace, r.Canary...); err != nil {
+				return err
+			}
+		}
+		if err := s.unpinApp(); err != nil {
+			return err
+		}
+		if err := s.updateState(func(st *State) { st.Release, st.Previous = nil, &r.From }); err != nil {
+			return err
+		}
+		s.Out.OK("finished the interrupted release: %s serves alone", r.To)
+		event["result"] = "finished"
+	} else {
+		if _, err := s.undoRelease(ctx, rt, m.WithBuild(r.From), &r); err != nil {
+			return err
+		}
+		s.Out.OK("undid the interrupted release: %s serves alone, as before", r.From)
+		event["result"] = "undone"
+	}
+	s.record(history.EventRecover, event)
+	return nil
 }
 
 // recoverSwitch finishes or undoes a switch that a killed command left
@@ -125,11 +173,17 @@ func (s *Stack) changeUnderWay() string {
 	if err != nil {
 		return err.Error()
 	}
-	if st.Switch == nil {
+	var change fmt.Stringer
+	switch {
+	case st.Release != nil:
+		change = st.Release
+	case st.Switch != nil:
+		change = st.Switch
+	default:
 		return ""
 	}
 	if _, held := lock.Held(s.Root, s.path(lockInfo)); held {
-		return "in progress: " + st.Switch.String()
+		return "in progress: " + change.String()
 	}
-	return "INTERRUPTED: " + st.Switch.String() + "; run `deploy` or `rollback` to finish or undo it"
+	return "INTERRUPTED: " + change.String() + "; run `deploy` or `rollback` to finish or undo it"
 }

@@ -104,6 +104,9 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		}
 		s.record(history.EventRelease, history.Fields(event))
 	}()
+	if err := removeIfThere(s.path(abortFile)); err != nil {
+		return err
+	}
 	started := event
 	started.Result, started.Steps = history.ReleaseStarted, r.Steps
 	s.record(history.EventRelease, history.Fields(started))
@@ -146,6 +149,25 @@ func percentList(steps []int) string {
 	}
 	return strings.Join(parts, " → ")
 }
+
+// abortFile is where `rollback` asks the command running a release to abort
+// it: that command holds the stack's lock, and checks for the file while it
+// waits.
+var abortFile = StateDir + "/abort-release"
+
+// requestAbort asks the release under way to abort.
+func (s *Stack) requestAbort() error {
+	return os.WriteFile(s.path(abortFile), []byte(fmt.Sprintf("rollback, pid %d\n", os.Getpid())), 0o644)
+}
+
+// abortRequested reports whether a rollback asked the release to abort.
+func (s *Stack) abortRequested() bool {
+	_, err := os.Stat(s.path(abortFile))
+	return err == nil
+}
+
+// errAbortRequested is why a release stops when a rollback asks it to.
+var errAbortRequested = errors.New("`rollback` asked to abort the release")
 
 // errAborted marks a release that stopped on a failed step or a failed
 // canary: exit 3, like a denial, with stable serving.
@@ -191,7 +213,7 @@ func (rel *releaseRun) run(ctx context.Context) error {
 		if err != nil {
 			return rel.abort(ctx, err.Error(), firstBad)
 		}
-		if verdict != "promote" {
+		if verdict != policy.VerdictPromote {
 			return rel.abort(ctx, strings.Join(reasons, "; "), firstBad)
 		}
 	}
@@ -223,6 +245,9 @@ func (rel *releaseRun) startCanary(ctx context.Context) error {
 		return fmt.Errorf("expected one canary, found %d", len(started))
 	}
 	_, err = s.waitFor(waitCtx, "the canary ("+started[0].Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		if s.abortRequested() {
+			return false, "", errAbortRequested
+		}
 		got, err := rel.rt.Instance(ctx, started[0].ID)
 		if err != nil {
 			return false, "", fmt.Errorf("the canary %s disappeared: %v", started[0].Name, err)
@@ -289,11 +314,12 @@ func (rel *releaseRun) abort(ctx context.Context, reason string, firstBad time.T
 	defer cancel()
 	s.Out.Fail("release aborted at step %d of %d (%d%%): %s", r.Step+1, len(r.Steps), r.Weight, reason)
 	rel.event.Reasons = append(rel.event.Reasons, reason)
-	if err := s.undoRelease(ctx, rel.rt, rel.cur, r); err != nil {
+	stopped, err := s.undoRelease(ctx, rel.rt, rel.cur, r)
+	if err != nil {
 		return fmt.Errorf("release aborted (%s), but it could not be undone: %w; run `rollback` to finish undoing it", reason, err)
 	}
 	if !firstBad.IsZero() {
-		rel.event.FirstBadToAbort = round(time.Since(firstBad).Seconds(), 2)
+		rel.event.FirstBadToAbort = round(stopped.Sub(firstBad).Seconds(), 2)
 		s.Out.Info("%.1fs from the canary's first failed request to its weight being 0", rel.event.FirstBadToAbort)
 	}
 	return fmt.Errorf("%w at step %d of %d (%d%%): %s; %s serves all traffic, as before", errAborted, r.Step+1, len(r.Steps), r.Weight, reason, r.From)
@@ -301,40 +327,42 @@ func (rel *releaseRun) abort(ctx context.Context, reason string, firstBad time.T
 
 // undoRelease returns a stack to the stable build alone: nginx first, then
 // the new build's instances go, then the state says no release.
-func (s *Stack) undoRelease(ctx context.Context, rt platform.Runtime, cur *manifest.Manifest, r *Release) error {
+// It returns when nginx stopped sending the canary requests.
+func (s *Stack) undoRelease(ctx context.Context, rt platform.Runtime, cur *manifest.Manifest, r *Release) (time.Time, error) {
 	if len(r.New) > 0 {
 		// The takeover may have pinned the app's name to the new build.
 		stable, err := instancesOf(ctx, rt, platform.App, r.Stable)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if err := s.pinApp(stable); err != nil {
-			return err
+			return time.Time{}, err
 		}
 		sleepFor(ctx, s.NginxFollow)
 	}
 	files, err := render.Render(s.path(TemplatesDir), cur, s.Project)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if err := render.Write(s.Root, files); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if r.Phase != releaseStarting {
 		if err := s.reroute(ctx, rt, cur, render.RoutingSteady); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
+	stopped := time.Now()
 	s.Out.Step("nginx sends every request to %s again; removing the new build", r.From)
 	if ids := append(append([]string{}, r.Canary...), r.New...); len(ids) > 0 {
 		if err := rt.Retire(ctx, stopGrace, ids...); err != nil {
-			return err
+			return stopped, err
 		}
 	}
 	if err := s.unpinApp(); err != nil {
-		return err
+		return stopped, err
 	}
-	return s.setRelease(nil)
+	return stopped, s.setRelease(nil)
 }
 
 // instancesOf reads the running instances of role among ids.

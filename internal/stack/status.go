@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
 )
 
 // StatusOptions chooses how status shows the stack.
@@ -44,23 +48,15 @@ func (s *Stack) Status(ctx context.Context, opt StatusOptions) error {
 	eng, policyErr := s.loadPolicies(m)
 	prev, havePrev := s.sampleAged(0, recentSample)
 	for {
-		cur, scrapeErr := metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
-		if scrapeErr == nil && !havePrev && opt.Once {
-			// A window needs two scrapes: take the second one shortly after.
-			prev, havePrev = cur, true
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(firstWindowPause):
+		if r := s.releaseUnderWay(); r != nil {
+			// A scrape through nginx would land on either build: each is
+			// measured apart instead.
+			if err := show(opt, s.releaseSnapshot(ctx, m, eng, policyErr, r)); err != nil {
+				return err
 			}
-			cur, scrapeErr = metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
-		}
-		snap := s.snapshot(ctx, m, eng, policyErr, prev, havePrev, cur, scrapeErr)
-		if err := show(opt, snap); err != nil {
+			havePrev = false
+		} else if err := s.statusRefresh(ctx, opt, m, eng, policyErr, &prev, &havePrev); err != nil {
 			return err
-		}
-		if scrapeErr == nil {
-			prev, havePrev = cur, true
 		}
 		if opt.Once {
 			return nil
@@ -71,6 +67,30 @@ func (s *Stack) Status(ctx context.Context, opt StatusOptions) error {
 		case <-time.After(opt.Interval):
 		}
 	}
+}
+
+// statusRefresh shows one refresh of a stack that runs one build, measured
+// by scraping /metrics through nginx.
+func (s *Stack) statusRefresh(ctx context.Context, opt StatusOptions, m *manifest.Manifest, eng *policy.Engine, policyErr error, prev *metrics.Sample, havePrev *bool) error {
+	cur, scrapeErr := metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
+	if scrapeErr == nil && !*havePrev && opt.Once {
+		// A window needs two scrapes: take the second one shortly after.
+		*prev, *havePrev = cur, true
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(firstWindowPause):
+		}
+		cur, scrapeErr = metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
+	}
+	snap := s.snapshot(ctx, m, eng, policyErr, *prev, *havePrev, cur, scrapeErr)
+	if err := show(opt, snap); err != nil {
+		return err
+	}
+	if scrapeErr == nil {
+		*prev, *havePrev = cur, true
+	}
+	return nil
 }
 
 func show(opt StatusOptions, snap dashboard.Snapshot) error {
@@ -215,4 +235,68 @@ func ParseStatusOptions(once, asJSON *bool, interval *string, out io.Writer) (St
 		opt.Color = false
 	}
 	return opt, nil
+}
+
+// releaseUnderWay is the release the state file records, nil when none.
+func (s *Stack) releaseUnderWay() *Release {
+	st, err := s.loadState()
+	if err != nil {
+		return nil
+	}
+	return st.Release
+}
+
+// releaseWindow is how much of nginx's release log status shows.
+const releaseWindow = 10 * time.Second
+
+// releaseTail bounds how much of the release log status reads.
+const releaseTail = 32 << 20
+
+// releaseSnapshot gathers one refresh during a release: the stable build's
+// health (X-Canary: never), both builds side by side from nginx's release
+// log over the last releaseWindow, the containers and the infrastructure
+// policy.
+func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error, r *Release) dashboard.Snapshot {
+	snap := dashboard.Snapshot{At: s.Now().UTC(), Project: s.Project, Chaos: "none", Change: s.changeUnderWay()}
+	h, healthErr := getHealthFrom(ctx, nginxURL(m, "/healthz"), http.Header{canaryHeader: {"never"}})
+	if healthErr != nil {
+		snap.Problem = fmt.Sprintf("/healthz through nginx on port %d: %v", m.Nginx.Port, healthErr)
+	} else {
+		snap.Up, snap.Mode, snap.Version, snap.UptimeSeconds = true, h.Mode, h.Version, h.UptimeSeconds
+	}
+	rt := s.Runtime(m)
+	instances, err := rt.Instances(ctx, "")
+	if err != nil && snap.Problem == "" {
+		snap.Problem = err.Error()
+	}
+	var canary []platform.Instance
+	for _, i := range instances {
+		snap.Containers = append(snap.Containers, dashboard.Container{Name: i.Name, Service: string(i.Role), State: i.State, Health: i.Health, StartedAt: i.StartedAt})
+		if i.Role == platform.Canary {
+			canary = append(canary, i)
+		}
+	}
+	to := time.Now().Add(-logFlush)
+	from := to.Add(-releaseWindow)
+	path := s.path(render.ReleaseLog)
+	w, err := readReleaseLog(path, max(0, fileSize(path)-releaseTail), from, to, addrSet(canary))
+	if err != nil && snap.Problem == "" {
+		snap.Problem = "release log: " + err.Error()
+	}
+	secs := releaseWindow.Seconds()
+	view := &dashboard.Release{From: r.From.Version, To: r.To.Version, Phase: r.Phase, Step: r.Step + 1, Steps: len(r.Steps), Weight: r.Weight, WindowSeconds: secs}
+	for _, b := range []struct {
+		side  string
+		build manifest.Build
+		f     routelog.Figures
+	}{{"stable", r.From, w.Stable}, {"canary", r.To, w.Canary}} {
+		view.Builds = append(view.Builds, dashboard.Build{Side: b.side, Image: b.build.Image, Version: b.build.Version, Requests: b.f.Requests,
+			RequestsPerSecond: float64(b.f.Requests) / secs, ErrorRatePercent: b.f.ErrorRatePercent, P99Ms: b.f.P99Ms})
+	}
+	snap.Release = view
+	snap.Window = &metrics.Window{Seconds: secs, Requests: float64(w.All.Requests), Errors: float64(w.All.Errors),
+		ErrorRatePercent: w.All.ErrorRatePercent, P99Ms: w.All.P99Ms, NoTraffic: w.All.Requests == 0}
+	snap.RequestsPerSecond = float64(w.All.Requests) / secs
+	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, snap.Window)
+	return snap
 }
