@@ -79,6 +79,8 @@ type manifestOptions struct {
 	nginx  string // nginx.image; nginx:latest when empty
 	mode   string
 	policy string // extra YAML under policy:, indented two spaces
+	// rollout is the rollout section, when the test sets one.
+	rollout string
 }
 
 // defaultPolicy keeps test runs fast and independent of the machine's load: a
@@ -129,7 +131,7 @@ network:
   driver_type: bridge
 contact: "ops+e2e@example.com"
 policy:
-%s`, opt.image, opt.mode, p.name, opt.nginx, p.port, p.name, opt.policy)
+%s%s`, opt.image, opt.mode, p.name, opt.nginx, p.port, p.name, opt.policy, opt.rollout)
 	p.write("manifest.yaml", p.manifest)
 	t.Cleanup(p.teardownAndCheck)
 	return p

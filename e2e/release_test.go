@@ -1,0 +1,397 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// quickRollout runs each step for a few seconds, so that a release of four
+// steps fits in a test; the 20-client loads give every step thousands of
+// requests to judge.
+const quickRollout = `rollout:
+  strategy: canary
+  steps: [10, 25, 50, 100]
+  step_seconds: 4
+  sticky: true
+`
+
+// httpLoad keeps conns Go net/http clients busy on path: like browsers and
+// most HTTP libraries, Go's transport retries an idempotent request when the
+// server closed an idle keep-alive connection as it was sent (RFC 9112
+// section 9.3.1), which is what a reload of nginx does to idle connections.
+type httpLoad struct {
+	ok, non2xx, errs atomic.Int64
+	stopping         atomic.Bool
+	wg               sync.WaitGroup
+	mu               sync.Mutex
+	firstErr         string
+	versions         map[string]int64 // answers by version
+}
+
+func startHTTPLoad(t testing.TB, url string, conns int) *httpLoad {
+	t.Helper()
+	l := &httpLoad{versions: map[string]int64{}}
+	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	client := &http.Client{Transport: transport, Timeout: requestTimeout}
+	for range conns {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for !l.stopping.Load() {
+				resp, err := client.Get(url)
+				if err != nil {
+					if !l.stopping.Load() {
+						l.errs.Add(1)
+						l.note(err.Error())
+					}
+					continue
+				}
+				var body struct {
+					Version string `json:"version"`
+				}
+				data, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					l.non2xx.Add(1)
+					l.note(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, data))
+					continue
+				}
+				l.ok.Add(1)
+				json.Unmarshal(data, &body)
+				l.mu.Lock()
+				l.versions[body.Version]++
+				l.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *httpLoad) note(what string) {
+	l.mu.Lock()
+	if l.firstErr == "" {
+		l.firstErr = what
+	}
+	l.mu.Unlock()
+}
+
+func (l *httpLoad) stop() {
+	if !l.stopping.Swap(true) {
+		l.wg.Wait()
+	}
+}
+
+func (l *httpLoad) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("%d ok, %d non-2xx, %d errors, answers by version %v (first failure: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.versions, l.firstErr)
+}
+
+// releaseState reads the release the state file records, nil when none.
+func (p *project) releaseState() map[string]any {
+	data, err := os.ReadFile(filepath.Join(p.dir, ".swiftdeploy", "state.json"))
+	if err != nil {
+		return nil
+	}
+	var st struct {
+		Release map[string]any `json:"release"`
+	}
+	if json.Unmarshal(data, &st) != nil {
+		return nil
+	}
+	return st.Release
+}
+
+// waitForStep waits until the release serves the canary weight percent.
+func (p *project) waitForStep(b *background, weight int) {
+	p.t.Helper()
+	waitUntil(p.t, 90*time.Second, fmt.Sprintf("the release's %d%% step", weight), func() bool {
+		if b.finished() {
+			out, code := b.wait()
+			p.t.Fatalf("the release ended (exit %d) before its %d%% step:\n%s", code, weight, out)
+		}
+		r := p.releaseState()
+		return r != nil && r["phase"] == "canary" && r["weight"] == float64(weight)
+	})
+}
+
+// version asks for path with header set and returns the version and X-Mode of the answer.
+func (p *project) answer(client *http.Client, header string) (version, mode string, resp *http.Response) {
+	p.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, p.url("/"), nil)
+	if header != "" {
+		req.Header.Set("X-Canary", header)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Version string `json:"version"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	return body.Version, resp.Header.Get("X-Mode"), resp
+}
+
+// lastRelease is the last release event in history.
+func (p *project) lastRelease() map[string]any {
+	var last map[string]any
+	for _, e := range p.events() {
+		if e["event"] == "release" && e["result"] != "started" {
+			last = e
+		}
+	}
+	if last == nil {
+		p.t.Fatal("history records no end of a release")
+	}
+	return last
+}
+
+// TestAGoodBuildIsReleasedStepByStepUnderLoadThenRolledBack releases a new
+// version 10 → 25 → 50 → 100 while 20 Go clients and 20 clients that never
+// retry load nginx, checks stickiness and X-Canary at the 50% step, then
+// rolls back to the previous version under load.
+func TestAGoodBuildIsReleasedStepByStepUnderLoadThenRolledBack(t *testing.T) {
+	p := newProject(t, manifestOptions{rollout: quickRollout})
+	p.must("deploy")
+	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	retrying := startHTTPLoad(t, p.url("/"), 20)
+	raw := startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
+	release := p.start(3*time.Minute, nil, "deploy")
+
+	p.waitForStep(release, 50)
+	jar, _ := cookiejar.New(nil)
+	sticky := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	first, _, resp := p.answer(sticky, "")
+	if !strings.Contains(resp.Header.Get("Set-Cookie"), "swiftdeploy_cohort=") {
+		t.Errorf("the first answer set no cohort cookie: %q", resp.Header.Get("Set-Cookie"))
+	}
+	seen := map[string]int{}
+	for range 50 {
+		v, _, _ := p.answer(sticky, "")
+		seen[v]++
+	}
+	if len(seen) != 1 || seen[first] != 50 {
+		t.Errorf("a client with the cohort cookie saw versions %v at the 50%% step, want %s only", seen, first)
+	}
+	if v, mode, _ := p.answer(&http.Client{Timeout: 5 * time.Second}, "always"); v != "2.1.0" || mode != "canary" {
+		t.Errorf("X-Canary: always reached version %q mode %q, want the canary 2.1.0", v, mode)
+	}
+	if v, _, _ := p.answer(&http.Client{Timeout: 5 * time.Second}, "never"); v != "2.0.0" {
+		t.Errorf("X-Canary: never reached version %q, want the stable 2.0.0", v)
+	}
+	status := p.must("status", "-once", "-json")
+	var doc struct {
+		Release struct {
+			Weight int `json:"canary_weight_percent"`
+			Builds []struct {
+				Side     string `json:"side"`
+				Version  string `json:"version"`
+				Requests int    `json:"requests"`
+			} `json:"builds"`
+		} `json:"release"`
+	}
+	if err := json.Unmarshal([]byte(status), &doc); err != nil || len(doc.Release.Builds) != 2 || doc.Release.Builds[1].Version != "2.1.0" || doc.Release.Builds[1].Requests == 0 {
+		t.Errorf("status -json during the release shows %+v (%v), want both builds with traffic", doc.Release, err)
+	}
+
+	out, code := release.wait()
+	retrying.stop()
+	raw.stop()
+	t.Logf("release under load: Go clients %s; clients that never retry: %s", retrying, raw)
+	if code != 0 || !strings.Contains(out, "released ") {
+		t.Fatalf("the release exited %d", code)
+	}
+	if retrying.non2xx.Load() != 0 || retrying.errs.Load() != 0 || retrying.versions["2.1.0"] == 0 {
+		t.Errorf("Go clients during the release: %s; want no failure", retrying)
+	}
+	if raw.non2xx.Load() != 0 {
+		t.Errorf("clients that never retry got non-2xx answers during the release: %s", raw)
+	}
+	if h := p.health(); h.Version != "2.1.0" || h.Mode != "stable" {
+		t.Errorf("after the release /healthz says %+v, want 2.1.0 in stable mode", h)
+	}
+	if got := p.containers("canary"); len(got) != 0 {
+		t.Errorf("the canary still runs after the release: %v", got)
+	}
+	if got := p.containers("app"); len(got) != 1 {
+		t.Errorf("%d apps run after the release, want 1", len(got))
+	}
+	steps := 0
+	for _, e := range p.events() {
+		if e["event"] == "release_step" && e["verdict"] == "promote" {
+			steps++
+		}
+	}
+	if steps != 4 {
+		t.Errorf("history records %d promoted steps, want 4", steps)
+	}
+	if r := p.lastRelease(); r["result"] != "completed" {
+		t.Errorf("the release ended %v, want completed", r["result"])
+	}
+	p.must("deploy") // the same build again: nothing to do
+
+	retrying = startHTTPLoad(t, p.url("/"), 20)
+	raw = startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
+	time.Sleep(time.Second)
+	p.expect(0, []string{"rollback: ", "2.0.0"}, "rollback")
+	time.Sleep(time.Second)
+	retrying.stop()
+	raw.stop()
+	t.Logf("rollback under load: Go clients %s; clients that never retry: %s", retrying, raw)
+	if retrying.non2xx.Load() != 0 || retrying.errs.Load() != 0 || raw.non2xx.Load() != 0 || raw.errs.Load() != 0 {
+		t.Errorf("rollback to the previous build failed requests: Go clients %s; others %s", retrying, raw)
+	}
+	if h := p.health(); h.Version != "2.0.0" || h.Mode != "stable" {
+		t.Errorf("after the rollback /healthz says %+v, want 2.0.0 in stable mode", h)
+	}
+}
+
+// health reads /healthz through nginx.
+func (p *project) health() (h struct{ Mode, Version string }) {
+	p.t.Helper()
+	_, body := p.get("/healthz")
+	json.Unmarshal([]byte(body), &h)
+	return h
+}
+
+// TestABadBuildIsAbortedWithinOneStep releases a build that answers 500 to
+// half its requests (chaos, which reaches the canary during a release): the
+// first step's judgment aborts it, stable serves throughout.
+func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
+	p := newProject(t, manifestOptions{rollout: quickRollout})
+	p.must("deploy")
+	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	load := startHTTPLoad(t, p.url("/"), 20)
+	release := p.start(3*time.Minute, nil, "deploy")
+	p.waitForStep(release, 10)
+	p.expect(0, []string{"goes to its canary build", "chaos error injected"}, "chaos", "error", "-rate=0.5")
+	out, code := release.wait()
+	load.stop()
+	t.Logf("load during the bad release: %s", load)
+	if code != 3 || !strings.Contains(out, "release aborted at step") || !strings.Contains(out, "canary error rate") {
+		t.Errorf("the bad release exited %d, want 3 naming the canary's error rate", code)
+	}
+	r := p.lastRelease()
+	if r["result"] != "aborted" {
+		t.Errorf("history says the release %v, want aborted", r["result"])
+	}
+	if step, _ := r["step"].(float64); step > 2 {
+		t.Errorf("aborted at step %v, want within one step of the chaos (1 or 2)", step)
+	}
+	if _, ok := r["first_bad_to_abort_seconds"].(float64); !ok {
+		t.Errorf("history does not say how long the canary failed before the abort: %v", r)
+	}
+	var reached float64
+	for _, e := range p.events() {
+		if e["event"] == "release_step" && e["verdict"] == "abort" {
+			reached = e["canary"].(map[string]any)["requests"].(float64)
+		}
+	}
+	if reached == 0 {
+		t.Error("the aborting step counted no request that reached the canary")
+	}
+	t.Logf("requests that reached the canary in the aborting step: %.0f; 500s clients saw: %d", reached, load.non2xx.Load())
+	if h := p.health(); h.Version != "2.0.0" {
+		t.Errorf("after the abort /healthz says %+v, want the stable 2.0.0", h)
+	}
+	if got := p.containers("canary"); len(got) != 0 {
+		t.Errorf("the canary still runs after the abort: %v", got)
+	}
+	if load.errs.Load() != 0 {
+		t.Errorf("connection errors during the bad release: %s", load)
+	}
+}
+
+// TestACanaryKilledMidReleaseIsAborted kills the canary during a step: the
+// release sees it, aborts, and the requests nginx could not deliver to the
+// canary were answered by stable.
+func TestACanaryKilledMidReleaseIsAborted(t *testing.T) {
+	p := newProject(t, manifestOptions{rollout: quickRollout})
+	p.must("deploy")
+	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	load := startHTTPLoad(t, p.url("/"), 20)
+	release := p.start(3*time.Minute, nil, "deploy")
+	p.waitForStep(release, 25)
+	docker(t, "kill", p.containers("canary")[0])
+	out, code := release.wait()
+	load.stop()
+	t.Logf("load while the canary was killed: %s", load)
+	if code != 3 || !strings.Contains(out, "stopped") || !strings.Contains(out, "the canary's share so far") {
+		t.Errorf("the release exited %d, want 3 saying the canary stopped and what the gate saw", code)
+	}
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 {
+		t.Errorf("requests failed while the canary died: %s; nginx should retry them on stable", load)
+	}
+	if h := p.health(); h.Version != "2.0.0" {
+		t.Errorf("after the abort /healthz says %+v, want the stable 2.0.0", h)
+	}
+}
+
+// plainImage builds, once per run, an image of a service that is not
+// SwiftDeploy's and has no /metrics (testdata/plainapp).
+var plainImage = sync.OnceValues(func() (string, error) {
+	const ref = "swiftdeploy-e2e-plainapp:1"
+	dir, err := os.MkdirTemp("", "swiftdeploy-e2e-plainapp-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "plainapp"), ".")
+	build.Dir = filepath.Join(repoRoot, "e2e", "testdata", "plainapp")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build plainapp: %v: %s", err, out)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(build.Dir, "Dockerfile"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), dockerfile, 0o644); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("docker", "build", "-q", "-t", ref, dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build plainapp: %v: %s", err, out)
+	}
+	return ref, nil
+})
+
+// TestABuildWithoutMetricsIsJudgedFromNginxAlone releases an image that has
+// no /metrics: each step is judged from nginx's counts, and says so.
+func TestABuildWithoutMetricsIsJudgedFromNginxAlone(t *testing.T) {
+	image, err := plainImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProject(t, manifestOptions{rollout: strings.Replace(quickRollout, "[10, 25, 50, 100]", "[50, 100]", 1)})
+	p.must("deploy")
+	p.write("manifest.yaml", strings.Replace(p.manifest, "image: swift-deploy-1-node:latest", "image: "+image, 1))
+	load := startHTTPLoad(t, p.url("/"), 10)
+	out := p.expect(0, []string{"judged from nginx's counts alone", "released "}, "deploy")
+	load.stop()
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 {
+		t.Errorf("requests failed during the release: %s", load)
+	}
+	if !strings.Contains(out, "policy release: PASS") {
+		t.Error("no step of the release passed the policy")
+	}
+	if h := p.health(); h.Version != "2.0.0" || h.Mode != "stable" {
+		t.Errorf("after the release /healthz says %+v, want the plain app in stable mode", h)
+	}
+	if _, body := p.get("/"); !strings.Contains(body, `"message":"plain"`) {
+		t.Errorf("/ answers %s, want the plain app", body)
+	}
+}
