@@ -19,7 +19,7 @@ import (
 
 // logFlush covers nginx's buffered release log: it writes at least every
 // second (flush=1s in nginx.conf).
-const logFlush = 1100 * time.Millisecond
+var logFlush = 1100 * time.Millisecond
 
 // judgeStep holds the current step for step_seconds while watching the
 // canary, then asks the release policy about the window; an inconclusive
@@ -30,10 +30,17 @@ const logFlush = 1100 * time.Millisecond
 func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Time, error) {
 	s, r := rel.s, rel.r
 	length := time.Duration(rel.m.Rollout.StepSeconds) * time.Second
-	canary, err := instancesOf(ctx, rel.rt, platform.Canary, r.Canary)
-	if err != nil {
-		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("the canary is not running: %w", err)
+	if len(r.Canary) == 0 {
+		return policy.VerdictAbort, nil, time.Time{}, errors.New("no canary was started")
 	}
+	c, err := rel.rt.Instance(ctx, r.Canary[0])
+	if err == nil {
+		err = canaryAlive(ctx, rel.rt, c)
+	}
+	if err != nil {
+		return policy.VerdictAbort, nil, time.Time{}, err
+	}
+	canary := []platform.Instance{c}
 	stable, err := instancesOf(ctx, rel.rt, platform.App, r.Stable)
 	if err != nil {
 		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("the stable build is not running: %w", err)

@@ -1,0 +1,359 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/ui"
+)
+
+// releaseRuntime plays a stack during a release: one stable app of version
+// 1.0.0; StartBeside starts the canary, then the new build's stable app;
+// Reroute makes the fake nginx read the generated files again. While nginx
+// routes a share to the canary, traffic writes nginx's release log: 40
+// requests every 50 ms, the canary's share answering as canaryStatus says.
+type releaseRuntime struct {
+	platform.Runtime // anything a release must not call panics
+	t                *testing.T
+	s                *Stack
+
+	mu           sync.Mutex
+	instances    []platform.Instance
+	canaryStatus int  // what the canary answers; 0: it gets no traffic at all
+	canaryDies   bool // the canary exits once it gets traffic
+	routing      string
+	version      string // what /healthz answers through nginx
+	retired      []string
+	reroutes     int
+	stop         chan struct{}
+}
+
+var (
+	stableApp = platform.Instance{ID: "stable", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.1", Mode: "stable", Version: "1.0.0", Image: "swift-deploy-1-node:latest"}
+	canaryApp = platform.Instance{ID: "canary", Name: "swiftdeploy-canary-1", Role: platform.Canary, State: "running", Health: "healthy", Addr: "127.0.0.2", Mode: "canary", Version: "1.1.0", Image: "swift-deploy-1-node:latest"}
+	takerApp  = platform.Instance{ID: "taker", Name: "swiftdeploy-app-2", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.3", Mode: "stable", Version: "1.1.0", Image: "swift-deploy-1-node:latest"}
+)
+
+func (f *releaseRuntime) Instances(ctx context.Context, role platform.Role) ([]platform.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []platform.Instance
+	for _, i := range f.instances {
+		if role == "" || i.Role == role {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+func (f *releaseRuntime) Instance(ctx context.Context, id string) (platform.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, i := range f.instances {
+		if i.ID == id {
+			return i, nil
+		}
+	}
+	return platform.Instance{}, fmt.Errorf("no instance %s", id)
+}
+
+func (f *releaseRuntime) StartBeside(ctx context.Context, role platform.Role) ([]platform.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	started := canaryApp
+	if role == platform.App {
+		started = takerApp
+	}
+	f.instances = append(f.instances, started)
+	return []platform.Instance{started}, nil
+}
+
+// Reroute reads the routing and the app's version from the generated files,
+// as nginx and the pinned app would answer.
+func (f *releaseRuntime) Reroute(ctx context.Context) error {
+	conf, err := os.ReadFile(f.s.path(render.MountedNginxConf))
+	if err != nil {
+		return err
+	}
+	routing := regexp.MustCompile(`\{"routing": "([^"]*)"\}`).FindSubmatch(conf)
+	compose, err := os.ReadFile(f.s.path(render.ComposeFile))
+	if err != nil {
+		return err
+	}
+	version := regexp.MustCompile(`APP_VERSION: "([^"]*)"`).FindSubmatch(compose)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.routing, f.version = string(routing[1]), string(version[1])
+	f.reroutes++
+	return nil
+}
+
+func (f *releaseRuntime) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retired = append(f.retired, ids...)
+	f.instances = slices.DeleteFunc(f.instances, func(i platform.Instance) bool { return slices.Contains(ids, i.ID) })
+	return nil
+}
+
+// traffic writes nginx's release log while the routing gives the canary a
+// share, until stop closes.
+func (f *releaseRuntime) traffic() {
+	log, err := os.OpenFile(f.s.path(render.ReleaseLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		f.t.Error(err)
+		return
+	}
+	defer log.Close()
+	weight := regexp.MustCompile(`at (\d+)%`)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+		}
+		f.mu.Lock()
+		share := 0
+		if m := weight.FindStringSubmatch(f.routing); m != nil {
+			fmt.Sscan(m[1], &share)
+		}
+		if share > 0 && f.canaryDies {
+			for n := range f.instances {
+				if f.instances[n].ID == canaryApp.ID {
+					f.instances[n].State, f.instances[n].ExitCode = "exited", 137
+				}
+			}
+		}
+		status := f.canaryStatus
+		f.mu.Unlock()
+		now := float64(time.Now().UnixNano()) / 1e9
+		for n := range 40 {
+			addr, code := stableApp.Addr, 200
+			if n*100 < share*40 {
+				if status == 0 {
+					continue
+				}
+				addr, code = canaryApp.Addr, status
+			}
+			fmt.Fprintf(log, "%.3f|app_x|%d|%s:3000|%d|0.002|/\n", now, code, addr, code)
+		}
+	}
+}
+
+// releaseStack is a stack in a temporary folder running 1.0.0 whose manifest
+// asks for 1.1.0, with a fake nginx answering the routing probe and /healthz
+// as rt says.
+func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest) {
+	t.Helper()
+	nginx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		switch r.URL.Path {
+		case render.RoutingPath:
+			fmt.Fprintf(w, `{"routing":%q}`, rt.routing)
+		case "/healthz":
+			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, rt.version)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(nginx.Close)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(nginx.URL, "http://"))
+	root := t.TempDir()
+	if err := os.CopyFS(filepath.Join(root, TemplatesDir), os.DirFS(filepath.Join("..", "..", TemplatesDir))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(root, PoliciesDir), os.DirFS(filepath.Join("..", "..", PoliciesDir))); err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(filepath.Join("testdata", "manifest.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Sscan(port, &m.Nginx.Port)
+	m.Services.Port = m.Nginx.Port // each build's /metrics: 404 from the fake nginx, or refused
+	m.Services.Version = "1.1.0"
+	m.Rollout = manifest.Rollout{Strategy: manifest.StrategyCanary, Steps: []int{10, 50, 100}, StepSeconds: 1, Sticky: true}
+	m.Policy = map[string]map[string]float64{"release": {"min_requests": 10, "max_inconclusive_extensions": 1}}
+	for _, dir := range []string{render.ResolverDir, render.ReleaseLogDir, render.MountedNginxDir} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
+		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}
+	rt.t, rt.s, rt.routing, rt.version, rt.stop = t, s, render.RoutingSteady, "1.0.0", make(chan struct{})
+	rt.instances = []platform.Instance{stableApp,
+		{ID: "nginx", Name: "swiftdeploy-nginx-1", Role: platform.Nginx, State: "running", StartedAt: time.Now()},
+		{ID: "resolver", Name: "swiftdeploy-resolver-1", Role: platform.Resolver, State: "running", StartedAt: time.Now().Add(-time.Minute)}}
+	logFlush = 100 * time.Millisecond
+	t.Cleanup(func() { logFlush = 1100 * time.Millisecond })
+	go rt.traffic()
+	t.Cleanup(func() { close(rt.stop) })
+	return s, m
+}
+
+func runRelease(t *testing.T, rt *releaseRuntime) (*Stack, error) {
+	t.Helper()
+	s, m := releaseStack(t, rt)
+	err := s.release(context.Background(), rt, m, m.WithBuild(stableApp.Build()).Build(), []platform.Instance{stableApp})
+	return s, err
+}
+
+func TestAGoodCanaryTakesEveryStepAndTheNewBuildTakesOver(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 200}
+	s, err := runRelease(t, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rt.retired, []string{"stable", "canary"}) {
+		t.Errorf("retired %v, want the old build and the canary once nginx left them", rt.retired)
+	}
+	if rt.routing != render.RoutingSteady || rt.version != "1.1.0" {
+		t.Errorf("nginx ends routing %q to version %s, want steady on 1.1.0", rt.routing, rt.version)
+	}
+	st, err := s.loadState()
+	if err != nil || st.Release != nil || st.Previous == nil || st.Previous.Version != "1.0.0" {
+		t.Errorf("state after the release: %+v, %v; want no release and 1.0.0 kept for rollback", st, err)
+	}
+	if got := stepVerdicts(t, s); !slices.Equal(got, []string{"promote", "promote", "promote"}) {
+		t.Errorf("history records the steps' verdicts %v, want three promotes", got)
+	}
+}
+
+// stepVerdicts lists the verdict of every release_step event in history.
+func stepVerdicts(t *testing.T, s *Stack) []string {
+	t.Helper()
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(readFile(t, s.path(HistoryFile))), "\n") {
+		var e struct{ Event, Verdict string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Event == history.EventReleaseStep {
+			out = append(out, e.Verdict)
+		}
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// checkAborted checks that the release was aborted with a reason holding
+// want, and that it left the stable build serving alone.
+func checkAborted(t *testing.T, s *Stack, rt *releaseRuntime, err error, want string) {
+	t.Helper()
+	if !errors.Is(err, errAborted) || fail.Code(err) != fail.ExitDenied || !strings.Contains(err.Error(), want) {
+		t.Fatalf("release = %v, want an abort (exit 3) saying %q", err, want)
+	}
+	if rt.routing != render.RoutingSteady || !slices.Equal(rt.retired, []string{"canary"}) {
+		t.Errorf("after the abort nginx routes %q and %v were retired; want steady routing and the canary retired", rt.routing, rt.retired)
+	}
+	if st, err := s.loadState(); err != nil || st.Release != nil || st.Previous != nil {
+		t.Errorf("state after the abort: %+v, %v; want nothing", st, err)
+	}
+	conf := readFile(t, s.path(render.MountedNginxConf))
+	if strings.Contains(conf, "app_canary") {
+		t.Error("nginx.conf still routes to the canary after the abort")
+	}
+	compose := readFile(t, s.path(render.ComposeFile))
+	if strings.Contains(compose, "canary:") || !strings.Contains(compose, `APP_VERSION: "1.0.0"`) {
+		t.Errorf("docker-compose.yml after the abort does not describe the stable build alone:\n%s", compose)
+	}
+}
+
+func TestAFailingCanaryIsAbortedAtItsFirstStep(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 500}
+	s, err := runRelease(t, rt)
+	checkAborted(t, s, rt, err, "canary error rate 100.00% (as clients saw it at nginx) exceeds")
+	if !strings.Contains(err.Error(), "step 1 of 3 (10%)") {
+		t.Errorf("aborted at %v, want the first step", err)
+	}
+	if h := readFile(t, s.path(HistoryFile)); !strings.Contains(h, `"first_bad_to_abort_seconds"`) || !strings.Contains(h, `"result":"aborted"`) {
+		t.Errorf("history does not record the abort and its time from the first failed request:\n%s", h)
+	}
+}
+
+func TestAStepWithoutCanaryTrafficIsHeldThenAborted(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 0}
+	s, err := runRelease(t, rt)
+	checkAborted(t, s, rt, err, "only 0 canary requests after 1 extensions")
+	if got := stepVerdicts(t, s); !slices.Equal(got, []string{"hold", "abort"}) {
+		t.Errorf("history records the steps' verdicts %v, want hold, then abort", got)
+	}
+}
+
+func TestACanaryThatDiesIsAbortedAtOnce(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 200, canaryDies: true}
+	s, err := runRelease(t, rt)
+	checkAborted(t, s, rt, err, "the canary swiftdeploy-canary-1 stopped (exited, exit code 137)")
+}
+
+func TestRollbackAsksARunningReleaseToAbort(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 200}
+	s, m := releaseStack(t, rt)
+	m.Rollout.StepSeconds = 30
+	done := make(chan error, 1)
+	go func() { done <- s.release(context.Background(), rt, m, stableApp.Build(), []platform.Instance{stableApp}) }()
+	time.Sleep(time.Second)
+	if err := s.requestAbort(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		checkAborted(t, s, rt, err, "`rollback` asked to abort the release")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the release did not notice the rollback's request within 10s")
+	}
+}
+
+func TestAReleaseKilledMidStepIsUndoneByTheNextCommand(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 200}
+	s, m := releaseStack(t, rt)
+	rt.instances = append(rt.instances, canaryApp)
+	r := &Release{Strategy: manifest.StrategyCanary, From: stableApp.Build(), To: m.Build(), Steps: []int{10, 50, 100}, Step: 1, Weight: 50,
+		Phase: releaseCanary, PID: 4242, Started: time.Now(), Stable: []string{stableApp.ID}, Canary: []string{canaryApp.ID}}
+	if err := s.setRelease(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.recoverRelease(context.Background(), rt, m, *r); err != nil {
+		t.Fatal(err)
+	}
+	if rt.routing != render.RoutingSteady || rt.version != "1.0.0" || !slices.Equal(rt.retired, []string{"canary"}) {
+		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.0.0 and the canary retired", rt.routing, rt.version, rt.retired)
+	}
+	if st, err := s.loadState(); err != nil || st.Release != nil {
+		t.Errorf("state after recovery: %+v, %v; want no release", st, err)
+	}
+	if h := readFile(t, s.path(HistoryFile)); !strings.Contains(h, `"event":"recover"`) || !strings.Contains(h, `"result":"undone"`) {
+		t.Errorf("history does not record the recovery:\n%s", h)
+	}
+}
