@@ -322,7 +322,9 @@ func TestRollbackAsksARunningReleaseToAbort(t *testing.T) {
 	s, m := releaseStack(t, rt)
 	m.Rollout.StepSeconds = 30
 	done := make(chan error, 1)
-	go func() { done <- s.release(context.Background(), rt, m, stableApp.Build(), []platform.Instance{stableApp}) }()
+	go func() {
+		done <- s.release(context.Background(), rt, m, stableApp.Build(), []platform.Instance{stableApp})
+	}()
 	time.Sleep(time.Second)
 	if err := s.requestAbort(); err != nil {
 		t.Fatal(err)
