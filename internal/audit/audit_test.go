@@ -27,6 +27,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		{"chaos", 47, 0},
 		{"malformed", 7, 5},
 		{"recover", 5, 0},
+		{"release", 16, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

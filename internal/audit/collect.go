@@ -49,6 +49,7 @@ type collector struct {
 	timeline   timeline
 	violations groups
 	chart      series
+	releases   releases
 }
 
 func newCollector() *collector {
@@ -79,6 +80,10 @@ func (c *collector) add(raw history.Raw) {
 		c.addChaos(raw)
 	case history.EventRecover:
 		c.addRecover(raw)
+	case history.EventRelease:
+		c.addRelease(raw)
+	case history.EventReleaseStep:
+		c.addReleaseStep(raw)
 	case history.EventInit:
 		c.noteMode(raw, "mode")
 	case history.EventError:
@@ -146,6 +151,20 @@ func (c *collector) addScrape(raw history.Raw) {
 	}
 }
 
+// addGateWindow charts the window a promote or rollback gate measured: a
+// history with gates and no status scrape still has a chart.
+func (c *collector) addGateWindow(raw history.Raw) {
+	if noTraffic, ok := raw.Bool("input", "no_traffic"); ok && noTraffic {
+		c.chart.noTraffic++
+		return
+	}
+	errorRate, ok1 := raw.Number("input", "error_rate_percent")
+	p99, ok2 := raw.Number("input", "p99_latency_ms")
+	if ok1 && ok2 {
+		c.chart.add(raw.Timestamp, errorRate, p99)
+	}
+}
+
 // violation is one failed rule of a policy decision.
 type violation struct {
 	Rule     string          `json:"rule"`
@@ -165,6 +184,9 @@ func (c *collector) addDecision(raw history.Raw) {
 		return
 	}
 	domain := text(raw, "domain")
+	if domain == "canary" {
+		c.addGateWindow(raw)
+	}
 	for _, v := range d.Violations {
 		c.violations.add(raw.Timestamp, domain, v)
 	}
@@ -221,6 +243,12 @@ func (c *collector) addLifecycle(raw history.Raw) {
 		c.rollbacks.add(result)
 		c.noteMode(raw, "to")
 		detail = modeChange(raw)
+		if from, to := text(raw, "from_version"), text(raw, "to_version"); to != "" {
+			detail = "build " + orDash(from) + " → " + to
+		}
+		if r := text(raw, "release"); r != "" {
+			detail = "release " + r
+		}
 	case history.EventTeardown:
 		c.teardowns.add(result)
 		var clean bool

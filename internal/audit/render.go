@@ -46,6 +46,7 @@ func render(w *bufio.Writer, c *collector, stats Stats, opt Options) {
 	m.line("")
 	renderSummary(m, c, stats)
 	renderTimeline(m, &c.timeline)
+	renderReleases(m, &c.releases)
 	renderViolations(m, &c.violations)
 	renderChart(m, &c.chart)
 	renderSkips(m, stats)
@@ -63,6 +64,7 @@ func renderSummary(m md, c *collector, stats Stats) {
 		{"Deploys", c.deploys.String()},
 		{"Promotions", c.promotions.String()},
 		{"Rollbacks", c.rollbacks.String()},
+		{"Releases", strconv.Itoa(c.releases.total)},
 		{"Blocked actions (deploy_blocked, promote_blocked)", strconv.Itoa(c.blocked)},
 		{"Denied policy decisions", strconv.Itoa(c.denials)},
 		{"Break-glass overrides", strconv.Itoa(c.overrides)},
@@ -158,7 +160,7 @@ func renderChart(m md, s *series) {
 	if !m.section("Error rate and P99 over time", len(pts) == 0, nothing) {
 		return
 	}
-	m.line("%d measurement windows, plotted as %d points; each point is the worst of the windows it covers.", s.total, len(pts))
+	m.line("%d measurement windows (status scrapes, and the windows promote, rollback and release gates judged), plotted as %d points; each point is the worst of the windows it covers.", s.total, len(pts))
 	if s.noTraffic > 0 {
 		m.line("Windows with no traffic, not plotted: %d.", s.noTraffic)
 	}

@@ -166,3 +166,21 @@ func skipValue(b []byte, i int) int {
 	}
 	return i
 }
+
+// Decode unmarshals the whole event into v, a payload struct such as
+// ReleaseEvent: the shared types are how writers and readers agree.
+func (r Raw) Decode(v any) error {
+	var b []byte
+	b = append(b, '{')
+	for i, m := range r.members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, m.key...)
+		b = append(b, '"', ':')
+		b = append(b, m.value...)
+	}
+	b = append(b, '}')
+	return json.Unmarshal(b, v)
+}

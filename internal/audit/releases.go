@@ -1,0 +1,165 @@
+package audit
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
+)
+
+// maxReleases bounds the releases the report lists (the latest ones), and
+// maxSteps the steps kept per release, so that memory stays flat.
+const (
+	maxReleases = 50
+	maxSteps    = 40
+)
+
+// release is one release as the report shows it: its start, its steps and
+// its end.
+type release struct {
+	start, end time.Time
+	event      history.ReleaseEvent // the last event seen: started, then its end
+	steps      []history.ReleaseStep
+	moreSteps  int
+}
+
+// releases keeps the latest maxReleases.
+type releases struct {
+	list    []*release
+	dropped int
+	total   int
+}
+
+func (r *releases) current() *release {
+	if len(r.list) == 0 {
+		return nil
+	}
+	last := r.list[len(r.list)-1]
+	if !last.end.IsZero() {
+		return nil
+	}
+	return last
+}
+
+func (c *collector) addRelease(raw history.Raw) {
+	var e history.ReleaseEvent
+	if raw.Decode(&e) != nil {
+		return
+	}
+	r := c.releases.current()
+	if e.Result == history.ReleaseStarted || r == nil {
+		r = &release{start: raw.Timestamp}
+		c.releases.total++
+		if len(c.releases.list) == maxReleases {
+			c.releases.list = c.releases.list[1:]
+			c.releases.dropped++
+		}
+		c.releases.list = append(c.releases.list, r)
+	}
+	r.event = e
+	if e.Result != history.ReleaseStarted {
+		r.end = raw.Timestamp
+	}
+	c.row(raw, releaseDetail(e))
+}
+
+func (c *collector) addReleaseStep(raw history.Raw) {
+	var st history.ReleaseStep
+	if raw.Decode(&st) != nil {
+		return
+	}
+	// The gate's window of the build it judged, on the chart with the others.
+	if st.Canary.Requests > 0 {
+		c.chart.add(raw.Timestamp, st.Canary.ErrorRatePercent, st.Canary.P99Ms)
+	}
+	r := c.releases.current()
+	if r == nil {
+		return
+	}
+	if len(r.steps) == maxSteps {
+		r.moreSteps++
+		return
+	}
+	r.steps = append(r.steps, st)
+}
+
+func releaseDetail(e history.ReleaseEvent) string {
+	d := fmt.Sprintf("%s → %s (%s)", e.FromVersion, e.ToVersion, e.Strategy)
+	switch e.Result {
+	case history.ReleaseAborted:
+		d += fmt.Sprintf(": aborted at step %d (%d%%)", e.Step, e.Weight)
+		if len(e.Reasons) > 0 {
+			d += ": " + e.Reasons[0]
+		}
+	case history.ReleaseFailed:
+		d += ": " + e.Error
+	}
+	return d
+}
+
+func renderReleases(m md, r *releases) {
+	if !m.section("Releases", r.total == 0, "No release was recorded.") {
+		return
+	}
+	if r.dropped > 0 {
+		m.line("%d releases; the last %d are listed.", r.total, len(r.list))
+		m.line("")
+	}
+	m.table("Started (UTC)", "From → to", "Strategy", "Result", "Steps", "First bad request to abort", "Reasons")
+	for _, x := range r.list {
+		e := x.event
+		result := e.Result
+		if x.end.IsZero() {
+			result = "unfinished"
+		}
+		toAbort := ""
+		if e.FirstBadToAbort > 0 {
+			toAbort = strconv.FormatFloat(e.FirstBadToAbort, 'f', 1, 64) + " s"
+		}
+		m.row(x.start.Format(timeLayout), e.FromVersion+" → "+e.ToVersion, e.Strategy, result, stepsSummary(x), toAbort, strings.Join(e.Reasons, "; "))
+	}
+	m.line("")
+	for _, x := range r.list {
+		if len(x.steps) == 0 {
+			continue
+		}
+		m.line("Steps of %s → %s, started %s UTC:", x.event.FromVersion, x.event.ToVersion, x.start.Format(timeLayout))
+		m.line("")
+		m.table("Step", "Canary share", "Window (s)", "Verdict", "Canary requests", "Canary error rate", "Canary P99 (ms)", "Stable requests", "Stable error rate", "Stable P99 (ms)")
+		for _, s := range x.steps {
+			step := strconv.Itoa(s.Step)
+			if s.Extension > 0 {
+				step += fmt.Sprintf(" (extension %d)", s.Extension)
+			}
+			m.row(step, strconv.Itoa(s.Weight)+"%", number(s.WindowSeconds), s.Verdict,
+				number(s.Canary.Requests), number(s.Canary.ErrorRatePercent)+"%", number(s.Canary.P99Ms),
+				number(s.Stable.Requests), number(s.Stable.ErrorRatePercent)+"%", number(s.Stable.P99Ms))
+		}
+		if x.moreSteps > 0 {
+			m.row("…", "", "", fmt.Sprintf("%d more steps", x.moreSteps), "", "", "", "", "", "")
+		}
+		m.line("")
+	}
+}
+
+// stepsSummary is "3 of 4 (10% → 25% → 50%)".
+func stepsSummary(x *release) string {
+	var shares []string
+	seen := map[int]bool{}
+	for _, s := range x.steps {
+		if !seen[s.Step] {
+			seen[s.Step] = true
+			shares = append(shares, strconv.Itoa(s.Weight)+"%")
+		}
+	}
+	total := len(x.event.Steps)
+	if total == 0 && len(x.steps) > 0 {
+		total = x.steps[0].Steps
+	}
+	if len(shares) == 0 {
+		return "0 of " + strconv.Itoa(total)
+	}
+	return fmt.Sprintf("%d of %d (%s)", len(shares), total, strings.Join(shares, " → "))
+}
