@@ -251,4 +251,30 @@ func BenchmarkOpenLoop(b *testing.B) {
 		b.ReportMetric(float64(requests), "requests")
 		b.ReportMetric(float64(rate), "rate-req/s")
 	})
+
+	// A good build released 10 → 25 → 50 → 100 (4 s a step) at the held rate.
+	b.Run("release", func(b *testing.B) {
+		rate := max(heldRate(b), searchFrom)
+		p.write("manifest.yaml", p.read("manifest.yaml")+quickRollout)
+		time.Sleep(settle)
+		var failed, requests uint64
+		var wall float64
+		n := 0
+		for b.Loop() {
+			n++
+			wall += releaseWhile(b, p, fmt.Sprintf("3.%d.0", n), func() (stop func()) {
+				o := startOpenLoad(b, urls["nginx"], rate, 5*time.Minute)
+				return func() {
+					o.stop()
+					b.Logf("during the release: %s", o)
+					failed += o.failed
+					requests += o.metrics.Requests
+				}
+			})
+		}
+		b.ReportMetric(wall/float64(n), "release-s")
+		b.ReportMetric(float64(failed), "failed")
+		b.ReportMetric(float64(requests), "requests")
+		b.ReportMetric(float64(rate), "rate-req/s")
+	})
 }

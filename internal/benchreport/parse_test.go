@@ -43,10 +43,10 @@ func TestParseReadsEveryBenchmarkOfACapturedRunAndNothingElse(t *testing.T) {
 		"BenchmarkPromoteGate",
 		"BenchmarkOpenLoop/1000rps/nginx", "BenchmarkOpenLoop/1000rps/direct",
 		"BenchmarkOpenLoop/5000rps/nginx", "BenchmarkOpenLoop/5000rps/direct",
-		"BenchmarkOpenLoop/search", "BenchmarkOpenLoop/held/nginx", "BenchmarkOpenLoop/held/direct", "BenchmarkOpenLoop/switch",
+		"BenchmarkOpenLoop/search", "BenchmarkOpenLoop/held/nginx", "BenchmarkOpenLoop/held/direct", "BenchmarkOpenLoop/switch", "BenchmarkOpenLoop/release",
 		"BenchmarkThroughputDirect", "BenchmarkThroughputThroughNginx", "BenchmarkThroughputSeedPython",
 		"BenchmarkMetricsMiddlewareCost", "BenchmarkAccessLogCost",
-		"BenchmarkDeployToHealthy", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
+		"BenchmarkDeployToHealthy", "BenchmarkReleaseAbort", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
 	}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("names =\n%q\nwant\n%q", names, want)
