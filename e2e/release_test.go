@@ -165,9 +165,7 @@ func (p *project) lastRelease() map[string]any {
 // retry load nginx, checks stickiness and X-Canary at the 50% step, then
 // rolls back to the previous version under load.
 func TestAGoodBuildIsReleasedStepByStepUnderLoadThenRolledBack(t *testing.T) {
-	p := newProject(t, manifestOptions{rollout: quickRollout})
-	p.must("deploy")
-	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	p := deployedAskingFor(t, "2.1.0")
 	retrying := startHTTPLoad(t, p.url("/"), 20)
 	raw := startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
 	release := p.start(3*time.Minute, nil, "deploy")
@@ -260,6 +258,16 @@ func TestAGoodBuildIsReleasedStepByStepUnderLoadThenRolledBack(t *testing.T) {
 	}
 }
 
+// deployedAskingFor deploys a stack of version 2.0.0 with quickRollout, then
+// asks the manifest for version: the next deploy releases it.
+func deployedAskingFor(t *testing.T, version string) *project {
+	t.Helper()
+	p := newProject(t, manifestOptions{rollout: quickRollout})
+	p.must("deploy")
+	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "`+version+`"`, 1))
+	return p
+}
+
 // health reads /healthz through nginx.
 func (p *project) health() (h struct{ Mode, Version string }) {
 	p.t.Helper()
@@ -272,9 +280,7 @@ func (p *project) health() (h struct{ Mode, Version string }) {
 // half its requests (chaos, which reaches the canary during a release): the
 // first step's judgment aborts it, stable serves throughout.
 func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
-	p := newProject(t, manifestOptions{rollout: quickRollout})
-	p.must("deploy")
-	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	p := deployedAskingFor(t, "2.1.0")
 	load := startHTTPLoad(t, p.url("/"), 20)
 	release := p.start(3*time.Minute, nil, "deploy")
 	p.waitForStep(release, 10)
@@ -320,9 +326,7 @@ func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
 // release sees it, aborts, and the requests nginx could not deliver to the
 // canary were answered by stable.
 func TestACanaryKilledMidReleaseIsAborted(t *testing.T) {
-	p := newProject(t, manifestOptions{rollout: quickRollout})
-	p.must("deploy")
-	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	p := deployedAskingFor(t, "2.1.0")
 	load := startHTTPLoad(t, p.url("/"), 20)
 	release := p.start(3*time.Minute, nil, "deploy")
 	p.waitForStep(release, 25)

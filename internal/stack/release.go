@@ -111,7 +111,7 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 	started.Result, started.Steps = history.ReleaseStarted, r.Steps
 	s.record(history.EventRelease, history.Fields(started))
 	cur := m.WithBuild(from)
-	if _, err := runningApps(ctx, s, rt); err != nil {
+	if _, err := s.runningApps(ctx, rt); err != nil {
 		return err
 	}
 	if r.Strategy == manifest.StrategySwitch {
@@ -136,10 +136,6 @@ func (s *Stack) finishRelease(m *manifest.Manifest, from manifest.Build, start t
 	}
 	s.Out.OK("released %s in %.1fs; %s stays on this host for `rollback`", m.Build(), time.Since(start).Seconds(), from)
 	return nil
-}
-
-func runningApps(ctx context.Context, s *Stack, rt platform.Runtime) ([]platform.Instance, error) {
-	return s.runningApps(ctx, rt)
 }
 
 func percentList(steps []int) string {
@@ -417,13 +413,12 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 	if err == nil && len(started) != 1 {
 		err = fmt.Errorf("expected one new app, found %d", len(started))
 	}
+	// An abort from here on renders the files for the old build again.
 	if err != nil {
-		rel.writeFiles(rel.cur, r.route())
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
 	pin := func(app platform.Instance) error { return s.pinApp([]platform.Instance{app}) }
 	if err := s.waitNewApp(waitCtx, rt, started[0], pin); err != nil {
-		rel.writeFiles(rel.cur, r.route())
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
 	// nginx's stable side is the new build now: route everything there.
