@@ -40,8 +40,11 @@ func TestADeployWhoseAppNeverGetsHealthyFailsAndSaysWhy(t *testing.T) {
 }
 
 // TestADeployThatOutlivesItsTimeoutSaysWhereItStopped gives deploy less time than
-// the first healthcheck needs (it runs one interval, 1 s, after the start).
+// the app's first healthcheck needs: the override file spaces the checks 60 s
+// apart, so the app runs (and has logged its start) but is not yet healthy when
+// the 5 s are up, however slow the machine is to start containers.
 func TestADeployThatOutlivesItsTimeoutSaysWhereItStopped(t *testing.T) {
 	p := newProject(t, manifestOptions{})
-	p.expect(1, []string{"did not become healthy within 1s", "(app)", "swiftdeploy-app"}, "deploy", "-timeout=1s")
+	p.write("docker-compose.override.yml", "services:\n  app:\n    healthcheck:\n      interval: 60s\n      start_period: 60s\n")
+	p.expect(1, []string{"did not become healthy within 5s", "(app): running, starting", "swiftdeploy-app"}, "deploy", "-timeout=5s")
 }

@@ -51,7 +51,7 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	if !clean {
 		return nil
 	}
-	for _, f := range []string{render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir} {
+	for _, f := range []string{render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir, render.ReleaseLogDir} {
 		if err := os.RemoveAll(s.path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("teardown: remove %s: %w", f, err)
 		}
@@ -59,6 +59,6 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	// The folder may still hold ./swiftdeploy's compiled targets: keep it
 	// then. Otherwise the lock's release removes it with its holder note.
 	_ = os.Remove(s.path(StateDir))
-	s.Out.OK("removed the generated files (%s, %s, %s/, %s/)", render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir)
+	s.Out.OK("removed the generated files (%s, %s, %s/, %s/, %s/)", render.NginxConf, render.ComposeFile, render.MountedNginxDir, render.ResolverDir, render.ReleaseLogDir)
 	return nil
 }
