@@ -320,6 +320,12 @@ func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
 	if load.errs.Load() != 0 {
 		t.Errorf("connection errors during the bad release: %s", load)
 	}
+	// The manifest still asks for the rejected build: a mode switch keeps the
+	// build that runs and never brings the rejected one in ungated.
+	p.must("promote", "canary")
+	if h := p.health(); h.Version != "2.0.0" || h.Mode != "canary" {
+		t.Errorf("promote canary after the abort serves %+v, want the running 2.0.0 in canary mode", h)
+	}
 }
 
 // TestACanaryKilledMidReleaseIsAborted kills the canary during a step: the

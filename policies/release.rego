@@ -7,8 +7,8 @@
 #
 # The verdict is one of:
 #   promote - the canary may take the next step;
-#   hold    - too few canary requests to judge (inconclusive): measure the step again, at
-#             most max_inconclusive_extensions times;
+#   hold    - too few canary requests to judge (inconclusive): the step runs step_seconds
+#             longer, its window growing, at most max_inconclusive_extensions times;
 #   abort   - a rule is broken, or the step stayed inconclusive after every extension.
 # A broken rule aborts whatever the traffic: a canary whose few requests fail is not given
 # the benefit of the doubt.
@@ -149,7 +149,7 @@ verdict := "hold" if {
 	inconclusive
 }
 
-notes contains sprintf("inconclusive: %v canary requests, %v needed; the step is measured again (%v of %v extensions)", [input.canary.requests, limits.min_requests, input.extensions + 1, limits.max_inconclusive_extensions]) if verdict == "hold"
+notes contains sprintf("inconclusive: %v canary requests, %v needed; the step is extended (%v of %v extensions)", [input.canary.requests, limits.min_requests, input.extensions + 1, limits.max_inconclusive_extensions]) if verdict == "hold"
 
 notes contains "the canary has no /metrics: judged from nginx's counts alone" if not is_object(input.canary.app)
 

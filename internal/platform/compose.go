@@ -51,6 +51,23 @@ func (c Compose) UpToDate(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+func (c Compose) Current(ctx context.Context, role Role) (bool, error) {
+	containers, err := c.Project.Containers(ctx, string(role))
+	if err != nil || len(containers) == 0 {
+		return false, err
+	}
+	want, err := c.Project.ConfigHashes(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read the compose configuration: %w", err)
+	}
+	for _, ct := range containers {
+		if !ct.Running() || ct.ConfigHash != want[ct.Service] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 func (c Compose) Check(ctx context.Context) error {
 	_, err := c.Project.Compose(ctx, "config", "--quiet")
 	return err

@@ -53,6 +53,9 @@ type Runtime interface {
 	// UpToDate reports whether every role runs exactly one instance, as the
 	// generated configuration says.
 	UpToDate(ctx context.Context) (bool, error)
+	// Current reports whether every instance of role runs as the generated
+	// configuration says (false when none runs).
+	Current(ctx context.Context, role Role) (bool, error)
 	// Check validates the generated configuration without running anything.
 	Check(ctx context.Context) error
 	// Instances lists the instances of role, running or not; "" lists all.

@@ -64,12 +64,23 @@ type Release struct {
 	Sticky bool // a client keeps its build (a cookie nginx sets)
 }
 
-// Routing is what RoutingPath answers for a release (nil: steady).
+// Routing is what RoutingPath answers for a release (nil, or a canary that
+// gets no request yet: steady).
 func (r *Release) Routing() string {
-	if r == nil {
+	if r.routes() == nil {
 		return RoutingSteady
 	}
 	return fmt.Sprintf("canary %s at %d%%", r.Canary.Version, r.Weight)
+}
+
+// routes is r when nginx must send the canary requests, nil otherwise: at
+// weight 0 (the canary starting) nginx keeps its steady configuration, which
+// it could also start from should it restart then (split_clients refuses 0%).
+func (r *Release) routes() *Release {
+	if r == nil || r.Weight == 0 {
+		return nil
+	}
+	return r
 }
 
 // PinsFile is where SwiftDeploy pins the app's addresses during a switch.
@@ -170,7 +181,7 @@ func RenderRelease(templatesDir string, m *manifest.Manifest, project string, re
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
 		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
-		Release: rel, Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath,
+		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath,
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy}}}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.

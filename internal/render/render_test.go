@@ -236,3 +236,24 @@ func TestRenderReleaseRefusesAWeightThatIsNotAPercentage(t *testing.T) {
 		t.Error("a weight of 101% rendered")
 	}
 }
+
+func TestRenderReleaseAtWeightZeroKeepsNginxSteady(t *testing.T) {
+	m := load(t, "custom")
+	steady := renderAll(t, m, DefaultProject)
+	files, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 0, Sticky: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		switch f.Path {
+		case NginxConf, MountedNginxConf:
+			if !bytes.Equal(f.Data, steady[f.Path]) {
+				t.Errorf("%s at weight 0 differs from the steady one", f.Path)
+			}
+		case ComposeFile:
+			if !strings.Contains(string(f.Data), "\n  canary:\n") {
+				t.Errorf("the compose file at weight 0 has no canary service:\n%s", f.Data)
+			}
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
 // Deploy regenerates the files, asks the infrastructure policy, starts the stack
@@ -45,11 +46,20 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		return err
 	}
 	if len(apps) > 0 && running != m.Build() {
-		if err := s.release(ctx, rt, m, running, apps); err != nil {
-			return err
+		if _, err := s.runningApps(ctx, rt); err != nil {
+			// Nothing reaches the app through nginx: there is no traffic to
+			// protect, and the stack is brought up as the manifest says.
+			s.Out.Warn("nginx does not serve %s (%v): deploying %s in place", running, err, m.Build())
+		} else {
+			if err := s.nginxForReleases(ctx, rt); err != nil {
+				return err
+			}
+			if err := s.release(ctx, rt, m, running, apps); err != nil {
+				return err
+			}
+			s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "ok", "release": true})
+			return nil
 		}
-		s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "ok", "release": true})
-		return nil
 	}
 	current, err := rt.UpToDate(ctx)
 	if err != nil {
@@ -173,4 +183,20 @@ func (s *Stack) nginxFindsResolver(ctx context.Context, rt platform.Runtime) err
 	}
 	s.Out.Step("%s: recreating nginx so that it finds the new one", problem)
 	return rt.Recreate(ctx, platform.Nginx)
+}
+
+// nginxForReleases recreates an nginx that does not run as the generated
+// configuration says, before a release reloads it: one started by an older
+// SwiftDeploy lacks the folder it writes the release log to. Requests under
+// way then fail; it happens once, and says so.
+func (s *Stack) nginxForReleases(ctx context.Context, rt platform.Runtime) error {
+	current, err := rt.Current(ctx, platform.Nginx)
+	if err != nil || current {
+		return err
+	}
+	s.Out.Warn("nginx does not run as %s says (an older SwiftDeploy started it): recreating it before the release; requests under way now may fail", render.ComposeFile)
+	if err := rt.Recreate(ctx, platform.Nginx); err != nil {
+		return err
+	}
+	return s.nginxFindsResolver(ctx, rt)
 }

@@ -45,11 +45,14 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 	if err != nil {
 		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("the stable build is not running: %w", err)
 	}
+	// An extension lengthens the step's window: the requests already seen
+	// count with the ones to come.
+	offset := fileSize(s.path(render.ReleaseLog))
+	from := time.Now()
+	canaryBefore, stableBefore := rel.scrape(ctx, canary), rel.scrape(ctx, stable)
+	deadline := from
 	for extension := 0; ; extension++ {
-		offset := fileSize(s.path(render.ReleaseLog))
-		from := time.Now()
-		canaryBefore, stableBefore := rel.scrape(ctx, canary), rel.scrape(ctx, stable)
-		deadline := from.Add(length)
+		deadline = deadline.Add(length)
 		what := fmt.Sprintf("step %d at %d%%: measuring both builds", r.Step+1, r.Weight)
 		_, watchErr := s.waitFor(ctx, what, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 			if s.abortRequested() {

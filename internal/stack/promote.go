@@ -35,19 +35,20 @@ func (s *Stack) Promote(ctx context.Context, mode string) error {
 // shipped policy allows it); a stable stack after a completed release returns
 // to the previous build. The attempt is always recorded.
 func (s *Stack) Rollback(ctx context.Context) error {
+	var pending *Release // a release whose command rollback asked to abort
 	if st, err := s.loadState(); err == nil && st.Release != nil {
 		if h, held := lock.Held(s.Root, s.path(lockInfo)); held {
 			if err := s.requestAbort(); err != nil {
 				return err
 			}
+			pending = st.Release
 			s.Out.Step("a release is under way (%s): asked it to abort", h)
 		}
 	}
-	return s.exclusive(ctx, history.EventRollback, func() error { return s.rollbackLocked(ctx) })
+	return s.exclusive(ctx, history.EventRollback, func() error { return s.rollbackLocked(ctx, pending) })
 }
 
-func (s *Stack) rollbackLocked(ctx context.Context) error {
-	asked := s.abortRequested()
+func (s *Stack) rollbackLocked(ctx context.Context, pending *Release) error {
 	if err := removeIfThere(s.path(abortFile)); err != nil {
 		return err
 	}
@@ -59,22 +60,36 @@ func (s *Stack) rollbackLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case st.Release != nil:
-		// Its command is gone: undo what it left.
+	if st.Release != nil {
+		// Its command is gone: undo (or finish) what it left.
 		if err := engine(ctx); err != nil {
 			return err
 		}
-		if err := s.recoverRelease(ctx, s.Runtime(m), m, *st.Release); err != nil {
+		left := *st.Release
+		if err := s.recoverRelease(ctx, s.Runtime(m), m, left); err != nil {
 			return fmt.Errorf("rollback: %w", err)
 		}
-		s.record(history.EventRollback, map[string]any{"result": "ok", "release": "undone"})
-		return nil
-	case asked:
-		s.Out.OK("rollback: the release was aborted; the stable build serves")
-		s.record(history.EventRollback, map[string]any{"result": "ok", "release": "aborted"})
-		return nil
-	case m.Services.Mode == manifest.ModeStable && st.Previous != nil:
+		if st, err = s.loadState(); err != nil || st.Previous == nil || *st.Previous != left.From {
+			s.record(history.EventRollback, map[string]any{"result": "ok", "release": "undone"})
+			return err
+		}
+		// It was finished: on to the previous build below.
+	} else if pending != nil {
+		if err := engine(ctx); err != nil {
+			return err
+		}
+		running, _, err := runningBuild(ctx, s.Runtime(m))
+		if err != nil {
+			return err
+		}
+		if running == pending.From {
+			s.Out.OK("rollback: the release was aborted; %s serves", running)
+			s.record(history.EventRollback, map[string]any{"result": "ok", "release": "aborted"})
+			return nil
+		}
+		// It finished before it saw the request: back to the previous build.
+	}
+	if m.Services.Mode == manifest.ModeStable && st.Previous != nil {
 		return s.rollbackBuild(ctx, m, *st.Previous)
 	}
 	return s.switchModeLocked(ctx, manifest.ModeStable, history.EventRollback)
@@ -166,15 +181,22 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	if err != nil {
 		return err
 	}
+	// A mode switch keeps the build that runs, which is not the manifest's
+	// after an aborted release: only `deploy` brings a new build, judged.
+	cur := m
+	if running := old[0].Build(); running != m.Build() {
+		cur = m.WithBuild(running)
+		s.Out.Info("%s asks for %s but %s runs: switching the mode of what runs (`deploy` releases the other)", ManifestFile, m.Build(), running)
+	}
 	decision, err := s.gateSwitch(ctx, m, from, target, action)
 	if err != nil {
 		return err
 	}
 	event["overridden"] = decision.Overridden
 	start := time.Now()
-	next := *m
+	next := *cur
 	next.Services.Mode = target
-	if err := s.replaceApp(ctx, rt, m, &next, action, old); err != nil {
+	if err := s.replaceApp(ctx, rt, cur, &next, action, old); err != nil {
 		return fmt.Errorf("%s %s: %w", action, target, err)
 	}
 	if err := manifest.SetMode(s.path(ManifestFile), target); err != nil {

@@ -34,14 +34,19 @@ func (s *Stack) recoverIfInterrupted(ctx context.Context) error {
 }
 
 // recoverRelease undoes a release that a killed command left half-done:
-// nginx back to the stable build alone, the new build removed. Once the
-// stable build is gone (killed after the takeover moved nginx), it finishes
-// the takeover instead.
+// nginx back to the stable build alone, every instance of the new build
+// removed. Once nginx had moved to the new build (or the stable build is gone),
+// it finishes the release instead.
 func (s *Stack) recoverRelease(ctx context.Context, rt platform.Runtime, m *manifest.Manifest, r Release) error {
 	s.Out.Warn("found an interrupted %s", r)
 	event := map[string]any{"action": "release", "from": r.From.Version, "to": r.To.Version, "phase": r.Phase, "pid": r.PID}
-	stable, _ := instancesOf(ctx, rt, platform.App, r.Stable)
-	if len(stable) == 0 && len(r.New) > 0 {
+	apps, err := rt.Instances(ctx, platform.App)
+	if err != nil {
+		return err
+	}
+	stableRunning := slices.ContainsFunc(apps, func(a platform.Instance) bool { return a.Running() && slices.Contains(r.Stable, a.ID) })
+	newRunning := slices.ContainsFunc(apps, func(a platform.Instance) bool { return a.Running() && slices.Contains(r.New, a.ID) })
+	if newRunning && (r.Phase == releaseMoved || !stableRunning) {
 		next := m.WithBuild(r.To)
 		files, err := render.Render(s.path(TemplatesDir), next, s.Project)
 		if err != nil {
@@ -53,12 +58,7 @@ func (s *Stack) recoverRelease(ctx context.Context, rt platform.Runtime, m *mani
 		if err := s.reroute(ctx, rt, next, render.RoutingSteady); err != nil {
 			return err
 		}
-		if len(r.Canary) > 0 {
-			if err := rt.Retire(ctx, stopGrace, r.Canary...); err != nil {
-				return err
-			}
-		}
-		if err := s.unpinApp(); err != nil {
+		if err := s.retireReplaced(ctx, rt, &r); err != nil {
 			return err
 		}
 		if err := s.updateState(func(st *State) { st.Release, st.Previous = nil, &r.From }); err != nil {
@@ -67,6 +67,9 @@ func (s *Stack) recoverRelease(ctx context.Context, rt platform.Runtime, m *mani
 		s.Out.OK("finished the interrupted release: %s serves alone", r.To)
 		event["result"] = "finished"
 	} else {
+		if !stableRunning {
+			return fmt.Errorf("an interrupted %s left neither build serving: run `teardown`, then `deploy`", r)
+		}
 		if _, err := s.undoRelease(ctx, rt, m.WithBuild(r.From), &r); err != nil {
 			return err
 		}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +22,7 @@ const (
 	releaseStarting = "starting" // the canary is starting; nginx does not know it
 	releaseCanary   = "canary"   // nginx sends the canary Weight percent of requests
 	releaseTakeover = "takeover" // judged at 100: the new build starts in stable mode
+	releaseMoved    = "moved"    // nginx sends everything to the new build; the old one and the canary may still run
 )
 
 // Release is a release in progress, as the state file records it: which
@@ -93,6 +94,9 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 	event := history.ReleaseEvent{Strategy: r.Strategy, FromImage: from.Image, FromVersion: from.Version, ToImage: r.To.Image, ToVersion: r.To.Version}
 	start := time.Now()
 	defer func() {
+		if rmErr := removeIfThere(s.path(abortFile)); rmErr != nil {
+			s.Out.Warn("%v", rmErr)
+		}
 		event.Elapsed = round(time.Since(start).Seconds(), 2)
 		switch {
 		case err == nil:
@@ -111,8 +115,8 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 	started.Result, started.Steps = history.ReleaseStarted, r.Steps
 	s.record(history.EventRelease, history.Fields(started))
 	cur := m.WithBuild(from)
-	if _, err := s.runningApps(ctx, rt); err != nil {
-		return err
+	if m.Services.Mode != manifest.ModeStable {
+		return fmt.Errorf("%w: a release starts from stable mode and ends in it, but %s says services.mode: %s: run `promote stable` first", fail.ErrInvalid, ManifestFile, m.Services.Mode)
 	}
 	if r.Strategy == manifest.StrategySwitch {
 		s.Out.Step("releasing %s → %s by switch: all traffic moves at once", from, r.To)
@@ -198,10 +202,11 @@ func (rel *releaseRun) run(ctx context.Context) error {
 	for i, weight := range r.Steps {
 		r.Step, r.Weight, r.Phase = i, weight, releaseCanary
 		rel.event.Step, rel.event.Weight = i+1, weight
-		if err := rel.route(ctx); err != nil {
+		// Saved before nginx changes, so that a kill in between is undone.
+		if err := rel.save(); err != nil {
 			return rel.abort(ctx, err.Error(), time.Time{})
 		}
-		if err := rel.save(); err != nil {
+		if err := rel.route(ctx); err != nil {
 			return rel.abort(ctx, err.Error(), time.Time{})
 		}
 		s.Out.Step("step %d of %d: the new build gets %d%% of requests for %ds", i+1, len(r.Steps), weight, rel.m.Rollout.StepSeconds)
@@ -220,6 +225,7 @@ func (rel *releaseRun) run(ctx context.Context) error {
 // waits until it is healthy; nginx does not know it yet.
 func (rel *releaseRun) startCanary(ctx context.Context) error {
 	s, r := rel.s, rel.r
+	// Weight 0: the compose file gets the canary, nginx keeps its routing.
 	if err := rel.writeFiles(rel.cur, r.route()); err != nil {
 		return err
 	}
@@ -343,14 +349,20 @@ func (s *Stack) undoRelease(ctx context.Context, rt platform.Runtime, cur *manif
 	if err := render.Write(s.Root, files); err != nil {
 		return time.Time{}, err
 	}
-	if r.Phase != releaseStarting {
-		if err := s.reroute(ctx, rt, cur, render.RoutingSteady); err != nil {
-			return time.Time{}, err
-		}
+	// Always reloaded: a command killed between writing its state and
+	// reloading nginx may have left nginx routing to the canary.
+	if err := s.reroute(ctx, rt, cur, render.RoutingSteady); err != nil {
+		return time.Time{}, err
 	}
 	stopped := time.Now()
 	s.Out.Step("nginx sends every request to %s again; removing the new build", r.From)
-	if ids := append(append([]string{}, r.Canary...), r.New...); len(ids) > 0 {
+	// Every instance of the new build goes, also one a killed command started
+	// without recording it.
+	ids, err := newBuildInstances(ctx, rt, r.Stable)
+	if err != nil {
+		return stopped, err
+	}
+	if len(ids) > 0 {
 		if err := rt.Retire(ctx, stopGrace, ids...); err != nil {
 			return stopped, err
 		}
@@ -359,6 +371,24 @@ func (s *Stack) undoRelease(ctx context.Context, rt platform.Runtime, cur *manif
 		return stopped, err
 	}
 	return stopped, s.setRelease(nil)
+}
+
+// newBuildInstances lists every canary and every app not in stable: what a
+// release started, recorded or not.
+func newBuildInstances(ctx context.Context, rt platform.Runtime, stable []string) ([]string, error) {
+	var ids []string
+	for _, role := range []platform.Role{platform.Canary, platform.App} {
+		all, err := rt.Instances(ctx, role)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range all {
+			if role == platform.Canary || !slices.Contains(stable, i.ID) {
+				ids = append(ids, i.ID)
+			}
+		}
+	}
+	return ids, nil
 }
 
 // instancesOf reads the running instances of role among ids.
@@ -402,6 +432,9 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 	if err := s.pinApp(stable); err != nil {
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
+	if s.abortRequested() {
+		return rel.abort(ctx, errAbortRequested.Error(), time.Time{})
+	}
 	s.Out.Step("the new build passed every step: starting it in %s mode", rel.m.Services.Mode)
 	waitCtx, cancel := context.WithTimeout(ctx, s.HealthTimeout)
 	defer cancel()
@@ -431,22 +464,55 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 	if err := s.confirmNginx(ctx, rel.m, serving(rel.m)); err != nil {
 		return err
 	}
+	// From here on the release is finished, not undone, should this command
+	// stop: see recoverRelease.
+	r.Phase = releaseMoved
+	if err := rel.save(); err != nil {
+		return err
+	}
+	return s.retireReplaced(ctx, rt, r)
+}
+
+// retireReplaced drains and stops the old build and the canary once nginx
+// sends everything to the new build, and lets the runtime's DNS answer again.
+func (s *Stack) retireReplaced(ctx context.Context, rt platform.Runtime, r *Release) error {
 	s.Out.Step("nginx sends every request to %s; draining and stopping %s and the canary", r.To, r.From)
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopGrace+30*time.Second)
 	defer cancelStop()
-	if err := rt.Retire(stopCtx, stopGrace, append(append([]string{}, r.Stable...), r.Canary...)...); err != nil {
-		return err
+	var ids []string
+	for _, role := range []platform.Role{platform.App, platform.Canary} {
+		all, err := rt.Instances(stopCtx, role)
+		if err != nil {
+			return err
+		}
+		for _, i := range all {
+			if !slices.Contains(r.New, i.ID) {
+				ids = append(ids, i.ID)
+			}
+		}
+	}
+	if len(ids) > 0 {
+		if err := rt.Retire(stopCtx, stopGrace, ids...); err != nil {
+			return err
+		}
 	}
 	return s.unpinApp()
 }
 
-// prepareReleaseLog empties the log of an earlier release: nginx appends to
-// it, and judging reads from where a step starts.
+// prepareReleaseLog empties the log of an earlier release (nginx appends to
+// it, and judging reads from where a step starts), creating it writable by
+// nginx's unprivileged user and owned by whoever runs SwiftDeploy, who can
+// then empty and remove it.
 func (s *Stack) prepareReleaseLog() error {
-	if err := os.Truncate(s.path(render.ReleaseLog), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	path := s.path(render.ReleaseLog)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o666)
+	if err != nil {
+		return fmt.Errorf("prepare nginx's release log: %w", err)
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
-	return nil
+	return os.Chmod(path, 0o666)
 }
 
 // makeReleaseLogDir makes the folder nginx writes its release log in, before

@@ -359,3 +359,38 @@ func TestAReleaseKilledMidStepIsUndoneByTheNextCommand(t *testing.T) {
 		t.Errorf("history does not record the recovery:\n%s", h)
 	}
 }
+
+func TestAReleaseKilledAfterNginxMovedIsFinishedByTheNextCommand(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 200}
+	s, m := releaseStack(t, rt)
+	rt.instances = append(rt.instances, canaryApp, takerApp)
+	r := &Release{Strategy: manifest.StrategyCanary, From: stableApp.Build(), To: m.Build(), Steps: []int{10, 50, 100}, Step: 2, Weight: 100,
+		Phase: releaseMoved, PID: 4242, Started: time.Now(), Stable: []string{stableApp.ID}, Canary: []string{canaryApp.ID}, New: []string{takerApp.ID}}
+	if err := s.setRelease(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.recoverRelease(context.Background(), rt, m, *r); err != nil {
+		t.Fatal(err)
+	}
+	if rt.routing != render.RoutingSteady || rt.version != "1.1.0" || !slices.Equal(rt.retired, []string{"stable", "canary"}) {
+		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.1.0, the old build and the canary retired", rt.routing, rt.version, rt.retired)
+	}
+	if st, err := s.loadState(); err != nil || st.Release != nil || st.Previous == nil || *st.Previous != stableApp.Build() {
+		t.Errorf("state after recovery: %+v, %v; want no release and 1.0.0 kept for rollback", st, err)
+	}
+}
+
+func TestUndoingAReleaseRemovesAnInstanceItStartedWithoutRecordingIt(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 200}
+	s, m := releaseStack(t, rt)
+	// killed while compose started the canary: the state names no canary.
+	rt.instances = append(rt.instances, canaryApp)
+	r := &Release{Strategy: manifest.StrategyCanary, From: stableApp.Build(), To: m.Build(), Steps: []int{10, 50, 100},
+		Phase: releaseStarting, PID: 4242, Started: time.Now(), Stable: []string{stableApp.ID}}
+	if err := s.recoverRelease(context.Background(), rt, m, *r); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rt.retired, []string{"canary"}) {
+		t.Errorf("retired %v, want the unrecorded canary", rt.retired)
+	}
+}

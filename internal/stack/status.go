@@ -297,6 +297,16 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 	snap.Window = &metrics.Window{Seconds: secs, Requests: float64(w.All.Requests), Errors: float64(w.All.Errors),
 		ErrorRatePercent: w.All.ErrorRatePercent, P99Ms: w.All.P99Ms, NoTraffic: w.All.Requests == 0}
 	snap.RequestsPerSecond = float64(w.All.Requests) / secs
+	// Chaos during a release reaches the canary: ask it directly.
+	for _, c := range canary {
+		if smp, err := metrics.Scrape(ctx, httpClient, fmt.Sprintf("http://%s:%d/metrics", c.Addr, m.Services.Port), s.Now()); err == nil && smp.Chaos != 0 {
+			snap.Chaos = chaosName(smp.Chaos) + " (canary)"
+		}
+	}
+	// Recorded without a raw sample: a later promote must not take a window
+	// from a scrape that could have come from either build.
+	s.record(history.EventStatusScrape, map[string]any{"mode": snap.Mode, "chaos": snap.Chaos, "window": snap.Window,
+		"req_per_sec": round(snap.RequestsPerSecond, 2), "release": view})
 	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, snap.Window)
 	return snap
 }
