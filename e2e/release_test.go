@@ -123,7 +123,17 @@ func (p *project) waitForStep(b *background, weight int) {
 			p.t.Fatalf("the release ended (exit %d) before its %d%% step:\n%s", code, weight, out)
 		}
 		r := p.releaseState()
-		return r != nil && r["phase"] == "canary" && r["weight"] == float64(weight)
+		if r == nil || r["phase"] != "canary" || r["weight"] != float64(weight) {
+			return false
+		}
+		// The state is written before nginx reloads: wait for nginx too.
+		resp, err := http.Get(p.url("/.well-known/swiftdeploy/routing"))
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), fmt.Sprintf("at %d%%", weight))
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/lock"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 )
 
 // ChaosRequest is what an operator asks of the canary's /chaos endpoint.
@@ -60,8 +64,10 @@ func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
 	// During a release the deploy holds the lock for minutes, and chaos is
 	// how an operator proves that its gates work: it goes to the canary build
 	// alone, which changes nothing the release relies on.
-	if st, err := s.loadState(); err == nil && st.Release != nil && st.Release.Phase == releaseCanary {
-		return s.chaos(ctx, r, true)
+	if st, err := s.loadState(); err == nil && st.Release != nil {
+		if _, held := lock.Held(s.Root, s.path(lockInfo)); held {
+			return s.chaos(ctx, r, true)
+		}
 	}
 	return s.exclusive(ctx, "chaos "+r.Mode, func() error { return s.chaos(ctx, r, false) })
 }
@@ -69,6 +75,27 @@ func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
 // canaryHeader forces nginx to send a request to the canary build during a
 // release (see nginx.conf).
 const canaryHeader = "X-Canary"
+
+// chaosURL is where chaos is posted: through nginx, or during a release to
+// the canary build's instance itself, whatever share nginx gives it yet.
+func (s *Stack) chaosURL(ctx context.Context, m *manifest.Manifest, toCanary bool) (string, error) {
+	if !toCanary {
+		return nginxURL(m, "/chaos"), nil
+	}
+	if err := engine(ctx); err != nil {
+		return "", err
+	}
+	canaries, err := s.Runtime(m).Instances(ctx, platform.Canary)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range canaries {
+		if c.Running() && c.Addr != "" {
+			return fmt.Sprintf("http://%s:%d/chaos", c.Addr, m.Services.Port), nil
+		}
+	}
+	return "", errors.New("chaos: a release is under way but its canary is not running yet: try again in a few seconds")
+}
 
 func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err error) {
 	event := map[string]any{"mode": r.Mode}
@@ -93,14 +120,17 @@ func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err e
 	if err != nil {
 		return err
 	}
+	url, err := s.chaosURL(ctx, m, toCanary)
+	if err != nil {
+		return err
+	}
 	payload, _ := json.Marshal(body) // a map of strings and numbers always marshals
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nginxURL(m, "/chaos"), bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if toCanary {
-		req.Header.Set(canaryHeader, "always")
 		s.Out.Info("a release is under way: chaos goes to its canary build")
 	}
 	resp, err := httpClient.Do(req)

@@ -38,7 +38,12 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 		err = canaryAlive(ctx, rel.rt, c)
 	}
 	if err != nil {
-		return policy.VerdictAbort, nil, time.Time{}, err
+		// It died while nginx moved to this step's weight: say what nginx saw
+		// of it since.
+		sleepFor(ctx, logFlush)
+		w, _ := readReleaseLog(s.path(render.ReleaseLog), rel.stepOffset, rel.stepFrom, time.Now(), addrSet([]platform.Instance{c}))
+		rel.sawDying(w)
+		return policy.VerdictAbort, nil, w.FirstCanaryError, err
 	}
 	canary := []platform.Instance{c}
 	stable, err := instancesOf(ctx, rel.rt, platform.App, r.Stable)
@@ -72,7 +77,7 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 			return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
 		}
 		if watchErr != nil {
-			s.Out.Info("the canary's share so far: %d requests, %d failed as clients saw them at nginx (retried on stable where nginx could)", w.Canary.Requests, w.Canary.Errors)
+			rel.sawDying(w)
 			return policy.VerdictAbort, nil, w.FirstCanaryError, watchErr
 		}
 		input := map[string]any{
@@ -98,6 +103,11 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 			return policy.VerdictAbort, []string{"the release policy gave no verdict"}, w.FirstCanaryError, nil
 		}
 	}
+}
+
+// sawDying says what nginx logged of the canary in a step cut short.
+func (rel *releaseRun) sawDying(w routelog.Window) {
+	rel.s.Out.Info("the canary's share so far: %d requests, %d failed as clients saw them at nginx (retried on stable where nginx could)", w.Canary.Requests, w.Canary.Errors)
 }
 
 // canaryAlive fails when the canary exited or turned unhealthy.

@@ -182,6 +182,10 @@ type releaseRun struct {
 	r     *Release
 	event *history.ReleaseEvent
 	eng   *policy.Engine
+	// Where nginx's release log stood when the current step began to move
+	// nginx, for a step cut short before its window started.
+	stepOffset int64
+	stepFrom   time.Time
 }
 
 func (rel *releaseRun) save() error { return rel.s.setRelease(rel.r) }
@@ -206,6 +210,7 @@ func (rel *releaseRun) run(ctx context.Context) error {
 		if err := rel.save(); err != nil {
 			return rel.abort(ctx, err.Error(), time.Time{})
 		}
+		rel.stepOffset, rel.stepFrom = fileSize(s.path(render.ReleaseLog)), time.Now()
 		if err := rel.route(ctx); err != nil {
 			return rel.abort(ctx, err.Error(), time.Time{})
 		}
