@@ -166,19 +166,33 @@ func (h *handler) load(path string) error {
 
 // run serves DNS on cfg.listen over UDP and TCP until ctx ends.
 func run(ctx context.Context, cfg config, pollEvery time.Duration) error {
+	pc, err := net.ListenPacket("udp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", cfg.listen, err)
+	}
+	l, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("serve %s: %w", cfg.listen, err)
+	}
+	return serve(ctx, cfg, pollEvery, pc, l)
+}
+
+// serve answers DNS on pc (UDP) and l (TCP) until ctx ends.
+func serve(ctx context.Context, cfg config, pollEvery time.Duration, pc net.PacketConn, l net.Listener) error {
 	h := newHandler(cfg.upstream)
 	go h.watchPins(ctx, cfg.pins, pollEvery, func(err error) { fmt.Fprintln(os.Stderr, "swiftdeploy-resolver:", err) })
 	servers := []*dns.Server{
-		{Addr: cfg.listen, Net: "udp", Handler: h},
-		{Addr: cfg.listen, Net: "tcp", Handler: h},
+		{PacketConn: pc, Handler: h},
+		{Listener: l, Handler: h},
 	}
 	failed := make(chan error, len(servers))
 	for _, s := range servers {
-		go func() { failed <- s.ListenAndServe() }()
+		go func() { failed <- s.ActivateAndServe() }()
 	}
 	select {
 	case err := <-failed:
-		return fmt.Errorf("serve %s: %w", cfg.listen, err)
+		return fmt.Errorf("serve %s: %w", pc.LocalAddr(), err)
 	case <-ctx.Done():
 	}
 	for _, s := range servers {

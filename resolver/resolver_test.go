@@ -36,17 +36,30 @@ func fakeUpstream(t *testing.T) string {
 // a temporary folder.
 func startResolver(t *testing.T) (addr, pins string) {
 	t.Helper()
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// One port for both protocols, held from the start: other tests' TCP
+	// connections may take a port that is only free for UDP.
+	var pc net.PacketConn
+	var l net.Listener
+	for try := 0; pc == nil; try++ {
+		if try == 100 {
+			t.Fatal("no port free for both UDP and TCP in 100 tries")
+		}
+		tcp, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pc, err = net.ListenPacket("udp", tcp.Addr().String()); err != nil {
+			tcp.Close()
+			continue
+		}
+		l = tcp
 	}
-	addr = l.LocalAddr().String()
-	l.Close()
+	addr = l.Addr().String()
 	pins = filepath.Join(t.TempDir(), "pins.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{listen: addr, pins: pins, upstream: fakeUpstream(t)}, 10*time.Millisecond)
+		done <- serve(ctx, config{listen: addr, pins: pins, upstream: fakeUpstream(t)}, 10*time.Millisecond, pc, l)
 	}()
 	t.Cleanup(func() {
 		cancel()
