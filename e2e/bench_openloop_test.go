@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,6 +256,11 @@ func BenchmarkOpenLoop(b *testing.B) {
 	// A good build released 10 → 25 → 50 → 100 (4 s a step) at the held rate.
 	b.Run("release", func(b *testing.B) {
 		rate := max(heldRate(b), searchFrom)
+		// The switch above may have left the stack in canary mode; a release
+		// starts from stable.
+		if strings.Contains(p.read("manifest.yaml"), "mode: canary") {
+			p.must("promote", "stable")
+		}
 		p.write("manifest.yaml", p.read("manifest.yaml")+quickRollout)
 		time.Sleep(settle)
 		var failed, requests uint64
