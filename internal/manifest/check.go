@@ -127,7 +127,7 @@ type field struct {
 // manifest checks the root mapping and builds the Manifest with defaults applied.
 func (c *checker) manifest(root *yaml.Node) *Manifest {
 	m := &Manifest{
-		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume},
+		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath},
 		Nginx:    Nginx{ProxyTimeout: DefaultProxyTimeout},
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
@@ -139,6 +139,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"version", false, func(c *checker, n *yaml.Node, p string) { s.Version = c.text(n, p, versionRule) }},
 		{"restart_policy", false, func(c *checker, n *yaml.Node, p string) { s.RestartPolicy = c.text(n, p, restartRule) }},
 		{"log_volume", false, func(c *checker, n *yaml.Node, p string) { s.LogVolume = c.text(n, p, dockerNameRule) }},
+		{"health_path", false, func(c *checker, n *yaml.Node, p string) { s.HealthPath = c.text(n, p, healthPathRule) }},
 	}
 	nginx := []field{
 		{"image", true, func(c *checker, n *yaml.Node, p string) { x.Image = c.text(n, p, imageRule) }},
@@ -449,12 +450,17 @@ var (
 	dockerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 	versionRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 	identifier = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	healthPath = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
 )
 
 var (
 	imageRule = textRule{
 		want:  "an image reference such as nginx:latest or registry:5000/team/app:1.2 (lower-case path, no spaces)",
 		valid: func(s string) bool { return len(s) <= 512 && imageRef.MatchString(s) },
+	}
+	healthPathRule = textRule{
+		want:  "a path such as /healthz (a '/', then letters, digits, '.', '_', '~', '-', '/'; at most 200 characters)",
+		valid: func(s string) bool { return len(s) <= 200 && healthPath.MatchString(s) },
 	}
 	strategyRule = textRule{
 		want:  "one of: canary, switch",

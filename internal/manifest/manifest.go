@@ -40,6 +40,7 @@ const (
 	DefaultRestartPolicy = "unless-stopped"
 	DefaultLogVolume     = "swiftdeploy-logs"
 	DefaultProxyTimeout  = 30
+	DefaultHealthPath    = "/healthz"
 )
 
 // How a new build reaches traffic (the manifest's rollout section).
@@ -73,6 +74,8 @@ type Services struct {
 	Version       string
 	RestartPolicy string
 	LogVolume     string
+	// HealthPath is the path the app answers with a 2xx when it is healthy.
+	HealthPath string
 }
 
 // Rollout says how a release (a changed image or version on a running stack)

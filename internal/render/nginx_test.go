@@ -63,7 +63,10 @@ func TestNginxConfReachesTheAppThroughAKeepAlivePool(t *testing.T) {
 	only(t, upstream[1], "zone", "app_pool 64k")
 	only(t, upstream[1], "keepalive", "64")
 	only(t, upstream[1], "keepalive_timeout", "4s")
-	only(t, conf, "proxy_pass", "http://app_pool")
+	// Clients' requests, and SwiftDeploy's probe of the health path.
+	if got := directive(conf, "proxy_pass"); strings.Join(got, " ") != "http://app_pool http://app_pool/healthz" {
+		t.Errorf("proxy_pass directives %q, want the pool for every path and its /healthz for the probe", got)
+	}
 	only(t, conf, "proxy_http_version", "1.1")
 	only(t, conf, "proxy_set_header Connection", `""`)
 	only(t, conf, "resolver", ResolverHost+":"+strconv.Itoa(ResolverPort)+" valid=1s ipv6=off")
@@ -73,10 +76,19 @@ func TestNginxConfReachesTheAppThroughAKeepAlivePool(t *testing.T) {
 }
 
 // A location with an add_header of its own drops every inherited one, so the
-// header is added once, at server level, and the app's own copy is hidden.
+// header is added at server level, and again in the one location that adds a
+// header of its own (SwiftDeploy's probe); the app's own copy is hidden.
 func TestNginxConfAddsXDeployedByExactlyOnce(t *testing.T) {
 	conf := renderNginx(t, load(t, "defaults"))
-	only(t, conf, "add_header", "X-Deployed-By swiftdeploy always")
+	probe := regexp.MustCompile(`(?s)location = ` + regexp.QuoteMeta(ProbePath) + ` \{(.*?)\n        \}`).FindStringSubmatch(conf)
+	if probe == nil {
+		t.Fatalf("no probe location:\n%s", conf)
+	}
+	if got := directive(probe[1], "add_header"); strings.Join(got, "|") != "X-Deployed-By swiftdeploy always|"+UpstreamHeader+" $upstream_addr always" {
+		t.Errorf("the probe's add_header directives %q", got)
+	}
+	outside := strings.Replace(conf, probe[1], "", 1)
+	only(t, outside, "add_header", "X-Deployed-By swiftdeploy always")
 	only(t, conf, "proxy_hide_header", "X-Deployed-By")
 }
 
@@ -84,8 +96,8 @@ func TestNginxConfLogsTheSpecLine(t *testing.T) {
 	conf := renderNginx(t, load(t, "defaults"))
 	only(t, conf, "log_format", `swiftdeploy '$time_iso8601 | $status | ${request_time}s | $upstream_addr | $request'`)
 	access := directive(conf, "access_log")
-	// The routing probe is SwiftDeploy's own, not a client's request.
-	want := []string{"/dev/stdout swiftdeploy buffer=32k flush=1s", LogDir + "/nginx-access.log swiftdeploy buffer=64k flush=1s", "off"}
+	// The health and routing probes are SwiftDeploy's own, not clients' requests.
+	want := []string{"/dev/stdout swiftdeploy buffer=32k flush=1s", LogDir + "/nginx-access.log swiftdeploy buffer=64k flush=1s", "off", "off"}
 	if strings.Join(access, "\n") != strings.Join(want, "\n") {
 		t.Errorf("access_log directives %q, want %q", access, want)
 	}
@@ -225,7 +237,7 @@ func TestNginxSendsEveryPathToTheApp(t *testing.T) {
 	for _, l := range locations {
 		got = append(got, strings.TrimSpace(l[1]))
 	}
-	want := []string{"/", "= " + RoutingPath, "@bad_gateway", "@unavailable", "@gateway_timeout"}
+	want := []string{"/", "= " + ProbePath, "= " + RoutingPath, "@bad_gateway", "@unavailable", "@gateway_timeout"}
 	if strings.Join(got, " | ") != strings.Join(want, " | ") {
 		t.Errorf("locations %q, want %q", got, want)
 	}

@@ -45,6 +45,11 @@ const (
 	// RoutingPath answers which routing nginx's workers use (RoutingSteady, or a
 	// release's weight), so that SwiftDeploy knows when a reload took.
 	RoutingPath   = "/.well-known/swiftdeploy/routing"
+	// ProbePath is SwiftDeploy's probe of the app's health path through
+	// nginx: the answer carries, in UpstreamHeader, the address of the
+	// instance that gave it.
+	ProbePath      = "/.well-known/swiftdeploy/probe"
+	UpstreamHeader = "X-SwiftDeploy-Upstream"
 	RoutingSteady = "steady"
 	// CanaryHost is the name nginx resolves for the new build during a release
 	// (the compose service).
@@ -133,6 +138,8 @@ type data struct {
 	ReleaseLogDir     string
 	MountedReleaseLog string
 	RoutingPath       string
+	ProbePath         string
+	UpstreamHeader    string
 	Apps              []appService
 }
 
@@ -181,7 +188,7 @@ func RenderRelease(templatesDir string, m *manifest.Manifest, project string, re
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
 		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
-		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath,
+		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath, ProbePath: ProbePath, UpstreamHeader: UpstreamHeader,
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy}}}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.

@@ -74,9 +74,9 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		}
 	}
 	if current {
-		if h, err := getHealth(ctx, nginxURL(m, "/healthz")); err == nil {
-			s.Out.OK("the stack %s is already running and healthy (mode %s, version %s): nothing to do", s.Project, h.Mode, h.Version)
-			s.record(history.EventDeploy, map[string]any{"mode": h.Mode, "result": "noop"})
+		if p, err := probeNginx(ctx, m); err == nil {
+			s.Out.OK("the stack %s is already running and healthy%s: nothing to do", s.Project, inParens(p.describe()))
+			s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "noop"})
 			return nil
 		}
 	}
@@ -102,34 +102,39 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if err := s.nginxFindsResolver(waitCtx, rt); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
-	h, err := s.waitHealthy(waitCtx, m, "")
+	p, err := s.waitHealthy(waitCtx, m)
 	if err != nil {
 		s.diagnose(ctx, rt)
 		return fmt.Errorf("deploy: %w", err)
 	}
 	elapsed := time.Since(start)
-	s.Out.OK("deployed in %.1fs: /healthz through nginx on port %d says ok (mode %s, version %s)", elapsed.Seconds(), m.Nginx.Port, h.Mode, h.Version)
-	s.record(history.EventDeploy, map[string]any{"mode": h.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
+	s.Out.OK("deployed in %.1fs: %s through nginx on port %d answers healthy%s", elapsed.Seconds(), m.Services.HealthPath, m.Nginx.Port, inParens(p.describe()))
+	s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
 	return nil
 }
 
-// waitHealthy polls /healthz through nginx until it says ok, and, when mode is
-// not empty, reports that mode.
-func (s *Stack) waitHealthy(ctx context.Context, m *manifest.Manifest, mode string) (Health, error) {
-	var h Health
-	what := fmt.Sprintf("/healthz through nginx on port %d", m.Nginx.Port)
+// waitHealthy polls the app's health path through nginx until it answers
+// healthy.
+func (s *Stack) waitHealthy(ctx context.Context, m *manifest.Manifest) (probed, error) {
+	var p probed
+	what := fmt.Sprintf("%s through nginx on port %d", m.Services.HealthPath, m.Nginx.Port)
 	_, err := s.waitFor(ctx, what, 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		got, err := getHealth(ctx, nginxURL(m, "/healthz"))
+		got, err := probeNginx(ctx, m)
 		if err != nil {
 			return false, err.Error(), nil
 		}
-		h = got
-		if mode != "" && got.Mode != mode {
-			return false, fmt.Sprintf("mode is still %s", got.Mode), nil
-		}
+		p = got
 		return true, "", nil
 	})
-	return h, err
+	return p, err
+}
+
+// inParens is " (s)", or "" for an empty s.
+func inParens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }
 
 // diagnose prints the state and last log lines of every instance of the

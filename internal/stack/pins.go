@@ -69,7 +69,7 @@ func (s *Stack) moveNginx(ctx context.Context, m *manifest.Manifest, apps []plat
 		return err
 	}
 	sleepFor(ctx, s.NginxFollow)
-	return s.confirmNginx(ctx, m, want)
+	return s.confirmNginx(ctx, m, apps, want)
 }
 
 // expected is the app /healthz must answer from: a mode, and a version
@@ -88,9 +88,11 @@ func (e expected) String() string {
 	return e.Mode + " " + e.Version
 }
 
-// answers reports whether h comes from the expected app.
+// answers reports whether h can come from the expected app: an app that
+// says its mode and version (SwiftDeploy's health JSON) must say these; one
+// that does not is judged by its address alone.
 func (e expected) answers(h Health) bool {
-	return h.Mode == e.Mode && (e.Version == "" || h.Version == e.Version)
+	return (h.Mode == "" || h.Mode == e.Mode) && (e.Version == "" || h.Version == "" || h.Version == e.Version)
 }
 
 // confirmAnswers is how many answers in a row must come from the app in the
@@ -99,24 +101,31 @@ func (e expected) answers(h Health) bool {
 const confirmAnswers = 10
 
 // confirmNginx checks that nginx has moved where the pin says before anything
-// is stopped: /healthz through nginx must answer in mode confirmAnswers times
-// in a row within a few seconds. A pin that did not take (the resolver down,
-// a pin file it cannot read) is caught here, while the old app still serves.
-func (s *Stack) confirmNginx(ctx context.Context, m *manifest.Manifest, want expected) error {
+// is stopped: SwiftDeploy's probe through nginx must be answered by one of
+// apps (by address), healthy and, when the app says its mode and version,
+// as want, confirmAnswers times in a row within a few seconds. A pin that
+// did not take (the resolver down, a pin file it cannot read) is caught here,
+// while the old app still serves.
+func (s *Stack) confirmNginx(ctx context.Context, m *manifest.Manifest, apps []platform.Instance, want expected) error {
 	ctx, cancel := context.WithTimeout(ctx, max(2*s.NginxFollow, 2*time.Second))
 	defer cancel()
-	url := nginxURL(m, "/healthz")
+	addrs := map[string]bool{}
+	for _, a := range apps {
+		addrs[a.Addr] = true
+	}
 	inRow := 0
 	var last string
 	for inRow < confirmAnswers {
-		h, err := getHealth(ctx, url)
+		p, err := probeNginx(ctx, m)
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("nginx did not move to the %s app: %d answers in a row from it, then %s", want, inRow, last)
 		case err != nil:
 			inRow, last = 0, err.Error()
-		case !want.answers(h):
-			inRow, last = 0, fmt.Sprintf("an answer from the %s %s app", h.Mode, h.Version)
+		case !addrs[p.Upstream]:
+			inRow, last = 0, "an answer from "+p.Upstream
+		case !want.answers(p.Health):
+			inRow, last = 0, fmt.Sprintf("an answer from the %s %s app", p.Health.Mode, p.Health.Version)
 		default:
 			inRow++
 		}

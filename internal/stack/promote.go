@@ -334,7 +334,7 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *ma
 	if err := s.waitNewApp(waitCtx, rt, started[0], moveTo); err != nil {
 		return abandon(err, started)
 	}
-	if err := s.confirmNginx(waitCtx, m, serving(next)); err != nil {
+	if err := s.confirmNginx(waitCtx, m, started, serving(next)); err != nil {
 		return abandon(err, started)
 	}
 

@@ -466,7 +466,7 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 	if err := s.reroute(ctx, rt, rel.m, render.RoutingSteady); err != nil {
 		return err
 	}
-	if err := s.confirmNginx(ctx, rel.m, serving(rel.m)); err != nil {
+	if err := s.confirmNginx(ctx, rel.m, started, serving(rel.m)); err != nil {
 		return err
 	}
 	// From here on the release is finished, not undone, should this command

@@ -172,7 +172,12 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 		switch r.URL.Path {
 		case render.RoutingPath:
 			fmt.Fprintf(w, `{"routing":%q}`, rt.routing)
-		case "/healthz":
+		case render.ProbePath:
+			addr := stableApp.Addr
+			if rt.version == takerApp.Version {
+				addr = takerApp.Addr
+			}
+			w.Header().Set(render.UpstreamHeader, addr+":3000")
 			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, rt.version)
 		default:
 			http.NotFound(w, r)

@@ -85,10 +85,20 @@ func (f *fakeRuntime) Remove(ctx context.Context, ids ...string) error {
 func (f *fakeRuntime) Logs(ctx context.Context, id string, n int) (string, error) { return "", nil }
 
 // switchStack is a stack in a temporary folder whose nginx is an HTTP server
-// answering /healthz in mode.
+// answering SwiftDeploy's probe from the app in mode: the old app (stable) or
+// the new one (canary), by its address.
 func switchStack(t *testing.T, mode string) (*Stack, *manifest.Manifest) {
 	t.Helper()
+	addr := oldApp.Addr
+	if mode == "canary" {
+		addr = newApp.Addr
+	}
 	nginx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != render.ProbePath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set(render.UpstreamHeader, addr+":3000")
 		fmt.Fprintf(w, `{"status":"ok","mode":%q,"version":"1.0.0"}`, mode)
 	}))
 	t.Cleanup(nginx.Close)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -118,12 +117,7 @@ func show(opt StatusOptions, snap dashboard.Snapshot) error {
 func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error,
 	prev metrics.Sample, havePrev bool, cur metrics.Sample, scrapeErr error) dashboard.Snapshot {
 	snap := dashboard.Snapshot{At: s.Now().UTC(), Project: s.Project, Chaos: "none", Change: s.changeUnderWay()}
-	h, healthErr := getHealth(ctx, nginxURL(m, "/healthz"))
-	if healthErr != nil {
-		snap.Problem = fmt.Sprintf("/healthz through nginx on port %d: %v", m.Nginx.Port, healthErr)
-	} else {
-		snap.Up, snap.Mode, snap.Version, snap.UptimeSeconds = true, h.Mode, h.Version, h.UptimeSeconds
-	}
+	s.probeInto(ctx, m, &snap)
 	var window *metrics.Window
 	if scrapeErr == nil {
 		snap.Chaos = chaosName(cur.Chaos)
@@ -258,12 +252,8 @@ const releaseTail = 32 << 20
 // policy.
 func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error, r *Release) dashboard.Snapshot {
 	snap := dashboard.Snapshot{At: s.Now().UTC(), Project: s.Project, Chaos: "none", Change: s.changeUnderWay()}
-	h, healthErr := getHealthFrom(ctx, nginxURL(m, "/healthz"), http.Header{canaryHeader: {"never"}})
-	if healthErr != nil {
-		snap.Problem = fmt.Sprintf("/healthz through nginx on port %d: %v", m.Nginx.Port, healthErr)
-	} else {
-		snap.Up, snap.Mode, snap.Version, snap.UptimeSeconds = true, h.Mode, h.Version, h.UptimeSeconds
-	}
+	// The probe goes to the stable build during a release.
+	s.probeInto(ctx, m, &snap)
 	rt := s.Runtime(m)
 	instances, err := rt.Instances(ctx, "")
 	if err != nil && snap.Problem == "" {
@@ -309,4 +299,20 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 		"req_per_sec": round(snap.RequestsPerSecond, 2), "release": view})
 	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, snap.Window)
 	return snap
+}
+
+// probeInto probes the app's health path through nginx for status: up or
+// why not, and the mode, version and uptime the app says, if it says them
+// (the manifest's mode otherwise).
+func (s *Stack) probeInto(ctx context.Context, m *manifest.Manifest, snap *dashboard.Snapshot) {
+	p, err := probeNginx(ctx, m)
+	if err != nil {
+		snap.Problem = fmt.Sprintf("%s through nginx on port %d: %v", m.Services.HealthPath, m.Nginx.Port, err)
+		return
+	}
+	h := p.Health
+	snap.Up, snap.Mode, snap.Version, snap.UptimeSeconds = true, h.Mode, h.Version, h.UptimeSeconds
+	if snap.Mode == "" {
+		snap.Mode = m.Services.Mode
+	}
 }
