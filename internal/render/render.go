@@ -44,13 +44,13 @@ const (
 	MountedReleaseLogDir = "/var/log/swiftdeploy-release"
 	// RoutingPath answers which routing nginx's workers use (RoutingSteady, or a
 	// release's weight), so that SwiftDeploy knows when a reload took.
-	RoutingPath   = "/.well-known/swiftdeploy/routing"
+	RoutingPath = "/.well-known/swiftdeploy/routing"
 	// ProbePath is SwiftDeploy's probe of the app's health path through
 	// nginx: the answer carries, in UpstreamHeader, the address of the
 	// instance that gave it.
 	ProbePath      = "/.well-known/swiftdeploy/probe"
 	UpstreamHeader = "X-SwiftDeploy-Upstream"
-	RoutingSteady = "steady"
+	RoutingSteady  = "steady"
 	// CanaryHost is the name nginx resolves for the new build during a release
 	// (the compose service).
 	CanaryHost = "canary"
