@@ -200,6 +200,27 @@ func Remove(ctx context.Context, ids ...string) error {
 	return nil
 }
 
+// PrepareVolume creates the project's named volume key (called name) as
+// Compose would, with its labels, unless it exists, and opens its root to
+// every user (mode 1777, like /tmp) with a one-off container of image run as
+// root. Compose would create it owned by root, where an unprivileged nginx
+// cannot write its log, unless the app's image happens to have a folder with
+// that mode where the volume is mounted.
+func (p Project) PrepareVolume(ctx context.Context, key, name, image string) error {
+	if _, err := run(ctx, "docker", "volume", "inspect", name); err == nil {
+		return nil
+	}
+	if _, err := run(ctx, "docker", "volume", "create", "--label", projectLabel+"="+p.Name,
+		"--label", "com.docker.compose.volume="+key, name); err != nil {
+		return fmt.Errorf("create the volume %s: %w", name, err)
+	}
+	if _, err := run(ctx, "docker", "run", "--rm", "--user", "0:0", "--network", "none", "--entrypoint", "chmod",
+		"-v", name+":/volume", image, "1777", "/volume"); err != nil {
+		return fmt.Errorf("open the volume %s to the stack's users with %s: %w", name, image, err)
+	}
+	return nil
+}
+
 // Exec runs a command inside a running container.
 func Exec(ctx context.Context, id string, command ...string) error {
 	_, err := run(ctx, "docker", append([]string{"exec", id}, command...)...)

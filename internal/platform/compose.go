@@ -14,6 +14,9 @@ import (
 type Compose struct {
 	Project docker.Project
 	Network string // the stack's network, whose addresses nginx uses
+	// LogVolume is the named volume the app and nginx write logs to, and
+	// NginxImage an image with chmod to prepare it with.
+	LogVolume, NginxImage string
 }
 
 var _ Runtime = Compose{}
@@ -23,6 +26,11 @@ var _ Runtime = Compose{}
 const NginxConfInContainer = "/etc/swiftdeploy/nginx/nginx.conf"
 
 func (c Compose) Up(ctx context.Context) error {
+	if c.LogVolume != "" {
+		if err := c.Project.PrepareVolume(ctx, "logs", c.LogVolume, c.NginxImage); err != nil {
+			return err
+		}
+	}
 	_, err := c.Project.Compose(ctx, "up", "--detach", "--remove-orphans")
 	return err
 }

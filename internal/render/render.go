@@ -145,11 +145,25 @@ type data struct {
 
 // appService is one build of the app in docker-compose.yml.
 type appService struct {
-	Name    string // compose service
-	Image   string
-	Mode    string
-	Version string
-	Restart string
+	Name        string // compose service
+	Image       string
+	Mode        string
+	Version     string
+	Restart     string
+	Healthcheck bool // the image has SwiftDeploy's healthcheck command
+}
+
+// Options are what rendering needs besides the manifest.
+type Options struct {
+	// Release is a release in progress, nil when none.
+	Release *Release
+	// Healthchecked says whether an image has SwiftDeploy's healthcheck
+	// command (the shipped service's image); nil: every image has it.
+	Healthchecked func(image string) bool
+}
+
+func (o Options) healthchecked(image string) bool {
+	return o.Healthchecked == nil || o.Healthchecked(image)
 }
 
 // NginxMinVersion is the oldest nginx that accepts the generated nginx.conf: the
@@ -179,6 +193,12 @@ func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, 
 // canary build runs beside m's build, and nginx splits requests between the
 // two. A nil rel renders what Render does.
 func RenderRelease(templatesDir string, m *manifest.Manifest, project string, rel *Release) ([]File, error) {
+	return RenderWith(templatesDir, m, project, Options{Release: rel})
+}
+
+// RenderWith renders the files for m with opt.
+func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt Options) ([]File, error) {
+	rel := opt.Release
 	if err := CheckProject(project); err != nil {
 		return nil, err
 	}
@@ -189,10 +209,12 @@ func RenderRelease(templatesDir string, m *manifest.Manifest, project string, re
 		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
 		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath, ProbePath: ProbePath, UpstreamHeader: UpstreamHeader,
-		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy}}}
+		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
+			Healthcheck: opt.healthchecked(m.Services.Image)}}}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.
-		d.Apps = append(d.Apps, appService{Name: CanaryHost, Image: rel.Canary.Image, Mode: manifest.ModeCanary, Version: rel.Canary.Version, Restart: "no"})
+		d.Apps = append(d.Apps, appService{Name: CanaryHost, Image: rel.Canary.Image, Mode: manifest.ModeCanary, Version: rel.Canary.Version, Restart: "no",
+			Healthcheck: opt.healthchecked(rel.Canary.Image)})
 	}
 	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)
 	if err != nil {

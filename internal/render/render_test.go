@@ -257,3 +257,18 @@ func TestRenderReleaseAtWeightZeroKeepsNginxSteady(t *testing.T) {
 		}
 	}
 }
+
+func TestAnImageWithoutSwiftDeploysHealthcheckIsProbedFromOutside(t *testing.T) {
+	m := load(t, "custom")
+	files, err := RenderWith(templatesDir, m, DefaultProject, Options{Healthchecked: func(string) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose := string(files[2].Data)
+	if files[2].Path != ComposeFile || strings.Contains(compose, "healthcheck:") || strings.Contains(compose, "/swiftdeploy-app") {
+		t.Errorf("the compose file runs a healthcheck command the image does not have:\n%s", compose)
+	}
+	if !strings.Contains(compose, "condition: service_started") || strings.Contains(compose, "service_healthy") {
+		t.Errorf("nginx waits for a Docker health the app cannot report:\n%s", compose)
+	}
+}

@@ -52,7 +52,7 @@ func (s *Stack) generate(m *manifest.Manifest) error {
 		}
 		return policyUnavailable(err)
 	}
-	files, err := render.Render(s.path(TemplatesDir), m, s.Project)
+	files, err := s.render(m, nil)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}

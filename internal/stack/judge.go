@@ -35,7 +35,7 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 	}
 	c, err := rel.rt.Instance(ctx, r.Canary[0])
 	if err == nil {
-		err = canaryAlive(ctx, rel.rt, c)
+		err = rel.canaryAlive(ctx, c)
 	}
 	if err != nil {
 		// It died while nginx moved to this step's weight: say what nginx saw
@@ -63,7 +63,7 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 			if s.abortRequested() {
 				return false, "", errAbortRequested
 			}
-			if err := canaryAlive(ctx, rel.rt, canary[0]); err != nil {
+			if err := rel.canaryAlive(ctx, canary[0]); err != nil {
 				return false, "", err
 			}
 			left := time.Until(deadline)
@@ -111,8 +111,19 @@ func (rel *releaseRun) sawDying(w routelog.Window) {
 }
 
 // canaryAlive fails when the canary exited or turned unhealthy.
-func canaryAlive(ctx context.Context, rt platform.Runtime, c platform.Instance) error {
-	got, err := rt.Instance(ctx, c.ID)
+// A canary without Docker's healthcheck is probed by SwiftDeploy: this many
+// failed probes in a row mean it stopped answering.
+const probeFailures = 3
+
+func (rel *releaseRun) canaryAlive(ctx context.Context, c platform.Instance) error {
+	got, err := rel.rt.Instance(ctx, c.ID)
+	if err == nil && got.Health == "" && got.Running() {
+		if got = rel.s.withHealth(ctx, rel.m, got); got.Health == "healthy" {
+			rel.failedProbes = 0
+		} else if rel.failedProbes++; rel.failedProbes >= probeFailures {
+			got.Health = "unhealthy"
+		}
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("the canary %s disappeared: %v", c.Name, err)

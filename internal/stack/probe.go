@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -72,4 +74,37 @@ func lastAddress(upstream string) string {
 		return host
 	}
 	return last
+}
+
+// withHealth fills in the health of an app instance that Docker cannot
+// judge (its image has no healthcheck command): SwiftDeploy asks its health
+// path directly, from outside, and a 2xx is healthy. Others are returned as
+// they are.
+func (s *Stack) withHealth(ctx context.Context, m *manifest.Manifest, i platform.Instance) platform.Instance {
+	if i.Health != "" || !i.Running() || i.Addr == "" || (i.Role != platform.App && i.Role != platform.Canary) {
+		return i
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	i.Health = "starting"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s:%d%s", i.Addr, m.Services.Port, m.Services.HealthPath), nil)
+	if err != nil {
+		return i
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return i
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		i.Health = "healthy"
+	}
+	return i
+}
+
+// render renders the generated files for m, with a release in progress
+// when rel is not nil.
+func (s *Stack) render(m *manifest.Manifest, rel *render.Release) ([]render.File, error) {
+	return render.RenderWith(s.path(TemplatesDir), m, s.Project, render.Options{Release: rel, Healthchecked: s.Healthchecked})
 }

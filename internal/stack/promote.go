@@ -132,7 +132,7 @@ func (s *Stack) rollbackBuild(ctx context.Context, m *manifest.Manifest, previou
 		return err
 	}
 	event["elapsed_seconds"] = round(time.Since(start).Seconds(), 2)
-	s.Out.OK("rollback: %s → %s in %.1fs; /healthz through nginx confirms it", running, previous, time.Since(start).Seconds())
+	s.Out.OK("rollback: %s → %s in %.1fs; nginx's probe of %s confirms the new app answers", running, previous, time.Since(start).Seconds(), m.Services.HealthPath)
 	if m.Build() != previous {
 		s.Out.Warn("%s still asks for %s: set services.image and services.version to %s, or the next deploy releases it again", ManifestFile, m.Build(), previous)
 	}
@@ -206,7 +206,7 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 		return err
 	}
 	elapsed := time.Since(start)
-	s.Out.OK("%s: %s → %s in %.1fs; /healthz through nginx confirms mode %s", action, from, target, elapsed.Seconds(), target)
+	s.Out.OK("%s: %s → %s in %.1fs; nginx's probe of %s confirms mode %s", action, from, target, elapsed.Seconds(), m.Services.HealthPath, target)
 	event["result"], event["elapsed_seconds"] = "ok", round(elapsed.Seconds(), 2)
 	s.record(action, event)
 	return nil
@@ -250,11 +250,11 @@ func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platfor
 // serving.
 func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *manifest.Manifest, action string, old []platform.Instance) error {
 	mode := next.Services.Mode
-	files, err := render.Render(s.path(TemplatesDir), next, s.Project)
+	files, err := s.render(next, nil)
 	if err != nil {
 		return err
 	}
-	previous, err := render.Render(s.path(TemplatesDir), m, s.Project)
+	previous, err := s.render(m, nil)
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *ma
 		sw.Phase = phaseMoved
 		return s.setSwitch(sw)
 	}
-	if err := s.waitNewApp(waitCtx, rt, started[0], moveTo); err != nil {
+	if err := s.waitNewApp(waitCtx, rt, next, started[0], moveTo); err != nil {
 		return abandon(err, started)
 	}
 	if err := s.confirmNginx(waitCtx, m, started, serving(next)); err != nil {
@@ -355,13 +355,14 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *ma
 // traffic to it, then waits until every nginx worker must be using the pinned
 // addresses, watching the new app all along: if it exits or turns unhealthy,
 // the wait fails.
-func (s *Stack) waitNewApp(ctx context.Context, rt platform.Runtime, app platform.Instance, pin func(platform.Instance) error) error {
+func (s *Stack) waitNewApp(ctx context.Context, rt platform.Runtime, m *manifest.Manifest, app platform.Instance, pin func(platform.Instance) error) error {
 	var pinnedAt time.Time
 	_, err := s.waitFor(ctx, "the new app ("+app.Name+")", 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		got, err := rt.Instance(ctx, app.ID)
 		if err != nil {
 			return false, "", fmt.Errorf("the new app %s disappeared: %v", app.Name, err)
 		}
+		got = s.withHealth(ctx, m, got)
 		step, status, err := switchStep(got, pinnedAt, time.Now(), s.NginxFollow)
 		if step == pinNewApp {
 			if err := pin(got); err != nil {

@@ -48,7 +48,7 @@ func (s *Stack) recoverRelease(ctx context.Context, rt platform.Runtime, m *mani
 	newRunning := slices.ContainsFunc(apps, func(a platform.Instance) bool { return a.Running() && slices.Contains(r.New, a.ID) })
 	if newRunning && (r.Phase == releaseMoved || !stableRunning) {
 		next := m.WithBuild(r.To)
-		files, err := render.Render(s.path(TemplatesDir), next, s.Project)
+		files, err := s.render(next, nil)
 		if err != nil {
 			return err
 		}

@@ -186,6 +186,8 @@ type releaseRun struct {
 	// nginx, for a step cut short before its window started.
 	stepOffset int64
 	stepFrom   time.Time
+	// failedProbes counts the canary's failed health probes in a row.
+	failedProbes int
 }
 
 func (rel *releaseRun) save() error { return rel.s.setRelease(rel.r) }
@@ -259,6 +261,7 @@ func (rel *releaseRun) startCanary(ctx context.Context) error {
 		if err != nil {
 			return false, "", fmt.Errorf("the canary %s disappeared: %v", started[0].Name, err)
 		}
+		got = s.withHealth(ctx, rel.m, got)
 		step, status, err := switchStep(got, time.Time{}, time.Now(), 0)
 		return step == pinNewApp, status, err
 	})
@@ -268,7 +271,7 @@ func (rel *releaseRun) startCanary(ctx context.Context) error {
 // writeFiles renders and writes the generated files for the app cur runs with
 // the release route (nil: no release).
 func (rel *releaseRun) writeFiles(cur *manifest.Manifest, route *render.Release) error {
-	files, err := render.RenderRelease(rel.s.path(TemplatesDir), cur, rel.s.Project, route)
+	files, err := rel.s.render(cur, route)
 	if err != nil {
 		return err
 	}
@@ -347,7 +350,7 @@ func (s *Stack) undoRelease(ctx context.Context, rt platform.Runtime, cur *manif
 		}
 		sleepFor(ctx, s.NginxFollow)
 	}
-	files, err := render.Render(s.path(TemplatesDir), cur, s.Project)
+	files, err := s.render(cur, nil)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -456,7 +459,7 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
 	pin := func(app platform.Instance) error { return s.pinApp([]platform.Instance{app}) }
-	if err := s.waitNewApp(waitCtx, rt, started[0], pin); err != nil {
+	if err := s.waitNewApp(waitCtx, rt, rel.m, started[0], pin); err != nil {
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
 	// nginx's stable side is the new build now: route everything there.

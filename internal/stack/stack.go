@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
@@ -51,6 +52,11 @@ type Stack struct {
 	// Runtime gives the engine the stack runs on for a manifest (compose on
 	// this host unless a test says otherwise).
 	Runtime func(*manifest.Manifest) platform.Runtime
+
+	// Healthchecked says whether an image has SwiftDeploy's healthcheck
+	// command (SwiftDeploy built it from service/); other images are probed
+	// over HTTP from outside. nil: every image has it.
+	Healthchecked func(image string) bool
 }
 
 // New returns the stack rooted at root, printing to out.
@@ -73,11 +79,31 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 	s.Runtime = func(m *manifest.Manifest) platform.Runtime {
 		rt := platform.Compose{Project: docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}}
 		if m != nil {
-			rt.Network = m.Network.Name
+			rt.Network, rt.LogVolume, rt.NginxImage = m.Network.Name, m.Services.LogVolume, m.Nginx.Image
 		}
 		return rt
 	}
+	s.Healthchecked = builtService()
 	return s, nil
+}
+
+// builtService reports whether setup built an image from service/ (its label
+// says so), asking Docker once per image.
+func builtService() func(image string) bool {
+	var mu sync.Mutex
+	known := map[string]bool{}
+	return func(image string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if v, ok := known[image]; ok {
+			return v
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		label, err := docker.ImageLabel(ctx, image, docker.BuiltByLabel)
+		known[image] = err == nil && label == "service"
+		return known[image]
+	}
 }
 
 // SetHealthTimeout sets how long deploy and promote wait for health from a
