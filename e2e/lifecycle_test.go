@@ -221,7 +221,7 @@ func switchUnderLoad(t *testing.T, p *project, mode string, command ...string) s
 func (p *project) logNginxTrouble() {
 	for _, id := range p.containers("nginx") {
 		var trouble []string
-		for _, line := range strings.Split(docker(p.t, "logs", "--tail", "3000", id), "\n") {
+		for _, line := range strings.Split(docker(p.t, "logs", id), "\n") {
 			if line != "" && !strings.Contains(line, " | 200 | ") {
 				trouble = append(trouble, line)
 			}

@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// busyboxImages builds, once per run, two versions of an image that is not
+// SwiftDeploy's (testdata/busybox): Debian's busybox-static serving files on
+// port 8000, its health at /health.txt. It returns the two image names.
+var busyboxImages = sync.OnceValues(func() ([2]string, error) {
+	var refs [2]string
+	dir, err := os.MkdirTemp("", "swiftdeploy-e2e-busybox-")
+	if err != nil {
+		return refs, err
+	}
+	defer os.RemoveAll(dir)
+	download := exec.Command("apt-get", "download", "busybox-static")
+	download.Dir = dir
+	if out, err := download.CombinedOutput(); err != nil {
+		return refs, fmt.Errorf("apt-get download busybox-static: %v: %s", err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "busybox-static_*.deb"))
+	if len(debs) != 1 {
+		return refs, fmt.Errorf("apt-get download left %v", debs)
+	}
+	if out, err := exec.Command("dpkg-deb", "-x", debs[0], filepath.Join(dir, "pkg")).CombinedOutput(); err != nil {
+		return refs, fmt.Errorf("dpkg-deb: %v: %s", err, out)
+	}
+	for i, version := range []string{"1", "2"} {
+		ctx := filepath.Join(dir, "v"+version)
+		if err := os.MkdirAll(filepath.Join(ctx, "www"), 0o755); err != nil {
+			return refs, err
+		}
+		files := map[string]string{
+			"www/index.html": "busybox site version " + version + "\n",
+			"www/health.txt": "ok\n",
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(ctx, name), []byte(content), 0o644); err != nil {
+				return refs, err
+			}
+		}
+		for from, to := range map[string]string{
+			filepath.Join(dir, "pkg", "bin", "busybox"):                         filepath.Join(ctx, "busybox"),
+			filepath.Join(repoRoot, "e2e", "testdata", "busybox", "Dockerfile"): filepath.Join(ctx, "Dockerfile"),
+		} {
+			data, err := os.ReadFile(from)
+			if err == nil {
+				err = os.WriteFile(to, data, 0o755)
+			}
+			if err != nil {
+				return refs, err
+			}
+		}
+		refs[i] = "swiftdeploy-e2e-busybox:" + version
+		if out, err := exec.Command("docker", "build", "-q", "-t", refs[i], ctx).CombinedOutput(); err != nil {
+			return refs, fmt.Errorf("docker build %s: %v: %s", refs[i], err, out)
+		}
+	}
+	return refs, nil
+})
+
+// TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack deploys busybox's
+// httpd (no /metrics, no health JSON, no healthcheck command, no log folder,
+// another port), releases its second version and rolls back, under load, with
+// no failed request. The load is 5 clients: busybox closes every connection,
+// so nginx opens one per request, and at 10 clients (over 1,000 new
+// connections a second) busybox let 1 to 3 of some 70,000 connections time
+// out in two of five runs, which nginx's 1 s connect timeout answers with 504.
+func TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack(t *testing.T) {
+	images, err := busyboxImages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProject(t, manifestOptions{image: images[0], rollout: strings.Replace(quickRollout, "[10, 25, 50, 100]", "[50, 100]", 1)})
+	p.manifest = strings.NewReplacer("port: 3000", "port: 8000\n  health_path: /health.txt", `version: "2.0.0"`, `version: "1"`).Replace(p.manifest)
+	p.write("manifest.yaml", p.manifest)
+	p.expect(0, []string{"/health.txt through nginx", "answers healthy"}, "deploy")
+	if _, body := p.get("/"); body != "busybox site version 1\n" {
+		t.Fatalf("/ answers %q, want busybox's page", body)
+	}
+
+	p.write("manifest.yaml", strings.NewReplacer(images[0], images[1], `version: "1"`, `version: "2"`).Replace(p.manifest))
+	load := startHTTPLoad(t, p.url("/"), 5)
+	p.expect(0, []string{"judged from nginx's counts alone", "released "}, "deploy")
+	time.Sleep(time.Second)
+	load.stop()
+	t.Logf("release of busybox 2: %s", load)
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 {
+		t.Errorf("requests failed during the release: %s", load)
+		p.logNginxTrouble()
+	}
+	if _, body := p.get("/"); body != "busybox site version 2\n" {
+		t.Errorf("after the release / answers %q, want version 2", body)
+	}
+
+	load = startHTTPLoad(t, p.url("/"), 5)
+	time.Sleep(time.Second)
+	p.expect(0, []string{"rollback: "}, "rollback")
+	time.Sleep(time.Second)
+	load.stop()
+	t.Logf("rollback to busybox 1: %s", load)
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 {
+		t.Errorf("requests failed during the rollback: %s", load)
+	}
+	if _, body := p.get("/"); body != "busybox site version 1\n" {
+		t.Errorf("after the rollback / answers %q, want version 1", body)
+	}
+}
