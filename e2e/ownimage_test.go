@@ -82,6 +82,7 @@ func TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack(t *testing.T) {
 	p := newProject(t, manifestOptions{image: images[0], rollout: strings.Replace(quickRollout, "[10, 25, 50, 100]", "[50, 100]", 1)})
 	p.manifest = strings.NewReplacer("port: 3000", "port: 8000\n  health_path: /health.txt", `version: "2.0.0"`, `version: "1"`).Replace(p.manifest)
 	p.write("manifest.yaml", p.manifest)
+	p.expect(0, []string{"6. " + images[0] + " answers /health.txt on port 8000", "HTTP 200; /metrics: none"}, "validate")
 	p.expect(0, []string{"/health.txt through nginx", "answers healthy"}, "deploy")
 	if _, body := p.get("/"); body != "busybox site version 1\n" {
 		t.Fatalf("/ answers %q, want busybox's page", body)

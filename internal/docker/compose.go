@@ -72,6 +72,33 @@ func (p Project) ConfigHashes(ctx context.Context) (map[string]string, error) {
 	return hashes, nil
 }
 
+// Hardening is how the merged compose files run a service: its user and
+// whether its root filesystem is read-only.
+type Hardening struct {
+	User     string `json:"user"`
+	ReadOnly bool   `json:"read_only"`
+}
+
+// ServiceHardening reads service's user and read-only root from the merged
+// compose files (the override file included).
+func (p Project) ServiceHardening(ctx context.Context, service string) (Hardening, error) {
+	out, err := p.Compose(ctx, "config", "--format", "json")
+	if err != nil {
+		return Hardening{}, err
+	}
+	var doc struct {
+		Services map[string]Hardening `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return Hardening{}, fmt.Errorf("read the compose configuration: %w", err)
+	}
+	h, ok := doc.Services[service]
+	if !ok {
+		return h, fmt.Errorf("the compose configuration has no service %s", service)
+	}
+	return h, nil
+}
+
 // Container is what SwiftDeploy needs to know of one container.
 type Container struct {
 	ID          string

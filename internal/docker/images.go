@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ImageExists reports whether ref is present in the local image store.
@@ -178,4 +181,69 @@ func ParseNginxVersion(out string) (string, bool) {
 		return "", false
 	}
 	return v[0], true
+}
+
+// Trial is what a short run of an image found.
+type Trial struct {
+	HealthStatus int  // what the health path answered (0: nothing)
+	Metrics      bool // GET /metrics answered 200 with Prometheus text
+}
+
+// TryImage starts image briefly on Docker's default bridge, hardened as the
+// stack runs it (user, read-only root, no capabilities), with env, and asks
+// its health path on port over HTTP for up to limit, then /metrics. The
+// container is removed whatever happens. An image that exits says so, with
+// its last log lines.
+func TryImage(ctx context.Context, image, user string, readOnly bool, env []string, port int, path string, limit time.Duration) (Trial, error) {
+	var t Trial
+	args := []string{"run", "-d", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--label", BuiltByLabel + "-trial=1"}
+	if user != "" {
+		args = append(args, "--user", user)
+	}
+	if readOnly {
+		args = append(args, "--read-only")
+	}
+	for _, e := range env {
+		args = append(args, "-e", e)
+	}
+	out, err := run(ctx, "docker", append(args, image)...)
+	if err != nil {
+		return t, fmt.Errorf("start %s: %w", image, err)
+	}
+	id := strings.TrimSpace(out)
+	defer run(context.WithoutCancel(ctx), "docker", "rm", "--force", id)
+	addr, err := run(ctx, "docker", "inspect", "--format", "{{.NetworkSettings.IPAddress}}", id)
+	if err != nil {
+		return t, err
+	}
+	base := fmt.Sprintf("http://%s:%d", strings.TrimSpace(addr), port)
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if state, _ := run(ctx, "docker", "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", id); !strings.HasPrefix(state, "running") {
+			logs, _ := run(ctx, "docker", "logs", "--tail", "5", id)
+			return t, fmt.Errorf("it stopped (%s) as user %s%s: %s", strings.TrimSpace(state), user, map[bool]string{true: " on a read-only root", false: ""}[readOnly], strings.TrimSpace(Tail(logs, 3)))
+		}
+		if resp, err := client.Get(base + path); err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			t.HealthStatus = resp.StatusCode
+			if resp.StatusCode/100 == 2 {
+				break
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if t.HealthStatus/100 != 2 {
+		if t.HealthStatus == 0 {
+			return t, fmt.Errorf("nothing answered on port %d within %s", port, limit)
+		}
+		return t, fmt.Errorf("%s answered HTTP %d within %s, not a 2xx", path, t.HealthStatus, limit)
+	}
+	if resp, err := client.Get(base + "/metrics"); err == nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		t.Metrics = resp.StatusCode == http.StatusOK && strings.Contains(string(body), "http_requests_total")
+	}
+	return t, nil
 }

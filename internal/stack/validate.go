@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -77,6 +78,11 @@ func (s *Stack) validate(ctx context.Context) error {
 		nginxNote, nginxErr = s.nginxTest(ctx, m)
 	}
 	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, nginxNote, nginxErr)
+	imageNote, imageErr := "", engineErr
+	if engineErr == nil {
+		imageNote, imageErr = s.tryAppImage(ctx, m)
+	}
+	add(fmt.Sprintf("6. %s answers %s on port %d, run as the stack runs it", m.Services.Image, m.Services.HealthPath, m.Services.Port), imageNote, imageErr)
 	var composeErr error
 	if engineErr == nil {
 		composeErr = s.Runtime(m).Check(ctx)
@@ -174,4 +180,24 @@ func (s *Stack) fileNames(files []string) []string {
 		names = append(names, strings.TrimPrefix(f, s.Root+string(os.PathSeparator)))
 	}
 	return names
+}
+
+// tryAppImage starts the app's image briefly, as the merged compose files
+// run it (user, read-only root; no capabilities), and checks the contract:
+// its health path answers a 2xx; /metrics, which is optional, is looked for.
+func (s *Stack) tryAppImage(ctx context.Context, m *manifest.Manifest) (string, error) {
+	h, err := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}.ServiceHardening(ctx, "app")
+	if err != nil {
+		return "", err
+	}
+	env := []string{"APP_PORT=" + strconv.Itoa(m.Services.Port), "MODE=" + m.Services.Mode, "APP_VERSION=" + m.Services.Version}
+	trial, err := docker.TryImage(ctx, m.Services.Image, h.User, h.ReadOnly, env, m.Services.Port, m.Services.HealthPath, 15*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("%w; an image that cannot run as user %s on a read-only root with no capabilities needs another user: or a tmpfs for the app in docker-compose.override.yml (see docs/own-service.md)", err, h.User)
+	}
+	metricsNote := "/metrics: yes"
+	if !trial.Metrics {
+		metricsNote = "/metrics: none (releases judge it from nginx's counts; promote between modes needs it and fails closed)"
+	}
+	return fmt.Sprintf("HTTP %d; %s", trial.HealthStatus, metricsNote), nil
 }
