@@ -80,12 +80,17 @@ func TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newProject(t, manifestOptions{image: images[0], rollout: strings.Replace(quickRollout, "[10, 25, 50, 100]", "[50, 100]", 1)})
-	p.manifest = strings.NewReplacer("port: 3000", "port: 8000\n  health_path: /health.txt", `version: "2.0.0"`, `version: "1"`).Replace(p.manifest)
+	p.manifest = strings.NewReplacer("port: 3000", "port: 8000\n  health_path: /health.txt\n  env_file: app.env", `version: "2.0.0"`, `version: "1"`).Replace(p.manifest)
 	p.write("manifest.yaml", p.manifest)
+	const secret = "s3cr3t-token-value"
+	p.write("app.env", "API_TOKEN="+secret+"\n")
 	p.expect(0, []string{"6. " + images[0] + " answers /health.txt on port 8000", "HTTP 200; /metrics: none"}, "validate")
 	p.expect(0, []string{"/health.txt through nginx", "answers healthy"}, "deploy")
 	if _, body := p.get("/"); body != "busybox site version 1\n" {
 		t.Fatalf("/ answers %q, want busybox's page", body)
+	}
+	if env := docker(t, "inspect", "--format", "{{json .Config.Env}}", p.containers("app")[0]); !strings.Contains(env, "API_TOKEN="+secret) {
+		t.Errorf("the app's environment lacks the env_file's variable: %s", env)
 	}
 
 	p.write("manifest.yaml", strings.NewReplacer(images[0], images[1], `version: "1"`, `version: "2"`).Replace(p.manifest))
@@ -113,5 +118,8 @@ func TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack(t *testing.T) {
 	}
 	if _, body := p.get("/"); body != "busybox site version 1\n" {
 		t.Errorf("after the rollback / answers %q, want version 1", body)
+	}
+	if strings.Contains(p.read("history.jsonl"), secret) {
+		t.Error("history.jsonl holds a value from the env_file")
 	}
 }

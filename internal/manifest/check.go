@@ -127,7 +127,8 @@ type field struct {
 // manifest checks the root mapping and builds the Manifest with defaults applied.
 func (c *checker) manifest(root *yaml.Node) *Manifest {
 	m := &Manifest{
-		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath},
+		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath,
+			User: DefaultUser, ReadOnly: true},
 		Nginx:    Nginx{ProxyTimeout: DefaultProxyTimeout},
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
@@ -140,6 +141,9 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"restart_policy", false, func(c *checker, n *yaml.Node, p string) { s.RestartPolicy = c.text(n, p, restartRule) }},
 		{"log_volume", false, func(c *checker, n *yaml.Node, p string) { s.LogVolume = c.text(n, p, dockerNameRule) }},
 		{"health_path", false, func(c *checker, n *yaml.Node, p string) { s.HealthPath = c.text(n, p, healthPathRule) }},
+		{"user", false, func(c *checker, n *yaml.Node, p string) { s.User = c.text(n, p, userRule) }},
+		{"read_only", false, func(c *checker, n *yaml.Node, p string) { s.ReadOnly = c.boolean(n, p) }},
+		{"env_file", false, func(c *checker, n *yaml.Node, p string) { s.EnvFile = c.text(n, p, envFileRule) }},
 	}
 	nginx := []field{
 		{"image", true, func(c *checker, n *yaml.Node, p string) { x.Image = c.text(n, p, imageRule) }},
@@ -451,6 +455,8 @@ var (
 	versionRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 	identifier = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	healthPath = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
+	userRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*(:[A-Za-z0-9_][A-Za-z0-9_-]*)?$`)
+	envFileRe  = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._/-]*$`)
 )
 
 var (
@@ -461,6 +467,14 @@ var (
 	healthPathRule = textRule{
 		want:  "a path such as /healthz (a '/', then letters, digits, '.', '_', '~', '-', '/'; at most 200 characters)",
 		valid: func(s string) bool { return len(s) <= 200 && healthPath.MatchString(s) },
+	}
+	userRule = textRule{
+		want:  `a user such as "10001:10001" or "www-data" (letters, digits, '_', '-', one ':')`,
+		valid: func(s string) bool { return len(s) <= 64 && userRe.MatchString(s) },
+	}
+	envFileRule = textRule{
+		want:  "a file path relative to the project folder, such as app.env (no '..', no spaces)",
+		valid: func(s string) bool { return len(s) <= 200 && envFileRe.MatchString(s) && !strings.Contains(s, "..") },
 	}
 	strategyRule = textRule{
 		want:  "one of: canary, switch",

@@ -41,6 +41,7 @@ const (
 	DefaultLogVolume     = "swiftdeploy-logs"
 	DefaultProxyTimeout  = 30
 	DefaultHealthPath    = "/healthz"
+	DefaultUser          = "10001:10001"
 )
 
 // How a new build reaches traffic (the manifest's rollout section).
@@ -76,6 +77,14 @@ type Services struct {
 	LogVolume     string
 	// HealthPath is the path the app answers with a 2xx when it is healthy.
 	HealthPath string
+	// User runs the app ("uid:gid" or a name the image knows); ReadOnly
+	// keeps its root filesystem read-only. Hardening is the default.
+	User     string
+	ReadOnly bool
+	// EnvFile is a file of KEY=value lines, relative to the project folder,
+	// whose variables the app gets; "" for none. Its values are never read
+	// or recorded by SwiftDeploy.
+	EnvFile string
 }
 
 // Rollout says how a release (a changed image or version on a running stack)

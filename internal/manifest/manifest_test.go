@@ -30,7 +30,7 @@ func TestLoadReadsTheSpecExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Services: Services{Image: "swift-deploy-1-node:latest", Port: 3000, Mode: ModeStable, Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz"},
+		Services: Services{Image: "swift-deploy-1-node:latest", Port: 3000, Mode: ModeStable, Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true},
 		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30},
 		Network:  Network{Name: "swiftdeploy-net", DriverType: "bridge"},
 		Contact:  "ops@example.com",
@@ -48,7 +48,7 @@ func TestLoadAppliesDefaultsToAMinimalManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz"},
+		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true},
 		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30},
 		Network:  Network{Name: "net", DriverType: "bridge"},
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{10, 25, 50, 100}, StepSeconds: 30, Sticky: true},
@@ -131,7 +131,7 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 		{"an empty section", [2]string{"network:\n  name: net\n  driver_type: bridge\n", "network:\n"},
 			`manifest.yaml:7:9: network.name: required field is missing`},
 		{"an unknown field", [2]string{"port: 3000", "port: 3000\n  replicas: 2"},
-			`manifest.yaml:4:3: services.replicas: unknown field (expected one of: image, port, mode, version, restart_policy, log_volume, health_path)`},
+			`manifest.yaml:4:3: services.replicas: unknown field (expected one of: image, port, mode, version, restart_policy, log_volume, health_path, user, read_only, env_file)`},
 		{"an unknown section", [2]string{"nginx:", "ingress: {}\nnginx:"},
 			`manifest.yaml:4:1: ingress: unknown section (expected one of: services, nginx, network, contact, rollout, policy)`},
 		{"steps that fall", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  steps: [10, 5, 100]"},
@@ -146,6 +146,10 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 			`manifest.yaml:11:11: rollout.sticky: must be true or false, got "yes"`},
 		{"a health path without its slash", [2]string{"port: 3000", "port: 3000\n  health_path: healthz"},
 			`manifest.yaml:4:16: services.health_path: must be a path such as /healthz`},
+		{"an env file outside the project", [2]string{"port: 3000", "port: 3000\n  env_file: ../secrets.env"},
+			`manifest.yaml:4:13: services.env_file: must be a file path relative to the project folder`},
+		{"a user with a space", [2]string{"port: 3000", "port: 3000\n  user: \"web user\""},
+			`manifest.yaml:4:9: services.user: must be a user such as`},
 		{"an unknown mode", [2]string{"port: 3000", "port: 3000\n  mode: blue"},
 			`manifest.yaml:4:9: services.mode: must be one of: stable, canary, got "blue"`},
 		{"an unknown restart policy", [2]string{"port: 3000", "port: 3000\n  restart_policy: never"},

@@ -272,3 +272,18 @@ func TestAnImageWithoutSwiftDeploysHealthcheckIsProbedFromOutside(t *testing.T) 
 		t.Errorf("nginx waits for a Docker health the app cannot report:\n%s", compose)
 	}
 }
+
+func TestTheAppsHardeningAndEnvFileComeFromTheManifest(t *testing.T) {
+	m := load(t, "custom")
+	m.Services.User, m.Services.ReadOnly, m.Services.EnvFile = "www-data", false, "config/app.env"
+	files, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose := string(files[2].Data)
+	for _, want := range []string{`user: "www-data"`, "read_only: false", `- "config/app.env"`} {
+		if n := strings.Count(compose, want); n != 2 {
+			t.Errorf("%q appears %d times, want once for the app and once for the canary:\n%s", want, n, compose)
+		}
+	}
+}

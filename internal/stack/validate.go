@@ -193,7 +193,7 @@ func (s *Stack) tryAppImage(ctx context.Context, m *manifest.Manifest) (string, 
 	env := []string{"APP_PORT=" + strconv.Itoa(m.Services.Port), "MODE=" + m.Services.Mode, "APP_VERSION=" + m.Services.Version}
 	trial, err := docker.TryImage(ctx, m.Services.Image, h.User, h.ReadOnly, env, m.Services.Port, m.Services.HealthPath, 15*time.Second)
 	if err != nil {
-		return "", fmt.Errorf("%w; an image that cannot run as user %s on a read-only root with no capabilities needs another user: or a tmpfs for the app in docker-compose.override.yml (see docs/own-service.md)", err, h.User)
+		return "", fmt.Errorf("%w; an image that cannot run as user %s on a read-only root with no capabilities needs services.user or services.read_only: false in the manifest (see docs/own-service.md)", err, h.User)
 	}
 	metricsNote := "/metrics: yes"
 	if !trial.Metrics {
