@@ -129,8 +129,8 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 	m := &Manifest{
 		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath,
 			User: DefaultUser, ReadOnly: true},
-		Nginx:    Nginx{ProxyTimeout: DefaultProxyTimeout},
-		Rollout:  Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
+		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout},
+		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
 	services := []field{
