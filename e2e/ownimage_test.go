@@ -119,6 +119,8 @@ func TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack(t *testing.T) {
 	if _, body := p.get("/"); body != "busybox site version 1\n" {
 		t.Errorf("after the rollback / answers %q, want version 1", body)
 	}
+	// Without /metrics, a mode switch is gated from nginx's access log.
+	p.expect(0, []string{"measuring the last 3s from nginx's access log", "policy canary: PASS", "promote: stable → canary"}, "promote", "canary")
 	if strings.Contains(p.read("history.jsonl"), secret) {
 		t.Error("history.jsonl holds a value from the env_file")
 	}

@@ -254,6 +254,11 @@ func Exec(ctx context.Context, id string, command ...string) error {
 	return err
 }
 
+// LogsSince returns what a container printed since a time.
+func LogsSince(ctx context.Context, id string, since time.Time) (string, error) {
+	return run(ctx, "docker", "logs", "--since", since.UTC().Format(time.RFC3339Nano), id)
+}
+
 // Logs returns the last n lines a container printed.
 func Logs(ctx context.Context, id string, n int) (string, error) {
 	return run(ctx, "docker", "logs", "--tail", strconv.Itoa(n), id)

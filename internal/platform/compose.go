@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
@@ -165,6 +166,25 @@ func (c Compose) Retire(ctx context.Context, grace time.Duration, ids ...string)
 
 func (c Compose) Remove(ctx context.Context, ids ...string) error {
 	return docker.Remove(ctx, ids...)
+}
+
+func (c Compose) RouterLog(ctx context.Context, since time.Time) (string, error) {
+	nginx, err := c.Instances(ctx, Nginx)
+	if err != nil {
+		return "", err
+	}
+	var all strings.Builder
+	for _, n := range nginx {
+		if !n.Running() {
+			continue
+		}
+		out, err := docker.LogsSince(ctx, n.ID, since)
+		if err != nil {
+			return "", err
+		}
+		all.WriteString(out)
+	}
+	return all.String(), nil
 }
 
 func (c Compose) Logs(ctx context.Context, id string, n int) (string, error) {

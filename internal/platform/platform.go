@@ -77,6 +77,9 @@ type Runtime interface {
 	Retire(ctx context.Context, grace time.Duration, ids ...string) error
 	// Remove removes instances at once.
 	Remove(ctx context.Context, ids ...string) error
+	// RouterLog returns what nginx logged (its access log lines among them)
+	// since a time.
+	RouterLog(ctx context.Context, since time.Time) (string, error)
 	// Logs returns the last n lines an instance printed.
 	Logs(ctx context.Context, id string, n int) (string, error)
 	// Down removes everything the stack runs, also when the generated

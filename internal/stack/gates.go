@@ -13,6 +13,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/hoststats"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 )
 
@@ -93,6 +94,15 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 		return policy.Decision{}, err
 	}
 	window, err := s.measureWindow(ctx, m, windowLength(eng))
+	if err != nil && !hasMetrics(ctx, s, m) {
+		// An app without /metrics is measured as clients saw it, from
+		// nginx's access log over the same window.
+		s.Out.Info("the app has no /metrics (%v): measuring the last %s from nginx's access log", err, windowLength(eng))
+		window, err = s.nginxWindow(ctx, s.Runtime(m), m, windowLength(eng))
+		if err == nil {
+			s.Out.Info("window %.0fs (nginx's access log): %.0f requests, error rate %.2f%%, P99 %.1f ms", window.Seconds, window.Requests, window.ErrorRatePercent, window.P99Ms)
+		}
+	}
 	if err != nil {
 		return policy.Decision{}, fmt.Errorf("measure the service before %s (fail closed): %w", action, err)
 	}
@@ -206,4 +216,36 @@ func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length 
 	}
 	s.Out.Info("window %.0fs (%s): %.0f requests, error rate %.2f%%, P99 %.1f ms", w.Seconds, source, w.Requests, w.ErrorRatePercent, w.P99Ms)
 	return w, nil
+}
+
+// hasMetrics reports whether the running app answers /metrics in Prometheus
+// text, asking one instance directly: a scrape through nginx that failed
+// because the app is down must still fail closed.
+func hasMetrics(ctx context.Context, s *Stack, m *manifest.Manifest) bool {
+	apps, err := s.Runtime(m).Instances(ctx, platform.App)
+	if err != nil {
+		return true
+	}
+	for _, a := range apps {
+		if a.Running() && a.Addr != "" {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := metrics.Scrape(sctx, httpClient, fmt.Sprintf("http://%s:%d/metrics", a.Addr, m.Services.Port), time.Now())
+			timedOut := sctx.Err() != nil
+			cancel()
+			if err == nil {
+				return true
+			}
+			// Answering, but not with metrics: the app has none.
+			if !timedOut && !isUnreachable(err) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isUnreachable reports whether err is a failure to reach the app at all.
+func isUnreachable(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "no route to host") || strings.Contains(msg, "timeout")
 }

@@ -123,8 +123,14 @@ func (s *Stack) rollbackBuild(ctx context.Context, m *manifest.Manifest, previou
 		event["result"] = "noop"
 		return s.updateState(func(st *State) { st.Previous = nil })
 	}
-	start := time.Now()
 	cur := m.WithBuild(running)
+	// The emergency path still asks the policy (the shipped one allows it).
+	decision, err := s.gateSwitch(ctx, cur, cur.Services.Mode, cur.Services.Mode, history.EventRollback)
+	if err != nil {
+		return err
+	}
+	event["overridden"] = decision.Overridden
+	start := time.Now()
 	if err := s.replaceApp(ctx, rt, cur, m.WithBuild(previous), history.EventRollback, apps); err != nil {
 		return fmt.Errorf("rollback to %s: %w", previous, err)
 	}
