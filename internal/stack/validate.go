@@ -70,7 +70,8 @@ func (s *Stack) validate(ctx context.Context) error {
 	}
 
 	engineErr := engine(ctx)
-	add("3. images exist locally", "", firstErr(engineErr, missingImages(ctx, m)))
+	imagesErr := firstErr(engineErr, missingImages(ctx, m))
+	add("3. images exist locally", "", imagesErr)
 	note, portErr := s.portFree(ctx, m.Nginx.Port, engineErr == nil)
 	add("4. nginx port "+strconv.Itoa(m.Nginx.Port)+" is free", note, portErr)
 	nginxNote, nginxErr := "", engineErr
@@ -78,14 +79,18 @@ func (s *Stack) validate(ctx context.Context) error {
 		nginxNote, nginxErr = s.nginxTest(ctx, m)
 	}
 	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, nginxNote, nginxErr)
-	imageNote, imageErr := "", engineErr
-	if engineErr == nil {
-		imageNote, imageErr = s.tryAppImage(ctx, m)
-	}
-	add(fmt.Sprintf("6. %s answers %s on port %d, run as the stack runs it", m.Services.Image, m.Services.HealthPath, m.Services.Port), imageNote, imageErr)
 	var composeErr error
 	if engineErr == nil {
 		composeErr = s.Runtime(m).Check(ctx)
+	}
+	// The image is tried only where it can be: a missing image or a compose
+	// file that does not load is already one failed check each.
+	image := fmt.Sprintf("6. %s answers %s on port %d, run as the stack runs it", m.Services.Image, m.Services.HealthPath, m.Services.Port)
+	if imagesErr == nil && composeErr == nil {
+		imageNote, imageErr := s.tryAppImage(ctx, m)
+		add(image, imageNote, imageErr)
+	} else {
+		s.Out.Info("%s: not tried (see the failed checks)", image)
 	}
 	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
 	_, policyErr := s.loadPolicies(m)
