@@ -123,6 +123,10 @@ func TestValidateNamesEachFailingCheck(t *testing.T) {
 			tmpl := p.read("templates/nginx.conf.tmpl")
 			p.write("templates/nginx.conf.tmpl", strings.Replace(tmpl, "server_tokens off;", "server_tokens off;\n    no_such_directive on;", 1))
 		}},
+		// nginx's own image cannot run on the read-only root the stack gives the app.
+		{"an image that cannot run hardened", 1, "✘ 6.", "services.read_only: false", func(p *project) {
+			p.write("manifest.yaml", strings.Replace(p.manifest, "swift-deploy-1-node:latest", "nginx:latest", 1))
+		}},
 		{"compose rejects the override", 1, "✘ docker compose config", "", func(p *project) {
 			p.write("docker-compose.override.yml", "services:\n  app:\n    ports: 12\n")
 		}},
