@@ -72,10 +72,6 @@ func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
 	return s.exclusive(ctx, "chaos "+r.Mode, func() error { return s.chaos(ctx, r, false) })
 }
 
-// canaryHeader forces nginx to send a request to the canary build during a
-// release (see nginx.conf).
-const canaryHeader = "X-Canary"
-
 // chaosURL is where chaos is posted: through nginx, or during a release to
 // the canary build's instance itself, whatever share nginx gives it yet.
 func (s *Stack) chaosURL(ctx context.Context, m *manifest.Manifest, toCanary bool) (string, error) {
@@ -91,7 +87,7 @@ func (s *Stack) chaosURL(ctx context.Context, m *manifest.Manifest, toCanary boo
 	}
 	for _, c := range canaries {
 		if c.Running() && c.Addr != "" {
-			return fmt.Sprintf("http://%s:%d/chaos", c.Addr, m.Services.Port), nil
+			return instanceURL(c, m, "/chaos"), nil
 		}
 	}
 	return "", errors.New("chaos: a release is under way but its canary is not running yet: try again in a few seconds")

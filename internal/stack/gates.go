@@ -229,7 +229,7 @@ func hasMetrics(ctx context.Context, s *Stack, m *manifest.Manifest) bool {
 	for _, a := range apps {
 		if a.Running() && a.Addr != "" {
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err := metrics.Scrape(sctx, httpClient, fmt.Sprintf("http://%s:%d/metrics", a.Addr, m.Services.Port), time.Now())
+			_, err := metrics.Scrape(sctx, httpClient, instanceURL(a, m, "/metrics"), time.Now())
 			timedOut := sctx.Err() != nil
 			cancel()
 			if err == nil {

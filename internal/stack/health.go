@@ -19,24 +19,6 @@ type Health struct {
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-// getHealth asks url for the service's health.
-func getHealth(ctx context.Context, url string) (Health, error) {
-	return getHealthFrom(ctx, url, nil)
-}
-
-// getHealthFrom asks url for the service's health with extra request
-// headers (X-Canary, to choose a build during a release).
-func getHealthFrom(ctx context.Context, url string, header http.Header) (Health, error) {
-	var h Health
-	if err := getJSON(ctx, url, "health", header, &h); err != nil {
-		return h, err
-	}
-	if h.Status != "ok" {
-		return h, fmt.Errorf("status %q", h.Status)
-	}
-	return h, nil
-}
-
 // getRouting asks nginx which routing its workers use (render.RoutingPath).
 func getRouting(ctx context.Context, url string) (string, error) {
 	var r struct {

@@ -143,7 +143,7 @@ func (rel *releaseRun) scrape(ctx context.Context, instances []platform.Instance
 		if i.Addr == "" {
 			continue
 		}
-		url := fmt.Sprintf("http://%s:%d/metrics", i.Addr, rel.m.Services.Port)
+		url := instanceURL(i, rel.m, "/metrics")
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		smp, err := metrics.Scrape(sctx, httpClient, url, time.Now())
 		cancel()

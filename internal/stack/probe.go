@@ -87,7 +87,7 @@ func (s *Stack) withHealth(ctx context.Context, m *manifest.Manifest, i platform
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	i.Health = "starting"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s:%d%s", i.Addr, m.Services.Port, m.Services.HealthPath), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, instanceURL(i, m, m.Services.HealthPath), nil)
 	if err != nil {
 		return i
 	}
@@ -107,4 +107,10 @@ func (s *Stack) withHealth(ctx context.Context, m *manifest.Manifest, i platform
 // when rel is not nil.
 func (s *Stack) render(m *manifest.Manifest, rel *render.Release) ([]render.File, error) {
 	return render.RenderWith(s.path(TemplatesDir), m, s.Project, render.Options{Release: rel, Healthchecked: s.Healthchecked})
+}
+
+// instanceURL is path on an app instance itself, by its address on the
+// stack's network, not through nginx.
+func instanceURL(i platform.Instance, m *manifest.Manifest, path string) string {
+	return fmt.Sprintf("http://%s:%d%s", i.Addr, m.Services.Port, path)
 }

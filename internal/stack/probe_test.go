@@ -3,9 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -29,7 +27,7 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			nginx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, port := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path != render.ProbePath {
 					http.NotFound(w, r)
 					return
@@ -38,10 +36,8 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 				w.WriteHeader(c.status)
 				fmt.Fprint(w, c.body)
 			}))
-			defer nginx.Close()
-			_, port, _ := net.SplitHostPort(strings.TrimPrefix(nginx.URL, "http://"))
 			m := &manifest.Manifest{Services: manifest.Services{HealthPath: "/health.txt"}}
-			fmt.Sscan(port, &m.Nginx.Port)
+			m.Nginx.Port = port
 			p, err := probeNginx(context.Background(), m)
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {

@@ -289,7 +289,7 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 	snap.RequestsPerSecond = float64(w.All.Requests) / secs
 	// Chaos during a release reaches the canary: ask it directly.
 	for _, c := range canary {
-		if smp, err := metrics.Scrape(ctx, httpClient, fmt.Sprintf("http://%s:%d/metrics", c.Addr, m.Services.Port), s.Now()); err == nil && smp.Chaos != 0 {
+		if smp, err := metrics.Scrape(ctx, httpClient, instanceURL(c, m, "/metrics"), s.Now()); err == nil && smp.Chaos != 0 {
 			snap.Chaos = chaosName(smp.Chaos) + " (canary)"
 		}
 	}
