@@ -230,27 +230,10 @@ func BenchmarkOpenLoop(b *testing.B) {
 	b.Run("switch", func(b *testing.B) {
 		rate := max(heldRate(b), searchFrom)
 		time.Sleep(settle)
-		var failed, requests uint64
-		var firstErr string
-		switched := promoteWhile(b, p, func() (stop func()) {
-			o := startOpenLoad(b, urls["nginx"], rate, 2*time.Minute)
-			return func() {
-				o.stop()
-				b.Logf("during the switch: %s", o)
-				failed += o.failed
-				requests += o.metrics.Requests
-				if firstErr == "" {
-					firstErr = o.firstErr
-				}
-			}
-		})
-		if failed > 0 {
-			b.Logf("%d of %d requests failed across the switch; the first: %s", failed, requests, firstErr)
-		}
+		t := &loadTally{b: b, url: urls["nginx"], rate: rate, what: "the switch"}
+		switched := promoteWhile(b, p, t.start)
 		b.ReportMetric(switched, "switch-s")
-		b.ReportMetric(float64(failed), "failed")
-		b.ReportMetric(float64(requests), "requests")
-		b.ReportMetric(float64(rate), "rate-req/s")
+		t.report()
 	})
 
 	// A good build released 10 → 25 → 50 → 100 (4 s a step) at the held rate.
@@ -263,24 +246,47 @@ func BenchmarkOpenLoop(b *testing.B) {
 		}
 		p.write("manifest.yaml", p.read("manifest.yaml")+quickRollout)
 		time.Sleep(settle)
-		var failed, requests uint64
+		t := &loadTally{b: b, url: urls["nginx"], rate: rate, what: "the release"}
 		var wall float64
 		n := 0
 		for b.Loop() {
 			n++
-			wall += releaseWhile(b, p, fmt.Sprintf("3.%d.0", n), func() (stop func()) {
-				o := startOpenLoad(b, urls["nginx"], rate, 5*time.Minute)
-				return func() {
-					o.stop()
-					b.Logf("during the release: %s", o)
-					failed += o.failed
-					requests += o.metrics.Requests
-				}
-			})
+			wall += releaseWhile(b, p, fmt.Sprintf("3.%d.0", n), t.start)
 		}
 		b.ReportMetric(wall/float64(n), "release-s")
-		b.ReportMetric(float64(failed), "failed")
-		b.ReportMetric(float64(requests), "requests")
-		b.ReportMetric(float64(rate), "rate-req/s")
+		t.report()
 	})
+}
+
+// loadTally runs open-loop load at rate on url across changes of the stack
+// (each start to its stop) and adds up what was sent and what failed.
+type loadTally struct {
+	b                *testing.B
+	url, what        string
+	rate             int
+	failed, requests uint64
+	firstErr         string
+}
+
+func (t *loadTally) start() (stop func()) {
+	o := startOpenLoad(t.b, t.url, t.rate, 5*time.Minute)
+	return func() {
+		o.stop()
+		t.b.Logf("during %s: %s", t.what, o)
+		t.failed += o.failed
+		t.requests += o.metrics.Requests
+		if t.firstErr == "" {
+			t.firstErr = o.firstErr
+		}
+	}
+}
+
+// report logs the first failure and reports the requests and the rate.
+func (t *loadTally) report() {
+	if t.failed > 0 {
+		t.b.Logf("%d of %d requests failed across %s; the first: %s", t.failed, t.requests, t.what, t.firstErr)
+	}
+	t.b.ReportMetric(float64(t.failed), "failed")
+	t.b.ReportMetric(float64(t.requests), "requests")
+	t.b.ReportMetric(float64(t.rate), "rate-req/s")
 }
