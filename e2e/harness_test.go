@@ -81,6 +81,8 @@ type manifestOptions struct {
 	policy string // extra YAML under policy:, indented two spaces
 	// rollout is the rollout section, when the test sets one.
 	rollout string
+	// closeAdminPaths keeps the app's /chaos and /metrics off the public port.
+	closeAdminPaths bool
 }
 
 // defaultPolicy keeps test runs fast and independent of the machine's load: a
@@ -126,12 +128,13 @@ nginx:
   image: %s
   port: %d
   proxy_timeout: 30
+  public_admin_paths: %t
 network:
   name: %s-net
   driver_type: bridge
 contact: "ops+e2e@example.com"
 policy:
-%s%s`, opt.image, opt.mode, p.name, opt.nginx, p.port, p.name, opt.policy, opt.rollout)
+%s%s`, opt.image, opt.mode, p.name, opt.nginx, p.port, !opt.closeAdminPaths, p.name, opt.policy, opt.rollout)
 	p.write("manifest.yaml", p.manifest)
 	t.Cleanup(p.teardownAndCheck)
 	return p

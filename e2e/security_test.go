@@ -71,13 +71,20 @@ func checkLockedDown(t *testing.T, p *project, id string) {
 			t.Errorf("the %s %s publishes %v on the host, want nothing", service, c.Name, published)
 		}
 	case "nginx":
-		if len(published) == 0 {
-			t.Errorf("nginx %s publishes nothing, want port %s", c.Name, wantPort)
-		}
+		// The manifest's port, and the admin listener on loopback only.
+		public, admin := 0, 0
 		for _, b := range published {
-			if !strings.HasSuffix(b, ":"+wantPort+"->"+wantPort+"/tcp") {
-				t.Errorf("nginx %s publishes %s, want only the manifest port %s", c.Name, b, wantPort)
+			switch {
+			case strings.HasSuffix(b, ":"+wantPort+"->"+wantPort+"/tcp"):
+				public++
+			case strings.HasPrefix(b, "127.0.0.1:") && strings.HasSuffix(b, "->"+adminPort+"/tcp"):
+				admin++
+			default:
+				t.Errorf("nginx %s publishes %s, want only the manifest port %s and the admin port on 127.0.0.1", c.Name, b, wantPort)
 			}
+		}
+		if public == 0 || admin != 1 {
+			t.Errorf("nginx %s publishes %v, want port %s and the admin listener on 127.0.0.1 once", c.Name, published, wantPort)
 		}
 	default:
 		t.Errorf("unexpected container %s of service %q", c.Name, service)
@@ -114,6 +121,59 @@ func TestNothingOnTheNginxPortAnswersForPolicyEnginePaths(t *testing.T) {
 			}
 		}
 	}
+}
+
+// adminPort is nginx's admin listener inside its container.
+const adminPort = "9180"
+
+// adminAddr is where this host reaches the stack's admin listener.
+func (p *project) adminAddr() string {
+	p.t.Helper()
+	out := strings.TrimSpace(docker(p.t, "port", p.name+"-nginx-1", adminPort))
+	if !strings.HasPrefix(out, "127.0.0.1:") || strings.Contains(out, "\n") {
+		p.t.Fatalf("docker port nginx %s = %q, want one address on 127.0.0.1", adminPort, out)
+	}
+	return out
+}
+
+// With nginx.public_admin_paths false, the public port serves the app but not
+// its /chaos and /metrics; SwiftDeploy's chaos and status still work, through
+// the admin listener on loopback, and SwiftDeploy's own probe paths were
+// never on the public port.
+func TestTheAdminPathsLeaveThePublicPortWhenTheManifestSaysSo(t *testing.T) {
+	p := newProject(t, manifestOptions{mode: "canary", closeAdminPaths: true})
+	out := p.must("validate")
+	if !strings.Contains(out, "serves the app without /chaos and /metrics") {
+		t.Errorf("validate does not say what the public port serves:\n%s", out)
+	}
+	p.must("deploy")
+	for _, path := range []string{"/chaos", "/metrics"} {
+		resp, body := p.do(http.MethodPost, path, `{"mode":"error","rate":1}`)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "admin listener") {
+			t.Errorf("POST %s on the public port: %d %q, want nginx's 404 naming the admin listener", path, resp.StatusCode, body)
+		}
+	}
+	for _, path := range []string{"/.well-known/swiftdeploy/probe", "/.well-known/swiftdeploy/routing"} {
+		if resp, body := p.get(path); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"path":"`+path+`"`) {
+			t.Errorf("GET %s on the public port: %d %q, want the app's own 404", path, resp.StatusCode, body)
+		}
+	}
+	p.must("chaos", "error", "-rate=1")
+	if resp, _ := p.get("/"); resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("GET / after chaos through the admin listener: %d, want 500", resp.StatusCode)
+	}
+	resp, err := http.Get("http://" + p.adminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /metrics on the admin listener: %d, want 200", resp.StatusCode)
+	}
+	if out := p.must("status", "-once", "-json"); !strings.Contains(out, `"chaos": "error"`) && !strings.Contains(out, `"chaos":"error"`) {
+		t.Errorf("status does not show the chaos it scraped from the admin listener:\n%s", out)
+	}
+	p.must("chaos", "recover")
 }
 
 // TestChaosRefusesOversizedBodies posts chaos bodies over the service's small

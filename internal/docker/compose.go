@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -116,8 +117,10 @@ type Container struct {
 	CapDrop     []string
 	CapAdd      []string
 	SecurityOpt []string
-	Ports       []string          // published host ports
-	IPs         map[string]string // address on each network, by network name
+	// Published maps a container port ("9180/tcp") to the host address
+	// Docker publishes it on ("127.0.0.1:32768").
+	Published map[string]string
+	IPs       map[string]string // address on each network, by network name
 }
 
 // Running reports whether the container is up.
@@ -185,7 +188,7 @@ func Inspect(ctx context.Context, ids ...string) ([]Container, error) {
 			Image: r.Config.Image, State: r.State.Status, ExitCode: r.State.ExitCode, StartedAt: r.State.StartedAt,
 			ConfigHash: r.Config.Labels[configHashLabel], Env: map[string]string{}, User: r.Config.User,
 			ReadOnly: r.HostConfig.ReadonlyRootfs, CapDrop: r.HostConfig.CapDrop, CapAdd: r.HostConfig.CapAdd,
-			SecurityOpt: r.HostConfig.SecurityOpt, IPs: map[string]string{},
+			SecurityOpt: r.HostConfig.SecurityOpt, IPs: map[string]string{}, Published: map[string]string{},
 		}
 		for name, n := range r.NetworkSettings.Networks {
 			if n.IPAddress != "" {
@@ -200,9 +203,9 @@ func Inspect(ctx context.Context, ids ...string) ([]Container, error) {
 				c.Env[k] = v
 			}
 		}
-		for _, bindings := range r.NetworkSettings.Ports {
-			for _, b := range bindings {
-				c.Ports = append(c.Ports, b.HostPort)
+		for port, bindings := range r.NetworkSettings.Ports {
+			if len(bindings) > 0 {
+				c.Published[port] = net.JoinHostPort(bindings[0].HostIP, bindings[0].HostPort)
 			}
 		}
 		cs = append(cs, c)

@@ -129,7 +129,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 	m := &Manifest{
 		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath,
 			User: DefaultUser, ReadOnly: true},
-		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout},
+		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout, PublicAdminPaths: true},
 		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
@@ -149,6 +149,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"image", true, func(c *checker, n *yaml.Node, p string) { x.Image = c.text(n, p, imageRule) }},
 		{"port", true, func(c *checker, n *yaml.Node, p string) { x.Port = c.integer(n, p, 1, 65535, "") }},
 		{"proxy_timeout", false, func(c *checker, n *yaml.Node, p string) { x.ProxyTimeout = c.integer(n, p, 1, 3600, " seconds") }},
+		{"public_admin_paths", false, func(c *checker, n *yaml.Node, p string) { x.PublicAdminPaths = c.boolean(n, p) }},
 	}
 	network := []field{
 		{"name", true, func(c *checker, n *yaml.Node, p string) { w.Name = c.text(n, p, dockerNameRule) }},

@@ -120,6 +120,11 @@ type Nginx struct {
 	Image        string
 	Port         int
 	ProxyTimeout int // seconds
+	// PublicAdminPaths says whether the public port also serves the app's
+	// /chaos and /metrics (the demo service's fault injection and its
+	// counters). SwiftDeploy itself reaches them on nginx's admin listener,
+	// published on the host's loopback only, whatever this says.
+	PublicAdminPaths bool
 }
 
 // Network describes the Docker network the stack runs on.

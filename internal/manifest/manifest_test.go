@@ -31,7 +31,7 @@ func TestLoadReadsTheSpecExample(t *testing.T) {
 	}
 	want := &Manifest{
 		Services: Services{Image: "swift-deploy-1-node:latest", Port: 3000, Mode: ModeStable, Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true},
-		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30},
+		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, PublicAdminPaths: true},
 		Network:  Network{Name: "swiftdeploy-net", DriverType: "bridge"},
 		Contact:  "ops@example.com",
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{5, 50, 100}, StepSeconds: 20, Sticky: false},
@@ -49,7 +49,7 @@ func TestLoadAppliesDefaultsToAMinimalManifest(t *testing.T) {
 	}
 	want := &Manifest{
 		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true},
-		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30},
+		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, PublicAdminPaths: true},
 		Network:  Network{Name: "net", DriverType: "bridge"},
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{10, 25, 50, 100}, StepSeconds: 30, Sticky: true},
 	}
@@ -250,5 +250,19 @@ func TestTheShippedManifestKeepsCommentsOffValueLines(t *testing.T) {
 	}
 	if _, err := Parse("manifest.yaml", data); err != nil {
 		t.Errorf("the shipped manifest does not load: %v", err)
+	}
+}
+
+func TestPublicAdminPathsCanBeClosed(t *testing.T) {
+	m, err := Parse("manifest.yaml", []byte(strings.Replace(minimal, "  port: 8080\n", "  port: 8080\n  public_admin_paths: false\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Nginx.PublicAdminPaths {
+		t.Error("nginx.public_admin_paths: false was read as true")
+	}
+	_, err = Parse("manifest.yaml", []byte(strings.Replace(minimal, "  port: 8080\n", "  port: 8080\n  public_admin_paths: no\n", 1)))
+	if err == nil || !strings.Contains(err.Error(), "nginx.public_admin_paths: must be true or false") {
+		t.Errorf("error = %v, want one naming nginx.public_admin_paths", err)
 	}
 }

@@ -18,6 +18,8 @@ type Compose struct {
 	// LogVolume is the named volume the app and nginx write logs to, and
 	// NginxImage an image with chmod to prepare it with.
 	LogVolume, NginxImage string
+	// AdminPort is nginx's admin listener inside its container.
+	AdminPort int
 }
 
 var _ Runtime = Compose{}
@@ -187,6 +189,11 @@ func (c Compose) RouterLog(ctx context.Context, since time.Time) (string, error)
 	return all.String(), nil
 }
 
+// AdminAddr reads where Docker published nginx's admin port on this host.
+func (c Compose) AdminAddr(ctx context.Context) (string, error) {
+	return adminAddr(ctx, c, c.AdminPort)
+}
+
 func (c Compose) Logs(ctx context.Context, id string, n int) (string, error) {
 	return docker.Logs(ctx, id, n)
 }
@@ -214,7 +221,7 @@ func (c Compose) instances(containers []docker.Container) []Instance {
 		out[i] = Instance{
 			ID: ct.ID, Name: ct.Name, Role: Role(ct.Service), Image: ct.Image, State: ct.State,
 			Health: ct.Health, ExitCode: ct.ExitCode, StartedAt: ct.StartedAt, Addr: ct.IPs[c.Network],
-			Mode: ct.Env["MODE"], Version: ct.Env["APP_VERSION"],
+			Mode: ct.Env["MODE"], Version: ct.Env["APP_VERSION"], Published: ct.Published,
 		}
 	}
 	return out

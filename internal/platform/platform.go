@@ -8,6 +8,7 @@ package platform
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
@@ -35,6 +36,9 @@ type Instance struct {
 	ExitCode  int
 	StartedAt time.Time
 	Addr      string // its address on the stack's network, "" when it has none
+	// Published maps a port inside the instance ("9180/tcp") to where this
+	// host reaches it ("127.0.0.1:32768").
+	Published map[string]string
 	Mode      string // the MODE an app runs in
 	Version   string // the APP_VERSION an app was told
 }
@@ -80,6 +84,9 @@ type Runtime interface {
 	// RouterLog returns what nginx logged (its access log lines among them)
 	// since a time.
 	RouterLog(ctx context.Context, since time.Time) (string, error)
+	// AdminAddr is the host:port where this host reaches nginx's admin
+	// listener (render.AdminPort), which serves SwiftDeploy's probes.
+	AdminAddr(ctx context.Context) (string, error)
 	// Logs returns the last n lines an instance printed.
 	Logs(ctx context.Context, id string, n int) (string, error)
 	// Down removes everything the stack runs, also when the generated
@@ -87,4 +94,20 @@ type Runtime interface {
 	Down(ctx context.Context) ([]string, error)
 	// Files names the configuration files the runtime reads, for messages.
 	Files() []string
+}
+
+// adminAddr finds, among the running nginx instances rt lists, where this
+// host reaches port.
+func adminAddr(ctx context.Context, rt Runtime, port int) (string, error) {
+	nginx, err := rt.Instances(ctx, Nginx)
+	if err != nil {
+		return "", err
+	}
+	key := fmt.Sprintf("%d/tcp", port)
+	for _, n := range nginx {
+		if addr := n.Published[key]; n.Running() && addr != "" {
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("no running nginx of the stack publishes its admin port %d (is the stack deployed?)", port)
 }

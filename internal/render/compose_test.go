@@ -149,8 +149,9 @@ func checkNginxService(t *testing.T, m *manifest.Manifest, nginx composeService)
 		t.Errorf("nginx image %q, want %q", nginx.Image, m.Nginx.Image)
 	}
 	port := strconv.Itoa(m.Nginx.Port)
-	if !slices.Equal(nginx.Ports, []string{port + ":" + port}) {
-		t.Errorf("nginx ports %q, want [%s:%s]", nginx.Ports, port, port)
+	admin := "127.0.0.1::" + strconv.Itoa(AdminPort(m))
+	if !slices.Equal(nginx.Ports, []string{port + ":" + port, admin}) {
+		t.Errorf("nginx ports %q, want [%s:%s %s]: the public port, and the admin listener on loopback only", nginx.Ports, port, port, admin)
 	}
 	if got := nginx.DependsOn["app"].Condition; got != "service_healthy" {
 		t.Errorf("nginx depends on app with condition %q, want service_healthy", got)

@@ -35,18 +35,66 @@ func only(t *testing.T, conf, name, want string) {
 	}
 }
 
+// servers splits nginx.conf into its two server blocks: the public port's
+// and the admin listener's.
+func servers(t *testing.T, conf string) (public, admin string) {
+	t.Helper()
+	blocks := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).FindAllStringSubmatch(conf, -1)
+	if len(blocks) != 2 {
+		t.Fatalf("%d server blocks, want the public one and the admin listener:\n%s", len(blocks), conf)
+	}
+	return blocks[0][1], blocks[1][1]
+}
+
 func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
 	for _, name := range manifests {
 		t.Run(name, func(t *testing.T) {
 			m := load(t, name)
 			conf := renderNginx(t, m)
+			public, admin := servers(t, conf)
 			timeout := strconv.Itoa(m.Nginx.ProxyTimeout) + "s"
-			only(t, conf, "listen", strconv.Itoa(m.Nginx.Port))
-			only(t, conf, "proxy_send_timeout", timeout)
-			only(t, conf, "proxy_read_timeout", timeout)
-			only(t, conf, "proxy_connect_timeout", strconv.Itoa(min(m.Nginx.ProxyTimeout, 1))+"s")
+			only(t, public, "listen", strconv.Itoa(m.Nginx.Port))
+			only(t, admin, "listen", strconv.Itoa(AdminPort(m)))
+			for _, block := range []string{public, admin} {
+				only(t, block, "proxy_send_timeout", timeout)
+				only(t, block, "proxy_read_timeout", timeout)
+				only(t, block, "proxy_connect_timeout", strconv.Itoa(min(m.Nginx.ProxyTimeout, 1))+"s")
+			}
 			only(t, conf, "server", "app:"+strconv.Itoa(m.Services.Port)+" resolve")
 		})
+	}
+}
+
+func TestTheAdminListenerNeverTakesThePublicPort(t *testing.T) {
+	m := load(t, "defaults")
+	m.Nginx.Port = AdminPort(m)
+	public, admin := servers(t, renderNginx(t, m))
+	if directive(public, "listen")[0] == directive(admin, "listen")[0] {
+		t.Errorf("both servers listen on %s", directive(public, "listen")[0])
+	}
+}
+
+// SwiftDeploy's probes are on the admin listener alone; the app's /chaos and
+// /metrics are on the public port too unless the manifest says otherwise.
+func TestThePublicPortServesTheAppAndAdminPathsAsTheManifestSays(t *testing.T) {
+	for _, open := range []bool{true, false} {
+		m := load(t, "defaults")
+		m.Nginx.PublicAdminPaths = open
+		public, admin := servers(t, renderNginx(t, m))
+		for _, path := range []string{ProbePath, RoutingPath} {
+			if strings.Contains(public, path) || !strings.Contains(admin, "location = "+path+" {") {
+				t.Errorf("public_admin_paths %v: %s must be on the admin listener only", open, path)
+			}
+		}
+		for _, path := range []string{"/chaos", "/metrics"} {
+			blocked := regexp.MustCompile(`location = ` + path + ` \{\s*return 404 `).MatchString(public)
+			if blocked == open {
+				t.Errorf("public_admin_paths %v: public port blocks %s: %v", open, path, blocked)
+			}
+			if strings.Contains(admin, "location = "+path) {
+				t.Errorf("the admin listener must pass %s to the app", path)
+			}
+		}
 	}
 }
 
@@ -63,12 +111,19 @@ func TestNginxConfReachesTheAppThroughAKeepAlivePool(t *testing.T) {
 	only(t, upstream[1], "zone", "app_pool 64k")
 	only(t, upstream[1], "keepalive", "64")
 	only(t, upstream[1], "keepalive_timeout", "4s")
-	// Clients' requests, and SwiftDeploy's probe of the health path.
-	if got := directive(conf, "proxy_pass"); strings.Join(got, " ") != "http://app_pool http://app_pool/healthz" {
-		t.Errorf("proxy_pass directives %q, want the pool for every path and its /healthz for the probe", got)
+	// Clients' requests, and on the admin listener SwiftDeploy's probe of
+	// the health path too.
+	public, admin := servers(t, conf)
+	if got := directive(public, "proxy_pass"); strings.Join(got, " ") != "http://app_pool" {
+		t.Errorf("public proxy_pass directives %q, want the pool for every path", got)
 	}
-	only(t, conf, "proxy_http_version", "1.1")
-	only(t, conf, "proxy_set_header Connection", `""`)
+	if got := directive(admin, "proxy_pass"); strings.Join(got, " ") != "http://app_pool http://app_pool/healthz" {
+		t.Errorf("admin proxy_pass directives %q, want the pool for every path and its /healthz for the probe", got)
+	}
+	for _, block := range []string{public, admin} {
+		only(t, block, "proxy_http_version", "1.1")
+		only(t, block, "proxy_set_header Connection", `""`)
+	}
 	only(t, conf, "resolver", ResolverHost+":"+strconv.Itoa(ResolverPort)+" valid=1s ipv6=off")
 	if !strings.Contains(conf, ">= "+NginxMinVersion) {
 		t.Errorf("nginx.conf does not say which nginx it needs (%s)", NginxMinVersion)
@@ -87,9 +142,11 @@ func TestNginxConfAddsXDeployedByExactlyOnce(t *testing.T) {
 	if got := directive(probe[1], "add_header"); strings.Join(got, "|") != "X-Deployed-By swiftdeploy always|"+UpstreamHeader+" $upstream_addr always" {
 		t.Errorf("the probe's add_header directives %q", got)
 	}
-	outside := strings.Replace(conf, probe[1], "", 1)
-	only(t, outside, "add_header", "X-Deployed-By swiftdeploy always")
-	only(t, conf, "proxy_hide_header", "X-Deployed-By")
+	public, admin := servers(t, strings.Replace(conf, probe[1], "", 1))
+	for _, block := range []string{public, admin} {
+		only(t, block, "add_header", "X-Deployed-By swiftdeploy always")
+		only(t, block, "proxy_hide_header", "X-Deployed-By")
+	}
 }
 
 func TestNginxConfLogsTheSpecLine(t *testing.T) {
@@ -229,16 +286,24 @@ func TestNginxWritesADollarInTheContactAsAUnicodeEscape(t *testing.T) {
 }
 
 // Every path goes to the app: an app's own /v1/... API must never be blocked
-// by a location of nginx's own.
+// by a location of nginx's own; the public port has no SwiftDeploy path.
 func TestNginxSendsEveryPathToTheApp(t *testing.T) {
-	conf := renderNginx(t, load(t, "canary"))
-	locations := regexp.MustCompile(`location\s+([^{]*)\{`).FindAllStringSubmatch(conf, -1)
-	var got []string
-	for _, l := range locations {
-		got = append(got, strings.TrimSpace(l[1]))
-	}
-	want := []string{"/", "= " + ProbePath, "= " + RoutingPath, "@bad_gateway", "@unavailable", "@gateway_timeout"}
-	if strings.Join(got, " | ") != strings.Join(want, " | ") {
-		t.Errorf("locations %q, want %q", got, want)
+	public, admin := servers(t, renderNginx(t, load(t, "canary")))
+	pages := []string{"@bad_gateway", "@unavailable", "@gateway_timeout"}
+	for _, c := range []struct {
+		name, block string
+		want        []string
+	}{
+		{"public", public, append([]string{"/"}, pages...)},
+		{"admin", admin, append(append([]string{"/"}, pages...), "= "+ProbePath, "= "+RoutingPath)},
+	} {
+		locations := regexp.MustCompile(`location\s+([^{]*)\{`).FindAllStringSubmatch(c.block, -1)
+		var got []string
+		for _, l := range locations {
+			got = append(got, strings.TrimSpace(l[1]))
+		}
+		if strings.Join(got, " | ") != strings.Join(c.want, " | ") {
+			t.Errorf("%s locations %q, want %q", c.name, got, c.want)
+		}
 	}
 }

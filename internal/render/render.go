@@ -51,6 +51,9 @@ const (
 	ProbePath      = "/.well-known/swiftdeploy/probe"
 	UpstreamHeader = "X-SwiftDeploy-Upstream"
 	RoutingSteady  = "steady"
+	// adminPort is where nginx's admin listener listens inside its
+	// container (AdminPort), unless the public port is this one.
+	adminPort = 9180
 	// CanaryHost is the name nginx resolves for the new build during a release
 	// (the compose service).
 	CanaryHost = "canary"
@@ -86,6 +89,16 @@ func (r *Release) routes() *Release {
 		return nil
 	}
 	return r
+}
+
+// AdminPort is the port of nginx's admin listener inside its container:
+// Docker publishes it on the host's loopback only, on a port of its choice,
+// and SwiftDeploy's own calls (probes, routing, /metrics, chaos) go there.
+func AdminPort(m *manifest.Manifest) int {
+	if m.Nginx.Port == adminPort {
+		return adminPort + 1
+	}
+	return adminPort
 }
 
 // PinsFile is where SwiftDeploy pins the app's addresses during a switch.
@@ -140,6 +153,7 @@ type data struct {
 	RoutingPath       string
 	ProbePath         string
 	UpstreamHeader    string
+	AdminPort         int
 	Apps              []appService
 }
 
@@ -208,7 +222,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
 		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
-		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath, ProbePath: ProbePath, UpstreamHeader: UpstreamHeader,
+		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath, ProbePath: ProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
 			Healthcheck: opt.healthchecked(m.Services.Image)}}}
 	if rel != nil {

@@ -72,25 +72,26 @@ func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
 	return s.exclusive(ctx, "chaos "+r.Mode, func() error { return s.chaos(ctx, r, false) })
 }
 
-// chaosURL is where chaos is posted: through nginx, or during a release to
-// the canary build's instance itself, whatever share nginx gives it yet.
-func (s *Stack) chaosURL(ctx context.Context, m *manifest.Manifest, toCanary bool) (string, error) {
+// chaosURL is where chaos is posted, and the client that reaches it: nginx's
+// admin listener, or during a release the canary build's instance itself,
+// whatever share nginx gives it yet.
+func (s *Stack) chaosURL(ctx context.Context, m *manifest.Manifest, toCanary bool) (string, *http.Client, error) {
 	if !toCanary {
-		return nginxURL(m, "/chaos"), nil
+		return adminURL("/chaos"), s.admin(m), nil
 	}
 	if err := engine(ctx); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	canaries, err := s.Runtime(m).Instances(ctx, platform.Canary)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, c := range canaries {
 		if c.Running() && c.Addr != "" {
-			return instanceURL(c, m, "/chaos"), nil
+			return instanceURL(c, m, "/chaos"), httpClient, nil
 		}
 	}
-	return "", errors.New("chaos: a release is under way but its canary is not running yet: try again in a few seconds")
+	return "", nil, errors.New("chaos: a release is under way but its canary is not running yet: try again in a few seconds")
 }
 
 func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err error) {
@@ -116,7 +117,7 @@ func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err e
 	if err != nil {
 		return err
 	}
-	url, err := s.chaosURL(ctx, m, toCanary)
+	url, client, err := s.chaosURL(ctx, m, toCanary)
 	if err != nil {
 		return err
 	}
@@ -129,9 +130,9 @@ func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err e
 	if toCanary {
 		s.Out.Info("a release is under way: chaos goes to its canary build")
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("chaos: the stack does not answer on port %d (is it deployed?): %w", m.Nginx.Port, err)
+		return fmt.Errorf("chaos: the stack's nginx does not answer on its admin listener (is it deployed?): %w", err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -70,8 +70,7 @@ func TestChaosRequestBodyMatchesWhatTheServiceExpects(t *testing.T) {
 	}
 }
 
-// listenLocal starts a server for h on 127.0.0.1 and returns its port, the
-// address Chaos reaches through the manifest's nginx port.
+// listenLocal starts a server for h on 127.0.0.1 and returns its port.
 func listenLocal(t *testing.T, h http.Handler) (*httptest.Server, int) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,7 +86,7 @@ func listenLocal(t *testing.T, h http.Handler) (*httptest.Server, int) {
 }
 
 // stackOnPort returns a stack in a temporary folder whose manifest publishes
-// nginx on port.
+// nginx on port, and whose nginx admin listener is there too.
 func stackOnPort(t *testing.T, port int) *Stack {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", ManifestFile))
@@ -108,7 +107,7 @@ func stackOnPort(t *testing.T, port int) *Stack {
 		t.Fatal(err)
 	}
 	s.Now = func() time.Time { return testNow }
-	return s
+	return withAdmin(s, "127.0.0.1:"+strconv.Itoa(port))
 }
 
 // lastHistoryLine decodes the last line of the stack's history.

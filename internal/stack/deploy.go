@@ -74,7 +74,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		}
 	}
 	if current {
-		if p, err := probeNginx(ctx, m); err == nil {
+		if p, err := probeNginx(ctx, s.admin(m), m); err == nil {
 			s.Out.OK("the stack %s is already running and healthy%s: nothing to do", s.Project, inParens(p.describe()))
 			s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "noop"})
 			return nil
@@ -119,7 +119,7 @@ func (s *Stack) waitHealthy(ctx context.Context, m *manifest.Manifest) (probed, 
 	var p probed
 	what := fmt.Sprintf("%s through nginx on port %d", m.Services.HealthPath, m.Nginx.Port)
 	_, err := s.waitFor(ctx, what, 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		got, err := probeNginx(ctx, m)
+		got, err := probeNginx(ctx, s.admin(m), m)
 		if err != nil {
 			return false, err.Error(), nil
 		}

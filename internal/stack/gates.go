@@ -187,11 +187,11 @@ func windowSlack(length time.Duration) time.Duration {
 // there is one, or else by scraping /metrics through nginx now and again after
 // length, with a visible countdown. Every scrape is recorded so that a later command can reuse it.
 func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length time.Duration) (metrics.Window, error) {
-	url := nginxURL(m, "/metrics")
+	url := adminURL("/metrics")
 	first, reused := s.sampleAged(length, length+windowSlack(length))
 	if !reused {
 		var err error
-		if first, err = metrics.Scrape(ctx, httpClient, url, s.Now()); err != nil {
+		if first, err = metrics.Scrape(ctx, s.admin(m), url, s.Now()); err != nil {
 			return metrics.Window{}, err
 		}
 		s.recordSample(first)
@@ -204,7 +204,7 @@ func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length 
 			return metrics.Window{}, err
 		}
 	}
-	second, err := metrics.Scrape(ctx, httpClient, url, s.Now())
+	second, err := metrics.Scrape(ctx, s.admin(m), url, s.Now())
 	if err != nil {
 		return metrics.Window{}, err
 	}

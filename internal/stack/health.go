@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
 // Health is the body of GET /healthz.
@@ -19,17 +21,18 @@ type Health struct {
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-// getRouting asks nginx which routing its workers use (render.RoutingPath).
-func getRouting(ctx context.Context, url string) (string, error) {
+// getRouting asks nginx's admin listener which routing its workers use
+// (render.RoutingPath).
+func getRouting(ctx context.Context, admin *http.Client) (string, error) {
 	var r struct {
 		Routing string `json:"routing"`
 	}
-	err := getJSON(ctx, url, "routing", nil, &r)
+	err := getJSON(ctx, admin, adminURL(render.RoutingPath), "routing", nil, &r)
 	return r.Routing, err
 }
 
 // getJSON reads a 200 JSON answer from url into v; what names it in errors.
-func getJSON(ctx context.Context, url, what string, header http.Header, v any) error {
+func getJSON(ctx context.Context, client *http.Client, url, what string, header http.Header, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -37,7 +40,7 @@ func getJSON(ctx context.Context, url, what string, header http.Header, v any) e
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

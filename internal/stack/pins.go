@@ -116,7 +116,7 @@ func (s *Stack) confirmNginx(ctx context.Context, m *manifest.Manifest, apps []p
 	inRow := 0
 	var last string
 	for inRow < confirmAnswers {
-		p, err := probeNginx(ctx, m)
+		p, err := probeNginx(ctx, s.admin(m), m)
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("nginx did not move to the %s app: %d answers in a row from it, then %s", want, inRow, last)

@@ -35,17 +35,17 @@ func (p probed) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// probeNginx asks nginx's probe location, which passes the request to the
+// probeNginx asks the probe location of nginx's admin listener, which passes the request to the
 // app's services.health_path: healthy is a 2xx, and a JSON body saying a
 // status other than "ok" (SwiftDeploy's own health format) is unhealthy.
 // Any other body is fine: an app owes SwiftDeploy nothing but the 2xx.
-func probeNginx(ctx context.Context, m *manifest.Manifest) (probed, error) {
+func probeNginx(ctx context.Context, admin *http.Client, m *manifest.Manifest) (probed, error) {
 	var p probed
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, nginxURL(m, render.ProbePath), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL(render.ProbePath), nil)
 	if err != nil {
 		return p, err
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := admin.Do(req)
 	if err != nil {
 		return p, err
 	}

@@ -27,7 +27,7 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, port := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv, _ := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path != render.ProbePath {
 					http.NotFound(w, r)
 					return
@@ -37,8 +37,8 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 				fmt.Fprint(w, c.body)
 			}))
 			m := &manifest.Manifest{Services: manifest.Services{HealthPath: "/health.txt"}}
-			m.Nginx.Port = port
-			p, err := probeNginx(context.Background(), m)
+			s := withAdmin(&Stack{}, srv.Listener.Addr().String())
+			p, err := probeNginx(context.Background(), s.admin(m), m)
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("probe = %v, want an error saying %q", err, c.wantErr)

@@ -299,7 +299,7 @@ func (s *Stack) reroute(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 	inRow := 0
 	last := "no answer yet"
 	for inRow < confirmAnswers {
-		got, err := getRouting(ctx, nginxURL(m, render.RoutingPath))
+		got, err := getRouting(ctx, s.admin(m))
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("nginx did not take the new routing (%s) within 10s: %s", routing, last)

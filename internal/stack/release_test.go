@@ -206,8 +206,8 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 			t.Fatal(err)
 		}
 	}
-	s := &Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
-		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}
+	s := withAdmin(&Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
+		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}, nginx.Listener.Addr().String())
 	rt.t, rt.s, rt.routing, rt.version, rt.stop = t, s, render.RoutingSteady, "1.0.0", make(chan struct{})
 	rt.instances = []platform.Instance{stableApp,
 		{ID: "nginx", Name: "swiftdeploy-nginx-1", Role: platform.Nginx, State: "running", StartedAt: time.Now()},

@@ -118,8 +118,8 @@ func switchStack(t *testing.T, mode string) (*Stack, *manifest.Manifest) {
 	if err := os.WriteFile(filepath.Join(root, render.ComposeFile), []byte("previous\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
-		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}
+	s := withAdmin(&Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
+		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}, nginx.Listener.Addr().String())
 	return s, m
 }
 

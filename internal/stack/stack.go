@@ -7,6 +7,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,6 +58,9 @@ type Stack struct {
 	// command (SwiftDeploy built it from service/); other images are probed
 	// over HTTP from outside. nil: every image has it.
 	Healthchecked func(image string) bool
+
+	adminOnce   sync.Once
+	adminClient *http.Client
 }
 
 // New returns the stack rooted at root, printing to out.
@@ -79,7 +83,7 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 	s.Runtime = func(m *manifest.Manifest) platform.Runtime {
 		rt := platform.Compose{Project: docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}}
 		if m != nil {
-			rt.Network, rt.LogVolume, rt.NginxImage = m.Network.Name, m.Services.LogVolume, m.Nginx.Image
+			rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
 		}
 		return rt
 	}
@@ -132,11 +136,6 @@ func (s *Stack) record(event string, fields map[string]any) {
 	if err := history.Append(s.path(HistoryFile), s.Now(), event, fields); err != nil {
 		s.Out.Warn("could not record %s in %s: %v", event, HistoryFile, err)
 	}
-}
-
-// nginxURL is the address of path through the stack's published nginx port.
-func nginxURL(m *manifest.Manifest, path string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d%s", m.Nginx.Port, path)
 }
 
 // engine makes sure the Docker engine answers before a command that needs it.

@@ -71,7 +71,7 @@ func (s *Stack) Status(ctx context.Context, opt StatusOptions) error {
 // statusRefresh shows one refresh of a stack that runs one build, measured
 // by scraping /metrics through nginx.
 func (s *Stack) statusRefresh(ctx context.Context, opt StatusOptions, m *manifest.Manifest, eng *policy.Engine, policyErr error, prev *metrics.Sample, havePrev *bool) error {
-	cur, scrapeErr := metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
+	cur, scrapeErr := metrics.Scrape(ctx, s.admin(m), adminURL("/metrics"), s.Now())
 	if scrapeErr == nil && !*havePrev && opt.Once {
 		// A window needs two scrapes: take the second one shortly after.
 		*prev, *havePrev = cur, true
@@ -80,7 +80,7 @@ func (s *Stack) statusRefresh(ctx context.Context, opt StatusOptions, m *manifes
 			return nil
 		case <-time.After(firstWindowPause):
 		}
-		cur, scrapeErr = metrics.Scrape(ctx, httpClient, nginxURL(m, "/metrics"), s.Now())
+		cur, scrapeErr = metrics.Scrape(ctx, s.admin(m), adminURL("/metrics"), s.Now())
 	}
 	snap := s.snapshot(ctx, m, eng, policyErr, *prev, *havePrev, cur, scrapeErr)
 	if err := show(opt, snap); err != nil {
@@ -305,7 +305,7 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 // why not, and the mode, version and uptime the app says, if it says them
 // (the manifest's mode otherwise).
 func (s *Stack) probeInto(ctx context.Context, m *manifest.Manifest, snap *dashboard.Snapshot) {
-	p, err := probeNginx(ctx, m)
+	p, err := probeNginx(ctx, s.admin(m), m)
 	if err != nil {
 		snap.Problem = fmt.Sprintf("%s through nginx on port %d: %v", m.Services.HealthPath, m.Nginx.Port, err)
 		return

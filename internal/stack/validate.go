@@ -92,6 +92,7 @@ func (s *Stack) validate(ctx context.Context) error {
 	} else {
 		s.Out.Info("%s: not tried (see the failed checks)", image)
 	}
+	s.exposure(m)
 	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
 	_, policyErr := s.loadPolicies(m)
 	add("policies compile", "", policyErr)
@@ -205,4 +206,14 @@ func (s *Stack) tryAppImage(ctx context.Context, m *manifest.Manifest) (string, 
 		metricsNote = "/metrics: none (releases judge it from nginx's counts; promote between modes needs it and fails closed)"
 	}
 	return fmt.Sprintf("HTTP %d; %s", trial.HealthStatus, metricsNote), nil
+}
+
+// exposure says what the public port serves besides the app's own paths,
+// and the risk when it is the demo service's /chaos and /metrics.
+func (s *Stack) exposure(m *manifest.Manifest) {
+	if m.Nginx.PublicAdminPaths {
+		s.Out.Warn("public port %d serves /chaos and /metrics (nginx.public_admin_paths: true): anyone who reaches it can inject failures into a canary and read the counters; set it to false outside a demo (SwiftDeploy uses nginx's admin listener on this host's loopback either way)", m.Nginx.Port)
+		return
+	}
+	s.Out.OK("public port %d serves the app without /chaos and /metrics; they answer on nginx's admin listener, on this host's loopback only", m.Nginx.Port)
 }
