@@ -128,11 +128,13 @@ type field struct {
 func (c *checker) manifest(root *yaml.Node) *Manifest {
 	m := &Manifest{
 		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath,
-			User: DefaultUser, ReadOnly: true},
+			User: DefaultUser, ReadOnly: true, Replicas: 1},
+		Runtime: RuntimeCompose,
 		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout, PublicAdminPaths: true},
 		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
+	var runtime, replicas, driver, strategy *yaml.Node
 	services := []field{
 		{"image", true, func(c *checker, n *yaml.Node, p string) { s.Image = c.text(n, p, imageRule) }},
 		{"port", true, func(c *checker, n *yaml.Node, p string) { s.Port = c.integer(n, p, 1, 65535, "") }},
@@ -144,6 +146,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"user", false, func(c *checker, n *yaml.Node, p string) { s.User = c.text(n, p, userRule) }},
 		{"read_only", false, func(c *checker, n *yaml.Node, p string) { s.ReadOnly = c.boolean(n, p) }},
 		{"env_file", false, func(c *checker, n *yaml.Node, p string) { s.EnvFile = c.text(n, p, envFileRule) }},
+		{"replicas", false, func(c *checker, n *yaml.Node, p string) { s.Replicas, replicas = c.integer(n, p, 1, 100, ""), n }},
 	}
 	nginx := []field{
 		{"image", true, func(c *checker, n *yaml.Node, p string) { x.Image = c.text(n, p, imageRule) }},
@@ -153,11 +156,11 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 	}
 	network := []field{
 		{"name", true, func(c *checker, n *yaml.Node, p string) { w.Name = c.text(n, p, dockerNameRule) }},
-		{"driver_type", true, func(c *checker, n *yaml.Node, p string) { w.DriverType = c.text(n, p, driverRule) }},
+		{"driver_type", true, func(c *checker, n *yaml.Node, p string) { w.DriverType, driver = c.text(n, p, driverRule), n }},
 	}
 	r := &m.Rollout
 	rollout := []field{
-		{"strategy", false, func(c *checker, n *yaml.Node, p string) { r.Strategy = c.text(n, p, strategyRule) }},
+		{"strategy", false, func(c *checker, n *yaml.Node, p string) { r.Strategy, strategy = c.text(n, p, strategyRule), n }},
 		{"steps", false, func(c *checker, n *yaml.Node, p string) { r.Steps = c.steps(n, p) }},
 		{"step_seconds", false, func(c *checker, n *yaml.Node, p string) { r.StepSeconds = c.integer(n, p, 1, 3600, " seconds") }},
 		{"sticky", false, func(c *checker, n *yaml.Node, p string) { r.Sticky = c.boolean(n, p) }},
@@ -167,11 +170,34 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"nginx", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, nginx) }},
 		{"network", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, network) }},
 		{"contact", false, func(c *checker, n *yaml.Node, p string) { m.Contact = c.contact(n, p) }},
+		{"runtime", false, func(c *checker, n *yaml.Node, p string) { m.Runtime, runtime = c.text(n, p, runtimeRule), n }},
 		{"rollout", false, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, rollout) }},
 		{"policy", false, func(c *checker, n *yaml.Node, p string) { m.Policy = c.policy(n, p) }},
 	}
 	c.mapping(root, "", top)
+	c.runtimeFits(m, runtime, replicas, driver, strategy)
 	return m
+}
+
+// runtimeFits checks the fields whose valid values depend on the runtime;
+// the nodes are where each was written (nil when it was not).
+func (c *checker) runtimeFits(m *Manifest, runtime, replicas, driver, strategy *yaml.Node) {
+	if m.Runtime != RuntimeSwarm {
+		if replicas != nil && m.Services.Replicas != 1 {
+			c.report(replicas, "services.replicas", "must be 1 with runtime: compose (one host runs one app); set runtime: swarm for more")
+		}
+		return
+	}
+	if driver != nil && m.Network.DriverType != "overlay" {
+		c.report(driver, "network.driver_type", "must be overlay with runtime: swarm (a stack's tasks meet on an overlay network), got %q", m.Network.DriverType)
+	}
+	if m.Rollout.Strategy == StrategyCanary {
+		at := strategy
+		if at == nil {
+			at = runtime
+		}
+		c.report(at, "rollout.strategy", "canary releases are not built for runtime: swarm yet: set rollout.strategy: switch (a new build then replaces the tasks one by one, start-first)")
+	}
 }
 
 // mapping checks that n is a mapping of the given fields, runs each field's
@@ -476,6 +502,10 @@ var (
 	envFileRule = textRule{
 		want:  "a file path relative to the project folder, such as app.env (no '..', no spaces)",
 		valid: func(s string) bool { return len(s) <= 200 && envFileRe.MatchString(s) && !strings.Contains(s, "..") },
+	}
+	runtimeRule = textRule{
+		want:  "one of: compose, swarm",
+		valid: oneOf(RuntimeCompose, RuntimeSwarm),
 	}
 	strategyRule = textRule{
 		want:  "one of: canary, switch",

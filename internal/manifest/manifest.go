@@ -50,6 +50,12 @@ const (
 	StrategySwitch = "switch" // all at once, by the zero-failure path of promote
 )
 
+// Where a stack runs (the manifest's runtime).
+const (
+	RuntimeCompose = "compose" // Docker Compose on this host
+	RuntimeSwarm   = "swarm"   // Docker Swarm: this engine as a manager, tasks on its nodes
+)
+
 // Rollout defaults.
 var DefaultSteps = []int{10, 25, 50, 100}
 
@@ -61,7 +67,9 @@ type Manifest struct {
 	Nginx    Nginx
 	Network  Network
 	Contact  string
-	Rollout  Rollout
+	// Runtime is RuntimeCompose or RuntimeSwarm.
+	Runtime string
+	Rollout Rollout
 	// Policy holds optional per-domain threshold overrides, for example
 	// Policy["canary"]["max_error_rate_percent"]. It is nil when the manifest has none.
 	Policy map[string]map[string]float64
@@ -85,6 +93,8 @@ type Services struct {
 	// whose variables the app gets; "" for none. Its values are never read
 	// or recorded by SwiftDeploy.
 	EnvFile string
+	// Replicas is how many tasks of the app swarm runs (1 on compose).
+	Replicas int
 }
 
 // Rollout says how a release (a changed image or version on a running stack)

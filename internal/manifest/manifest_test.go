@@ -30,10 +30,11 @@ func TestLoadReadsTheSpecExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Services: Services{Image: "swift-deploy-1-node:latest", Port: 3000, Mode: ModeStable, Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true},
+		Services: Services{Image: "swift-deploy-1-node:latest", Port: 3000, Mode: ModeStable, Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true, Replicas: 1},
 		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, PublicAdminPaths: true},
 		Network:  Network{Name: "swiftdeploy-net", DriverType: "bridge"},
 		Contact:  "ops@example.com",
+		Runtime:  RuntimeCompose,
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{5, 50, 100}, StepSeconds: 20, Sticky: false},
 		Policy:   map[string]map[string]float64{"canary": {"max_error_rate_percent": 1}},
 	}
@@ -48,9 +49,10 @@ func TestLoadAppliesDefaultsToAMinimalManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Manifest{
-		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true},
+		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true, Replicas: 1},
 		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, PublicAdminPaths: true},
 		Network:  Network{Name: "net", DriverType: "bridge"},
+		Runtime:  RuntimeCompose,
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{10, 25, 50, 100}, StepSeconds: 30, Sticky: true},
 	}
 	if !reflect.DeepEqual(m, want) {
@@ -130,10 +132,18 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 			`manifest.yaml:1:1: network: required section is missing`},
 		{"an empty section", [2]string{"network:\n  name: net\n  driver_type: bridge\n", "network:\n"},
 			`manifest.yaml:7:9: network.name: required field is missing`},
-		{"an unknown field", [2]string{"port: 3000", "port: 3000\n  replicas: 2"},
-			`manifest.yaml:4:3: services.replicas: unknown field (expected one of: image, port, mode, version, restart_policy, log_volume, health_path, user, read_only, env_file)`},
+		{"an unknown field", [2]string{"port: 3000", "port: 3000\n  replica: 2"},
+			`manifest.yaml:4:3: services.replica: unknown field (expected one of: image, port, mode, version, restart_policy, log_volume, health_path, user, read_only, env_file, replicas)`},
+		{"replicas on compose", [2]string{"port: 3000", "port: 3000\n  replicas: 2"},
+			`manifest.yaml:4:13: services.replicas: must be 1 with runtime: compose`},
+		{"an unknown runtime", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nruntime: kubernetes"},
+			`manifest.yaml:10:10: runtime: must be one of: compose, swarm, got "kubernetes"`},
+		{"swarm on a bridge network", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nruntime: swarm\nrollout:\n  strategy: switch"},
+			`manifest.yaml:9:16: network.driver_type: must be overlay with runtime: swarm`},
+		{"a canary release on swarm", [2]string{"  driver_type: bridge\n", "  driver_type: overlay\nruntime: swarm"},
+			`manifest.yaml:10:10: rollout.strategy: canary releases are not built for runtime: swarm yet`},
 		{"an unknown section", [2]string{"nginx:", "ingress: {}\nnginx:"},
-			`manifest.yaml:4:1: ingress: unknown section (expected one of: services, nginx, network, contact, rollout, policy)`},
+			`manifest.yaml:4:1: ingress: unknown section (expected one of: services, nginx, network, contact, runtime, rollout, policy)`},
 		{"steps that fall", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  steps: [10, 5, 100]"},
 			`manifest.yaml:11:15: rollout.steps[1]: must be above the step before it (10): steps rise, got 5`},
 		{"steps that stop short of 100", [2]string{"  driver_type: bridge\n", "  driver_type: bridge\nrollout:\n  steps: [10, 50]"},
@@ -195,7 +205,7 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 		{"a second document", [2]string{"nginx:", "---\nnginx:"},
 			`manifest.yaml:4:1: a second YAML document starts here: the manifest must be a single document`},
 		{"a document that is a list", [2]string{minimal, "- a\n- b\n"},
-			`manifest.yaml:1:1: the manifest must be a mapping of sections (services, nginx, network, contact, rollout, policy), got a list`},
+			`manifest.yaml:1:1: the manifest must be a mapping of sections (services, nginx, network, contact, runtime, rollout, policy), got a list`},
 		{"an empty file", [2]string{minimal, ""},
 			`manifest.yaml:1:1: the file is empty: it needs the services, nginx and network sections`},
 		{"a file of comments only", [2]string{minimal, "# services:\n---\n"},

@@ -155,6 +155,15 @@ type data struct {
 	UpstreamHeader    string
 	AdminPort         int
 	Apps              []appService
+	// Swarm renders docker-compose.yml as a stack file for `docker stack
+	// deploy` (runtime: swarm), and Root is where its bind mounts start.
+	Swarm bool
+	Root  string
+	// SwarmRestart is the swarm restart condition for services.restart_policy.
+	SwarmRestart string
+	// SwarmUpdateDelay separates the replacement of one app task from the
+	// next: nginx has learnt the new task's address by then.
+	SwarmUpdateDelay string
 }
 
 // appService is one build of the app in docker-compose.yml.
@@ -174,11 +183,17 @@ type Options struct {
 	// Healthchecked says whether an image has SwiftDeploy's healthcheck
 	// command (the shipped service's image); nil: every image has it.
 	Healthchecked func(image string) bool
+	// Root is the project folder's absolute path: a swarm stack file names
+	// its bind mounts by absolute path.
+	Root string
 }
 
 func (o Options) healthchecked(image string) bool {
 	return o.Healthchecked == nil || o.Healthchecked(image)
 }
+
+// swarmRestart maps services.restart_policy onto swarm's restart conditions.
+var swarmRestart = map[string]string{"no": "none", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
 
 // NginxMinVersion is the oldest nginx that accepts the generated nginx.conf: the
 // `resolve` parameter of a server in an upstream, which keeps a keep-alive pool
@@ -225,6 +240,13 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath, ProbePath: ProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
 			Healthcheck: opt.healthchecked(m.Services.Image)}}}
+	if m.Runtime == manifest.RuntimeSwarm {
+		if !filepath.IsAbs(opt.Root) {
+			return nil, fmt.Errorf("render: a swarm stack file needs the project folder's absolute path, got %q", opt.Root)
+		}
+		d.Swarm, d.Root, d.SwarmRestart = true, opt.Root, swarmRestart[m.Services.RestartPolicy]
+		d.SwarmUpdateDelay = (ResolverStaleness + time.Second).String()
+	}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.
 		d.Apps = append(d.Apps, appService{Name: CanaryHost, Image: rel.Canary.Image, Mode: manifest.ModeCanary, Version: rel.Canary.Version, Restart: "no",
@@ -252,7 +274,7 @@ func execute(dir, name string, d data) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
 	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"quote": quote}).Parse(string(text))
+	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"quote": quote, "dict": dict, "join": filepath.Join}).Parse(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("parse template %s: %w", path, err)
 	}
@@ -261,6 +283,23 @@ func execute(dir, name string, d data) ([]byte, error) {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// dict builds a map from key, value pairs, for a template called with
+// several values.
+func dict(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("dict: %d arguments, want key, value pairs", len(kv))
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
 }
 
 // quote makes s a double-quoted YAML scalar; JSON string syntax is valid YAML.

@@ -143,11 +143,11 @@ func TestRenderWithAMissingTemplateFailsAndReturnsNothing(t *testing.T) {
 func TestRenderRefusesATemplateUsingAnUnknownField(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, filepath.Join(templatesDir, "nginx.conf.tmpl"), filepath.Join(dir, "nginx.conf.tmpl"))
-	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml.tmpl"), []byte("name: {{ .Services.Replicas }}\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml.tmpl"), []byte("name: {{ .Services.Shards }}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	files, err := Render(dir, load(t, "defaults"), DefaultProject)
-	if err == nil || !strings.Contains(err.Error(), "Replicas") {
+	if err == nil || !strings.Contains(err.Error(), "Shards") {
 		t.Errorf("error %v, want one naming the unknown field", err)
 	}
 	if files != nil {
@@ -285,5 +285,24 @@ func TestTheAppsHardeningAndEnvFileComeFromTheManifest(t *testing.T) {
 		if n := strings.Count(compose, want); n != 2 {
 			t.Errorf("%q appears %d times, want once for the app and once for the canary:\n%s", want, n, compose)
 		}
+	}
+}
+
+// On swarm the same template renders a stack file: replicas, per-task DNS,
+// start-first updates that roll back, nginx on a manager publishing its port
+// there, and bind mounts by absolute path.
+func TestRenderSwarmMatchesGoldenFiles(t *testing.T) {
+	m := load(t, "swarm")
+	files, err := RenderWith(templatesDir, m, DefaultProject, Options{Root: "/srv/shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == ComposeFile {
+			compareGolden(t, filepath.Join("testdata", "swarm."+f.Path+".golden"), f.Data)
+		}
+	}
+	if _, err := RenderWith(templatesDir, m, DefaultProject, Options{Root: "shop"}); err == nil || !strings.Contains(err.Error(), "absolute path") {
+		t.Errorf("a relative root: error %v, want one asking for an absolute path", err)
 	}
 }
