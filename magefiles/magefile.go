@@ -15,6 +15,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/stack"
+	"github.com/swiftdeploy/swiftdeploy/internal/suite"
 	"github.com/swiftdeploy/swiftdeploy/internal/ui"
 )
 
@@ -101,10 +102,17 @@ func Audit() error {
 
 // Test runs setup, then every test: unit, Rego policy, fuzz corpora and end-to-end against real Docker.
 func Test(ctx context.Context) error {
-	return run(func(s *stack.Stack) error { return s.Test(ctx) })
+	return run(func(s *stack.Stack) error { return runner(s).Test(ctx) })
 }
 
 // Bench runs the benchmarks (micro and on a real stack) and writes the figures to bench/.
 func Bench(ctx context.Context) error {
-	return run(func(s *stack.Stack) error { return s.Bench(ctx) })
+	return run(func(s *stack.Stack) error { return runner(s).Bench(ctx) })
+}
+
+// runner runs the test suite and benchmarks in the stack's folder, after the
+// stack's own setup, so that the end-to-end tests find the host an operator's
+// setup would leave.
+func runner(s *stack.Stack) *suite.Runner {
+	return &suite.Runner{Root: s.Root, Out: s.Out, Setup: s.Setup, Now: s.Now}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -80,7 +81,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 			return nil
 		}
 	}
-	if _, err := checkNginxVersion(ctx, m.Nginx.Image); err != nil {
+	if _, err := host.CheckNginxVersion(ctx, m.Nginx.Image); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
 	// A pin left by an interrupted switch may name an app that is gone:

@@ -15,6 +15,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
@@ -167,7 +168,7 @@ func (s *Stack) portFree(ctx context.Context, port int, engineUp bool) (string, 
 // nginxTest checks that the image's nginx is new enough for the generated
 // configuration, then runs nginx -t on it; the note names the version found.
 func (s *Stack) nginxTest(ctx context.Context, m *manifest.Manifest) (string, error) {
-	found, err := checkNginxVersion(ctx, m.Nginx.Image)
+	found, err := host.CheckNginxVersion(ctx, m.Nginx.Image)
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package stack
+package host
 
 import (
 	"context"
@@ -11,21 +11,27 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
-// checkNginxVersion reads the nginx version inside image and says, when it is
+// CheckNginxVersion reads the nginx version inside image and says, when it is
 // older than the generated nginx.conf needs, which version it found, which it
 // needs and what to do, so that an old image is refused before it crash-loops.
-func checkNginxVersion(ctx context.Context, image string) (string, error) {
-	found, err := docker.NginxVersion(ctx, image)
+// found is the version read (empty when it could not be read); a version too
+// old comes back with an error wrapping fail.ErrInvalid.
+func CheckNginxVersion(ctx context.Context, image string) (found string, err error) {
+	found, err = docker.NginxVersion(ctx, image)
 	if err != nil {
 		return "", err
 	}
 	if !versionAtLeast(found, render.NginxMinVersion) {
-		return found, fmt.Errorf("%w: %s", fail.ErrInvalid, nginxTooOld(image, found))
+		return found, fmt.Errorf("%w: %s", fail.ErrInvalid, NginxTooOld(image, found))
 	}
 	return found, nil
 }
 
-func nginxTooOld(image, found string) string {
+// NginxTooOld tells the operator that image's nginx (version found) is too old
+// for the generated nginx.conf, why it must be newer, and the two ways out.
+// Setup prints it as a warning for an operator's own image; validate and deploy
+// refuse with it.
+func NginxTooOld(image, found string) string {
 	return fmt.Sprintf("%s has nginx %s, but the generated nginx.conf needs nginx %s or newer "+
 		"(an upstream pool whose server follows a replaced app: `server ... resolve`); "+
 		"set nginx.image to nginx:latest (mainline) or another image with nginx >= %s, "+

@@ -1,4 +1,4 @@
-package stack
+package host
 
 import (
 	"strings"
@@ -28,7 +28,7 @@ func TestVersionAtLeastComparesEachNumberInTurn(t *testing.T) {
 }
 
 func TestTooOldNginxSaysWhatItFoundWhatItNeedsAndWhatToDo(t *testing.T) {
-	msg := nginxTooOld("nginx:1.22", "1.22.1")
+	msg := NginxTooOld("nginx:1.22", "1.22.1")
 	for _, want := range []string{"nginx:1.22 has nginx 1.22.1", "needs nginx 1.27.3 or newer", "set nginx.image to nginx:latest", "run `setup`"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q lacks %q", msg, want)

@@ -1,4 +1,9 @@
-package stack
+// Package suite runs SwiftDeploy's own test suite and benchmarks for the test
+// and bench targets. Both need a host ready to run stacks, because the
+// end-to-end tests and the system benchmarks drive the real Docker engine,
+// Compose and nginx; the caller says how to get one (the same setup an
+// operator runs), so this package does not depend on the deployment lifecycle.
+package suite
 
 import (
 	"bytes"
@@ -13,6 +18,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/benchreport"
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/ui"
 )
 
 // TestTimeout bounds the go test run of the whole suite.
@@ -26,34 +32,66 @@ const TestTimeout = 14 * time.Minute
 // (go.dev/issue/75804, fixed in Go 1.27).
 const FuzzExecs = 10000
 
+// BenchDir holds the latest benchmark figures.
+const BenchDir = "bench"
+
+// Runner runs the suite of the module in one folder.
+type Runner struct {
+	// Root is the module's folder, where go test runs and BenchDir is.
+	Root string
+	// Out receives the runner's status lines; go test writes to the
+	// standard output directly.
+	Out *ui.Printer
+	// Setup makes the host ready before anything runs (the stack's setup),
+	// so that the end-to-end tests and system benchmarks find an engine and
+	// the images. nil: the host is taken as ready.
+	Setup func(context.Context) error
+	// Now stamps the benchmark report with when it ran. nil: time.Now.
+	Now func() time.Time
+}
+
+func (r *Runner) setup(ctx context.Context) error {
+	if r.Setup == nil {
+		return nil
+	}
+	return r.Setup(ctx)
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
 // Test prepares the host (the same setup an operator runs) and runs every test:
 // unit tests, the Rego policy tests, golden files, the end-to-end tests against
 // the real Docker engine, Compose and nginx, then each fuzz target briefly. It
 // never skips the end-to-end tests: without an engine they fail.
-func (s *Stack) Test(ctx context.Context) error {
-	if err := s.Setup(ctx); err != nil {
+func (r *Runner) Test(ctx context.Context) error {
+	if err := r.setup(ctx); err != nil {
 		return err
 	}
-	s.Out.Step("go test ./... (unit, policy, golden, fuzz corpora and end-to-end tests)")
-	if err := s.goTest(ctx, "-count=1", "-timeout", TestTimeout.String(), "./..."); err != nil {
+	r.Out.Step("go test ./... (unit, policy, golden, fuzz corpora and end-to-end tests)")
+	if err := r.goTest(ctx, "-count=1", "-timeout", TestTimeout.String(), "./..."); err != nil {
 		return fmt.Errorf("tests failed: %w", err)
 	}
-	targets, err := fuzzTargets(ctx, s.Root)
+	targets, err := fuzzTargets(ctx, r.Root)
 	if err != nil {
 		return err
 	}
 	for _, t := range targets {
-		s.Out.Step("fuzzing %s %s with %d inputs", t.pkg, t.name, FuzzExecs)
-		if err := s.goTest(ctx, "-run", "^$", "-fuzz", "^"+t.name+"$", "-fuzztime", fmt.Sprintf("%dx", FuzzExecs), t.pkg); err != nil {
+		r.Out.Step("fuzzing %s %s with %d inputs", t.pkg, t.name, FuzzExecs)
+		if err := r.goTest(ctx, "-run", "^$", "-fuzz", "^"+t.name+"$", "-fuzztime", fmt.Sprintf("%dx", FuzzExecs), t.pkg); err != nil {
 			return fmt.Errorf("fuzz %s %s failed (a failing input it found is saved under the package's testdata/fuzz/%s): %w", t.pkg, t.name, t.name, err)
 		}
 	}
-	s.Out.OK("all tests passed, %d fuzz targets ran %d inputs each", len(targets), FuzzExecs)
+	r.Out.OK("all tests passed, %d fuzz targets ran %d inputs each", len(targets), FuzzExecs)
 	return nil
 }
 
-func (s *Stack) goTest(ctx context.Context, args ...string) error {
-	return docker.Stream(ctx, os.Stdout, s.Root, nil, "go", append([]string{"test"}, args...)...)
+func (r *Runner) goTest(ctx context.Context, args ...string) error {
+	return docker.Stream(ctx, os.Stdout, r.Root, nil, "go", append([]string{"test"}, args...)...)
 }
 
 type fuzzTarget struct{ pkg, name string }
@@ -81,15 +119,12 @@ func fuzzTargets(ctx context.Context, root string) ([]fuzzTarget, error) {
 	return targets, nil
 }
 
-// BenchDir holds the latest benchmark figures.
-const BenchDir = "bench"
-
 // Bench runs the benchmarks, prints the table of figures against their targets
 // and writes the same figures, with the machine they ran on, to bench/results.json
 // and bench/results.md. Micro-benchmarks run with Go's default benchtime; the
 // system benchmarks (a real stack under load) run once each.
-func (s *Stack) Bench(ctx context.Context) error {
-	if err := s.Setup(ctx); err != nil {
+func (r *Runner) Bench(ctx context.Context) error {
+	if err := r.setup(ctx); err != nil {
 		return err
 	}
 	var captured bytes.Buffer
@@ -99,16 +134,16 @@ func (s *Stack) Bench(ctx context.Context) error {
 		{"-run", "^$", "-bench", ".", "-benchtime=1x", "-timeout", "30m", "./e2e"},
 	}
 	for _, args := range passes {
-		s.Out.Step("go test %s", strings.Join(args, " "))
-		if err := docker.Stream(ctx, out, s.Root, nil, "go", append([]string{"test"}, args...)...); err != nil {
+		r.Out.Step("go test %s", strings.Join(args, " "))
+		if err := docker.Stream(ctx, out, r.Root, nil, "go", append([]string{"test"}, args...)...); err != nil {
 			return fmt.Errorf("benchmarks failed: %w", err)
 		}
 	}
 	results, err := benchreport.Parse(&captured)
 	if err != nil {
-		s.Out.Warn("some benchmark lines could not be read: %v", err)
+		r.Out.Warn("some benchmark lines could not be read: %v", err)
 	}
-	machine := benchreport.DescribeMachine(s.Now())
+	machine := benchreport.DescribeMachine(r.now())
 	machine.Docker, _ = docker.Ping(ctx)
 	report := benchreport.Report{Machine: machine, Figures: benchreport.Figures(results), Raw: results}
 	var doc bytes.Buffer
@@ -117,11 +152,11 @@ func (s *Stack) Bench(ctx context.Context) error {
 	}
 	table := benchreport.Table(report)
 	for name, data := range map[string][]byte{"results.json": doc.Bytes(), "results.md": []byte(table)} {
-		if err := atomicfile.Write(filepath.Join(s.path(BenchDir), name), data, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(r.Root, BenchDir, name), data, 0o644); err != nil {
 			return err
 		}
 	}
-	s.Out.Raw("\n" + table)
-	s.Out.OK("wrote %s/results.json and %s/results.md", BenchDir, BenchDir)
+	r.Out.Raw("\n" + table)
+	r.Out.OK("wrote %s/results.json and %s/results.md", BenchDir, BenchDir)
 	return nil
 }
