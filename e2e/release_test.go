@@ -127,7 +127,7 @@ func (p *project) waitForStep(b *background, weight int) {
 			return false
 		}
 		// The state is written before nginx reloads: wait for nginx too.
-		resp, err := http.Get(p.url("/.well-known/swiftdeploy/routing"))
+		resp, err := http.Get("http://" + p.adminAddr() + "/.well-known/swiftdeploy/routing")
 		if err != nil {
 			return false
 		}
