@@ -83,6 +83,9 @@ type manifestOptions struct {
 	rollout string
 	// closeAdminPaths keeps the app's /chaos and /metrics off the public port.
 	closeAdminPaths bool
+	// swarmReplicas, when set, runs the stack on Docker Swarm with that many
+	// app tasks (an overlay network, switch releases).
+	swarmReplicas int
 }
 
 // defaultPolicy keeps test runs fast and independent of the machine's load: a
@@ -135,6 +138,14 @@ network:
 contact: "ops+e2e@example.com"
 policy:
 %s%s`, opt.image, opt.mode, p.name, opt.nginx, p.port, !opt.closeAdminPaths, p.name, opt.policy, opt.rollout)
+	if opt.swarmReplicas > 0 {
+		p.manifest = strings.Replace(p.manifest, "  driver_type: bridge\n", "  driver_type: overlay\n", 1)
+		p.manifest = strings.Replace(p.manifest, "  restart_policy: unless-stopped\n", fmt.Sprintf("  restart_policy: unless-stopped\n  replicas: %d\n", opt.swarmReplicas), 1)
+		p.manifest += "runtime: swarm\n"
+		if opt.rollout == "" {
+			p.manifest += "rollout:\n  strategy: switch\n"
+		}
+	}
 	p.write("manifest.yaml", p.manifest)
 	t.Cleanup(p.teardownAndCheck)
 	return p

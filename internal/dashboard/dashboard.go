@@ -21,6 +21,8 @@ type Container struct {
 	Health  string // healthy, unhealthy, starting, or "" without a healthcheck
 	// StartedAt is when the container last started; zero when unknown.
 	StartedAt time.Time
+	// Node is the swarm node it runs on ("" on compose).
+	Node string
 }
 
 // Domain is one policy domain's answer, or why it could not be asked.

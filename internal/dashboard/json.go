@@ -40,6 +40,7 @@ type containerDoc struct {
 	State     string  `json:"state"`
 	Health    string  `json:"health"`
 	StartedAt *string `json:"started_at"`
+	Node      string  `json:"node,omitempty"`
 }
 
 type policyDoc struct {
@@ -93,7 +94,7 @@ func JSON(s Snapshot) ([]byte, error) {
 func containerDocs(cs []Container) []containerDoc {
 	out := make([]containerDoc, 0, len(cs))
 	for _, c := range cs {
-		doc := containerDoc{Name: c.Name, Service: c.Service, State: c.State, Health: c.Health}
+		doc := containerDoc{Name: c.Name, Service: c.Service, State: c.State, Health: c.Health, Node: c.Node}
 		if !c.StartedAt.IsZero() {
 			doc.StartedAt = optString(c.StartedAt.UTC().Format(time.RFC3339))
 		}

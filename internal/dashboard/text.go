@@ -113,6 +113,10 @@ func writeContainers(b *strings.Builder, at time.Time, cs []Container, p palette
 	cells := make([][]string, len(cs))
 	for i, c := range cs {
 		cells[i] = []string{c.Name, orNone(c.Service), orNone(c.State), healthText(c.Health), upFor(at, c)}
+		if c.Node != "" {
+			// On swarm: which node runs the task.
+			cells[i] = append(cells[i], "on "+c.Node)
+		}
 	}
 	widths := columnWidths(cells)
 	for i, c := range cs {

@@ -117,6 +117,11 @@ type Container struct {
 	CapDrop     []string
 	CapAdd      []string
 	SecurityOpt []string
+	// SandboxID names the container's network namespace.
+	SandboxID string
+	// SwarmService and SwarmNode name the swarm service and node of a
+	// swarm task's container ("" otherwise).
+	SwarmService, SwarmNode string
 	// Published maps a container port ("9180/tcp") to the host address
 	// Docker publishes it on ("127.0.0.1:32768").
 	Published map[string]string
@@ -166,7 +171,8 @@ type inspected struct {
 		SecurityOpt    []string
 	}
 	NetworkSettings struct {
-		Ports    map[string][]struct{ HostIP, HostPort string }
+		SandboxID string
+		Ports     map[string][]struct{ HostIP, HostPort string }
 		Networks map[string]struct{ IPAddress string }
 	}
 }
@@ -186,7 +192,7 @@ func Inspect(ctx context.Context, ids ...string) ([]Container, error) {
 		c := Container{
 			ID: r.ID, Name: strings.TrimPrefix(r.Name, "/"), Service: r.Config.Labels[serviceLabel],
 			Image: r.Config.Image, State: r.State.Status, ExitCode: r.State.ExitCode, StartedAt: r.State.StartedAt,
-			ConfigHash: r.Config.Labels[configHashLabel], Env: map[string]string{}, User: r.Config.User,
+			ConfigHash: r.Config.Labels[configHashLabel], SandboxID: r.NetworkSettings.SandboxID, SwarmService: r.Config.Labels[swarmServiceLabel], SwarmNode: r.Config.Labels[swarmNodeLabel], Env: map[string]string{}, User: r.Config.User,
 			ReadOnly: r.HostConfig.ReadonlyRootfs, CapDrop: r.HostConfig.CapDrop, CapAdd: r.HostConfig.CapAdd,
 			SecurityOpt: r.HostConfig.SecurityOpt, IPs: map[string]string{}, Published: map[string]string{},
 		}
@@ -336,7 +342,7 @@ func NginxTest(ctx context.Context, image, confDir, logDir string, hosts ...stri
 // PortOwners lists the running containers publishing host port, with the compose
 // project each belongs to ("" for containers outside compose).
 func PortOwners(ctx context.Context, port int) (map[string]string, error) {
-	out, err := run(ctx, "docker", "ps", "--filter", "publish="+strconv.Itoa(port), "--format", `{{.Names}}	{{.Label "`+projectLabel+`"}}`)
+	out, err := run(ctx, "docker", "ps", "--filter", "publish="+strconv.Itoa(port), "--format", `{{.Names}}	{{.Label "`+projectLabel+`"}}{{.Label "`+stackLabel+`"}}`)
 	if err != nil {
 		return nil, fmt.Errorf("list containers on port %d: %w", port, err)
 	}

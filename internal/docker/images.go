@@ -247,3 +247,13 @@ func TryImage(ctx context.Context, image, user string, readOnly bool, env []stri
 	}
 	return t, nil
 }
+
+// FromRegistry reports whether a local image came from (or went to) a
+// registry, which other nodes can pull it from: it has a repository digest.
+func FromRegistry(ctx context.Context, ref string) (bool, error) {
+	out, err := run(ctx, "docker", "image", "inspect", "--format", "{{len .RepoDigests}}", ref)
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(out) != "0", nil
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
@@ -136,27 +135,8 @@ func (c Compose) Recreate(ctx context.Context, role Role) error {
 	return err
 }
 
-// Reroute signals every running nginx to reload its configuration: its
-// master starts new workers and lets the old ones finish their requests.
 func (c Compose) Reroute(ctx context.Context) error {
-	nginx, err := c.Instances(ctx, Nginx)
-	if err != nil {
-		return err
-	}
-	reloaded := 0
-	for _, n := range nginx {
-		if !n.Running() {
-			continue
-		}
-		if err := docker.Exec(ctx, n.ID, "nginx", "-c", NginxConfInContainer, "-s", "reload"); err != nil {
-			return fmt.Errorf("reload nginx in %s: %w", n.Name, err)
-		}
-		reloaded++
-	}
-	if reloaded == 0 {
-		return fmt.Errorf("no nginx of the stack is running")
-	}
-	return nil
+	return reloadNginx(ctx, c)
 }
 
 func (c Compose) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
@@ -171,22 +151,7 @@ func (c Compose) Remove(ctx context.Context, ids ...string) error {
 }
 
 func (c Compose) RouterLog(ctx context.Context, since time.Time) (string, error) {
-	nginx, err := c.Instances(ctx, Nginx)
-	if err != nil {
-		return "", err
-	}
-	var all strings.Builder
-	for _, n := range nginx {
-		if !n.Running() {
-			continue
-		}
-		out, err := docker.LogsSince(ctx, n.ID, since)
-		if err != nil {
-			return "", err
-		}
-		all.WriteString(out)
-	}
-	return all.String(), nil
+	return nginxLogs(ctx, c, since)
 }
 
 // AdminAddr reads where Docker published nginx's admin port on this host.
@@ -222,6 +187,7 @@ func (c Compose) instances(containers []docker.Container) []Instance {
 			ID: ct.ID, Name: ct.Name, Role: Role(ct.Service), Image: ct.Image, State: ct.State,
 			Health: ct.Health, ExitCode: ct.ExitCode, StartedAt: ct.StartedAt, Addr: ct.IPs[c.Network],
 			Mode: ct.Env["MODE"], Version: ct.Env["APP_VERSION"], Published: ct.Published,
+			Reach: ct.IPs[c.Network], // this host routes to its bridges
 		}
 	}
 	return out

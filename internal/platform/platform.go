@@ -9,8 +9,10 @@ package platform
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
@@ -41,6 +43,11 @@ type Instance struct {
 	Published map[string]string
 	Mode      string // the MODE an app runs in
 	Version   string // the APP_VERSION an app was told
+	// Node is the swarm node it runs on ("" on compose).
+	Node string
+	// Reach is the address this host reaches the instance on (its ports
+	// there are its own), "" when this host cannot reach it.
+	Reach string
 }
 
 // Build is the image and version an app instance runs.
@@ -94,6 +101,58 @@ type Runtime interface {
 	Down(ctx context.Context) ([]string, error)
 	// Files names the configuration files the runtime reads, for messages.
 	Files() []string
+}
+
+// Roller is a runtime that replaces a role's instances itself, one at a
+// time, each new one ready before an old one stops (swarm's start-first
+// rolling update): where StartBeside cannot start a differently configured
+// instance beside the others, a switch rolls.
+type Roller interface {
+	Roll(ctx context.Context, role Role) error
+}
+
+// reloadNginx signals every running nginx rt lists to reload its
+// configuration: its master starts new workers and lets the old ones finish
+// their requests.
+func reloadNginx(ctx context.Context, rt Runtime) error {
+	nginx, err := rt.Instances(ctx, Nginx)
+	if err != nil {
+		return err
+	}
+	reloaded := 0
+	for _, n := range nginx {
+		if !n.Running() {
+			continue
+		}
+		if err := docker.Exec(ctx, n.ID, "nginx", "-c", NginxConfInContainer, "-s", "reload"); err != nil {
+			return fmt.Errorf("reload nginx in %s: %w", n.Name, err)
+		}
+		reloaded++
+	}
+	if reloaded == 0 {
+		return fmt.Errorf("no nginx of the stack is running")
+	}
+	return nil
+}
+
+// nginxLogs returns what every running nginx rt lists printed since a time.
+func nginxLogs(ctx context.Context, rt Runtime, since time.Time) (string, error) {
+	nginx, err := rt.Instances(ctx, Nginx)
+	if err != nil {
+		return "", err
+	}
+	var all strings.Builder
+	for _, n := range nginx {
+		if !n.Running() {
+			continue
+		}
+		out, err := docker.LogsSince(ctx, n.ID, since)
+		if err != nil {
+			return "", err
+		}
+		all.WriteString(out)
+	}
+	return all.String(), nil
 }
 
 // adminAddr finds, among the running nginx instances rt lists, where this

@@ -73,3 +73,9 @@ func TestTheAdminClientSaysWhyItHasNoListener(t *testing.T) {
 		t.Fatalf("error = %v, want the runtime's reason", err)
 	}
 }
+
+// Instances lists no instance: the stack's single app is reached through
+// the admin listener.
+func (a adminAt) Instances(context.Context, platform.Role) ([]platform.Instance, error) {
+	return nil, nil
+}

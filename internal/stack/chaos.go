@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
@@ -72,26 +73,52 @@ func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
 	return s.exclusive(ctx, "chaos "+r.Mode, func() error { return s.chaos(ctx, r, false) })
 }
 
-// chaosURL is where chaos is posted, and the client that reaches it: nginx's
-// admin listener, or during a release the canary build's instance itself,
-// whatever share nginx gives it yet.
-func (s *Stack) chaosURL(ctx context.Context, m *manifest.Manifest, toCanary bool) (string, *http.Client, error) {
-	if !toCanary {
-		return adminURL("/chaos"), s.admin(m), nil
-	}
-	if err := engine(ctx); err != nil {
-		return "", nil, err
-	}
-	canaries, err := s.Runtime(m).Instances(ctx, platform.Canary)
-	if err != nil {
-		return "", nil, err
-	}
-	for _, c := range canaries {
-		if c.Running() && c.Addr != "" {
-			return instanceURL(c, m, "/chaos"), httpClient, nil
+// chaosTarget is one place chaos is posted to, and the client that
+// reaches it.
+type chaosTarget struct {
+	url    string
+	client *http.Client
+}
+
+// chaosTargets are where chaos is posted: nginx's admin listener when the
+// app runs one instance; each instance itself when it runs several (swarm
+// replicas), since nginx would hand the request to one of them; during a
+// release the canary build's instance, whatever share nginx gives it yet.
+// The second result names the instances this host cannot reach (on other
+// swarm nodes).
+func (s *Stack) chaosTargets(ctx context.Context, m *manifest.Manifest, toCanary bool) ([]chaosTarget, []string, error) {
+	role := platform.App
+	if toCanary {
+		if err := engine(ctx); err != nil {
+			return nil, nil, err
 		}
+		role = platform.Canary
 	}
-	return "", nil, errors.New("chaos: a release is under way but its canary is not running yet: try again in a few seconds")
+	instances, err := s.Runtime(m).Instances(ctx, role)
+	if err != nil && toCanary {
+		return nil, nil, err
+	}
+	var targets []chaosTarget
+	var unreachable []string
+	running := 0
+	for _, i := range instances {
+		if !i.Running() {
+			continue
+		}
+		running++
+		if i.Reach == "" {
+			unreachable = append(unreachable, i.Name+" on "+i.Node)
+			continue
+		}
+		targets = append(targets, chaosTarget{instanceURL(i, m, "/chaos"), httpClient})
+	}
+	switch {
+	case toCanary && len(targets) == 0:
+		return nil, nil, errors.New("chaos: a release is under way but its canary is not running yet: try again in a few seconds")
+	case !toCanary && running <= 1:
+		return []chaosTarget{{adminURL("/chaos"), s.admin(m)}}, nil, nil
+	}
+	return targets, unreachable, nil
 }
 
 func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err error) {
@@ -117,20 +144,38 @@ func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err e
 	if err != nil {
 		return err
 	}
-	url, client, err := s.chaosURL(ctx, m, toCanary)
+	targets, unreachable, err := s.chaosTargets(ctx, m, toCanary)
 	if err != nil {
 		return err
 	}
+	if toCanary {
+		s.Out.Info("a release is under way: chaos goes to its canary build")
+	}
+	if len(targets) > 1 || len(unreachable) > 0 {
+		event["instances"] = len(targets)
+		s.Out.Info("the app runs %d instances: chaos goes to each one this host reaches (%d)", len(targets)+len(unreachable), len(targets))
+	}
 	payload, _ := json.Marshal(body) // a map of strings and numbers always marshals
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	for _, t := range targets {
+		if err := s.postChaos(ctx, r, t, payload); err != nil {
+			return err
+		}
+	}
+	if len(unreachable) > 0 {
+		return fmt.Errorf("chaos reached %d instance(s), but not %s: this host cannot reach tasks on other swarm nodes", len(targets), strings.Join(unreachable, ", "))
+	}
+	return nil
+}
+
+// postChaos posts one chaos request and turns the answer into an error
+// and an exit code.
+func (s *Stack) postChaos(ctx context.Context, r ChaosRequest, t chaosTarget, payload []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if toCanary {
-		s.Out.Info("a release is under way: chaos goes to its canary build")
-	}
-	resp, err := client.Do(req)
+	resp, err := t.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("chaos: the stack's nginx does not answer on its admin listener (is it deployed?): %w", err)
 	}

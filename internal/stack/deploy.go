@@ -40,6 +40,11 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if err := s.gateDeploy(ctx, m); err != nil {
 		return err
 	}
+	if m.Runtime == manifest.RuntimeSwarm {
+		if _, err := swarmReady(ctx, m); err != nil {
+			return fmt.Errorf("deploy: %w", err)
+		}
+	}
 	rt := s.Runtime(m)
 	// A running app of another build is released, never recreated in place.
 	running, apps, err := runningBuild(ctx, rt)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -93,11 +94,21 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 	if err != nil {
 		return policy.Decision{}, err
 	}
-	window, err := s.measureWindow(ctx, m, windowLength(eng))
-	if err != nil && !hasMetrics(ctx, s, m) {
+	var window metrics.Window
+	if n := runningInstances(ctx, s.Runtime(m), platform.App); n > 1 {
+		// One scrape through nginx reaches one instance: the service as
+		// a whole is what clients saw at nginx.
+		s.Out.Info("the app runs %d instances: measuring the last %s from nginx's access log, which sees them all", n, windowLength(eng))
+		err = errSeveralInstances
+	} else {
+		window, err = s.measureWindow(ctx, m, windowLength(eng))
+	}
+	if errors.Is(err, errSeveralInstances) || (err != nil && !hasMetrics(ctx, s, m)) {
 		// An app without /metrics is measured as clients saw it, from
 		// nginx's access log over the same window.
-		s.Out.Info("the app has no /metrics (%v): measuring the last %s from nginx's access log", err, windowLength(eng))
+		if !errors.Is(err, errSeveralInstances) {
+			s.Out.Info("the app has no /metrics (%v): measuring the last %s from nginx's access log", err, windowLength(eng))
+		}
 		window, err = s.nginxWindow(ctx, s.Runtime(m), m, windowLength(eng))
 		if err == nil {
 			s.Out.Info("window %.0fs (nginx's access log): %.0f requests, error rate %.2f%%, P99 %.1f ms", window.Seconds, window.Requests, window.ErrorRatePercent, window.P99Ms)
@@ -218,6 +229,26 @@ func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length 
 	return w, nil
 }
 
+// errSeveralInstances says that one /metrics scrape cannot measure an app
+// that runs several instances.
+var errSeveralInstances = errors.New("the app runs several instances")
+
+// runningInstances counts the running instances of role; 0 when they
+// cannot be listed (the measurement that follows then says why).
+func runningInstances(ctx context.Context, rt platform.Runtime, role platform.Role) int {
+	instances, err := rt.Instances(ctx, role)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, i := range instances {
+		if i.Running() {
+			n++
+		}
+	}
+	return n
+}
+
 // hasMetrics reports whether the running app answers /metrics in Prometheus
 // text, asking one instance directly: a scrape through nginx that failed
 // because the app is down must still fail closed.
@@ -227,7 +258,7 @@ func hasMetrics(ctx context.Context, s *Stack, m *manifest.Manifest) bool {
 		return true
 	}
 	for _, a := range apps {
-		if a.Running() && a.Addr != "" {
+		if a.Running() && a.Reach != "" {
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err := metrics.Scrape(sctx, httpClient, instanceURL(a, m, "/metrics"), time.Now())
 			timedOut := sctx.Err() != nil

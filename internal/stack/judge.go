@@ -140,7 +140,7 @@ func (rel *releaseRun) canaryAlive(ctx context.Context, c platform.Instance) err
 func (rel *releaseRun) scrape(ctx context.Context, instances []platform.Instance) map[string]metrics.Sample {
 	out := map[string]metrics.Sample{}
 	for _, i := range instances {
-		if i.Addr == "" {
+		if i.Reach == "" {
 			continue
 		}
 		url := instanceURL(i, rel.m, "/metrics")

@@ -81,7 +81,7 @@ func lastAddress(upstream string) string {
 // path directly, from outside, and a 2xx is healthy. Others are returned as
 // they are.
 func (s *Stack) withHealth(ctx context.Context, m *manifest.Manifest, i platform.Instance) platform.Instance {
-	if i.Health != "" || !i.Running() || i.Addr == "" || (i.Role != platform.App && i.Role != platform.Canary) {
+	if i.Health != "" || !i.Running() || i.Reach == "" || (i.Role != platform.App && i.Role != platform.Canary) {
 		return i
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -106,11 +106,16 @@ func (s *Stack) withHealth(ctx context.Context, m *manifest.Manifest, i platform
 // render renders the generated files for m, with a release in progress
 // when rel is not nil.
 func (s *Stack) render(m *manifest.Manifest, rel *render.Release) ([]render.File, error) {
-	return render.RenderWith(s.path(TemplatesDir), m, s.Project, render.Options{Release: rel, Healthchecked: s.Healthchecked})
+	return render.RenderWith(s.path(TemplatesDir), m, s.Project, render.Options{Release: rel, Healthchecked: s.Healthchecked, Root: s.Root})
 }
 
 // instanceURL is path on an app instance itself, by its address on the
 // stack's network, not through nginx.
 func instanceURL(i platform.Instance, m *manifest.Manifest, path string) string {
-	return fmt.Sprintf("http://%s:%d%s", i.Addr, m.Services.Port, path)
+	host := i.Reach
+	if host == "" {
+		// On another swarm node: the request fails, naming why.
+		host = "not-reachable-from-this-host.invalid"
+	}
+	return fmt.Sprintf("http://%s:%d%s", host, m.Services.Port, path)
 }

@@ -267,6 +267,9 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *ma
 	if err := render.Write(s.Root, files); err != nil {
 		return err
 	}
+	if roller, ok := rt.(platform.Roller); ok {
+		return s.rollApp(ctx, roller, rt, m, next, previous)
+	}
 	var sw *Switch
 	abandon := func(reason error, started []platform.Instance) error {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -355,6 +358,36 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *ma
 		return err
 	}
 	return nil
+}
+
+// rollApp has a runtime that replaces instances itself (swarm) roll the
+// app's instances to next, one at a time, each ready before an old one
+// stops and the next one waiting until nginx knows the new address; then
+// checks that nginx answers from the new instances. A roll the runtime
+// undid leaves the generated files describing m.
+func (s *Stack) rollApp(ctx context.Context, roller platform.Roller, rt platform.Runtime, m, next *manifest.Manifest, previous []render.File) error {
+	s.Out.Step("replacing the %s app's %d task(s) with %s ones, one at a time: each new task is ready before an old one stops", describeApp(m, next), next.Services.Replicas, describeApp(next, m))
+	// Each task: its start and health, then the pause that lets nginx learn it.
+	limit := s.HealthTimeout + time.Duration(next.Services.Replicas)*(s.NginxFollow+stopGrace)
+	waitCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := roller.Roll(waitCtx, platform.App); err != nil {
+		if werr := render.Write(s.Root, previous); werr != nil {
+			s.Out.Warn("could not restore %s: %v", render.ComposeFile, werr)
+		}
+		return fmt.Errorf("%w; traffic stays on the %s app where swarm kept it", err, describeApp(m, next))
+	}
+	apps, err := rt.Instances(ctx, platform.App)
+	if err != nil {
+		return err
+	}
+	var rolled []platform.Instance
+	for _, a := range apps {
+		if a.Running() && a.Mode == next.Services.Mode && a.Version == next.Services.Version {
+			rolled = append(rolled, a)
+		}
+	}
+	return s.confirmNginx(waitCtx, next, rolled, serving(next))
 }
 
 // waitNewApp waits until the new app c is healthy, calls pin to send nginx's

@@ -48,9 +48,9 @@ type releaseRuntime struct {
 }
 
 var (
-	stableApp = platform.Instance{ID: "stable", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.1", Mode: "stable", Version: "1.0.0", Image: "swift-deploy-1-node:latest"}
-	canaryApp = platform.Instance{ID: "canary", Name: "swiftdeploy-canary-1", Role: platform.Canary, State: "running", Health: "healthy", Addr: "127.0.0.2", Mode: "canary", Version: "1.1.0", Image: "swift-deploy-1-node:latest"}
-	takerApp  = platform.Instance{ID: "taker", Name: "swiftdeploy-app-2", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.3", Mode: "stable", Version: "1.1.0", Image: "swift-deploy-1-node:latest"}
+	stableApp = platform.Instance{ID: "stable", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.1", Reach: "127.0.0.1", Mode: "stable", Version: "1.0.0", Image: "swift-deploy-1-node:latest"}
+	canaryApp = platform.Instance{ID: "canary", Name: "swiftdeploy-canary-1", Role: platform.Canary, State: "running", Health: "healthy", Addr: "127.0.0.2", Reach: "127.0.0.2", Mode: "canary", Version: "1.1.0", Image: "swift-deploy-1-node:latest"}
+	takerApp  = platform.Instance{ID: "taker", Name: "swiftdeploy-app-2", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.3", Reach: "127.0.0.3", Mode: "stable", Version: "1.1.0", Image: "swift-deploy-1-node:latest"}
 )
 
 func (f *releaseRuntime) Instances(ctx context.Context, role platform.Role) ([]platform.Instance, error) {

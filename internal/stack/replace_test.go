@@ -42,8 +42,8 @@ func (f *fakeRuntime) Instances(ctx context.Context, role platform.Role) ([]plat
 }
 
 var (
-	oldApp = platform.Instance{ID: "old", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "192.0.2.10"}
-	newApp = platform.Instance{ID: "new", Name: "swiftdeploy-app-2", Role: platform.App, State: "running", Health: "starting", Addr: "192.0.2.11"}
+	oldApp = platform.Instance{ID: "old", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "192.0.2.10", Reach: "192.0.2.10"}
+	newApp = platform.Instance{ID: "new", Name: "swiftdeploy-app-2", Role: platform.App, State: "running", Health: "starting", Addr: "192.0.2.11", Reach: "192.0.2.11"}
 )
 
 func (f *fakeRuntime) StartBeside(ctx context.Context, role platform.Role) ([]platform.Instance, error) {

@@ -7,8 +7,15 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/host"
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
+
+// setupStep is one thing setup makes sure of, and how.
+type setupStep struct {
+	name string
+	do   func(context.Context) (string, error)
+}
 
 // Setup makes this host ready to run the stack, doing only what is missing: a
 // reachable Docker engine, the Compose v2 plugin, the app image built from
@@ -29,15 +36,15 @@ func (s *Stack) Setup(ctx context.Context) (err error) {
 		return err
 	}
 	h := &host.Host{Root: s.Root, Out: s.Out}
-	steps := []struct {
-		name string
-		do   func(context.Context) (string, error)
-	}{
+	steps := []setupStep{
 		{"Docker engine", h.Engine},
 		{"Docker Compose v2 plugin", h.Compose},
 		{"app image " + m.Services.Image, func(ctx context.Context) (string, error) { return h.AppImage(ctx, m.Services.Image) }},
 		{"resolver image " + render.ResolverImage, h.ResolverImage},
 		{"nginx image " + m.Nginx.Image, func(ctx context.Context) (string, error) { return h.NginxImage(ctx, m.Nginx.Image) }},
+	}
+	if m.Runtime == manifest.RuntimeSwarm {
+		steps = append(steps, setupStep{"Docker Swarm manager", h.Swarm})
 	}
 	for _, step := range steps {
 		t := time.Now()

@@ -81,7 +81,11 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 	// m may be nil (teardown works without a manifest): then instances carry
 	// no address.
 	s.Runtime = func(m *manifest.Manifest) platform.Runtime {
-		rt := platform.Compose{Project: docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}}
+		project := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
+		if m != nil && m.Runtime == manifest.RuntimeSwarm {
+			return s.swarm(m)
+		}
+		rt := platform.Compose{Project: project}
 		if m != nil {
 			rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
 		}
@@ -90,6 +94,21 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 	s.Healthchecked = builtService()
 	return s, nil
 }
+
+// swarm is the swarm runtime of the stack; m may be nil (teardown works
+// without a manifest).
+func (s *Stack) swarm(m *manifest.Manifest) platform.Swarm {
+	project := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
+	rt := platform.Swarm{Stack: docker.Stack{Name: s.Project, Files: project.Files()}, Project: project,
+		DeployedFile: s.path(swarmDeployedFile)}
+	if m != nil {
+		rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
+	}
+	return rt
+}
+
+// swarmDeployedFile records what the swarm runtime deployed last.
+const swarmDeployedFile = StateDir + "/swarm-deployed"
 
 // builtService reports whether setup built an image from service/ (its label
 // says so), asking Docker once per image.

@@ -135,7 +135,7 @@ func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.
 	}
 	if instances, err := s.Runtime(m).Instances(ctx, ""); err == nil {
 		for _, i := range instances {
-			snap.Containers = append(snap.Containers, dashboard.Container{Name: i.Name, Service: string(i.Role), State: i.State, Health: i.Health, StartedAt: i.StartedAt})
+			snap.Containers = append(snap.Containers, dashboard.Container{Name: i.Name, Service: string(i.Role), State: i.State, Health: i.Health, StartedAt: i.StartedAt, Node: i.Node})
 		}
 	} else if snap.Problem == "" {
 		snap.Problem = err.Error()
@@ -261,7 +261,7 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 	}
 	var canary []platform.Instance
 	for _, i := range instances {
-		snap.Containers = append(snap.Containers, dashboard.Container{Name: i.Name, Service: string(i.Role), State: i.State, Health: i.Health, StartedAt: i.StartedAt})
+		snap.Containers = append(snap.Containers, dashboard.Container{Name: i.Name, Service: string(i.Role), State: i.State, Health: i.Health, StartedAt: i.StartedAt, Node: i.Node})
 		if i.Role == platform.Canary {
 			canary = append(canary, i)
 		}

@@ -93,6 +93,13 @@ func (s *Stack) validate(ctx context.Context) error {
 	} else {
 		s.Out.Info("%s: not tried (see the failed checks)", image)
 	}
+	if m.Runtime == manifest.RuntimeSwarm {
+		swarmNote, swarmErr := "", engineErr
+		if engineErr == nil {
+			swarmNote, swarmErr = swarmReady(ctx, m)
+		}
+		add("swarm: this engine is a manager and every node can get the images", swarmNote, swarmErr)
+	}
 	s.exposure(m)
 	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
 	_, policyErr := s.loadPolicies(m)

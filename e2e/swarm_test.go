@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// swarmProject is a project whose manifest says runtime: swarm, on this
+// engine made a swarm manager by the project's own `setup`, as an operator
+// would. An engine that was in no swarm before leaves it when the test ends,
+// after the project's teardown.
+func swarmProject(t *testing.T, replicas int) *project {
+	t.Helper()
+	before := swarmState(t)
+	t.Cleanup(func() {
+		if before == "inactive" && swarmState(t) != "inactive" {
+			if out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput(); err != nil {
+				t.Errorf("docker swarm leave: %v: %s", err, out)
+			}
+		}
+	})
+	p := newProject(t, manifestOptions{swarmReplicas: replicas})
+	t.Cleanup(func() {
+		if left := p.swarmLeftovers(); len(left) > 0 {
+			t.Errorf("teardown left swarm %v behind", left)
+		}
+	})
+	return p
+}
+
+func swarmState(t testing.TB) string {
+	return docker(t, "info", "--format", "{{.Swarm.LocalNodeState}}")
+}
+
+// swarmLeftovers lists the stack's services, containers, networks and
+// volumes swarm knows by its label.
+func (p *project) swarmLeftovers() []string {
+	filter := "label=com.docker.stack.namespace=" + p.name
+	var left []string
+	lists := [][]string{{"ps", "-aq", "--filter", filter}, {"network", "ls", "-q", "--filter", filter}, {"volume", "ls", "-q", "--filter", filter}}
+	if swarmState(p.t) == "active" {
+		lists = append(lists, []string{"service", "ls", "-q", "--filter", filter})
+	}
+	for _, list := range lists {
+		left = append(left, strings.Fields(docker(p.t, list...))...)
+	}
+	return left
+}
+
+// appTasks lists the running tasks of the stack's app service as
+// "ID NODE" lines.
+func (p *project) appTasks() []string {
+	out := docker(p.t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}} {{.CurrentState}}", p.name+"_app")
+	var running []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "Running") {
+			running = append(running, line)
+		}
+	}
+	return running
+}
+
+// TestTheSameManifestRunsOnASingleNodeSwarm deploys two app tasks on swarm,
+// serves through nginx, promotes and rolls back under a 20-client load with
+// no failed request, has swarm replace a task killed while serving, and tears
+// down leaving no service, network or volume.
+func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
+	p := swarmProject(t, 2)
+	if out := p.must("setup"); !strings.Contains(out, "Docker Swarm manager") || !strings.Contains(out, "a worker joins with: docker swarm join") {
+		t.Errorf("setup does not say how this engine is a swarm manager and how a worker joins:\n%s", out)
+	}
+	if out := p.must("validate"); !strings.Contains(out, "swarm") {
+		t.Errorf("validate says nothing of the swarm:\n%s", out)
+	}
+	if out := p.must("deploy"); !strings.Contains(out, "deployed in") {
+		t.Fatalf("deploy on swarm:\n%s", out)
+	}
+	if tasks := p.appTasks(); len(tasks) != 2 {
+		t.Fatalf("app tasks running after deploy: %q, want 2", tasks)
+	}
+	if resp, body := p.get("/"); resp.StatusCode != 200 || resp.Header.Get("X-Deployed-By") != "swiftdeploy" {
+		t.Fatalf("GET / through nginx on swarm: %d %q", resp.StatusCode, body)
+	}
+	if out := p.must("deploy"); !strings.Contains(out, "nothing to do") {
+		t.Errorf("a second deploy of the same manifest on swarm is not a no-op:\n%s", out)
+	}
+
+	status := p.must("status", "-once", "-json")
+	var doc struct {
+		Containers []struct {
+			Service, Node, State string
+		} `json:"containers"`
+	}
+	if err := json.Unmarshal([]byte(status), &doc); err != nil {
+		t.Fatalf("status -json: %v\n%s", err, status)
+	}
+	apps := 0
+	for _, c := range doc.Containers {
+		if c.Service == "app" && c.Node != "" && c.State == "running" {
+			apps++
+		}
+	}
+	if apps != 2 {
+		t.Errorf("status -json shows %d running app tasks with their node, want 2:\n%s", apps, status)
+	}
+
+	load := startHTTPLoad(t, p.url("/"), 20)
+	for _, step := range [][]string{{"promote", "canary"}, {"rollback"}} {
+		if out, code := p.run(step...); code != 0 {
+			t.Fatalf("%s on swarm exited %d:\n%s", strings.Join(step, " "), code, out)
+		}
+		want := "canary"
+		if step[0] == "rollback" {
+			want = "stable"
+		}
+		if h := p.health(); h.Mode != want {
+			t.Errorf("after %s /healthz says mode %q, want %q", step[0], h.Mode, want)
+		}
+	}
+
+	// A task killed while serving: swarm starts another, nginx sends the
+	// requests it can no longer deliver to the other task.
+	killed := strings.Fields(p.appTasks()[0])[0]
+	container := docker(t, "inspect", "--type", "task", "--format", "{{.Status.ContainerStatus.ContainerID}}", killed)
+	docker(t, "kill", container)
+	waitUntil(t, 60*time.Second, "swarm to replace the killed task", func() bool {
+		tasks := p.appTasks()
+		return len(tasks) == 2 && !strings.Contains(strings.Join(tasks, "\n"), killed)
+	})
+	time.Sleep(2 * time.Second)
+	load.stop()
+	t.Logf("promote, rollback and a killed task on swarm under load: %s", load)
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 || load.ok.Load() == 0 {
+		t.Errorf("20 clients on swarm through promote, rollback and a killed task: %s; want no failed request", load)
+	}
+
+	p.must("teardown")
+	if out := p.must("teardown"); !strings.Contains(out, "is down") {
+		t.Errorf("a second teardown on swarm:\n%s", out)
+	}
+	if left := p.swarmLeftovers(); len(left) > 0 {
+		t.Errorf("teardown left %v", left)
+	}
+}

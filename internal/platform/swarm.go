@@ -1,0 +1,392 @@
+package platform
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+)
+
+// Swarm runs a stack as a Docker Swarm stack, with this engine as a manager:
+// the app's tasks on any node, nginx and the resolver on a manager (they
+// read folders of this host).
+type Swarm struct {
+	Stack docker.Stack
+	// Project is the folder and the compose project the generated files
+	// belong to (for the volume SwiftDeploy prepares).
+	Project docker.Project
+	// Network is the stack's overlay network; tasks' addresses there are
+	// what nginx uses.
+	Network string
+	// LogVolume is the named volume nginx and the app write logs to, and
+	// NginxImage an image with chmod to prepare it with.
+	LogVolume, NginxImage string
+	// AdminPort is nginx's admin listener inside its container.
+	AdminPort int
+	// DeployedFile records a digest of the files last deployed.
+	DeployedFile string
+}
+
+var _ Runtime = Swarm{}
+var _ Roller = Swarm{}
+
+// service is the full name of a role's swarm service.
+func (s Swarm) service(role Role) string { return s.Stack.Name + "_" + string(role) }
+
+// convergeWait bounds how long Up and Roll wait for the stack to converge
+// when the caller's context gives no deadline.
+const convergeWait = 5 * time.Minute
+
+func (s Swarm) Up(ctx context.Context) error {
+	if s.LogVolume != "" {
+		if err := s.Project.PrepareVolume(ctx, "logs", s.LogVolume, s.NginxImage); err != nil {
+			return err
+		}
+	}
+	if err := s.Stack.Deploy(ctx); err != nil {
+		return err
+	}
+	if err := s.converge(ctx, ""); err != nil {
+		return err
+	}
+	return s.recordDeployed()
+}
+
+// Roll deploys the generated configuration and waits until swarm has
+// replaced every task of role, one at a time, each new task ready before
+// an old one stops (the stack file's update_config). A failed update is
+// rolled back by swarm, and reported.
+func (s Swarm) Roll(ctx context.Context, role Role) error {
+	if err := s.Stack.Deploy(ctx); err != nil {
+		return err
+	}
+	if err := s.converge(ctx, s.service(role)); err != nil {
+		return err
+	}
+	return s.recordDeployed()
+}
+
+// converge waits until every service of the stack (or the one named) runs
+// its desired number of tasks and no update is under way; an update swarm
+// rolled back is an error.
+func (s Swarm) converge(ctx context.Context, only string) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, convergeWait)
+		defer cancel()
+	}
+	last := "no service yet"
+	for {
+		services, err := s.Stack.Services(ctx)
+		if err == nil {
+			done, why := converged(services, only)
+			if done {
+				return nil
+			}
+			if strings.HasPrefix(why, "rolled back") {
+				return errors.New(why)
+			}
+			last = why
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the swarm stack %s did not converge: %s", s.Stack.Name, last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// converged says whether services run as desired, or what they wait for.
+func converged(services []docker.Service, only string) (bool, string) {
+	if len(services) == 0 {
+		return false, "no service yet"
+	}
+	for _, svc := range services {
+		if only != "" && svc.Name != only {
+			continue
+		}
+		switch svc.UpdateState {
+		case "rollback_completed", "rollback_paused", "paused":
+			return false, fmt.Sprintf("rolled back: swarm undid the update of %s (%s): %s", svc.Name, svc.UpdateState, svc.UpdateReason)
+		case "updating", "rollback_started":
+			return false, fmt.Sprintf("%s is %s", svc.Name, svc.UpdateState)
+		}
+		if svc.Running != svc.Replicas {
+			return false, fmt.Sprintf("%s runs %d of %d tasks", svc.Name, svc.Running, svc.Replicas)
+		}
+	}
+	return true, ""
+}
+
+// digests names, for each service, the content of its definition in the
+// files deployed: a role whose digest is unchanged runs as they say.
+func (s Swarm) digests() (map[string]string, error) {
+	sums := map[string]hash.Hash{}
+	for _, f := range s.Stack.Files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var doc struct {
+			Services map[string]yaml.Node `yaml:"services"`
+		}
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Base(f), err)
+		}
+		for name, node := range doc.Services {
+			out, err := yaml.Marshal(&node)
+			if err != nil {
+				return nil, err
+			}
+			if sums[name] == nil {
+				sums[name] = sha256.New()
+			}
+			sums[name].Write(out)
+		}
+	}
+	digests := make(map[string]string, len(sums))
+	for name, h := range sums {
+		digests[name] = hex.EncodeToString(h.Sum(nil))
+	}
+	return digests, nil
+}
+
+func (s Swarm) recordDeployed() error {
+	d, err := s.digests()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(s.DeployedFile, append(data, '\n'), 0o644)
+}
+
+// deployedCurrent says whether role (every role, for "") was deployed last
+// as the files now say.
+func (s Swarm) deployedCurrent(role Role) bool {
+	want, err := s.digests()
+	if err != nil {
+		return false
+	}
+	data, err := os.ReadFile(s.DeployedFile)
+	if err != nil {
+		return false
+	}
+	var got map[string]string
+	if json.Unmarshal(data, &got) != nil {
+		return false
+	}
+	if role != "" {
+		return want[string(role)] != "" && got[string(role)] == want[string(role)]
+	}
+	return maps.Equal(want, got)
+}
+
+func (s Swarm) UpToDate(ctx context.Context) (bool, error) {
+	if !s.deployedCurrent("") {
+		return false, nil
+	}
+	services, err := s.Stack.Services(ctx)
+	if err != nil {
+		return false, err
+	}
+	done, _ := converged(services, "")
+	return done && len(services) == 3, nil
+}
+
+func (s Swarm) Current(ctx context.Context, role Role) (bool, error) {
+	if !s.deployedCurrent(role) {
+		return false, nil
+	}
+	services, err := s.Stack.Services(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, svc := range services {
+		if svc.Name == s.service(role) {
+			done, _ := converged(services, svc.Name)
+			return done, nil
+		}
+	}
+	return false, nil
+}
+
+// Check loads the stack file as Compose reads it: the same format, without
+// anything running.
+func (s Swarm) Check(ctx context.Context) error {
+	_, err := s.Project.Compose(ctx, "config", "--quiet")
+	return err
+}
+
+// Instances lists the role's tasks on every node: those on this node as
+// their containers say, the others as the swarm's task list says (a task
+// there has no health or environment to show; its state counts).
+func (s Swarm) Instances(ctx context.Context, role Role) ([]Instance, error) {
+	service := ""
+	if role != "" {
+		service = s.service(role)
+	}
+	containers, err := s.Stack.Containers(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	instances := s.instances(containers)
+	if gateways, err := docker.GatewayAddrs(ctx, containers); err == nil {
+		for i := range instances {
+			instances[i].Reach = gateways[instances[i].ID]
+		}
+	}
+	nodes := map[string]string{}
+	if list, err := docker.Nodes(ctx); err == nil {
+		for _, n := range list {
+			nodes[n.ID] = n.Hostname
+		}
+	}
+	tasks, err := s.Stack.Tasks(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	local := map[string]bool{}
+	for _, ct := range containers {
+		local[ct.ID] = true
+	}
+	for _, t := range tasks {
+		if local[t.ContainerID] || t.DesiredState != "running" {
+			continue
+		}
+		instances = append(instances, Instance{
+			ID: t.ID, Name: t.Service + "." + t.ID[:min(12, len(t.ID))], Role: Role(strings.TrimPrefix(t.Service, s.Stack.Name+"_")),
+			Image: t.Image, State: t.State, StartedAt: t.Since, Addr: t.Addrs[s.Network], Node: t.Node,
+			Mode: t.Env["MODE"], Version: t.Env["APP_VERSION"],
+		})
+	}
+	for i := range instances {
+		if name := nodes[instances[i].Node]; name != "" {
+			instances[i].Node = name
+		}
+	}
+	return instances, nil
+}
+
+func (s Swarm) Instance(ctx context.Context, id string) (Instance, error) {
+	got, err := docker.Inspect(ctx, id)
+	if err != nil {
+		return Instance{}, err
+	}
+	if len(got) != 1 {
+		return Instance{}, fmt.Errorf("instance %s: found %d containers", id, len(got))
+	}
+	return s.instances(got)[0], nil
+}
+
+func (s Swarm) instances(containers []docker.Container) []Instance {
+	out := make([]Instance, len(containers))
+	for i, ct := range containers {
+		out[i] = Instance{
+			ID: ct.ID, Name: ct.Name, Role: Role(strings.TrimPrefix(ct.SwarmService, s.Stack.Name+"_")), Image: ct.Image,
+			State: ct.State, Health: ct.Health, ExitCode: ct.ExitCode, StartedAt: ct.StartedAt, Addr: ct.IPs[s.Network],
+			Mode: ct.Env["MODE"], Version: ct.Env["APP_VERSION"], Published: ct.Published, Node: ct.SwarmNode,
+		}
+	}
+	return out
+}
+
+// Tasks lists every task of the stack with the node it runs on, also those
+// on other nodes.
+func (s Swarm) Tasks(ctx context.Context) ([]docker.Task, error) {
+	return s.Stack.Tasks(ctx, "")
+}
+
+// StartBeside has no swarm equivalent: a service runs one spec. Swarm
+// replaces tasks itself (Roll).
+func (s Swarm) StartBeside(ctx context.Context, role Role) ([]Instance, error) {
+	return nil, fmt.Errorf("swarm: a %s task cannot start beside the others with another configuration; swarm rolls the service instead", role)
+}
+
+// Recreate makes swarm replace every task of role, as its update_config says.
+func (s Swarm) Recreate(ctx context.Context, role Role) error {
+	if err := docker.UpdateForce(ctx, s.service(role)); err != nil {
+		return err
+	}
+	return s.converge(ctx, s.service(role))
+}
+
+func (s Swarm) Reroute(ctx context.Context) error {
+	return reloadNginx(ctx, s)
+}
+
+// Retire stops task containers; swarm starts replacements as the service's
+// restart policy says.
+func (s Swarm) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
+	return docker.Stop(ctx, grace, ids...)
+}
+
+func (s Swarm) Remove(ctx context.Context, ids ...string) error {
+	return docker.Remove(ctx, ids...)
+}
+
+func (s Swarm) RouterLog(ctx context.Context, since time.Time) (string, error) {
+	return nginxLogs(ctx, s, since)
+}
+
+// AdminAddr is nginx's admin listener on the address of its container on
+// this node's docker_gwbridge: swarm publishes no port on loopback, and the
+// bridge is this node's alone.
+func (s Swarm) AdminAddr(ctx context.Context) (string, error) {
+	nginx, err := s.Instances(ctx, Nginx)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range nginx {
+		if n.Running() && n.Reach != "" {
+			return fmt.Sprintf("%s:%d", n.Reach, s.AdminPort), nil
+		}
+	}
+	return "", fmt.Errorf("no nginx task of the stack runs on this node (is the stack deployed?)")
+}
+
+func (s Swarm) Logs(ctx context.Context, id string, n int) (string, error) {
+	return docker.Logs(ctx, id, n)
+}
+
+// Down removes the stack, waits until its network is gone, then removes the
+// log volume, which `docker stack rm` keeps.
+func (s Swarm) Down(ctx context.Context) ([]string, error) {
+	if _, err := docker.Swarm(ctx); err != nil {
+		return nil, err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	removed, err := s.Stack.Remove(waitCtx)
+	if err != nil {
+		return nil, err
+	}
+	if s.LogVolume != "" {
+		gone, err := docker.RemoveVolume(ctx, s.LogVolume)
+		if err != nil {
+			return nil, err
+		}
+		if gone {
+			removed = append(removed, s.LogVolume)
+		}
+	}
+	os.Remove(s.DeployedFile)
+	return removed, nil
+}
+
+func (s Swarm) Files() []string { return s.Stack.Files }
