@@ -173,7 +173,7 @@ type inspected struct {
 	NetworkSettings struct {
 		SandboxID string
 		Ports     map[string][]struct{ HostIP, HostPort string }
-		Networks map[string]struct{ IPAddress string }
+		Networks  map[string]struct{ IPAddress string }
 	}
 }
 

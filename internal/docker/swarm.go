@@ -257,7 +257,7 @@ func (s Stack) Tasks(ctx context.Context, service string) ([]Task, error) {
 				Env   []string
 			}
 		}
-		Status       struct {
+		Status struct {
 			Timestamp       time.Time
 			State, Err      string
 			ContainerStatus *struct{ ContainerID string }
