@@ -302,3 +302,27 @@ func compareFloat(a, b float64) int {
 	}
 	return 0
 }
+
+// Sum is one sample of several instances of the same service scraped at
+// about the same time: counts and histograms add up, the uptime is the
+// youngest instance's (so a replaced instance reads as a restart), mode and
+// chaos the highest any instance reports. At is the latest scrape's.
+func Sum(samples ...Sample) Sample {
+	var sum Sample
+	for i, s := range samples {
+		sum.Requests += s.Requests
+		sum.Errors += s.Errors
+		for _, b := range s.Buckets {
+			sum.Buckets = addToBucket(sum.Buckets, b.UpperBound, b.Count)
+		}
+		if i == 0 || s.UptimeSeconds < sum.UptimeSeconds {
+			sum.UptimeSeconds = s.UptimeSeconds
+		}
+		sum.Mode, sum.Chaos = max(sum.Mode, s.Mode), max(sum.Chaos, s.Chaos)
+		if s.At.After(sum.At) {
+			sum.At = s.At
+		}
+	}
+	slices.SortFunc(sum.Buckets, func(a, b Bucket) int { return compareFloat(a.UpperBound, b.UpperBound) })
+	return sum
+}

@@ -316,3 +316,31 @@ func (s *Stack) probeInto(ctx context.Context, m *manifest.Manifest, snap *dashb
 		snap.Mode = m.Services.Mode
 	}
 }
+
+// scrapeApp reads the app's /metrics: through nginx's admin listener when it
+// runs one instance, or from each instance, added up, when it runs several
+// (a request through nginx reaches one of them).
+func (s *Stack) scrapeApp(ctx context.Context, m *manifest.Manifest) (metrics.Sample, error) {
+	instances, err := s.Runtime(m).Instances(ctx, platform.App)
+	var running []platform.Instance
+	for _, i := range instances {
+		if i.Running() {
+			running = append(running, i)
+		}
+	}
+	if err != nil || len(running) <= 1 {
+		return metrics.Scrape(ctx, s.admin(m), adminURL("/metrics"), s.Now())
+	}
+	samples := make([]metrics.Sample, 0, len(running))
+	for _, i := range running {
+		if i.Reach == "" {
+			return metrics.Sample{}, fmt.Errorf("%s runs on node %s, whose /metrics this host cannot read: the app's figures would be partial", i.Name, i.Node)
+		}
+		smp, err := metrics.Scrape(ctx, httpClient, instanceURL(i, m, "/metrics"), s.Now())
+		if err != nil {
+			return metrics.Sample{}, fmt.Errorf("%s: %w", i.Name, err)
+		}
+		samples = append(samples, smp)
+	}
+	return metrics.Sum(samples...), nil
+}
