@@ -12,7 +12,7 @@ import (
 // engine made a swarm manager by the project's own `setup`, as an operator
 // would. An engine that was in no swarm before leaves it when the test ends,
 // after the project's teardown.
-func swarmProject(t *testing.T, replicas int) *project {
+func swarmProject(t testing.TB, replicas int) *project {
 	t.Helper()
 	before := swarmState(t)
 	t.Cleanup(func() {

@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// swarmBenchReplicas is how many app tasks the swarm benchmarks run.
+const swarmBenchReplicas = 2
+
+// BenchmarkSwarmDeployToHealthy times `deploy` on a single-node swarm, from
+// nothing running to the health path answering through nginx with every
+// task running: the figure to read next to BenchmarkDeployToHealthy.
+func BenchmarkSwarmDeployToHealthy(b *testing.B) {
+	p := swarmProject(b, swarmBenchReplicas)
+	p.must("setup")
+	p.must("init")
+	var total time.Duration
+	for b.Loop() {
+		start := time.Now()
+		p.must("deploy")
+		total += time.Since(start)
+		b.StopTimer()
+		p.must("teardown")
+		b.StartTimer()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s")
+}
+
+// BenchmarkSwarmPromoteUnderLoad switches the mode of a swarm stack's tasks
+// (swarm rolls them one at a time, start-first) while 20 clients that never
+// retry load nginx: the figures to read next to BenchmarkPromoteUnderLoad.
+func BenchmarkSwarmPromoteUnderLoad(b *testing.B) {
+	p := swarmProject(b, swarmBenchReplicas)
+	p.must("setup")
+	p.must("deploy")
+	var failed, requests int64
+	switched := promoteWhile(b, p, func() (stop func()) {
+		l := startLoad(b, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
+		return func() {
+			l.stop()
+			failed += l.errs.Load() + l.non2xx.Load()
+			requests += l.ok.Load() + l.non2xx.Load()
+		}
+	})
+	b.ReportMetric(switched, "switch-s")
+	b.ReportMetric(float64(failed), "failed")
+	b.ReportMetric(float64(requests), "requests")
+}
