@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,6 +21,8 @@ func swarmProject(t testing.TB, replicas int) *project {
 			if out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput(); err != nil {
 				t.Errorf("docker swarm leave: %v: %s", err, out)
 			}
+			// Swarm created this bridge, and leaving keeps it.
+			exec.Command("docker", "network", "rm", "docker_gwbridge").Run()
 		}
 	})
 	p := newProject(t, manifestOptions{swarmReplicas: replicas})
@@ -136,6 +139,18 @@ func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 	if load.non2xx.Load() != 0 || load.errs.Load() != 0 || load.ok.Load() == 0 {
 		t.Errorf("20 clients on swarm through promote, rollback and a killed task: %s; want no failed request", load)
 	}
+
+	// Chaos reaches every task, not the one nginx would pick.
+	p.must("promote", "canary")
+	if out := p.must("chaos", "error", "-rate=1"); !strings.Contains(out, "runs 2 instances") {
+		t.Errorf("chaos on swarm does not say it went to both tasks:\n%s", out)
+	}
+	for range 20 {
+		if resp, body := p.get("/"); resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("GET / with chaos error at rate 1 on every task: %d %q, want 500", resp.StatusCode, body)
+		}
+	}
+	p.must("chaos", "recover")
 
 	p.must("teardown")
 	if out := p.must("teardown"); !strings.Contains(out, "is down") {

@@ -87,6 +87,13 @@ func (p Project) ServiceHardening(ctx context.Context, service string) (Hardenin
 	if err != nil {
 		return Hardening{}, err
 	}
+	// Compose writes its warnings (swarm-only keys in a stack file, say)
+	// on the same stream, before the document.
+	if !strings.HasPrefix(out, "{") {
+		if i := strings.Index(out, "\n{"); i >= 0 {
+			out = out[i+1:]
+		}
+	}
 	var doc struct {
 		Services map[string]Hardening `json:"services"`
 	}

@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
@@ -27,6 +29,9 @@ func (h *Host) AppImage(ctx context.Context, ref string) (string, error) {
 		if builtBy == "" {
 			return "present (your own image: left as it is)", nil
 		}
+		if !h.has("service") {
+			return "present (built by an earlier setup; this folder has no service/ to rebuild it from)", nil
+		}
 	} else if ref != DefaultAppImage {
 		pullCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		defer cancel()
@@ -48,6 +53,9 @@ func (h *Host) AppImage(ctx context.Context, ref string) (string, error) {
 // ResolverImage builds resolver/ into the resolver image every time: it is
 // quick and cached, and changes to resolver/ always reach the image.
 func (h *Host) ResolverImage(ctx context.Context) (string, error) {
+	if !h.has("resolver") && docker.ImageExists(ctx, render.ResolverImage) {
+		return "present (this folder has no resolver/ to rebuild it from)", nil
+	}
 	if err := docker.BuildResolverImage(ctx, h.Root, render.ResolverImage); err != nil {
 		return "", err
 	}
@@ -109,4 +117,12 @@ func (h *Host) buildNginxImage(ctx context.Context, ref string) (string, error) 
 		return "", fmt.Errorf("built %s from Debian %s, but: %w", ref, nginxSuite, err)
 	}
 	return "no registry reachable: built from Debian's nginx-light " + found + " and tagged " + ref, nil
+}
+
+// has reports whether the project folder holds a source folder: a project
+// folder apart from SwiftDeploy's own checkout has none, and uses the images
+// an earlier setup built.
+func (h *Host) has(dir string) bool {
+	info, err := os.Stat(filepath.Join(h.Root, dir))
+	return err == nil && info.IsDir()
 }

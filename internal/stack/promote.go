@@ -377,6 +377,10 @@ func (s *Stack) rollApp(ctx context.Context, roller platform.Roller, rt platform
 		}
 		return fmt.Errorf("%w; traffic stays on the %s app where swarm kept it", err, describeApp(m, next))
 	}
+	// The last old instance stopped just now, maybe before nginx learnt the
+	// newest one's address: until it has, one instance carries the traffic.
+	// The switch is done when nginx knows them all.
+	sleepFor(waitCtx, s.NginxFollow)
 	apps, err := rt.Instances(ctx, platform.App)
 	if err != nil {
 		return err
