@@ -12,12 +12,19 @@ import (
 // swarmProject is a project whose manifest says runtime: swarm, on this
 // engine made a swarm manager by the project's own `setup`, as an operator
 // would. An engine that was in no swarm before leaves it when the test ends,
-// after the project's teardown.
+// after the project's teardown, unless other containers run on it: leaving
+// a swarm cuts the networks of every running container of the engine
+// (compose stacks included), so the engine then stays a manager, and the
+// test says so.
 func swarmProject(t testing.TB, replicas int) *project {
 	t.Helper()
 	before := swarmState(t)
 	t.Cleanup(func() {
 		if before == "inactive" && swarmState(t) != "inactive" {
+			if running := docker(t, "ps", "-q"); running != "" {
+				t.Logf("this engine stays a swarm manager: leaving the swarm would cut the networks of the %d containers running on it", len(strings.Fields(running)))
+				return
+			}
 			if out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput(); err != nil {
 				t.Errorf("docker swarm leave: %v: %s", err, out)
 			}
@@ -25,12 +32,14 @@ func swarmProject(t testing.TB, replicas int) *project {
 			exec.Command("docker", "network", "rm", "docker_gwbridge").Run()
 		}
 	})
-	p := newProject(t, manifestOptions{swarmReplicas: replicas})
+	// Registered before the project, so that it runs after its teardown.
+	var p *project
 	t.Cleanup(func() {
 		if left := p.swarmLeftovers(); len(left) > 0 {
 			t.Errorf("teardown left swarm %v behind", left)
 		}
 	})
+	p = newProject(t, manifestOptions{swarmReplicas: replicas})
 	return p
 }
 
@@ -110,38 +119,13 @@ func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 		t.Errorf("status -json shows %d running app tasks with their node, want 2:\n%s", apps, status)
 	}
 
+	// Two loads, around a chaos experiment in canary mode that fails
+	// requests on purpose.
 	load := startHTTPLoad(t, p.url("/"), 20)
-	for _, step := range [][]string{{"promote", "canary"}, {"rollback"}} {
-		if out, code := p.run(step...); code != 0 {
-			t.Fatalf("%s on swarm exited %d:\n%s", strings.Join(step, " "), code, out)
-		}
-		want := "canary"
-		if step[0] == "rollback" {
-			want = "stable"
-		}
-		if h := p.health(); h.Mode != want {
-			t.Errorf("after %s /healthz says mode %q, want %q", step[0], h.Mode, want)
-		}
-	}
-
-	// A task killed while serving: swarm starts another, nginx sends the
-	// requests it can no longer deliver to the other task.
-	killed := strings.Fields(p.appTasks()[0])[0]
-	container := docker(t, "inspect", "--type", "task", "--format", "{{.Status.ContainerStatus.ContainerID}}", killed)
-	docker(t, "kill", container)
-	waitUntil(t, 60*time.Second, "swarm to replace the killed task", func() bool {
-		tasks := p.appTasks()
-		return len(tasks) == 2 && !strings.Contains(strings.Join(tasks, "\n"), killed)
-	})
-	time.Sleep(2 * time.Second)
+	switchUnder(t, p, "promote", "canary")
 	load.stop()
-	t.Logf("promote, rollback and a killed task on swarm under load: %s", load)
-	if load.non2xx.Load() != 0 || load.errs.Load() != 0 || load.ok.Load() == 0 {
-		t.Errorf("20 clients on swarm through promote, rollback and a killed task: %s; want no failed request", load)
-	}
 
 	// Chaos reaches every task, not the one nginx would pick.
-	p.must("promote", "canary")
 	if out := p.must("chaos", "error", "-rate=1"); !strings.Contains(out, "runs 2 instances") {
 		t.Errorf("chaos on swarm does not say it went to both tasks:\n%s", out)
 	}
@@ -152,11 +136,46 @@ func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 	}
 	p.must("chaos", "recover")
 
+	again := startHTTPLoad(t, p.url("/"), 20)
+	switchUnder(t, p, "rollback")
+	// A task killed while serving: swarm starts another, nginx sends the
+	// requests it can no longer deliver to the other task.
+	killed := strings.Fields(p.appTasks()[0])[0]
+	container := docker(t, "inspect", "--type", "task", "--format", "{{.Status.ContainerStatus.ContainerID}}", killed)
+	docker(t, "kill", container)
+	waitUntil(t, 60*time.Second, "swarm to replace the killed task", func() bool {
+		tasks := p.appTasks()
+		return len(tasks) == 2 && !strings.Contains(strings.Join(tasks, "\n"), killed)
+	})
+	time.Sleep(2 * time.Second)
+	again.stop()
+	for what, l := range map[string]*httpLoad{"promote": load, "rollback and a killed task": again} {
+		t.Logf("20 clients on swarm through %s: %s", what, l)
+		if l.non2xx.Load() != 0 || l.errs.Load() != 0 || l.ok.Load() == 0 {
+			t.Errorf("20 clients on swarm through %s: %s; want no failed request", what, l)
+		}
+	}
+
 	p.must("teardown")
 	if out := p.must("teardown"); !strings.Contains(out, "is down") {
 		t.Errorf("a second teardown on swarm:\n%s", out)
 	}
 	if left := p.swarmLeftovers(); len(left) > 0 {
 		t.Errorf("teardown left %v", left)
+	}
+}
+
+// switchUnder runs promote or rollback and checks the mode it leaves.
+func switchUnder(t *testing.T, p *project, step ...string) {
+	t.Helper()
+	if out, code := p.run(step...); code != 0 {
+		t.Fatalf("%s on swarm exited %d:\n%s", strings.Join(step, " "), code, out)
+	}
+	want := "stable"
+	if step[0] == "promote" {
+		want = step[1]
+	}
+	if h := p.health(); h.Mode != want {
+		t.Errorf("after %s /healthz says mode %q, want %q", strings.Join(step, " "), h.Mode, want)
 	}
 }

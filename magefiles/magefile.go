@@ -105,6 +105,11 @@ func Test(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Test(ctx) })
 }
 
+// TestSwarmNodes runs setup, then the multi-node swarm test: a second engine joins as a worker and serves through nginx.
+func TestSwarmNodes(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return runner(s).SwarmNodes(ctx) })
+}
+
 // Bench runs the benchmarks (micro and on a real stack) and writes the figures to bench/.
 func Bench(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Bench(ctx) })

@@ -100,6 +100,14 @@ func (s Swarm) converge(ctx context.Context, only string) error {
 				return errors.New(why)
 			}
 			last = why
+			if tasks, err := s.Stack.Tasks(ctx, only); err == nil {
+				if problem := missingImage(tasks); problem != "" {
+					return errors.New(problem)
+				}
+				if problem := taskProblem(tasks); problem != "" {
+					last += "; " + problem
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -107,6 +115,31 @@ func (s Swarm) converge(ctx context.Context, only string) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// missingImage names a task that a node cannot start for want of its image:
+// swarm would retry it for ever.
+func missingImage(tasks []docker.Task) string {
+	for _, t := range tasks {
+		if t.DesiredState == "running" && strings.Contains(t.Error, "No such image") {
+			return fmt.Sprintf("node %s cannot run %s: %s (push the image to a registry every node reaches, or load it on that node)", t.Node, t.Service, t.Error)
+		}
+	}
+	return ""
+}
+
+// taskProblem is the latest error a task of the stack reported, "" when none.
+func taskProblem(tasks []docker.Task) string {
+	var latest docker.Task
+	for _, t := range tasks {
+		if t.Error != "" && t.Since.After(latest.Since) {
+			latest = t
+		}
+	}
+	if latest.Error == "" {
+		return ""
+	}
+	return fmt.Sprintf("a task of %s on node %s: %s: %s", latest.Service, latest.Node, latest.State, latest.Error)
 }
 
 // converged says whether services run as desired, or what they wait for.

@@ -41,7 +41,9 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		return err
 	}
 	if m.Runtime == manifest.RuntimeSwarm {
-		if _, err := swarmReady(ctx, m); err != nil {
+		if _, err := swarmReady(ctx, m); errors.Is(err, errImagesOnThisNode) {
+			s.Out.Warn("%v; deploying: a node that lacks an image is named by swarm", err)
+		} else if err != nil {
 			return fmt.Errorf("deploy: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,10 +11,16 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
+// errImagesOnThisNode says that another node may lack an image: deploy
+// warns and goes ahead (it may have been loaded there by hand, and swarm
+// names a node that lacks it), validate fails.
+var errImagesOnThisNode = errors.New("images on this node only")
+
 // swarmReady checks what runtime: swarm needs of this engine: it is a
 // manager of an active swarm, and every node that may run a task can get
 // its image. An image built or loaded here exists on this node alone;
-// another node can only pull one that a registry holds.
+// another node can only pull one that a registry holds, or one loaded
+// there by hand, which no node reports to a manager.
 func swarmReady(ctx context.Context, m *manifest.Manifest) (string, error) {
 	st, err := docker.Swarm(ctx)
 	if err != nil {
@@ -55,7 +62,7 @@ func swarmReady(ctx context.Context, m *manifest.Manifest) (string, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return "", fmt.Errorf("%s: push the image to a registry every node reaches (Debian packages one: docker-registry) and name it so in the manifest, or drain those nodes (docker node update --availability drain NODE)", strings.Join(problems, "; "))
+		return "", fmt.Errorf("%w: %s: push the image to a registry every node reaches (Debian packages one: docker-registry) and name it so in the manifest, load it on each of those nodes (docker save IMAGE | ssh NODE docker load), or drain them (docker node update --availability drain NODE)", errImagesOnThisNode, strings.Join(problems, "; "))
 	}
 	return fmt.Sprintf("a swarm of %d nodes; every image comes from a registry", len(nodes)), nil
 }

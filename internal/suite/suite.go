@@ -90,6 +90,23 @@ func (r *Runner) Test(ctx context.Context) error {
 	return nil
 }
 
+// SwarmNodes prepares the host and runs the multi-node swarm test: a
+// second Docker engine, in a container on a bridge the test creates, joins
+// this engine's swarm as a worker, and a task there answers through nginx.
+// It is kept out of Test: it builds that engine's image from Debian's
+// packages the first time (about a minute).
+func (r *Runner) SwarmNodes(ctx context.Context) error {
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	r.Out.Step("go test -tags swarmnodes ./e2e (a swarm of this engine and a second one)")
+	if err := r.goTest(ctx, "-tags", "swarmnodes", "-run", "^TestSwarmNodes", "-count=1", "-v", "-timeout", "20m", "./e2e"); err != nil {
+		return fmt.Errorf("the multi-node swarm test failed: %w", err)
+	}
+	r.Out.OK("a task on a second swarm node answered through nginx")
+	return nil
+}
+
 func (r *Runner) goTest(ctx context.Context, args ...string) error {
 	return docker.Stream(ctx, os.Stdout, r.Root, nil, "go", append([]string{"test"}, args...)...)
 }
