@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"testing"
 	"time"
 )
@@ -35,16 +34,5 @@ func BenchmarkSwarmPromoteUnderLoad(b *testing.B) {
 	p := swarmProject(b, swarmBenchReplicas)
 	p.must("setup")
 	p.must("deploy")
-	var failed, requests int64
-	switched := promoteWhile(b, p, func() (stop func()) {
-		l := startLoad(b, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
-		return func() {
-			l.stop()
-			failed += l.errs.Load() + l.non2xx.Load()
-			requests += l.ok.Load() + l.non2xx.Load()
-		}
-	})
-	b.ReportMetric(switched, "switch-s")
-	b.ReportMetric(float64(failed), "failed")
-	b.ReportMetric(float64(requests), "requests")
+	promoteUnderLoad(b, p)
 }

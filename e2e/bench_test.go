@@ -254,6 +254,13 @@ var switchTime = regexp.MustCompile(`→ \w+ in ([0-9.]+)s;`)
 func BenchmarkPromoteUnderLoad(b *testing.B) {
 	p := newProject(b, manifestOptions{})
 	p.must("deploy")
+	promoteUnderLoad(b, p)
+}
+
+// promoteUnderLoad switches p's mode under 20 clients that never retry and
+// reports the switch time and the requests that failed.
+func promoteUnderLoad(b *testing.B, p *project) {
+	b.Helper()
 	var failed, requests int64
 	switched := promoteWhile(b, p, func() (stop func()) {
 		l := startLoad(b, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
