@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"testing"
-	"time"
 )
 
 // swarmBenchReplicas is how many app tasks the swarm benchmarks run.
@@ -14,17 +13,7 @@ const swarmBenchReplicas = 2
 func BenchmarkSwarmDeployToHealthy(b *testing.B) {
 	p := swarmProject(b, swarmBenchReplicas)
 	p.must("setup")
-	p.must("init")
-	var total time.Duration
-	for b.Loop() {
-		start := time.Now()
-		p.must("deploy")
-		total += time.Since(start)
-		b.StopTimer()
-		p.must("teardown")
-		b.StartTimer()
-	}
-	b.ReportMetric(total.Seconds()/float64(b.N), "s")
+	deployToHealthy(b, p)
 }
 
 // BenchmarkSwarmPromoteUnderLoad switches the mode of a swarm stack's tasks

@@ -232,6 +232,13 @@ func startServer(b *testing.B, server *exec.Cmd, port int) string {
 // through nginx, images present.
 func BenchmarkDeployToHealthy(b *testing.B) {
 	p := newProject(b, manifestOptions{})
+	deployToHealthy(b, p)
+}
+
+// deployToHealthy times p's deploy from nothing running, tearing it down
+// between rounds.
+func deployToHealthy(b *testing.B, p *project) {
+	b.Helper()
 	p.must("init")
 	var total time.Duration
 	for b.Loop() {
