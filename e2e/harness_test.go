@@ -142,9 +142,6 @@ policy:
 		p.manifest = strings.Replace(p.manifest, "  driver_type: bridge\n", "  driver_type: overlay\n", 1)
 		p.manifest = strings.Replace(p.manifest, "  restart_policy: unless-stopped\n", fmt.Sprintf("  restart_policy: unless-stopped\n  replicas: %d\n", opt.swarmReplicas), 1)
 		p.manifest += "runtime: swarm\n"
-		if opt.rollout == "" {
-			p.manifest += "rollout:\n  strategy: switch\n"
-		}
 	}
 	p.write("manifest.yaml", p.manifest)
 	t.Cleanup(p.teardownAndCheck)

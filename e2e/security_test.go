@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,9 +127,23 @@ func TestNothingOnTheNginxPortAnswersForPolicyEnginePaths(t *testing.T) {
 // adminPort is nginx's admin listener inside its container.
 const adminPort = "9180"
 
-// adminAddr is where this host reaches the stack's admin listener.
+// adminAddr is where this host reaches the stack's admin listener: the
+// port Docker published on 127.0.0.1 (compose), or the nginx task's address
+// on this host's docker_gwbridge (swarm).
 func (p *project) adminAddr() string {
 	p.t.Helper()
+	swarmNginx := strings.Fields(docker(p.t, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+p.name+"_nginx"))
+	if len(swarmNginx) == 1 {
+		sandbox := docker(p.t, "inspect", "--format", "{{.NetworkSettings.SandboxID}}", swarmNginx[0])
+		ip := docker(p.t, "network", "inspect", "docker_gwbridge", "--format",
+			`{{range .Containers}}{{if eq .Name "gateway_`+sandbox[:12]+`"}}{{.IPv4Address}}{{end}}{{end}}`)
+		ip, _, _ = strings.Cut(ip, "/")
+		return ip + ":" + adminPort
+	}
+	if len(swarmNginx) > 1 || exec.Command("docker", "service", "inspect", p.name+"_nginx").Run() == nil {
+		out, _ := exec.Command("docker", "service", "ps", "--no-trunc", p.name+"_nginx").CombinedOutput()
+		p.t.Fatalf("%d running nginx containers of the swarm stack, want 1:\n%s", len(swarmNginx), out)
+	}
 	out := strings.TrimSpace(docker(p.t, "port", p.name+"-nginx-1", adminPort))
 	if !strings.HasPrefix(out, "127.0.0.1:") || strings.Contains(out, "\n") {
 		p.t.Fatalf("docker port nginx %s = %q, want one address on 127.0.0.1", adminPort, out)

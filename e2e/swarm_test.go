@@ -16,7 +16,7 @@ import (
 // a swarm cuts the networks of every running container of the engine
 // (compose stacks included), so the engine then stays a manager, and the
 // test says so.
-func swarmProject(t testing.TB, replicas int) *project {
+func swarmProject(t testing.TB, replicas int, rollout ...string) *project {
 	t.Helper()
 	before := swarmState(t)
 	t.Cleanup(func() {
@@ -39,7 +39,7 @@ func swarmProject(t testing.TB, replicas int) *project {
 			t.Errorf("teardown left swarm %v behind", left)
 		}
 	})
-	p = newProject(t, manifestOptions{swarmReplicas: replicas})
+	p = newProject(t, manifestOptions{swarmReplicas: replicas, rollout: strings.Join(rollout, "")})
 	return p
 }
 

@@ -1,4 +1,4 @@
-//go:build swarmnodes
+//go:build swarm
 
 package e2e
 

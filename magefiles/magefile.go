@@ -105,9 +105,9 @@ func Test(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Test(ctx) })
 }
 
-// TestSwarmNodes runs setup, then the multi-node swarm test: a second engine joins as a worker and serves through nginx.
-func TestSwarmNodes(ctx context.Context) error {
-	return run(func(s *stack.Stack) error { return runner(s).SwarmNodes(ctx) })
+// TestSwarm runs setup, then the slower swarm tests: a canary release on swarm, and a second engine joining as a worker.
+func TestSwarm(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return runner(s).Swarm(ctx) })
 }
 
 // Bench runs the benchmarks (micro and on a real stack) and writes the figures to bench/.

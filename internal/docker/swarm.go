@@ -389,3 +389,23 @@ func RemoveVolume(ctx context.Context, name string) (bool, error) {
 	}
 	return true, nil
 }
+
+// RemoveService removes one of the stack's services (its full name) and
+// waits until its containers on this node are gone: they drain for the
+// service's stop grace period first.
+func (s Stack) RemoveService(ctx context.Context, service string) error {
+	if _, err := run(ctx, "docker", "service", "rm", service); err != nil && !strings.Contains(err.Error(), "not found") {
+		return fmt.Errorf("remove the service %s: %w", service, err)
+	}
+	for {
+		out, err := run(ctx, "docker", "ps", "-aq", "--filter", "label="+swarmServiceLabel+"="+service)
+		if err == nil && strings.TrimSpace(out) == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the service %s is removed, but its containers are still here: %w", service, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

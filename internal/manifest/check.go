@@ -134,7 +134,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
-	var runtime, replicas, driver, strategy *yaml.Node
+	var replicas, driver *yaml.Node
 	services := []field{
 		{"image", true, func(c *checker, n *yaml.Node, p string) { s.Image = c.text(n, p, imageRule) }},
 		{"port", true, func(c *checker, n *yaml.Node, p string) { s.Port = c.integer(n, p, 1, 65535, "") }},
@@ -160,7 +160,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 	}
 	r := &m.Rollout
 	rollout := []field{
-		{"strategy", false, func(c *checker, n *yaml.Node, p string) { r.Strategy, strategy = c.text(n, p, strategyRule), n }},
+		{"strategy", false, func(c *checker, n *yaml.Node, p string) { r.Strategy = c.text(n, p, strategyRule) }},
 		{"steps", false, func(c *checker, n *yaml.Node, p string) { r.Steps = c.steps(n, p) }},
 		{"step_seconds", false, func(c *checker, n *yaml.Node, p string) { r.StepSeconds = c.integer(n, p, 1, 3600, " seconds") }},
 		{"sticky", false, func(c *checker, n *yaml.Node, p string) { r.Sticky = c.boolean(n, p) }},
@@ -170,18 +170,18 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"nginx", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, nginx) }},
 		{"network", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, network) }},
 		{"contact", false, func(c *checker, n *yaml.Node, p string) { m.Contact = c.contact(n, p) }},
-		{"runtime", false, func(c *checker, n *yaml.Node, p string) { m.Runtime, runtime = c.text(n, p, runtimeRule), n }},
+		{"runtime", false, func(c *checker, n *yaml.Node, p string) { m.Runtime = c.text(n, p, runtimeRule) }},
 		{"rollout", false, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, rollout) }},
 		{"policy", false, func(c *checker, n *yaml.Node, p string) { m.Policy = c.policy(n, p) }},
 	}
 	c.mapping(root, "", top)
-	c.runtimeFits(m, runtime, replicas, driver, strategy)
+	c.runtimeFits(m, replicas, driver)
 	return m
 }
 
 // runtimeFits checks the fields whose valid values depend on the runtime;
 // the nodes are where each was written (nil when it was not).
-func (c *checker) runtimeFits(m *Manifest, runtime, replicas, driver, strategy *yaml.Node) {
+func (c *checker) runtimeFits(m *Manifest, replicas, driver *yaml.Node) {
 	if m.Runtime != RuntimeSwarm {
 		if replicas != nil && m.Services.Replicas != 1 {
 			c.report(replicas, "services.replicas", "must be 1 with runtime: compose (one host runs one app); set runtime: swarm for more")
@@ -190,13 +190,6 @@ func (c *checker) runtimeFits(m *Manifest, runtime, replicas, driver, strategy *
 	}
 	if driver != nil && m.Network.DriverType != "overlay" {
 		c.report(driver, "network.driver_type", "must be overlay with runtime: swarm (a stack's tasks meet on an overlay network), got %q", m.Network.DriverType)
-	}
-	if m.Rollout.Strategy == StrategyCanary {
-		at := strategy
-		if at == nil {
-			at = runtime
-		}
-		c.report(at, "rollout.strategy", "canary releases are not built for runtime: swarm yet: set rollout.strategy: switch (a new build then replaces the tasks one by one, start-first)")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,11 @@ type Swarm struct {
 	AdminPort int
 	// DeployedFile records a digest of the files last deployed.
 	DeployedFile string
+	// Reads names, by role, files a role's instances read from this host
+	// (nginx's configuration): a role runs as generated only when they are
+	// unchanged too, and nginx reloads them after a deploy instead of
+	// restarting.
+	Reads map[Role][]string
 }
 
 var _ Runtime = Swarm{}
@@ -60,6 +66,11 @@ func (s Swarm) Up(ctx context.Context) error {
 		return err
 	}
 	if err := s.converge(ctx, ""); err != nil {
+		return err
+	}
+	// nginx's service spec names no configuration content: a changed
+	// nginx.conf is read by a graceful reload, not a new task.
+	if err := reloadNginx(ctx, s); err != nil {
 		return err
 	}
 	return s.recordDeployed()
@@ -165,9 +176,17 @@ func converged(services []docker.Service, only string) (bool, string) {
 }
 
 // digests names, for each service, the content of its definition in the
-// files deployed: a role whose digest is unchanged runs as they say.
+// files deployed, and for each role in Reads, under "ROLE reads", the
+// content of the files it reads: a role whose digests are unchanged runs as
+// the files say.
 func (s Swarm) digests() (map[string]string, error) {
 	sums := map[string]hash.Hash{}
+	add := func(key string, data []byte) {
+		if sums[key] == nil {
+			sums[key] = sha256.New()
+		}
+		sums[key].Write(data)
+	}
 	for _, f := range s.Stack.Files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -184,10 +203,16 @@ func (s Swarm) digests() (map[string]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			if sums[name] == nil {
-				sums[name] = sha256.New()
+			add(name, out)
+		}
+	}
+	for role, files := range s.Reads {
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
 			}
-			sums[name].Write(out)
+			add(readsKey(role), data)
 		}
 	}
 	digests := make(map[string]string, len(sums))
@@ -197,11 +222,34 @@ func (s Swarm) digests() (map[string]string, error) {
 	return digests, nil
 }
 
+func readsKey(role Role) string { return string(role) + " reads" }
+
+// recordDeployed notes that every service runs as the files say, and
+// every role in Reads has read its files.
 func (s Swarm) recordDeployed() error {
 	d, err := s.digests()
 	if err != nil {
 		return err
 	}
+	return s.writeRecord(d)
+}
+
+// recordRead notes that role's instances have read their files again (a
+// reload), its service left as it was.
+func (s Swarm) recordRead(role Role) error {
+	want, err := s.digests()
+	if err != nil {
+		return err
+	}
+	got := s.record()
+	if got == nil {
+		return nil // nothing deployed is known yet
+	}
+	got[readsKey(role)] = want[readsKey(role)]
+	return s.writeRecord(got)
+}
+
+func (s Swarm) writeRecord(d map[string]string) error {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -209,25 +257,36 @@ func (s Swarm) recordDeployed() error {
 	return atomicfile.Write(s.DeployedFile, append(data, '\n'), 0o644)
 }
 
+// record reads what recordDeployed wrote; nil when there is none.
+func (s Swarm) record() map[string]string {
+	data, err := os.ReadFile(s.DeployedFile)
+	if err != nil {
+		return nil
+	}
+	var got map[string]string
+	if json.Unmarshal(data, &got) != nil {
+		return nil
+	}
+	return got
+}
+
 // deployedCurrent says whether role (every role, for "") was deployed last
 // as the files now say.
 func (s Swarm) deployedCurrent(role Role) bool {
 	want, err := s.digests()
-	if err != nil {
+	got := s.record()
+	if err != nil || got == nil {
 		return false
 	}
-	data, err := os.ReadFile(s.DeployedFile)
-	if err != nil {
-		return false
+	if role == "" {
+		return maps.Equal(want, got)
 	}
-	var got map[string]string
-	if json.Unmarshal(data, &got) != nil {
-		return false
+	for _, key := range []string{string(role), readsKey(role)} {
+		if want[key] != got[key] {
+			return false
+		}
 	}
-	if role != "" {
-		return want[string(role)] != "" && got[string(role)] == want[string(role)]
-	}
-	return maps.Equal(want, got)
+	return want[string(role)] != ""
 }
 
 func (s Swarm) UpToDate(ctx context.Context) (bool, error) {
@@ -279,11 +338,6 @@ func (s Swarm) Instances(ctx context.Context, role Role) ([]Instance, error) {
 		return nil, err
 	}
 	instances := s.instances(containers)
-	if gateways, err := docker.GatewayAddrs(ctx, containers); err == nil {
-		for i := range instances {
-			instances[i].Reach = gateways[instances[i].ID]
-		}
-	}
 	nodes := map[string]string{}
 	if list, err := docker.Nodes(ctx); err == nil {
 		for _, n := range list {
@@ -316,9 +370,19 @@ func (s Swarm) Instances(ctx context.Context, role Role) ([]Instance, error) {
 	return instances, nil
 }
 
+// Instance reads one instance again: its container on this node, or its
+// task on another.
 func (s Swarm) Instance(ctx context.Context, id string) (Instance, error) {
 	got, err := docker.Inspect(ctx, id)
 	if err != nil {
+		all, lerr := s.Instances(ctx, "")
+		if lerr == nil {
+			for _, i := range all {
+				if i.ID == id {
+					return i, nil
+				}
+			}
+		}
 		return Instance{}, err
 	}
 	if len(got) != 1 {
@@ -327,13 +391,17 @@ func (s Swarm) Instance(ctx context.Context, id string) (Instance, error) {
 	return s.instances(got)[0], nil
 }
 
+// instances describes containers of the stack's tasks on this node, with
+// where this node reaches each.
 func (s Swarm) instances(containers []docker.Container) []Instance {
+	gateways, _ := docker.GatewayAddrs(context.Background(), containers)
 	out := make([]Instance, len(containers))
 	for i, ct := range containers {
 		out[i] = Instance{
 			ID: ct.ID, Name: ct.Name, Role: Role(strings.TrimPrefix(ct.SwarmService, s.Stack.Name+"_")), Image: ct.Image,
 			State: ct.State, Health: ct.Health, ExitCode: ct.ExitCode, StartedAt: ct.StartedAt, Addr: ct.IPs[s.Network],
 			Mode: ct.Env["MODE"], Version: ct.Env["APP_VERSION"], Published: ct.Published, Node: ct.SwarmNode,
+			Reach: gateways[ct.ID],
 		}
 	}
 	return out
@@ -345,10 +413,36 @@ func (s Swarm) Tasks(ctx context.Context) ([]docker.Task, error) {
 	return s.Stack.Tasks(ctx, "")
 }
 
-// StartBeside has no swarm equivalent: a service runs one spec. Swarm
-// replaces tasks itself (Roll).
+// StartBeside starts the canary's service, which the generated stack file
+// names beside the app's during a release, and returns its new tasks. The
+// app's own tasks cannot start beside the others with another
+// configuration (a service runs one spec): swarm rolls them instead (Roll).
 func (s Swarm) StartBeside(ctx context.Context, role Role) ([]Instance, error) {
-	return nil, fmt.Errorf("swarm: a %s task cannot start beside the others with another configuration; swarm rolls the service instead", role)
+	if role != Canary {
+		return nil, fmt.Errorf("swarm: a %s task cannot start beside the others with another configuration; swarm rolls the service instead", role)
+	}
+	before, err := s.Instances(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	deployErr := s.Stack.Deploy(ctx)
+	if deployErr == nil {
+		deployErr = s.converge(ctx, s.service(role))
+	}
+	after, err := s.Instances(context.WithoutCancel(ctx), role)
+	if err != nil {
+		return nil, err
+	}
+	var started []Instance
+	for _, i := range after {
+		if !slices.ContainsFunc(before, func(b Instance) bool { return b.ID == i.ID }) {
+			started = append(started, i)
+		}
+	}
+	if deployErr != nil {
+		return started, fmt.Errorf("start the %s: %w", role, deployErr)
+	}
+	return started, s.recordDeployed()
 }
 
 // Recreate makes swarm replace every task of role, as its update_config says.
@@ -360,13 +454,38 @@ func (s Swarm) Recreate(ctx context.Context, role Role) error {
 }
 
 func (s Swarm) Reroute(ctx context.Context) error {
-	return reloadNginx(ctx, s)
+	if err := reloadNginx(ctx, s); err != nil {
+		return err
+	}
+	return s.recordRead(Nginx)
 }
 
-// Retire stops task containers; swarm starts replacements as the service's
-// restart policy says.
+// Retire removes the canary's service when its tasks are among ids (its
+// tasks drain for the service's stop grace period), and stops the other
+// instances, which swarm replaces as their service's restart policy says.
 func (s Swarm) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
-	return docker.Stop(ctx, grace, ids...)
+	canaries, err := s.Instances(ctx, Canary)
+	if err != nil {
+		return err
+	}
+	var others []string
+	removeCanary := false
+	for _, id := range ids {
+		if slices.ContainsFunc(canaries, func(c Instance) bool { return c.ID == id }) {
+			removeCanary = true
+		} else {
+			others = append(others, id)
+		}
+	}
+	if removeCanary {
+		if err := s.Stack.RemoveService(ctx, s.service(Canary)); err != nil {
+			return err
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return docker.Stop(ctx, grace, others...)
 }
 
 func (s Swarm) Remove(ctx context.Context, ids ...string) error {

@@ -1,6 +1,8 @@
 package platform
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,5 +35,45 @@ func TestASwarmStackHasConvergedWhenEveryServiceRunsItsTasksAndNoUpdateIsUnderWa
 				t.Errorf("converged = %v, %q; want %v, %q", done, why, c.done, c.why)
 			}
 		})
+	}
+}
+
+// A role runs as generated when its service's definition is the one
+// deployed and, for nginx, when the configuration it read is the one on
+// disk: a reload (Reroute) reads it again without deploying anything.
+func TestWhatSwarmRunsIsCurrentPerServiceAndPerFileItRead(t *testing.T) {
+	dir := t.TempDir()
+	stack, conf := filepath.Join(dir, "docker-compose.yml"), filepath.Join(dir, "nginx.conf")
+	write := func(path, content string) {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(stack, "services:\n  app:\n    image: a:1\n  nginx:\n    image: n:1\n")
+	write(conf, "steady")
+	s := Swarm{Stack: docker.Stack{Name: "s", Files: []string{stack}}, DeployedFile: filepath.Join(dir, "deployed"),
+		Reads: map[Role][]string{Nginx: {conf}}}
+	if s.deployedCurrent(App) {
+		t.Fatal("current before anything was deployed")
+	}
+	if err := s.recordDeployed(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.deployedCurrent("") || !s.deployedCurrent(App) || !s.deployedCurrent(Nginx) {
+		t.Fatal("not current right after a deploy")
+	}
+	write(conf, "canary at 50%")
+	if s.deployedCurrent(Nginx) || !s.deployedCurrent(App) {
+		t.Error("a rewritten nginx.conf must leave nginx alone not current, and the app current")
+	}
+	if err := s.recordRead(Nginx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.deployedCurrent(Nginx) || !s.deployedCurrent("") {
+		t.Error("nginx is not current after reading its configuration again")
+	}
+	write(stack, "services:\n  app:\n    image: a:2\n  nginx:\n    image: n:1\n")
+	if s.deployedCurrent(App) || !s.deployedCurrent(Nginx) {
+		t.Error("a new app image must leave the app alone not current")
 	}
 }

@@ -174,6 +174,9 @@ type appService struct {
 	Version     string
 	Restart     string
 	Healthcheck bool // the image has SwiftDeploy's healthcheck command
+	// Replicas and SwarmRestart are its tasks and restart condition on swarm.
+	Replicas     int
+	SwarmRestart string
 }
 
 // Options are what rendering needs besides the manifest.
@@ -239,6 +242,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
 		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath, ProbePath: ProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
+			Replicas: m.Services.Replicas, SwarmRestart: swarmRestart[m.Services.RestartPolicy],
 			Healthcheck: opt.healthchecked(m.Services.Image)}}}
 	if m.Runtime == manifest.RuntimeSwarm {
 		if !filepath.IsAbs(opt.Root) {
@@ -250,6 +254,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.
 		d.Apps = append(d.Apps, appService{Name: CanaryHost, Image: rel.Canary.Image, Mode: manifest.ModeCanary, Version: rel.Canary.Version, Restart: "no",
+			Replicas: 1, SwarmRestart: swarmRestart["no"],
 			Healthcheck: opt.healthchecked(rel.Canary.Image)})
 	}
 	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)

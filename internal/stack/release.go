@@ -382,10 +382,16 @@ func (s *Stack) undoRelease(ctx context.Context, rt platform.Runtime, cur *manif
 }
 
 // newBuildInstances lists every canary and every app not in stable: what a
-// release started, recorded or not.
+// release started, recorded or not. A runtime that rolls its instances
+// itself (swarm) undid a failed roll of the app by itself, with instances
+// of its own: only canaries are the release's then.
 func newBuildInstances(ctx context.Context, rt platform.Runtime, stable []string) ([]string, error) {
+	roles := []platform.Role{platform.Canary, platform.App}
+	if _, rolls := rt.(platform.Roller); rolls {
+		roles = roles[:1]
+	}
 	var ids []string
-	for _, role := range []platform.Role{platform.Canary, platform.App} {
+	for _, role := range roles {
 		all, err := rt.Instances(ctx, role)
 		if err != nil {
 			return nil, err
@@ -427,6 +433,9 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 	r.Phase = releaseTakeover
 	if err := rel.save(); err != nil {
 		return rel.abort(ctx, err.Error(), time.Time{})
+	}
+	if roller, ok := rt.(platform.Roller); ok {
+		return rel.rollTakeover(ctx, roller)
 	}
 	stable, err := instancesOf(ctx, rt, platform.App, r.Stable)
 	if err != nil {
@@ -474,6 +483,56 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 	}
 	// From here on the release is finished, not undone, should this command
 	// stop: see recoverRelease.
+	r.Phase = releaseMoved
+	if err := rel.save(); err != nil {
+		return err
+	}
+	return s.retireReplaced(ctx, rt, r)
+}
+
+// rollTakeover makes the new build the stable one on a runtime that rolls
+// its instances itself (swarm): while nginx sends every request to the
+// canary, with the app as its backup, the app's instances are replaced by the
+// new build one at a time, start-first; then nginx moves back to the app,
+// and the canary drains and stops. A roll the runtime undid aborts the
+// release with the old build serving.
+func (rel *releaseRun) rollTakeover(ctx context.Context, roller platform.Roller) error {
+	s, r, rt := rel.s, rel.r, rel.rt
+	if err := rel.writeFiles(rel.m, r.route()); err != nil {
+		return rel.abort(ctx, err.Error(), time.Time{})
+	}
+	if s.abortRequested() {
+		return rel.abort(ctx, errAbortRequested.Error(), time.Time{})
+	}
+	s.Out.Step("the new build passed every step: replacing the app's tasks with it, one at a time, while the canary serves")
+	limit := s.HealthTimeout + time.Duration(rel.m.Services.Replicas)*(s.NginxFollow+stopGrace)
+	waitCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := roller.Roll(waitCtx, platform.App); err != nil {
+		return rel.abort(ctx, err.Error(), time.Time{})
+	}
+	// nginx learns the new tasks' addresses before it is sent back to them.
+	sleepFor(waitCtx, s.NginxFollow)
+	apps, err := rt.Instances(ctx, platform.App)
+	if err != nil {
+		return rel.abort(ctx, err.Error(), time.Time{})
+	}
+	var started []platform.Instance
+	for _, a := range apps {
+		if a.Running() && a.Build() == rel.m.Build() {
+			started = append(started, a)
+		}
+	}
+	r.New = instanceIDs(started)
+	if err := rel.writeFiles(rel.m, nil); err != nil {
+		return err
+	}
+	if err := s.reroute(ctx, rt, rel.m, render.RoutingSteady); err != nil {
+		return err
+	}
+	if err := s.confirmNginx(ctx, rel.m, started, serving(rel.m)); err != nil {
+		return err
+	}
 	r.Phase = releaseMoved
 	if err := rel.save(); err != nil {
 		return err

@@ -100,7 +100,7 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 func (s *Stack) swarm(m *manifest.Manifest) platform.Swarm {
 	project := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
 	rt := platform.Swarm{Stack: docker.Stack{Name: s.Project, Files: project.Files()}, Project: project,
-		DeployedFile: s.path(swarmDeployedFile)}
+		DeployedFile: s.path(swarmDeployedFile), Reads: map[platform.Role][]string{platform.Nginx: {s.path(render.MountedNginxConf)}}}
 	if m != nil {
 		rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
 	}
