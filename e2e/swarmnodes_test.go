@@ -84,6 +84,9 @@ func buildNodeImage(t *testing.T) {
 // operator without a registry would.
 func TestSwarmNodesAReplicaOnASecondNodeAnswersThroughNginx(t *testing.T) {
 	buildNodeImage(t)
+	if state := swarmState(t); state != "inactive" {
+		t.Fatalf("this engine is in a swarm already (%s): the test makes its own, advertised on a bridge the second engine reaches; run it on an engine in no swarm", state)
+	}
 	p := swarmProject(t, 2)
 	worker := p.name + "-worker"
 	bridge := p.name + "-nodes"
@@ -91,10 +94,8 @@ func TestSwarmNodesAReplicaOnASecondNodeAnswersThroughNginx(t *testing.T) {
 	// The second engine reaches this one on the bridge's gateway: the swarm
 	// is made to use that address (setup leaves an existing swarm alone; on
 	// real hosts its default address is the one other hosts reach).
-	if swarmState(t) == "inactive" {
-		gateway := docker(t, "network", "inspect", bridge, "--format", "{{(index .IPAM.Config 0).Gateway}}")
-		docker(t, "swarm", "init", "--advertise-addr", gateway, "--listen-addr", gateway+":2377")
-	}
+	gateway := docker(t, "network", "inspect", bridge, "--format", "{{(index .IPAM.Config 0).Gateway}}")
+	docker(t, "swarm", "init", "--advertise-addr", gateway, "--listen-addr", gateway+":2377")
 	if out := p.must("setup"); !strings.Contains(out, "left as it is") {
 		t.Errorf("setup on an engine that manages a swarm already does not say it leaves it alone:\n%s", out)
 	}
@@ -154,22 +155,30 @@ func TestSwarmNodesAReplicaOnASecondNodeAnswersThroughNginx(t *testing.T) {
 		t.Errorf("status does not show the task on %s:\n%s", worker, status)
 	}
 
-	since := time.Now()
-	for range 40 {
-		if resp, body := p.get("/"); resp.StatusCode != 200 {
-			t.Fatalf("GET / through nginx: %d %q", resp.StatusCode, body)
-		}
-	}
-	time.Sleep(1500 * time.Millisecond) // nginx flushes its log every second
+	// The worker's task joins nginx's pool once the manager's DNS lists it
+	// (the nodes gossip their tasks' addresses) and nginx asked again (1 s):
+	// rounds of 40 requests until one reaches it, for up to 30 s.
 	nginx := strings.Fields(docker(t, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+p.name+"_nginx"))
 	if len(nginx) != 1 {
 		t.Fatalf("nginx containers: %v", nginx)
 	}
-	logs := docker(t, "logs", "--since", since.Format(time.RFC3339Nano), nginx[0])
+	since := time.Now()
+	var logs string
+	var fromWorker, rounds int
+	for fromWorker == 0 && time.Since(since) < 30*time.Second {
+		rounds++
+		for range 40 {
+			if resp, body := p.get("/"); resp.StatusCode != 200 {
+				t.Fatalf("GET / through nginx: %d %q", resp.StatusCode, body)
+			}
+		}
+		time.Sleep(1500 * time.Millisecond) // nginx flushes its log every second
+		logs = docker(t, "logs", "--since", since.Format(time.RFC3339Nano), nginx[0])
+		fromWorker = strings.Count(logs, " | "+addr+":3000 | GET / ")
+	}
 	answered := strings.Count(logs, " | 200 | ")
-	fromWorker := strings.Count(logs, " | "+addr+":3000 | GET / ")
-	t.Logf("of 40 requests through nginx, %d were answered by the task on %s (%q)", fromWorker, worker, addr)
-	if fromWorker == 0 || answered == 0 {
+	t.Logf("of %d requests through nginx in %s, %d were answered by the task on %s (%s)", rounds*40, time.Since(since).Round(time.Second), fromWorker, worker, addr)
+	if fromWorker == 0 {
 		upstreams := map[string]int{}
 		for _, line := range strings.Split(logs, "\n") {
 			if f := strings.Split(line, " | "); len(f) == 5 {
