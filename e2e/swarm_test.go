@@ -156,6 +156,12 @@ func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 		}
 	}
 
+	// The same history, so the same audit.
+	p.must("audit")
+	if report := p.read("audit_report.md"); !strings.Contains(report, "promote") || !strings.Contains(report, "rollback") || !strings.Contains(report, "chaos") {
+		t.Errorf("the audit of a swarm stack's history misses its promote, rollback or chaos:\n%s", report)
+	}
+
 	p.must("teardown")
 	if out := p.must("teardown"); !strings.Contains(out, "is down") {
 		t.Errorf("a second teardown on swarm:\n%s", out)
