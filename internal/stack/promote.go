@@ -367,31 +367,41 @@ func (s *Stack) replaceApp(ctx context.Context, rt platform.Runtime, m, next *ma
 // undid leaves the generated files describing m.
 func (s *Stack) rollApp(ctx context.Context, roller platform.Roller, rt platform.Runtime, m, next *manifest.Manifest, previous []render.File) error {
 	s.Out.Step("replacing the %s app's %d task(s) with %s ones, one at a time: each new task is ready before an old one stops", describeApp(m, next), next.Services.Replicas, describeApp(next, m))
-	// Each task: its start and health, then the pause that lets nginx learn it.
-	limit := s.HealthTimeout + time.Duration(next.Services.Replicas)*(s.NginxFollow+stopGrace)
-	waitCtx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	if err := roller.Roll(waitCtx, platform.App); err != nil {
+	rolled, err := s.roll(ctx, roller, rt, next)
+	if err != nil {
 		if werr := render.Write(s.Root, previous); werr != nil {
 			s.Out.Warn("could not restore %s: %v", render.ComposeFile, werr)
 		}
 		return fmt.Errorf("%w; traffic stays on the %s app where swarm kept it", err, describeApp(m, next))
 	}
+	return s.confirmNginx(ctx, next, rolled, serving(next))
+}
+
+// roll has the runtime replace the app's instances with next's, one at a
+// time, and returns the running instances next describes, once nginx knows
+// them all.
+func (s *Stack) roll(ctx context.Context, roller platform.Roller, rt platform.Runtime, next *manifest.Manifest) ([]platform.Instance, error) {
+	// Each task: its start and health, then the pause that lets nginx learn it.
+	limit := s.HealthTimeout + time.Duration(next.Services.Replicas)*(s.NginxFollow+stopGrace)
+	waitCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := roller.Roll(waitCtx, platform.App); err != nil {
+		return nil, err
+	}
 	// The last old instance stopped just now, maybe before nginx learnt the
 	// newest one's address: until it has, one instance carries the traffic.
-	// The switch is done when nginx knows them all.
 	sleepFor(waitCtx, s.NginxFollow)
 	apps, err := rt.Instances(ctx, platform.App)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var rolled []platform.Instance
 	for _, a := range apps {
-		if a.Running() && a.Mode == next.Services.Mode && a.Version == next.Services.Version {
+		if a.Running() && a.Mode == next.Services.Mode && a.Build() == next.Build() {
 			rolled = append(rolled, a)
 		}
 	}
-	return s.confirmNginx(waitCtx, next, rolled, serving(next))
+	return rolled, nil
 }
 
 // waitNewApp waits until the new app c is healthy, calls pin to send nginx's

@@ -471,7 +471,14 @@ func (rel *releaseRun) takeover(ctx context.Context) error {
 	if err := s.waitNewApp(waitCtx, rt, rel.m, started[0], pin); err != nil {
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
-	// nginx's stable side is the new build now: route everything there.
+	return rel.moveToNewBuild(ctx, started)
+}
+
+// moveToNewBuild routes every request to the app, which runs the new build
+// now (started), confirms nginx answers from it, then retires the old build
+// and the canary.
+func (rel *releaseRun) moveToNewBuild(ctx context.Context, started []platform.Instance) error {
+	s, r, rt := rel.s, rel.r, rel.rt
 	if err := rel.writeFiles(rel.m, nil); err != nil {
 		return err
 	}
@@ -505,39 +512,12 @@ func (rel *releaseRun) rollTakeover(ctx context.Context, roller platform.Roller)
 		return rel.abort(ctx, errAbortRequested.Error(), time.Time{})
 	}
 	s.Out.Step("the new build passed every step: replacing the app's tasks with it, one at a time, while the canary serves")
-	limit := s.HealthTimeout + time.Duration(rel.m.Services.Replicas)*(s.NginxFollow+stopGrace)
-	waitCtx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	if err := roller.Roll(waitCtx, platform.App); err != nil {
-		return rel.abort(ctx, err.Error(), time.Time{})
-	}
-	// nginx learns the new tasks' addresses before it is sent back to them.
-	sleepFor(waitCtx, s.NginxFollow)
-	apps, err := rt.Instances(ctx, platform.App)
+	started, err := s.roll(ctx, roller, rt, rel.m)
 	if err != nil {
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
-	var started []platform.Instance
-	for _, a := range apps {
-		if a.Running() && a.Build() == rel.m.Build() {
-			started = append(started, a)
-		}
-	}
 	r.New = instanceIDs(started)
-	if err := rel.writeFiles(rel.m, nil); err != nil {
-		return err
-	}
-	if err := s.reroute(ctx, rt, rel.m, render.RoutingSteady); err != nil {
-		return err
-	}
-	if err := s.confirmNginx(ctx, rel.m, started, serving(rel.m)); err != nil {
-		return err
-	}
-	r.Phase = releaseMoved
-	if err := rel.save(); err != nil {
-		return err
-	}
-	return s.retireReplaced(ctx, rt, r)
+	return rel.moveToNewBuild(ctx, started)
 }
 
 // retireReplaced drains and stops the old build and the canary once nginx
