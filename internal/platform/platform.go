@@ -8,6 +8,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -102,6 +103,21 @@ type Runtime interface {
 	// Files names the configuration files the runtime reads, for messages.
 	Files() []string
 }
+
+// Checker is a runtime with needs of its own on this host, beyond a
+// running engine: validate checks them, and deploy asks first.
+type Checker interface {
+	// CheckName names the check in validate's list.
+	CheckName() string
+	// Ready says whether the stack can run here, with a note when it can.
+	// ErrImagesOnThisNode means that other nodes may lack an image (deploy
+	// goes ahead and says so: it may have been loaded there by hand).
+	Ready(ctx context.Context) (string, error)
+}
+
+// ErrImagesOnThisNode says that nodes other than this one may be unable to
+// get an image.
+var ErrImagesOnThisNode = errors.New("images on this node only")
 
 // Roller is a runtime that replaces a role's instances itself, one at a
 // time, each new one ready before an old one stops (swarm's start-first

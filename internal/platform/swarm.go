@@ -39,6 +39,9 @@ type Swarm struct {
 	AdminPort int
 	// DeployedFile records a digest of the files last deployed.
 	DeployedFile string
+	// Images names each role's image, which every node that may run it
+	// must be able to get.
+	Images map[Role]string
 	// Reads names, by role, files a role's instances read from this host
 	// (nginx's configuration): a role runs as generated only when they are
 	// unchanged too, and nginx reloads them after a deploy instead of
@@ -48,6 +51,63 @@ type Swarm struct {
 
 var _ Runtime = Swarm{}
 var _ Roller = Swarm{}
+var _ Checker = Swarm{}
+
+// CheckName names Ready's check in validate's list.
+func (s Swarm) CheckName() string {
+	return "swarm: this engine is a manager and every node can get the images"
+}
+
+// Ready checks what the stack needs of this engine on swarm: it is a
+// manager of an active swarm, and every node that may run a task can get
+// its image. An image built or loaded here exists on this node alone;
+// another node can only pull one that a registry holds, or one loaded
+// there by hand, which no node reports to a manager.
+func (s Swarm) Ready(ctx context.Context) (string, error) {
+	st, err := docker.Swarm(ctx)
+	if err != nil {
+		return "", err
+	}
+	if st.State != "active" || !st.Manager {
+		return "", fmt.Errorf("this engine is not a swarm manager (swarm state %q): run `setup`, which makes it one", st.State)
+	}
+	nodes, err := docker.Nodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	var others, otherManagers []string
+	for _, n := range nodes {
+		if n.ID == st.NodeID || n.Availability != "active" {
+			continue
+		}
+		others = append(others, n.Hostname)
+		if n.Role == "manager" {
+			otherManagers = append(otherManagers, n.Hostname)
+		}
+	}
+	if len(others) == 0 {
+		return "a single-node swarm: this engine is its manager, and its images are here", nil
+	}
+	// The app runs on any node; nginx and the resolver on managers.
+	need := map[string][]string{s.Images[App]: others}
+	if len(otherManagers) > 0 {
+		need[s.Images[Nginx]], need[s.Images[Resolver]] = otherManagers, otherManagers
+	}
+	var problems []string
+	for image, on := range need {
+		pullable, err := docker.FromRegistry(ctx, image)
+		if err != nil {
+			return "", fmt.Errorf("image %s: %w", image, err)
+		}
+		if !pullable {
+			problems = append(problems, fmt.Sprintf("%s exists only on this node (it came from no registry), so %s cannot get it", image, strings.Join(on, ", ")))
+		}
+	}
+	if len(problems) > 0 {
+		return "", fmt.Errorf("%w: %s: push the image to a registry every node reaches (Debian packages one: docker-registry) and name it so in the manifest, load it on each of those nodes (docker save IMAGE | ssh NODE docker load), or drain them (docker node update --availability drain NODE)", ErrImagesOnThisNode, strings.Join(problems, "; "))
+	}
+	return fmt.Sprintf("a swarm of %d nodes; every image comes from a registry", len(nodes)), nil
+}
 
 // service is the full name of a role's swarm service.
 func (s Swarm) service(role Role) string { return s.Stack.Name + "_" + string(role) }

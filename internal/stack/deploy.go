@@ -40,14 +40,14 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if err := s.gateDeploy(ctx, m); err != nil {
 		return err
 	}
-	if m.Runtime == manifest.RuntimeSwarm {
-		if _, err := swarmReady(ctx, m); errors.Is(err, errImagesOnThisNode) {
+	rt := s.Runtime(m)
+	if c, ok := rt.(platform.Checker); ok {
+		if _, err := c.Ready(ctx); errors.Is(err, platform.ErrImagesOnThisNode) {
 			s.Out.Warn("%v; deploying: a node that lacks an image is named by swarm", err)
 		} else if err != nil {
 			return fmt.Errorf("deploy: %w", err)
 		}
 	}
-	rt := s.Runtime(m)
 	// A running app of another build is released, never recreated in place.
 	running, apps, err := runningBuild(ctx, rt)
 	if err != nil {

@@ -103,6 +103,7 @@ func (s *Stack) swarm(m *manifest.Manifest) platform.Swarm {
 		DeployedFile: s.path(swarmDeployedFile), Reads: map[platform.Role][]string{platform.Nginx: {s.path(render.MountedNginxConf)}}}
 	if m != nil {
 		rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
+		rt.Images = map[platform.Role]string{platform.App: m.Services.Image, platform.Nginx: m.Nginx.Image, platform.Resolver: render.ResolverImage}
 	}
 	return rt
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -93,12 +94,12 @@ func (s *Stack) validate(ctx context.Context) error {
 	} else {
 		s.Out.Info("%s: not tried (see the failed checks)", image)
 	}
-	if m.Runtime == manifest.RuntimeSwarm {
-		swarmNote, swarmErr := "", engineErr
+	if c, ok := s.Runtime(m).(platform.Checker); ok {
+		note, err := "", engineErr
 		if engineErr == nil {
-			swarmNote, swarmErr = swarmReady(ctx, m)
+			note, err = c.Ready(ctx)
 		}
-		add("swarm: this engine is a manager and every node can get the images", swarmNote, swarmErr)
+		add(c.CheckName(), note, err)
 	}
 	s.exposure(m)
 	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
