@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 )
@@ -151,7 +152,7 @@ func (s Stack) Remove(ctx context.Context) ([]string, error) {
 type Service struct {
 	Name         string
 	Replicas     int    // desired
-	Running      int    // tasks running (and healthy, for a service with a healthcheck)
+	Running      int    // tasks running its current spec (and healthy, for a service with a healthcheck)
 	UpdateState  string // "", updating, paused, completed, rollback_started, rollback_paused, rollback_completed
 	UpdateReason string
 }
@@ -172,21 +173,28 @@ func (s Stack) Services(ctx context.Context) ([]Service, error) {
 	}
 	var raw []struct {
 		Spec struct {
-			Name string
-			Mode struct{ Replicated *struct{ Replicas int } }
+			Name         string
+			Mode         struct{ Replicated *struct{ Replicas int } }
+			TaskTemplate struct {
+				ContainerSpec struct {
+					Image string
+					Env   []string
+				}
+			}
 		}
 		UpdateStatus *struct{ State, Message string }
 	}
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		return nil, fmt.Errorf("inspect the services of %s: %w", s.Name, err)
 	}
-	running, err := s.runningTasks(ctx)
+	tasks, err := s.Tasks(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	services := make([]Service, 0, len(raw))
 	for _, r := range raw {
-		svc := Service{Name: r.Spec.Name, Running: running[r.Spec.Name]}
+		spec := r.Spec.TaskTemplate.ContainerSpec
+		svc := Service{Name: r.Spec.Name, Running: runningAsSpec(tasks, r.Spec.Name, spec.Image, spec.Env)}
 		if r.Spec.Mode.Replicated != nil {
 			svc.Replicas = r.Spec.Mode.Replicated.Replicas
 		}
@@ -198,19 +206,23 @@ func (s Stack) Services(ctx context.Context) ([]Service, error) {
 	return services, nil
 }
 
-// runningTasks counts the running tasks of each of the stack's services.
-func (s Stack) runningTasks(ctx context.Context) (map[string]int, error) {
-	tasks, err := s.Tasks(ctx, "")
-	if err != nil {
-		return nil, err
+// runningAsSpec counts the running tasks of a service that run its current
+// spec (image and environment): right after a deploy, the old tasks still
+// run, and only the new ones count.
+func runningAsSpec(tasks []Task, service, image string, env []string) int {
+	want := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		want[k] = v
 	}
-	running := map[string]int{}
+	n := 0
 	for _, t := range tasks {
-		if t.DesiredState == "running" && t.State == "running" {
-			running[t.Service]++
+		if t.Service == service && t.DesiredState == "running" && t.State == "running" &&
+			t.Image == image && maps.Equal(t.Env, want) {
+			n++
 		}
 	}
-	return running, nil
+	return n
 }
 
 // Task is one task of a stack's service, on whichever node it runs.

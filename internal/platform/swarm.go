@@ -218,6 +218,9 @@ func converged(services []docker.Service, only string) (bool, string) {
 	if len(services) == 0 {
 		return false, "no service yet"
 	}
+	if only != "" && !slices.ContainsFunc(services, func(svc docker.Service) bool { return svc.Name == only }) {
+		return false, only + " is not deployed yet"
+	}
 	for _, svc := range services {
 		if only != "" && svc.Name != only {
 			continue
@@ -229,7 +232,7 @@ func converged(services []docker.Service, only string) (bool, string) {
 			return false, fmt.Sprintf("%s is %s", svc.Name, svc.UpdateState)
 		}
 		if svc.Running != svc.Replicas {
-			return false, fmt.Sprintf("%s runs %d of %d tasks", svc.Name, svc.Running, svc.Replicas)
+			return false, fmt.Sprintf("%s runs %d of %d tasks as its service says", svc.Name, svc.Running, svc.Replicas)
 		}
 	}
 	return true, ""
@@ -357,8 +360,18 @@ func (s Swarm) UpToDate(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	want, err := s.digests()
+	if err != nil {
+		return false, err
+	}
+	named := 0
+	for key := range want {
+		if !strings.HasSuffix(key, " reads") {
+			named++
+		}
+	}
 	done, _ := converged(services, "")
-	return done && len(services) == 3, nil
+	return done && len(services) == named, nil
 }
 
 func (s Swarm) Current(ctx context.Context, role Role) (bool, error) {
@@ -387,15 +400,32 @@ func (s Swarm) Check(ctx context.Context) error {
 
 // Instances lists the role's tasks on every node: those on this node as
 // their containers say, the others as the swarm's task list says (a task
-// there has no health or environment to show; its state counts).
+// there shows its state, not its health). The containers of tasks swarm
+// has replaced are left out: a role's instances are those it runs now.
 func (s Swarm) Instances(ctx context.Context, role Role) ([]Instance, error) {
 	service := ""
 	if role != "" {
 		service = s.service(role)
 	}
-	containers, err := s.Stack.Containers(ctx, service)
+	tasks, err := s.Stack.Tasks(ctx, service)
 	if err != nil {
 		return nil, err
+	}
+	current := map[string]bool{}
+	for _, t := range tasks {
+		if t.DesiredState == "running" && t.ContainerID != "" {
+			current[t.ContainerID] = true
+		}
+	}
+	all, err := s.Stack.Containers(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	var containers []docker.Container
+	for _, ct := range all {
+		if current[ct.ID] || ct.Running() {
+			containers = append(containers, ct)
+		}
 	}
 	instances := s.instances(containers)
 	nodes := map[string]string{}
@@ -404,12 +434,8 @@ func (s Swarm) Instances(ctx context.Context, role Role) ([]Instance, error) {
 			nodes[n.ID] = n.Hostname
 		}
 	}
-	tasks, err := s.Stack.Tasks(ctx, service)
-	if err != nil {
-		return nil, err
-	}
 	local := map[string]bool{}
-	for _, ct := range containers {
+	for _, ct := range all {
 		local[ct.ID] = true
 	}
 	for _, t := range tasks {

@@ -28,6 +28,7 @@ func TestASwarmStackHasConvergedWhenEveryServiceRunsItsTasksAndNoUpdateIsUnderWa
 		{"an update under way", []docker.Service{app(2, "updating"), nginx}, "", false, "s_app is updating"},
 		{"an update swarm rolled back", []docker.Service{app(2, "rollback_completed"), nginx}, "", false, "rolled back: swarm undid the update of s_app (rollback_completed): task unhealthy"},
 		{"another service is not asked about", []docker.Service{app(2, ""), {Name: "s_nginx", Replicas: 1}}, "s_app", true, ""},
+		{"the service asked about is not deployed yet", []docker.Service{nginx}, "s_canary", false, "s_canary is not deployed yet"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			done, why := converged(c.services, c.only)

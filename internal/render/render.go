@@ -174,9 +174,12 @@ type appService struct {
 	Version     string
 	Restart     string
 	Healthcheck bool // the image has SwiftDeploy's healthcheck command
-	// Replicas and SwarmRestart are its tasks and restart condition on swarm.
+	// Replicas and SwarmRestart are its tasks and restart condition on
+	// swarm; OnManager places them on a manager, where SwiftDeploy runs and
+	// reaches them.
 	Replicas     int
 	SwarmRestart string
+	OnManager    bool
 }
 
 // Options are what rendering needs besides the manifest.
@@ -254,7 +257,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.
 		d.Apps = append(d.Apps, appService{Name: CanaryHost, Image: rel.Canary.Image, Mode: manifest.ModeCanary, Version: rel.Canary.Version, Restart: "no",
-			Replicas: 1, SwarmRestart: swarmRestart["no"],
+			Replicas: 1, SwarmRestart: swarmRestart["no"], OnManager: true,
 			Healthcheck: opt.healthchecked(rel.Canary.Image)})
 	}
 	nginx, err := execute(templatesDir, "nginx.conf.tmpl", d)

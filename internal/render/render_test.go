@@ -306,3 +306,19 @@ func TestRenderSwarmMatchesGoldenFiles(t *testing.T) {
 		t.Errorf("a relative root: error %v, want one asking for an absolute path", err)
 	}
 }
+
+// During a release on swarm the canary is a service of one task, never
+// restarted, on a manager beside nginx.
+func TestRenderSwarmReleaseMatchesGoldenFiles(t *testing.T) {
+	m := load(t, "swarm")
+	files, err := RenderWith(templatesDir, m, DefaultProject, Options{Root: "/srv/shop",
+		Release: &Release{Canary: manifest.Build{Image: "swift-deploy-1-node:latest", Version: "1.1.0"}, Weight: 50, Sticky: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == ComposeFile {
+			compareGolden(t, filepath.Join("testdata", "swarm-release."+f.Path+".golden"), f.Data)
+		}
+	}
+}

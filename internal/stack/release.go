@@ -517,6 +517,9 @@ func (rel *releaseRun) rollTakeover(ctx context.Context, roller platform.Roller)
 		return rel.abort(ctx, err.Error(), time.Time{})
 	}
 	r.New = instanceIDs(started)
+	if err := rel.save(); err != nil {
+		return err
+	}
 	return rel.moveToNewBuild(ctx, started)
 }
 

@@ -71,7 +71,7 @@ func (s *Stack) Status(ctx context.Context, opt StatusOptions) error {
 // statusRefresh shows one refresh of a stack that runs one build, measured
 // by scraping /metrics through nginx.
 func (s *Stack) statusRefresh(ctx context.Context, opt StatusOptions, m *manifest.Manifest, eng *policy.Engine, policyErr error, prev *metrics.Sample, havePrev *bool) error {
-	cur, scrapeErr := metrics.Scrape(ctx, s.admin(m), adminURL("/metrics"), s.Now())
+	cur, scrapeErr := s.scrapeApp(ctx, m)
 	if scrapeErr == nil && !*havePrev && opt.Once {
 		// A window needs two scrapes: take the second one shortly after.
 		*prev, *havePrev = cur, true
@@ -80,7 +80,7 @@ func (s *Stack) statusRefresh(ctx context.Context, opt StatusOptions, m *manifes
 			return nil
 		case <-time.After(firstWindowPause):
 		}
-		cur, scrapeErr = metrics.Scrape(ctx, s.admin(m), adminURL("/metrics"), s.Now())
+		cur, scrapeErr = s.scrapeApp(ctx, m)
 	}
 	snap := s.snapshot(ctx, m, eng, policyErr, *prev, *havePrev, cur, scrapeErr)
 	if err := show(opt, snap); err != nil {
