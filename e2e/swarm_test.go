@@ -103,7 +103,7 @@ func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 	status := p.must("status", "-once", "-json")
 	var doc struct {
 		Containers []struct {
-			Service, Node, State string
+			Service, Node, State, Health string
 		} `json:"containers"`
 	}
 	if err := json.Unmarshal([]byte(status), &doc); err != nil {
@@ -111,12 +111,12 @@ func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 	}
 	apps := 0
 	for _, c := range doc.Containers {
-		if c.Service == "app" && c.Node != "" && c.State == "running" {
+		if c.Service == "app" && c.Node != "" && c.State == "running" && c.Health == "healthy" {
 			apps++
 		}
 	}
 	if apps != 2 {
-		t.Errorf("status -json shows %d running app tasks with their node, want 2:\n%s", apps, status)
+		t.Errorf("status -json shows %d running, healthy app tasks with their node, want 2:\n%s", apps, status)
 	}
 
 	// Two loads, around a chaos experiment in canary mode that fails

@@ -35,8 +35,15 @@ func TestSwarmReleaseANewBuildStepByStep(t *testing.T) {
 	if h := p.health(); h.Version != "2.1.0" || h.Mode != "stable" {
 		t.Errorf("after the release /healthz says %+v, want 2.1.0 in stable mode", h)
 	}
-	if tasks := p.appTasks(); len(tasks) != 2 {
+	tasks := p.appTasks()
+	if len(tasks) != 2 {
 		t.Errorf("app tasks after the release: %q, want 2", tasks)
+	}
+	for _, task := range tasks {
+		id := strings.Fields(task)[0]
+		if env := docker(t, "inspect", "--type", "task", "--format", "{{json .Spec.ContainerSpec.Env}}", id); !strings.Contains(env, `"APP_VERSION=2.1.0"`) || !strings.Contains(env, `"MODE=stable"`) {
+			t.Errorf("app task %s runs %s after the release, want 2.1.0 in stable mode", id, env)
+		}
 	}
 	if canary := docker(t, "service", "ls", "-q", "--filter", "name="+p.name+"_canary"); canary != "" {
 		t.Errorf("the canary's service is still there after the release: %s", canary)
