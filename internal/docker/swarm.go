@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -420,4 +421,10 @@ func (s Stack) RemoveService(ctx context.Context, service string) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// ServiceLogs returns the last n lines a swarm task (or service) printed,
+// on whichever node it runs.
+func ServiceLogs(ctx context.Context, id string, n int) (string, error) {
+	return run(ctx, "docker", "service", "logs", "--raw", "--tail", strconv.Itoa(n), id)
 }

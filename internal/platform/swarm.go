@@ -598,8 +598,16 @@ func (s Swarm) AdminAddr(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("no nginx task of the stack runs on this node (is the stack deployed?)")
 }
 
+// Logs reads a container's last lines on this node, or a task's on another
+// through swarm (`docker service logs` takes a task ID too).
 func (s Swarm) Logs(ctx context.Context, id string, n int) (string, error) {
-	return docker.Logs(ctx, id, n)
+	out, err := docker.Logs(ctx, id, n)
+	if err != nil {
+		if task, terr := docker.ServiceLogs(ctx, id, n); terr == nil {
+			return task, nil
+		}
+	}
+	return out, err
 }
 
 // Down removes the stack, waits until its network is gone, then removes the
