@@ -187,4 +187,26 @@ func TestSwarmNodesAReplicaOnASecondNodeAnswersThroughNginx(t *testing.T) {
 		}
 		t.Errorf("no request through nginx was answered by the task on %s (%s); nginx logged %d answers, by status and upstream: %v", worker, addr, answered, upstreams)
 	}
+
+	// A switch across both nodes, under load: swarm replaces the task on
+	// the worker and the one here, one at a time.
+	load := startHTTPLoad(t, p.url("/"), 20)
+	switchUnder(t, p, "promote", "canary")
+	load.stop()
+	t.Logf("20 clients through a promote across two nodes: %s", load)
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 || load.ok.Load() == 0 {
+		t.Errorf("20 clients through a promote across two nodes: %s; want no failed request", load)
+	}
+	onNodes := map[string]bool{}
+	for _, line := range p.appTasks() {
+		if f := strings.Fields(line); len(f) >= 2 {
+			onNodes[f[1]] = true
+		}
+	}
+	// Swarm places the new tasks as it sees fit (here both often go to the
+	// worker, which runs fewer tasks); promote confirmed through nginx that
+	// it answers from them, wherever they run.
+	if !onNodes[worker] {
+		t.Errorf("after the promote the app's tasks run on %v, none on %s", onNodes, worker)
+	}
 }
