@@ -158,19 +158,19 @@ type Service struct {
 	UpdateReason string
 }
 
-// Services lists the stack's services.
-func (s Stack) Services(ctx context.Context) ([]Service, error) {
+// Services lists the stack's services, and the tasks it counted them from.
+func (s Stack) Services(ctx context.Context) ([]Service, []Task, error) {
 	out, err := run(ctx, "docker", "service", "ls", "-q", "--filter", "label="+stackLabel+"="+s.Name)
 	if err != nil {
-		return nil, fmt.Errorf("list the services of %s: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("list the services of %s: %w", s.Name, err)
 	}
 	ids := strings.Fields(out)
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	out, err = run(ctx, "docker", append([]string{"service", "inspect"}, ids...)...)
 	if err != nil {
-		return nil, fmt.Errorf("inspect the services of %s: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("inspect the services of %s: %w", s.Name, err)
 	}
 	var raw []struct {
 		Spec struct {
@@ -186,11 +186,11 @@ func (s Stack) Services(ctx context.Context) ([]Service, error) {
 		UpdateStatus *struct{ State, Message string }
 	}
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
-		return nil, fmt.Errorf("inspect the services of %s: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("inspect the services of %s: %w", s.Name, err)
 	}
 	tasks, err := s.Tasks(ctx, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	services := make([]Service, 0, len(raw))
 	for _, r := range raw {
@@ -204,7 +204,7 @@ func (s Stack) Services(ctx context.Context) ([]Service, error) {
 		}
 		services = append(services, svc)
 	}
-	return services, nil
+	return services, tasks, nil
 }
 
 // runningAsSpec counts the running tasks of a service that run its current

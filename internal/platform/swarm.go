@@ -161,7 +161,7 @@ func (s Swarm) converge(ctx context.Context, only string) error {
 	}
 	last := "no service yet"
 	for {
-		services, err := s.Stack.Services(ctx)
+		services, tasks, err := s.Stack.Services(ctx)
 		if err == nil {
 			done, why := converged(services, only)
 			if done {
@@ -171,13 +171,14 @@ func (s Swarm) converge(ctx context.Context, only string) error {
 				return errors.New(why)
 			}
 			last = why
-			if tasks, err := s.Stack.Tasks(ctx, only); err == nil {
-				if problem := missingImage(tasks); problem != "" {
-					return errors.New(problem)
-				}
-				if problem := taskProblem(tasks); problem != "" {
-					last += "; " + problem
-				}
+			if only != "" {
+				tasks = slices.DeleteFunc(tasks, func(t docker.Task) bool { return t.Service != only })
+			}
+			if problem := missingImage(tasks); problem != "" {
+				return errors.New(problem)
+			}
+			if problem := taskProblem(tasks); problem != "" {
+				last += "; " + problem
 			}
 		}
 		select {
@@ -356,7 +357,7 @@ func (s Swarm) UpToDate(ctx context.Context) (bool, error) {
 	if !s.deployedCurrent("") {
 		return false, nil
 	}
-	services, err := s.Stack.Services(ctx)
+	services, _, err := s.Stack.Services(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -378,7 +379,7 @@ func (s Swarm) Current(ctx context.Context, role Role) (bool, error) {
 	if !s.deployedCurrent(role) {
 		return false, nil
 	}
-	services, err := s.Stack.Services(ctx)
+	services, _, err := s.Stack.Services(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -491,12 +492,6 @@ func (s Swarm) instances(containers []docker.Container) []Instance {
 		}
 	}
 	return out
-}
-
-// Tasks lists every task of the stack with the node it runs on, also those
-// on other nodes.
-func (s Swarm) Tasks(ctx context.Context) ([]docker.Task, error) {
-	return s.Stack.Tasks(ctx, "")
 }
 
 // StartBeside starts the canary's service, which the generated stack file
