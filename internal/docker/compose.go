@@ -57,6 +57,12 @@ func (p Project) Compose(ctx context.Context, args ...string) (string, error) {
 	return out, err
 }
 
+// Check loads the project's files as Compose reads them, running nothing.
+func (p Project) Check(ctx context.Context) error {
+	_, err := p.Compose(ctx, "config", "--quiet")
+	return err
+}
+
 // ConfigHashes returns the hash Compose computes for each service's desired
 // configuration; a running container whose config-hash label matches is up to date.
 func (p Project) ConfigHashes(ctx context.Context) (map[string]string, error) {
@@ -141,13 +147,20 @@ func (c Container) Running() bool { return c.State == "running" }
 // Containers lists the project's containers, running or not, optionally only
 // those of one service.
 func (p Project) Containers(ctx context.Context, service string) ([]Container, error) {
-	args := []string{"ps", "-aq", "--no-trunc", "--filter", "label=" + projectLabel + "=" + p.Name}
-	if service != "" {
-		args = append(args, "--filter", "label="+serviceLabel+"="+service)
+	return labelled(ctx, projectLabel, p.Name, serviceLabel, service)
+}
+
+// labelled lists and inspects the containers, running or not, whose label
+// group is value (a compose project or a swarm stack), and whose label
+// service is serviceValue when that is not "".
+func labelled(ctx context.Context, group, value, service, serviceValue string) ([]Container, error) {
+	args := []string{"ps", "-aq", "--no-trunc", "--filter", "label=" + group + "=" + value}
+	if serviceValue != "" {
+		args = append(args, "--filter", "label="+service+"="+serviceValue)
 	}
 	out, err := run(ctx, "docker", args...)
 	if err != nil {
-		return nil, fmt.Errorf("list containers of %s: %w", p.Name, err)
+		return nil, fmt.Errorf("list containers of %s: %w", value, err)
 	}
 	ids := strings.Fields(out)
 	if len(ids) == 0 {

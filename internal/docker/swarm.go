@@ -23,7 +23,6 @@ type SwarmState struct {
 	State   string // inactive, pending, active, error, locked
 	Manager bool   // it can run stack deploy
 	Nodes   int
-	Addr    string // the address other nodes reach it on
 }
 
 // Swarm reads this engine's swarm state.
@@ -34,7 +33,6 @@ func Swarm(ctx context.Context) (SwarmState, error) {
 	}
 	var raw struct {
 		NodeID           string
-		NodeAddr         string
 		LocalNodeState   string
 		ControlAvailable bool
 		Nodes            int
@@ -42,7 +40,7 @@ func Swarm(ctx context.Context) (SwarmState, error) {
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		return SwarmState{}, fmt.Errorf("read the swarm state: %w", err)
 	}
-	return SwarmState{NodeID: raw.NodeID, State: raw.LocalNodeState, Manager: raw.ControlAvailable, Nodes: raw.Nodes, Addr: raw.NodeAddr}, nil
+	return SwarmState{NodeID: raw.NodeID, State: raw.LocalNodeState, Manager: raw.ControlAvailable, Nodes: raw.Nodes}, nil
 }
 
 // SwarmInit makes this engine the manager of a new single-node swarm.
@@ -342,19 +340,7 @@ func serviceNames(ctx context.Context, ids []string) (map[string]string, error) 
 // StackContainers lists the containers on this node of the stack's tasks,
 // optionally of one service (its full name).
 func (s Stack) Containers(ctx context.Context, service string) ([]Container, error) {
-	args := []string{"ps", "-aq", "--no-trunc", "--filter", "label=" + stackLabel + "=" + s.Name}
-	if service != "" {
-		args = append(args, "--filter", "label="+swarmServiceLabel+"="+service)
-	}
-	out, err := run(ctx, "docker", args...)
-	if err != nil {
-		return nil, fmt.Errorf("list containers of %s: %w", s.Name, err)
-	}
-	ids := strings.Fields(out)
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return Inspect(ctx, ids...)
+	return labelled(ctx, stackLabel, s.Name, swarmServiceLabel, service)
 }
 
 // UpdateForce restarts every task of a service (its full name) with the

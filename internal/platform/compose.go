@@ -78,10 +78,7 @@ func (c Compose) Current(ctx context.Context, role Role) (bool, error) {
 	return true, nil
 }
 
-func (c Compose) Check(ctx context.Context) error {
-	_, err := c.Project.Compose(ctx, "config", "--quiet")
-	return err
-}
+func (c Compose) Check(ctx context.Context) error { return c.Project.Check(ctx) }
 
 func (c Compose) Instances(ctx context.Context, role Role) ([]Instance, error) {
 	containers, err := c.Project.Containers(ctx, string(role))

@@ -394,10 +394,7 @@ func (s Swarm) Current(ctx context.Context, role Role) (bool, error) {
 
 // Check loads the stack file as Compose reads it: the same format, without
 // anything running.
-func (s Swarm) Check(ctx context.Context) error {
-	_, err := s.Project.Compose(ctx, "config", "--quiet")
-	return err
-}
+func (s Swarm) Check(ctx context.Context) error { return s.Project.Check(ctx) }
 
 // Instances lists the role's tasks on every node: those on this node as
 // their containers say, the others as the swarm's task list says (a task
