@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,10 +96,11 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 		return policy.Decision{}, err
 	}
 	var window metrics.Window
-	if n := runningInstances(ctx, s.Runtime(m), platform.App); n > 1 {
+	// Instances that cannot be listed: the measurement below says why.
+	if apps, _ := runningOf(ctx, s.Runtime(m), platform.App); len(apps) > 1 {
 		// One scrape through nginx reaches one instance: the service as
 		// a whole is what clients saw at nginx.
-		s.Out.Info("the app runs %d instances: measuring the last %s from nginx's access log, which sees them all", n, windowLength(eng))
+		s.Out.Info("the app runs %d instances: measuring the last %s from nginx's access log, which sees them all", len(apps), windowLength(eng))
 		err = errSeveralInstances
 	} else {
 		window, err = s.measureWindow(ctx, m, windowLength(eng))
@@ -233,20 +235,13 @@ func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length 
 // that runs several instances.
 var errSeveralInstances = errors.New("the app runs several instances")
 
-// runningInstances counts the running instances of role; 0 when they
-// cannot be listed (the measurement that follows then says why).
-func runningInstances(ctx context.Context, rt platform.Runtime, role platform.Role) int {
+// runningOf lists the running instances of role.
+func runningOf(ctx context.Context, rt platform.Runtime, role platform.Role) ([]platform.Instance, error) {
 	instances, err := rt.Instances(ctx, role)
 	if err != nil {
-		return 0
+		return nil, err
 	}
-	n := 0
-	for _, i := range instances {
-		if i.Running() {
-			n++
-		}
-	}
-	return n
+	return slices.DeleteFunc(instances, func(i platform.Instance) bool { return !i.Running() }), nil
 }
 
 // hasMetrics reports whether the running app answers /metrics in Prometheus

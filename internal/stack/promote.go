@@ -221,15 +221,9 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 // runningApps returns the running app instances, or why the stack cannot be
 // switched.
 func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platform.Instance, error) {
-	apps, err := rt.Instances(ctx, platform.App)
+	running, err := runningOf(ctx, rt, platform.App)
 	if err != nil {
 		return nil, err
-	}
-	var running []platform.Instance
-	for _, a := range apps {
-		if a.Running() {
-			running = append(running, a)
-		}
 	}
 	nginx, err := rt.Instances(ctx, platform.Nginx)
 	if err != nil {

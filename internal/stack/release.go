@@ -64,15 +64,9 @@ func (s *Stack) setRelease(r *Release) error {
 // runs at all. Instances of different builds are an error: a release left
 // half-done outside SwiftDeploy's knowledge.
 func runningBuild(ctx context.Context, rt platform.Runtime) (manifest.Build, []platform.Instance, error) {
-	apps, err := rt.Instances(ctx, platform.App)
+	running, err := runningOf(ctx, rt, platform.App)
 	if err != nil {
 		return manifest.Build{}, nil, err
-	}
-	var running []platform.Instance
-	for _, a := range apps {
-		if a.Running() {
-			running = append(running, a)
-		}
 	}
 	if len(running) == 0 {
 		return manifest.Build{}, nil, nil
