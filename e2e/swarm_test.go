@@ -81,6 +81,11 @@ func (p *project) appTasks() []string {
 // down leaving no service, network or volume.
 func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 	p := swarmProject(t, 2)
+	if swarmState(t) == "inactive" {
+		// Before setup: validate and deploy say what is missing.
+		p.expect(1, []string{"✘ swarm: this engine is a manager", "not a swarm manager", "run `setup`"}, "validate")
+		p.expect(1, []string{"not a swarm manager"}, "deploy")
+	}
 	if out := p.must("setup"); !strings.Contains(out, "Docker Swarm manager") || !strings.Contains(out, "a worker joins with: docker swarm join") {
 		t.Errorf("setup does not say how this engine is a swarm manager and how a worker joins:\n%s", out)
 	}

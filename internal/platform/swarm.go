@@ -425,7 +425,7 @@ func (s Swarm) Instances(ctx context.Context, role Role) ([]Instance, error) {
 			containers = append(containers, ct)
 		}
 	}
-	instances := s.instances(containers)
+	instances := s.instances(ctx, containers)
 	nodes := map[string]string{}
 	if list, err := docker.Nodes(ctx); err == nil {
 		for _, n := range list {
@@ -472,13 +472,13 @@ func (s Swarm) Instance(ctx context.Context, id string) (Instance, error) {
 	if len(got) != 1 {
 		return Instance{}, fmt.Errorf("instance %s: found %d containers", id, len(got))
 	}
-	return s.instances(got)[0], nil
+	return s.instances(ctx, got)[0], nil
 }
 
 // instances describes containers of the stack's tasks on this node, with
 // where this node reaches each.
-func (s Swarm) instances(containers []docker.Container) []Instance {
-	gateways, _ := docker.GatewayAddrs(context.Background(), containers)
+func (s Swarm) instances(ctx context.Context, containers []docker.Container) []Instance {
+	gateways, _ := docker.GatewayAddrs(ctx, containers)
 	out := make([]Instance, len(containers))
 	for i, ct := range containers {
 		out[i] = Instance{
@@ -605,9 +605,6 @@ func (s Swarm) Logs(ctx context.Context, id string, n int) (string, error) {
 // Down removes the stack, waits until its network is gone, then removes the
 // log volume, which `docker stack rm` keeps.
 func (s Swarm) Down(ctx context.Context) ([]string, error) {
-	if _, err := docker.Swarm(ctx); err != nil {
-		return nil, err
-	}
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	removed, err := s.Stack.Remove(waitCtx)
