@@ -89,6 +89,16 @@ func TestTheSameManifestRunsOnASingleNodeSwarm(t *testing.T) {
 	if out := p.must("setup"); !strings.Contains(out, "Docker Swarm manager") || !strings.Contains(out, "a worker joins with: docker swarm join") {
 		t.Errorf("setup does not say how this engine is a swarm manager and how a worker joins:\n%s", out)
 	}
+	// A compose stack on an engine that manages a swarm tears down as
+	// anywhere: teardown also looks for a swarm stack of the project, and
+	// must leave the running compose stack's volume to compose.
+	other := newProject(t, manifestOptions{})
+	other.must("deploy")
+	other.must("teardown")
+	if left := other.leftovers(); len(left) > 0 {
+		t.Errorf("teardown of a compose stack on a swarm manager left %v", left)
+	}
+
 	if out := p.must("validate"); !strings.Contains(out, "swarm") {
 		t.Errorf("validate says nothing of the swarm:\n%s", out)
 	}

@@ -378,9 +378,18 @@ func GatewayAddrs(ctx context.Context, containers []Container) (map[string]strin
 	return addrs, nil
 }
 
-// RemoveVolume removes a named volume; one that is not there is fine.
+// RemoveVolume removes a named volume; one that is not there is fine, and
+// so is one a container still uses (a stack of another runtime with the
+// same volume name), which is left for its owner.
 func RemoveVolume(ctx context.Context, name string) (bool, error) {
 	if _, err := run(ctx, "docker", "volume", "inspect", name); err != nil {
+		return false, nil
+	}
+	users, err := run(ctx, "docker", "ps", "-aq", "--filter", "volume="+name)
+	if err != nil {
+		return false, fmt.Errorf("list the containers using the volume %s: %w", name, err)
+	}
+	if strings.TrimSpace(users) != "" {
 		return false, nil
 	}
 	if _, err := run(ctx, "docker", "volume", "rm", "--force", name); err != nil {
