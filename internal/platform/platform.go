@@ -124,8 +124,19 @@ var ErrImagesOnThisNode = errors.New("images on this node only")
 // rolling update): where StartBeside cannot start a differently configured
 // instance beside the others, a switch rolls.
 type Roller interface {
+	// Roll has the role's instances replaced by ones the generated
+	// configuration describes, and waits until they all run; a roll the
+	// runtime undid by itself is ErrRolledBack.
 	Roll(ctx context.Context, role Role) error
+	// Settle waits until no replacement of the role's instances is under
+	// way, wherever it ended (a roll a killed command started goes on
+	// without it).
+	Settle(ctx context.Context, role Role) error
 }
+
+// ErrRolledBack says that the runtime undid a roll by itself: the old
+// instances serve, as before.
+var ErrRolledBack = errors.New("rolled back")
 
 // reloadNginx signals every running nginx rt lists to reload its
 // configuration: its master starts new workers and lets the old ones finish

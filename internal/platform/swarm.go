@@ -150,6 +150,14 @@ func (s Swarm) Roll(ctx context.Context, role Role) error {
 	return s.recordDeployed()
 }
 
+// Settle waits until swarm has finished or undone any update of role.
+func (s Swarm) Settle(ctx context.Context, role Role) error {
+	if err := s.converge(ctx, s.service(role)); err != nil && !errors.Is(err, ErrRolledBack) {
+		return err
+	}
+	return nil
+}
+
 // converge waits until every service of the stack (or the one named) runs
 // its desired number of tasks and no update is under way; an update swarm
 // rolled back is an error.
@@ -167,8 +175,8 @@ func (s Swarm) converge(ctx context.Context, only string) error {
 			if done {
 				return nil
 			}
-			if strings.HasPrefix(why, "rolled back") {
-				return errors.New(why)
+			if rest, ok := strings.CutPrefix(why, ErrRolledBack.Error()); ok {
+				return fmt.Errorf("%w%s", ErrRolledBack, rest)
 			}
 			last = why
 			if only != "" {

@@ -2,20 +2,14 @@ package stack
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"strings"
-	"sync/atomic"
-	"testing"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 )
 
 // adminAt is a runtime whose nginx admin listener is at addr (a test
-// server); anything else panics.
+// server) and which lists no instance: the stack's single app is reached
+// through the admin listener; anything else panics.
 type adminAt struct {
 	platform.Runtime
 	addr string
@@ -23,59 +17,12 @@ type adminAt struct {
 
 func (a adminAt) AdminAddr(context.Context) (string, error) { return a.addr, nil }
 
+func (a adminAt) Instances(context.Context, platform.Role) ([]platform.Instance, error) {
+	return nil, nil
+}
+
 // withAdmin makes s reach nginx's admin listener at addr.
 func withAdmin(s *Stack, addr string) *Stack {
 	s.Runtime = func(*manifest.Manifest) platform.Runtime { return adminAt{addr: addr} }
 	return s
-}
-
-func TestTheAdminClientLooksTheListenerUpAgainWhenItMoved(t *testing.T) {
-	// nginx was recreated: the address looked up first refuses, and the
-	// runtime now publishes the admin port elsewhere.
-	gone, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	goneAddr := gone.Addr().String()
-	gone.Close()
-	srv, _ := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.URL.Path) }))
-	var lookups atomic.Int32
-	d := &adminDialer{lookup: func(context.Context) (string, error) {
-		lookups.Add(1)
-		return srv.Listener.Addr().String(), nil
-	}}
-	d.addr = goneAddr
-	client := &http.Client{Transport: &http.Transport{DialContext: d.dial}}
-
-	for range 3 {
-		resp, err := client.Get(adminURL("/metrics"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "/metrics" {
-			t.Fatalf("answer %q, want the admin listener's /metrics", body)
-		}
-	}
-	if n := lookups.Load(); n != 1 {
-		t.Errorf("looked the admin listener up %d times, want once (after the refusal), then kept", n)
-	}
-}
-
-func TestTheAdminClientSaysWhyItHasNoListener(t *testing.T) {
-	d := &adminDialer{lookup: func(context.Context) (string, error) {
-		return "", fmt.Errorf("no running nginx of the stack publishes its admin port 9180")
-	}}
-	client := &http.Client{Transport: &http.Transport{DialContext: d.dial}}
-	_, err := client.Get(adminURL("/metrics"))
-	if err == nil || !strings.Contains(err.Error(), "publishes its admin port") {
-		t.Fatalf("error = %v, want the runtime's reason", err)
-	}
-}
-
-// Instances lists no instance: the stack's single app is reached through
-// the admin listener.
-func (a adminAt) Instances(context.Context, platform.Role) ([]platform.Instance, error) {
-	return nil, nil
 }

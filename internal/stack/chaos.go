@@ -16,6 +16,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/lock"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
+	"github.com/swiftdeploy/swiftdeploy/internal/router"
 )
 
 // ChaosRequest is what an operator asks of the canary's /chaos endpoint.
@@ -65,7 +66,7 @@ func (s *Stack) Chaos(ctx context.Context, r ChaosRequest) error {
 	// During a release the deploy holds the lock for minutes, and chaos is
 	// how an operator proves that its gates work: it goes to the canary build
 	// alone, which changes nothing the release relies on.
-	if st, err := s.loadState(); err == nil && st.Release != nil {
+	if s.releaseUnderWay() != nil {
 		if _, held := lock.Held(s.Root, s.path(lockInfo)); held {
 			return s.chaos(ctx, r, true)
 		}
@@ -116,7 +117,7 @@ func (s *Stack) chaosTargets(ctx context.Context, m *manifest.Manifest, toCanary
 	case toCanary && len(targets) == 0:
 		return nil, nil, errors.New("chaos: a release is under way but its canary is not running yet: try again in a few seconds")
 	case !toCanary && running <= 1:
-		return []chaosTarget{{adminURL("/chaos"), s.admin(m)}}, nil, nil
+		return []chaosTarget{{router.URL("/chaos"), s.admin(m)}}, nil, nil
 	}
 	return targets, unreachable, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/router"
 )
 
 // Deploy regenerates the files, asks the infrastructure policy, starts the stack
@@ -76,14 +77,14 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if current {
 		// A resolver replaced after nginx started is a repair to make.
 		if nginx, err := rt.Instances(ctx, platform.Nginx); err == nil && len(nginx) > 0 {
-			if problem, _ := resolverProblem(ctx, rt, nginx[0]); problem == resolverReplaced {
+			if problem, _ := router.Problem(ctx, rt, nginx[0]); problem == router.ResolverReplaced {
 				current = false
 			}
 		}
 	}
 	if current {
-		if p, err := probeNginx(ctx, s.admin(m), m); err == nil {
-			s.Out.OK("the stack %s is already running and healthy%s: nothing to do", s.Project, inParens(p.describe()))
+		if p, err := s.router(m).Probe(ctx); err == nil {
+			s.Out.OK("the stack %s is already running and healthy%s: nothing to do", s.Project, inParens(p.Describe()))
 			s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "noop"})
 			return nil
 		}
@@ -93,7 +94,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	}
 	// A pin left by an interrupted switch may name an app that is gone:
 	// deploy starts from what Docker runs.
-	if err := s.unpinApp(); err != nil {
+	if err := s.router(m).Unpin(); err != nil {
 		return err
 	}
 	s.Out.Step("starting %s: app %s behind nginx on port %d", s.Project, m.Services.Image, m.Nginx.Port)
@@ -116,18 +117,18 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		return fmt.Errorf("deploy: %w", err)
 	}
 	elapsed := time.Since(start)
-	s.Out.OK("deployed in %.1fs: %s through nginx on port %d answers healthy%s", elapsed.Seconds(), m.Services.HealthPath, m.Nginx.Port, inParens(p.describe()))
+	s.Out.OK("deployed in %.1fs: %s through nginx on port %d answers healthy%s", elapsed.Seconds(), m.Services.HealthPath, m.Nginx.Port, inParens(p.Describe()))
 	s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
 	return nil
 }
 
 // waitHealthy polls the app's health path through nginx until it answers
 // healthy.
-func (s *Stack) waitHealthy(ctx context.Context, m *manifest.Manifest) (probed, error) {
-	var p probed
+func (s *Stack) waitHealthy(ctx context.Context, m *manifest.Manifest) (router.Probed, error) {
+	var p router.Probed
 	what := fmt.Sprintf("%s through nginx on port %d", m.Services.HealthPath, m.Nginx.Port)
 	_, err := s.waitFor(ctx, what, 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		got, err := probeNginx(ctx, s.admin(m), m)
+		got, err := s.router(m).Probe(ctx)
 		if err != nil {
 			return false, err.Error(), nil
 		}
@@ -190,8 +191,8 @@ func (s *Stack) nginxFindsResolver(ctx context.Context, rt platform.Runtime) err
 	if err != nil || len(nginx) == 0 {
 		return err
 	}
-	problem, err := resolverProblem(ctx, rt, nginx[0])
-	if err != nil || problem != resolverReplaced {
+	problem, err := router.Problem(ctx, rt, nginx[0])
+	if err != nil || problem != router.ResolverReplaced {
 		return err
 	}
 	s.Out.Step("%s: recreating nginx so that it finds the new one", problem)

@@ -17,6 +17,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
+	"github.com/swiftdeploy/swiftdeploy/internal/router"
 )
 
 // loadPolicies compiles the policies with the manifest's overrides. Any failure
@@ -200,7 +201,7 @@ func windowSlack(length time.Duration) time.Duration {
 // there is one, or else by scraping /metrics through nginx now and again after
 // length, with a visible countdown. Every scrape is recorded so that a later command can reuse it.
 func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length time.Duration) (metrics.Window, error) {
-	url := adminURL("/metrics")
+	url := router.URL("/metrics")
 	first, reused := s.sampleAged(length, length+windowSlack(length))
 	if !reused {
 		var err error

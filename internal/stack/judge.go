@@ -9,12 +9,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/change"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
+	"github.com/swiftdeploy/swiftdeploy/internal/wait"
 )
 
 // logFlush covers nginx's buffered release log: it writes at least every
@@ -40,13 +42,13 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 	if err != nil {
 		// It died while nginx moved to this step's weight: say what nginx saw
 		// of it since.
-		sleepFor(ctx, logFlush)
+		wait.Sleep(ctx, logFlush)
 		w, _ := readReleaseLog(s.path(render.ReleaseLog), rel.stepOffset, rel.stepFrom, time.Now(), addrSet([]platform.Instance{c}))
 		rel.sawDying(w)
 		return policy.VerdictAbort, nil, w.FirstCanaryError, err
 	}
 	canary := []platform.Instance{c}
-	stable, err := instancesOf(ctx, rel.rt, platform.App, r.Stable)
+	stable, err := change.Instances(ctx, rel.rt, platform.App, r.Old)
 	if err != nil {
 		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("the stable build is not running: %w", err)
 	}
@@ -60,8 +62,8 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 		deadline = deadline.Add(length)
 		what := fmt.Sprintf("step %d at %d%%: measuring both builds", r.Step+1, r.Weight)
 		_, watchErr := s.waitFor(ctx, what, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-			if s.abortRequested() {
-				return false, "", errAbortRequested
+			if rel.abort() {
+				return false, "", change.ErrAbortRequested
 			}
 			if err := rel.canaryAlive(ctx, canary[0]); err != nil {
 				return false, "", err
@@ -71,7 +73,7 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 		})
 		to := time.Now()
 		canaryApp, stableApp := rel.window(ctx, canary, canaryBefore), rel.window(ctx, stable, stableBefore)
-		sleepFor(ctx, logFlush)
+		wait.Sleep(ctx, logFlush)
 		w, err := readReleaseLog(s.path(render.ReleaseLog), offset, from, to, addrSet(canary))
 		if err != nil {
 			return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
@@ -186,7 +188,7 @@ func figuresInput(f routelog.Figures, app *history.BuildFigures) map[string]any 
 	return in
 }
 
-func stepRecord(r *Release, extension int, d policy.Decision, w routelog.Window, input map[string]any) history.ReleaseStep {
+func stepRecord(r *change.Change, extension int, d policy.Decision, w routelog.Window, input map[string]any) history.ReleaseStep {
 	rec := history.ReleaseStep{Step: r.Step + 1, Steps: len(r.Steps), Weight: r.Weight, Extension: extension,
 		WindowSeconds: w.To.Sub(w.From).Seconds(), Verdict: d.Verdict, Reasons: reasonsOf(d),
 		Canary: buildFigures(w.Canary), Stable: buildFigures(w.Stable)}

@@ -2,79 +2,19 @@ package stack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/wait"
 )
 
-// probed is what SwiftDeploy's probe of the app's health path through nginx
-// found: the address of the instance that answered, and the health body
-// when the app answers SwiftDeploy's JSON (empty fields otherwise).
-type probed struct {
-	Upstream string // the instance's address, without its port
-	Health   Health
-}
-
-// describe is "mode stable, version 1.0.0" when the app says so, else "".
-func (p probed) describe() string {
-	var parts []string
-	if p.Health.Mode != "" {
-		parts = append(parts, "mode "+p.Health.Mode)
-	}
-	if p.Health.Version != "" {
-		parts = append(parts, "version "+p.Health.Version)
-	}
-	return strings.Join(parts, ", ")
-}
-
-// probeNginx asks the probe location of nginx's admin listener, which passes the request to the
-// app's services.health_path: healthy is a 2xx, and a JSON body saying a
-// status other than "ok" (SwiftDeploy's own health format) is unhealthy.
-// Any other body is fine: an app owes SwiftDeploy nothing but the 2xx.
-func probeNginx(ctx context.Context, admin *http.Client, m *manifest.Manifest) (probed, error) {
-	var p probed
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL(render.ProbePath), nil)
-	if err != nil {
-		return p, err
-	}
-	resp, err := admin.Do(req)
-	if err != nil {
-		return p, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return p, err
-	}
-	if resp.StatusCode/100 != 2 {
-		return p, fmt.Errorf("%s answered HTTP %d: %s", m.Services.HealthPath, resp.StatusCode, truncate(string(body), 120))
-	}
-	p.Upstream = lastAddress(resp.Header.Get(render.UpstreamHeader))
-	if json.Unmarshal(body, &p.Health) == nil && p.Health.Status != "" && p.Health.Status != "ok" {
-		return p, fmt.Errorf("%s says status %q", m.Services.HealthPath, p.Health.Status)
-	}
-	return p, nil
-}
-
-// lastAddress is the host of the last address in an $upstream_addr value
-// ("172.20.0.3:3000, 172.20.0.4:3000" when nginx tried twice): the one that
-// answered.
-func lastAddress(upstream string) string {
-	attempts := strings.Split(upstream, ",")
-	last := strings.TrimSpace(attempts[len(attempts)-1])
-	if host, _, err := net.SplitHostPort(last); err == nil {
-		return host
-	}
-	return last
-}
+// httpClient reaches app instances directly, not through nginx.
+var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // withHealth fills in the health of an app instance that Docker cannot
 // judge (its image has no healthcheck command): SwiftDeploy asks its health
@@ -118,4 +58,17 @@ func instanceURL(i platform.Instance, m *manifest.Manifest, path string) string 
 		host = "not-reachable-from-this-host.invalid"
 	}
 	return fmt.Sprintf("http://%s:%d%s", host, m.Services.Port, path)
+}
+
+// waitFor polls check every interval until it reports done, ctx ends, or it
+// fails for good, showing progress for what.
+func (s *Stack) waitFor(ctx context.Context, what string, interval time.Duration, check wait.Check) (time.Duration, error) {
+	return wait.For(ctx, s.Out, what, interval, check)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

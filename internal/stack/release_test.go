@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/change"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
@@ -45,7 +46,10 @@ type releaseRuntime struct {
 	retired      []string
 	reroutes     int
 	stop         chan struct{}
+	admin        string // the fake nginx's admin listener
 }
+
+func (f *releaseRuntime) AdminAddr(context.Context) (string, error) { return f.admin, nil }
 
 var (
 	stableApp = platform.Instance{ID: "stable", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.1", Reach: "127.0.0.1", Mode: "stable", Version: "1.0.0", Image: "swift-deploy-1-node:latest"}
@@ -206,8 +210,10 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 			t.Fatal(err)
 		}
 	}
-	s := withAdmin(&Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
-		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}, nginx.Listener.Addr().String())
+	s := &Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now,
+		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}
+	s.Runtime = func(*manifest.Manifest) platform.Runtime { return rt }
+	rt.admin = nginx.Listener.Addr().String()
 	rt.t, rt.s, rt.routing, rt.version, rt.stop = t, s, render.RoutingSteady, "1.0.0", make(chan struct{})
 	rt.instances = []platform.Instance{stableApp,
 		{ID: "nginx", Name: "swiftdeploy-nginx-1", Role: platform.Nginx, State: "running", StartedAt: time.Now()},
@@ -238,8 +244,8 @@ func TestAGoodCanaryTakesEveryStepAndTheNewBuildTakesOver(t *testing.T) {
 	if rt.routing != render.RoutingSteady || rt.version != "1.1.0" {
 		t.Errorf("nginx ends routing %q to version %s, want steady on 1.1.0", rt.routing, rt.version)
 	}
-	st, err := s.loadState()
-	if err != nil || st.Release != nil || st.Previous == nil || st.Previous.Version != "1.0.0" {
+	st, err := s.store().Load()
+	if err != nil || st.Change != nil || st.Previous == nil || st.Previous.Version != "1.0.0" {
 		t.Errorf("state after the release: %+v, %v; want no release and 1.0.0 kept for rollback", st, err)
 	}
 	if got := stepVerdicts(t, s); !slices.Equal(got, []string{"promote", "promote", "promote"}) {
@@ -276,13 +282,13 @@ func readFile(t *testing.T, path string) string {
 // want, and that it left the stable build serving alone.
 func checkAborted(t *testing.T, s *Stack, rt *releaseRuntime, err error, want string) {
 	t.Helper()
-	if !errors.Is(err, errAborted) || fail.Code(err) != fail.ExitDenied || !strings.Contains(err.Error(), want) {
+	if !errors.Is(err, change.ErrAborted) || fail.Code(err) != fail.ExitDenied || !strings.Contains(err.Error(), want) {
 		t.Fatalf("release = %v, want an abort (exit 3) saying %q", err, want)
 	}
 	if rt.routing != render.RoutingSteady || !slices.Equal(rt.retired, []string{"canary"}) {
 		t.Errorf("after the abort nginx routes %q and %v were retired; want steady routing and the canary retired", rt.routing, rt.retired)
 	}
-	if st, err := s.loadState(); err != nil || st.Release != nil || st.Previous != nil {
+	if st, err := s.store().Load(); err != nil || st.Change != nil || st.Previous != nil {
 		t.Errorf("state after the abort: %+v, %v; want nothing", st, err)
 	}
 	conf := readFile(t, s.path(render.MountedNginxConf))
@@ -331,7 +337,7 @@ func TestRollbackAsksARunningReleaseToAbort(t *testing.T) {
 		done <- s.release(context.Background(), rt, m, stableApp.Build(), []platform.Instance{stableApp})
 	}()
 	time.Sleep(time.Second)
-	if err := s.requestAbort(); err != nil {
+	if err := s.store().RequestAbort("rollback, pid 1"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -346,18 +352,17 @@ func TestAReleaseKilledMidStepIsUndoneByTheNextCommand(t *testing.T) {
 	rt := &releaseRuntime{canaryStatus: 200}
 	s, m := releaseStack(t, rt)
 	rt.instances = append(rt.instances, canaryApp)
-	r := &Release{Strategy: manifest.StrategyCanary, From: stableApp.Build(), To: m.Build(), Steps: []int{10, 50, 100}, Step: 1, Weight: 50,
-		Phase: releaseCanary, PID: 4242, Started: time.Now(), Stable: []string{stableApp.ID}, Canary: []string{canaryApp.ID}}
-	if err := s.setRelease(r); err != nil {
+	r := killedRelease(m, change.Canary, 1)
+	if err := s.store().Set(r); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.recoverRelease(context.Background(), rt, m, *r); err != nil {
+	if _, err := s.mover(m, rt).Recover(context.Background(), r, m); err != nil {
 		t.Fatal(err)
 	}
 	if rt.routing != render.RoutingSteady || rt.version != "1.0.0" || !slices.Equal(rt.retired, []string{"canary"}) {
 		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.0.0 and the canary retired", rt.routing, rt.version, rt.retired)
 	}
-	if st, err := s.loadState(); err != nil || st.Release != nil {
+	if st, err := s.store().Load(); err != nil || st.Change != nil {
 		t.Errorf("state after recovery: %+v, %v; want no release", st, err)
 	}
 	if h := readFile(t, s.path(HistoryFile)); !strings.Contains(h, `"event":"recover"`) || !strings.Contains(h, `"result":"undone"`) {
@@ -369,33 +374,26 @@ func TestAReleaseKilledAfterNginxMovedIsFinishedByTheNextCommand(t *testing.T) {
 	rt := &releaseRuntime{canaryStatus: 200}
 	s, m := releaseStack(t, rt)
 	rt.instances = append(rt.instances, canaryApp, takerApp)
-	r := &Release{Strategy: manifest.StrategyCanary, From: stableApp.Build(), To: m.Build(), Steps: []int{10, 50, 100}, Step: 2, Weight: 100,
-		Phase: releaseMoved, PID: 4242, Started: time.Now(), Stable: []string{stableApp.ID}, Canary: []string{canaryApp.ID}, New: []string{takerApp.ID}}
-	if err := s.setRelease(r); err != nil {
+	r := killedRelease(m, change.Moved, 2)
+	r.New = []string{takerApp.ID}
+	if err := s.store().Set(r); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.recoverRelease(context.Background(), rt, m, *r); err != nil {
+	if _, err := s.mover(m, rt).Recover(context.Background(), r, m); err != nil {
 		t.Fatal(err)
 	}
 	if rt.routing != render.RoutingSteady || rt.version != "1.1.0" || !slices.Equal(rt.retired, []string{"stable", "canary"}) {
 		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.1.0, the old build and the canary retired", rt.routing, rt.version, rt.retired)
 	}
-	if st, err := s.loadState(); err != nil || st.Release != nil || st.Previous == nil || *st.Previous != stableApp.Build() {
+	if st, err := s.store().Load(); err != nil || st.Change != nil || st.Previous == nil || *st.Previous != stableApp.Build() {
 		t.Errorf("state after recovery: %+v, %v; want no release and 1.0.0 kept for rollback", st, err)
 	}
 }
 
-func TestUndoingAReleaseRemovesAnInstanceItStartedWithoutRecordingIt(t *testing.T) {
-	rt := &releaseRuntime{canaryStatus: 200}
-	s, m := releaseStack(t, rt)
-	// killed while compose started the canary: the state names no canary.
-	rt.instances = append(rt.instances, canaryApp)
-	r := &Release{Strategy: manifest.StrategyCanary, From: stableApp.Build(), To: m.Build(), Steps: []int{10, 50, 100},
-		Phase: releaseStarting, PID: 4242, Started: time.Now(), Stable: []string{stableApp.ID}}
-	if err := s.recoverRelease(context.Background(), rt, m, *r); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(rt.retired, []string{"canary"}) {
-		t.Errorf("retired %v, want the unrecorded canary", rt.retired)
-	}
+// killedRelease is the release of m's build that a killed command left in
+// phase at step (0-based).
+func killedRelease(m *manifest.Manifest, phase change.Phase, step int) *change.Change {
+	return &change.Change{Action: change.Release, Strategy: manifest.StrategyCanary, From: change.Side{Build: stableApp.Build(), Mode: "stable"},
+		To: change.Side{Build: m.Build(), Mode: "stable"}, Steps: []int{10, 50, 100}, Step: step, Weight: []int{10, 50, 100}[step],
+		Phase: phase, PID: 4242, Started: time.Now(), Old: []string{stableApp.ID}, Canary: []string{canaryApp.ID}}
 }

@@ -7,7 +7,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
+	"github.com/swiftdeploy/swiftdeploy/internal/router"
 	"github.com/swiftdeploy/swiftdeploy/internal/ui"
 )
 
@@ -59,8 +59,8 @@ type Stack struct {
 	// over HTTP from outside. nil: every image has it.
 	Healthchecked func(image string) bool
 
-	adminOnce   sync.Once
-	adminClient *http.Client
+	routerOnce sync.Once
+	nginx      *router.Router
 }
 
 // New returns the stack rooted at root, printing to out.
@@ -77,7 +77,7 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 		return nil, fmt.Errorf("%s: %w", ProjectEnv, err)
 	}
 	s := &Stack{Root: abs, Project: project, Out: out, Now: time.Now, HealthTimeout: 60 * time.Second,
-		NginxFollow: render.ResolverStaleness + nginxResolveMargin}
+		NginxFollow: router.DefaultFollow}
 	// m may be nil (teardown works without a manifest): then instances carry
 	// no address.
 	s.Runtime = func(m *manifest.Manifest) platform.Runtime {

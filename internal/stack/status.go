@@ -9,6 +9,7 @@ import (
 
 	"github.com/fatih/color"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/change"
 	"github.com/swiftdeploy/swiftdeploy/internal/dashboard"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
@@ -18,6 +19,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
+	"github.com/swiftdeploy/swiftdeploy/internal/router"
 )
 
 // StatusOptions chooses how status shows the stack.
@@ -231,15 +233,6 @@ func ParseStatusOptions(once, asJSON *bool, interval *string, out io.Writer) (St
 	return opt, nil
 }
 
-// releaseUnderWay is the release the state file records, nil when none.
-func (s *Stack) releaseUnderWay() *Release {
-	st, err := s.loadState()
-	if err != nil {
-		return nil
-	}
-	return st.Release
-}
-
 // releaseWindow is how much of nginx's release log status shows.
 const releaseWindow = 10 * time.Second
 
@@ -250,7 +243,7 @@ const releaseTail = 32 << 20
 // health (X-Canary: never), both builds side by side from nginx's release
 // log over the last releaseWindow, the containers and the infrastructure
 // policy.
-func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error, r *Release) dashboard.Snapshot {
+func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *policy.Engine, policyErr error, r *change.Change) dashboard.Snapshot {
 	snap := dashboard.Snapshot{At: s.Now().UTC(), Project: s.Project, Chaos: "none", Change: s.changeUnderWay()}
 	// The probe goes to the stable build during a release.
 	s.probeInto(ctx, m, &snap)
@@ -274,12 +267,12 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 		snap.Problem = "release log: " + err.Error()
 	}
 	secs := releaseWindow.Seconds()
-	view := &dashboard.Release{From: r.From.Version, To: r.To.Version, Phase: r.Phase, Step: r.Step + 1, Steps: len(r.Steps), Weight: r.Weight, WindowSeconds: secs}
+	view := &dashboard.Release{From: r.From.Build.Version, To: r.To.Build.Version, Phase: string(r.Phase), Step: r.Step + 1, Steps: len(r.Steps), Weight: r.Weight, WindowSeconds: secs}
 	for _, b := range []struct {
 		side  string
 		build manifest.Build
 		f     routelog.Figures
-	}{{"stable", r.From, w.Stable}, {"canary", r.To, w.Canary}} {
+	}{{"stable", r.From.Build, w.Stable}, {"canary", r.To.Build, w.Canary}} {
 		view.Builds = append(view.Builds, dashboard.Build{Side: b.side, Image: b.build.Image, Version: b.build.Version, Requests: b.f.Requests,
 			RequestsPerSecond: float64(b.f.Requests) / secs, ErrorRatePercent: b.f.ErrorRatePercent, P99Ms: b.f.P99Ms})
 	}
@@ -305,7 +298,7 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 // why not, and the mode, version and uptime the app says, if it says them
 // (the manifest's mode otherwise).
 func (s *Stack) probeInto(ctx context.Context, m *manifest.Manifest, snap *dashboard.Snapshot) {
-	p, err := probeNginx(ctx, s.admin(m), m)
+	p, err := s.router(m).Probe(ctx)
 	if err != nil {
 		snap.Problem = fmt.Sprintf("%s through nginx on port %d: %v", m.Services.HealthPath, m.Nginx.Port, err)
 		return
@@ -323,7 +316,7 @@ func (s *Stack) probeInto(ctx context.Context, m *manifest.Manifest, snap *dashb
 func (s *Stack) scrapeApp(ctx context.Context, m *manifest.Manifest) (metrics.Sample, error) {
 	running, err := runningOf(ctx, s.Runtime(m), platform.App)
 	if err != nil || len(running) <= 1 {
-		return metrics.Scrape(ctx, s.admin(m), adminURL("/metrics"), s.Now())
+		return metrics.Scrape(ctx, s.admin(m), router.URL("/metrics"), s.Now())
 	}
 	samples := make([]metrics.Sample, 0, len(running))
 	for _, i := range running {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/change"
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -56,10 +57,10 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	}
 	s.Out.OK("the stack %s is down: no container, network or volume left", s.Project)
 	// Nothing is left to switch or to pin.
-	if err := s.saveState(State{}); err != nil {
+	if err := s.store().Save(change.State{}); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
-	if err := s.unpinApp(); err != nil {
+	if err := s.router(nil).Unpin(); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
 	if !clean {

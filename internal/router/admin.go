@@ -1,4 +1,4 @@
-package stack
+package router
 
 import (
 	"context"
@@ -6,17 +6,26 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
 // adminHost names nginx's admin listener in the URLs SwiftDeploy builds; the
 // admin client dials wherever the runtime published it.
 const adminHost = "swiftdeploy-admin"
 
-// adminURL is the address of path on nginx's admin listener, for the client
-// Stack.admin returns.
-func adminURL(path string) string { return "http://" + adminHost + path }
+// URL is the address of path on nginx's admin listener, for the client
+// Router.Client returns.
+func URL(path string) string { return "http://" + adminHost + path }
+
+// adminTimeout bounds one call to the admin listener.
+const adminTimeout = 5 * time.Second
+
+// adminClient reaches nginx's admin listener wherever lookup says it is.
+func adminClient(lookup func(context.Context) (string, error)) *http.Client {
+	d := &adminDialer{lookup: lookup, dialer: net.Dialer{Timeout: 2 * time.Second}}
+	return &http.Client{Timeout: adminTimeout, Transport: &http.Transport{
+		DialContext: d.dial, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,
+	}}
+}
 
 // adminDialer dials nginx's admin listener: it asks the runtime where that is
 // once, and again when a connection there is refused (nginx was recreated,
@@ -46,18 +55,4 @@ func (d *adminDialer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	d.addr = addr
 	d.mu.Unlock()
 	return d.dialer.DialContext(ctx, "tcp", addr)
-}
-
-// admin returns the HTTP client that reaches nginx's admin listener (URLs
-// from adminURL), where SwiftDeploy's probes, /metrics scrapes and chaos go;
-// the public port serves the app alone when the manifest says so.
-func (s *Stack) admin(m *manifest.Manifest) *http.Client {
-	s.adminOnce.Do(func() {
-		rt := s.Runtime(m)
-		d := &adminDialer{lookup: rt.AdminAddr, dialer: net.Dialer{Timeout: 2 * time.Second}}
-		s.adminClient = &http.Client{Timeout: httpClient.Timeout, Transport: &http.Transport{
-			DialContext: d.dial, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,
-		}}
-	})
-	return s.adminClient
 }

@@ -1,13 +1,14 @@
-package stack
+package router
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -27,7 +28,7 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			srv, _ := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path != render.ProbePath {
 					http.NotFound(w, r)
 					return
@@ -36,9 +37,7 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 				w.WriteHeader(c.status)
 				fmt.Fprint(w, c.body)
 			}))
-			m := &manifest.Manifest{Services: manifest.Services{HealthPath: "/health.txt"}}
-			s := withAdmin(&Stack{}, srv.Listener.Addr().String())
-			p, err := probeNginx(context.Background(), s.admin(m), m)
+			p, err := at(srv).Probe(context.Background())
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("probe = %v, want an error saying %q", err, c.wantErr)
@@ -50,4 +49,16 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 			}
 		})
 	}
+}
+
+// adminAt is an nginx whose admin listener is srv.
+type adminAt struct{ addr string }
+
+func (a adminAt) Reroute(context.Context) error             { return nil }
+func (a adminAt) AdminAddr(context.Context) (string, error) { return a.addr, nil }
+
+// at is a router of the nginx whose admin listener is srv, pinning in a
+// temporary folder.
+func at(srv *httptest.Server) *Router {
+	return New(adminAt{srv.Listener.Addr().String()}, "", 50*time.Millisecond, "/health.txt")
 }
