@@ -106,12 +106,12 @@ func (p *project) releaseState() map[string]any {
 		return nil
 	}
 	var st struct {
-		Release map[string]any `json:"release"`
+		Change map[string]any `json:"change"`
 	}
-	if json.Unmarshal(data, &st) != nil {
+	if json.Unmarshal(data, &st) != nil || st.Change == nil || st.Change["strategy"] != "canary" {
 		return nil
 	}
-	return st.Release
+	return st.Change
 }
 
 // waitForStep waits until the release serves the canary weight percent.

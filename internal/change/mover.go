@@ -250,6 +250,11 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		}
 	}
 	stopped := time.Now()
+	if c.Stepped() {
+		mv.Out.Step("nginx sends every request to %s again; removing the new build", c.From.Build)
+	} else {
+		mv.Out.Step("nginx sends every request to the %s app again; removing the %s one", Describe(c.From, c.To), Describe(c.To, c.From))
+	}
 	if err := mv.strategy().removeNew(ctx, c); err != nil {
 		return stopped, err
 	}
