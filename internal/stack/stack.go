@@ -78,34 +78,16 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 	}
 	s := &Stack{Root: abs, Project: project, Out: out, Now: time.Now, HealthTimeout: 60 * time.Second,
 		NginxFollow: router.DefaultFollow}
-	// m may be nil (teardown works without a manifest): then instances carry
-	// no address.
-	s.Runtime = func(m *manifest.Manifest) platform.Runtime {
-		project := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
-		if m != nil && m.Runtime == manifest.RuntimeSwarm {
-			return s.swarm(m)
-		}
-		rt := platform.Compose{Project: project}
-		if m != nil {
-			rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
-		}
-		return rt
-	}
+	s.Runtime = func(m *manifest.Manifest) platform.Runtime { return platform.For(m, s.runtimeConfig()) }
 	s.Healthchecked = builtService()
 	return s, nil
 }
 
-// swarm is the swarm runtime of the stack; m may be nil (teardown works
-// without a manifest).
-func (s *Stack) swarm(m *manifest.Manifest) platform.Swarm {
-	project := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
-	rt := platform.Swarm{Stack: docker.Stack{Name: s.Project, Files: project.Files()}, Project: project,
-		DeployedFile: s.path(swarmDeployedFile), Reads: map[platform.Role][]string{platform.Nginx: {s.path(render.MountedNginxConf)}}}
-	if m != nil {
-		rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
-		rt.Images = map[platform.Role]string{platform.App: m.Services.Image, platform.Nginx: m.Nginx.Image, platform.Resolver: render.ResolverImage}
-	}
-	return rt
+// runtimeConfig says what the stack's runtime is called and where it finds
+// the generated files.
+func (s *Stack) runtimeConfig() platform.Config {
+	return platform.Config{Project: s.Project, Dir: s.Root, ComposeFile: render.ComposeFile,
+		NginxConf: s.path(render.MountedNginxConf), DeployedFile: s.path(swarmDeployedFile)}
 }
 
 // swarmDeployedFile records what the swarm runtime deployed last.
