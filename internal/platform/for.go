@@ -75,3 +75,11 @@ func DownEverywhere(ctx context.Context, m *manifest.Manifest, c Config) ([]stri
 	}
 	return append(removed, left...), nil
 }
+
+// RunsAs reads from the merged compose files (the override among them) how
+// the stack runs role: its user, and whether its root filesystem is
+// read-only. An image tried before a deploy is run the same way.
+func RunsAs(ctx context.Context, c Config, role Role) (user string, readOnly bool, err error) {
+	h, err := c.project().ServiceHardening(ctx, string(role))
+	return h.User, h.ReadOnly, err
+}

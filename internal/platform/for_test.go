@@ -119,3 +119,18 @@ func TestDownEverywhereStopsWhenTheSwarmStackCannotBeRemoved(t *testing.T) {
 		t.Errorf("calls = %q: compose's leftovers were removed beside a swarm stack still there", e.Calls())
 	}
 }
+
+// Compose prints its warnings (swarm-only keys in a stack file, say) on the
+// same stream, before the document.
+func TestRunsAsReadsTheRolesUserAndReadOnlyRootFromTheMergedComposeFiles(t *testing.T) {
+	e := newEngine(t)
+	e.On("compose * config --format json", "WARN[0000] services.app.deploy: swarm-only\n"+
+		`{"name":"sd","services":{"app":{"image":"app:2","user":"10001:10001","read_only":true},"nginx":{"image":"nginx:1.27"}}}`+"\n")
+	user, readOnly, err := RunsAs(within(t), configIn(t), App)
+	if err != nil || user != "10001:10001" || !readOnly {
+		t.Errorf("RunsAs(app) = %q, %v, %v; want 10001:10001 on a read-only root", user, readOnly, err)
+	}
+	if _, _, err := RunsAs(within(t), configIn(t), Canary); err == nil || err.Error() != "the compose configuration has no service canary" {
+		t.Errorf("RunsAs(canary) error = %v", err)
+	}
+}
