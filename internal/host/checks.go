@@ -17,6 +17,17 @@ import (
 // keeps the service contract. Each says what it found in the operator's
 // words; which of them runs when is internal/stack's business.
 
+// EngineUp says whether a Docker engine answers, without starting one
+// (Engine does that, for setup); its error wraps docker.ErrEngineUnreachable.
+func EngineUp(ctx context.Context) error {
+	_, err := docker.Ping(ctx)
+	return err
+}
+
+// DataRoot is the folder where the engine keeps images and containers,
+// whose free disk the infrastructure policy judges.
+func DataRoot(ctx context.Context) (string, error) { return docker.DataRoot(ctx) }
+
 // MissingImages fails, naming them, when any of refs is not in the local
 // image store.
 func MissingImages(ctx context.Context, refs ...string) error {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/docker/dockertest"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 )
@@ -20,6 +21,24 @@ func within(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func TestTheEngineIsUpWhenDockerInfoNamesItsVersion(t *testing.T) {
+	f := dockertest.New(t).On("info --format {{.ServerVersion}}", "24.0.7\n")
+	if err := EngineUp(within(t)); err != nil {
+		t.Errorf("EngineUp() = %v, want nil", err)
+	}
+	f.Fail("info --format {{.ServerVersion}}", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", 1)
+	if err := EngineUp(within(t)); !errors.Is(err, docker.ErrEngineUnreachable) {
+		t.Errorf("EngineUp() = %v, want ErrEngineUnreachable", err)
+	}
+}
+
+func TestTheDataRootIsWhereTheEngineSaysItKeepsImages(t *testing.T) {
+	dockertest.New(t).On("info --format {{.DockerRootDir}}", "/var/lib/docker\n")
+	if got, err := DataRoot(within(t)); err != nil || got != "/var/lib/docker" {
+		t.Errorf("DataRoot() = %q, %v", got, err)
+	}
 }
 
 func TestMissingImagesNamesEveryImageNotInTheLocalStore(t *testing.T) {

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -106,8 +106,8 @@ func builtService() func(image string) bool {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		label, err := docker.ImageLabel(ctx, image, docker.BuiltByLabel)
-		known[image] = err == nil && label == "service"
+		built, err := host.BuiltFromService(ctx, image)
+		known[image] = err == nil && built
 		return known[image]
 	}
 }
@@ -142,7 +142,7 @@ func (s *Stack) record(event string, fields map[string]any) {
 
 // engine makes sure the Docker engine answers before a command that needs it.
 func engine(ctx context.Context) error {
-	if _, err := docker.Ping(ctx); err != nil {
+	if err := host.EngineUp(ctx); err != nil {
 		return fmt.Errorf("%w; start it with `setup` (or `dockerd &`)", err)
 	}
 	return nil
