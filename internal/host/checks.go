@@ -11,12 +11,6 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 )
 
-// What validate and deploy ask of this host before they run a stack: that
-// its engine answers, that the images are here, that the port is free,
-// that nginx accepts the generated configuration and that the app's image
-// keeps the service contract. Each says what it found in the operator's
-// words; which of them runs when is internal/stack's business.
-
 // EngineUp says whether a Docker engine answers, without starting one
 // (Engine does that, for setup); its error wraps docker.ErrEngineUnreachable.
 func EngineUp(ctx context.Context) error {
