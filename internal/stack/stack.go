@@ -1,7 +1,8 @@
 // Package stack orders the steps of every SwiftDeploy command: it loads the
-// manifest, renders the generated files, asks the policies, drives Docker and
-// records what happened. The packages it calls each do one thing; this one
-// decides in which order, and what to tell the operator.
+// manifest, renders the generated files, asks the policies, drives the stack's
+// runtime (platform) and this machine (host), and records what happened. The
+// packages it calls each do one thing; this one decides in which order, and
+// what to tell the operator.
 package stack
 
 import (
