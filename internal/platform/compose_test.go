@@ -127,11 +127,17 @@ func TestAComposeInstanceIsReadAgainByItsID(t *testing.T) {
 
 // Compose counts stopped containers when it scales: one more than all of
 // them starts a new container, never an old stopped one again.
-func TestComposeStartsOneMoreInstanceBesideTheOthersAndReturnsOnlyTheNewOne(t *testing.T) {
-	e := newEngine(t)
+// scalesToTwoApps makes the app's containers one, then two: before and
+// after StartBeside's compose up.
+func scalesToTwoApps(e engine) {
 	e.inspect("container", "compose/app")
 	e.inspect("container", "compose/app", "compose/app-2")
 	e.On("ps -aq --no-trunc --filter "+composeRole(App), "c0a1\n", "c0a1\nc0a2\n")
+}
+
+func TestComposeStartsOneMoreInstanceBesideTheOthersAndReturnsOnlyTheNewOne(t *testing.T) {
+	e := newEngine(t)
+	scalesToTwoApps(e)
 	e.On("compose * up --detach --no-deps --no-recreate --scale app=2 app")
 	started, err := composeIn(t).StartBeside(within(t), App)
 	if err != nil {
@@ -144,9 +150,7 @@ func TestComposeStartsOneMoreInstanceBesideTheOthersAndReturnsOnlyTheNewOne(t *t
 
 func TestAFailedStartBesideStillReturnsWhatItStartedSoThatItCanBeRemoved(t *testing.T) {
 	e := newEngine(t)
-	e.inspect("container", "compose/app")
-	e.inspect("container", "compose/app", "compose/app-2")
-	e.On("ps -aq --no-trunc --filter "+composeRole(App), "c0a1\n", "c0a1\nc0a2\n")
+	scalesToTwoApps(e)
 	e.Fail("compose * up *", "container sd-app-2 is unhealthy", 1)
 	started, err := composeIn(t).StartBeside(within(t), App)
 	if err == nil || !strings.Contains(err.Error(), "start another app: docker compose up") || !strings.Contains(err.Error(), "container sd-app-2 is unhealthy") {
