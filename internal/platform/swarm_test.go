@@ -432,11 +432,45 @@ func TestASwarmRollThatSwarmRolledBackIsAnErrorAndNotRecorded(t *testing.T) {
 	stackRuns(e, []string{"swarm/services/app-rolled-back", "swarm/services/nginx"}, convergedTasks...)
 	rt := swarmIn(t)
 	err := rt.Roll(within(t), App)
-	if err == nil || err.Error() != "rolled back: swarm undid the update of sd_app (rollback_completed): rollback completed: task unhealthy" {
-		t.Errorf("Roll() error = %v", err)
+	if !errors.Is(err, ErrRolledBack) || err.Error() != "rolled back: swarm undid the update of sd_app (rollback_completed): rollback completed: task unhealthy" {
+		t.Errorf("Roll() error = %v, want ErrRolledBack saying which service and why", err)
 	}
 	if rt.record() != nil {
 		t.Error("a rolled back update was recorded as deployed")
+	}
+}
+
+// A roll a killed command started goes on without it: the next command
+// waits for swarm to finish it or undo it, and either way the roll is over.
+func TestSwarmSettlesOnceAnUpdateIsFinishedOrUndone(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		app  string
+	}{
+		{"finished", "swarm/services/app"},
+		{"undone", "swarm/services/app-rolled-back"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := swarmEngine(t)
+			stackRuns(e, []string{c.app, "swarm/services/nginx"}, convergedTasks...)
+			if err := swarmIn(t).Settle(within(t), App); err != nil {
+				t.Errorf("Settle(app) = %v, want nil", err)
+			}
+			if e.Count("stack deploy") != 0 {
+				t.Errorf("calls = %q: settling deployed something", e.Calls())
+			}
+		})
+	}
+}
+
+func TestSwarmSettleThatOutlivesItsDeadlineSaysWhatItWaitedFor(t *testing.T) {
+	e := swarmEngine(t)
+	stackRuns(e, []string{"swarm/services/app-updating", "swarm/services/nginx"}, convergedTasks...)
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	err := swarmIn(t).Settle(ctx, App)
+	if err == nil || err.Error() != "the swarm stack sd did not converge: sd_app is updating" {
+		t.Errorf("Settle(app) = %v, want the update still under way", err)
 	}
 }
 
