@@ -367,7 +367,7 @@ func PortOwners(ctx context.Context, port int) (map[string]string, error) {
 		return nil, fmt.Errorf("list containers on port %d: %w", port, err)
 	}
 	owners := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for _, line := range outputLines(out) {
 		if name, project, ok := strings.Cut(line, "\t"); ok {
 			owners[name] = project
 		}

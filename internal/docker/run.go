@@ -76,6 +76,21 @@ func Tail(s string, n int) string {
 	return strings.Join(kept, "\n")
 }
 
+// outputLines splits what a command printed into its non-empty lines,
+// keeping the spaces and tabs at their ends: a --format whose last column
+// is empty (a worker's manager status, the project label of a container
+// outside compose) ends its line with a tab, and trimming the whole output
+// would drop that column from the last line alone.
+func outputLines(out string) []string {
+	var lines []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 func commandLine(name string, args []string) string {
 	return strings.TrimSpace(name + " " + strings.Join(args, " "))
 }

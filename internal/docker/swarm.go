@@ -79,7 +79,7 @@ func Nodes(ctx context.Context) ([]Node, error) {
 		return nil, fmt.Errorf("list the swarm's nodes: %w", err)
 	}
 	var nodes []Node
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for _, line := range outputLines(out) {
 		f := strings.Split(line, "\t")
 		if len(f) < 5 {
 			continue

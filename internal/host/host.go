@@ -2,9 +2,13 @@
 // answers, the Compose v2 plugin, and the images a stack runs (the app built
 // from service/, the resolver built from resolver/, and an nginx new enough for
 // the generated nginx.conf). Each step does only what is missing, so that
-// running them again on a ready host takes seconds. Which steps run, in which
-// order, and what history records of them is internal/stack's business; this
-// package knows how to do each one.
+// running them again on a ready host takes seconds. This package knows which
+// steps a manifest needs (Steps), the runtime's among them, and how to do each
+// one; printing their outcomes and recording them in history is
+// internal/stack's business. It also answers what validate and deploy ask of
+// this host before a stack runs on it: that its engine answers, that the
+// images are here, that nginx's port is free, that nginx accepts the generated
+// configuration and that the app's image keeps the service contract.
 package host
 
 import (

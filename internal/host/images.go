@@ -126,3 +126,11 @@ func (h *Host) has(dir string) bool {
 	info, err := os.Stat(filepath.Join(h.Root, dir))
 	return err == nil && info.IsDir()
 }
+
+// BuiltFromService reports whether setup built image from service/ (its
+// label says so): such an image has the service's own healthcheck command,
+// and others are probed over HTTP from outside.
+func BuiltFromService(ctx context.Context, image string) (bool, error) {
+	builtBy, err := docker.ImageLabel(ctx, image, docker.BuiltByLabel)
+	return builtBy == "service", err
+}

@@ -1,8 +1,9 @@
 // Package platform is what the lifecycle needs from the engine a stack runs
 // on, in deployment words: bring the stack up, take it down, list the
 // instances of a role, start one more beside the running ones, retire some
-// after a grace period to drain. Compose on one host is the first Runtime;
-// internal/stack speaks only these words, so another runtime can take its
+// after a grace period to drain. Compose on one host is the first Runtime,
+// swarm the second; For chooses between them from the manifest, so that
+// internal/stack speaks only these words and another runtime can take their
 // place without the lifecycle knowing.
 package platform
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
@@ -178,7 +177,7 @@ func (s *Stack) describe(ctx context.Context, rt platform.Runtime, i platform.In
 		s.Out.Info("(no logs: %v)", err)
 		return
 	}
-	for _, line := range splitLines(docker.Tail(logs, 10)) {
+	for _, line := range lastLines(logs, 10) {
 		s.Out.Info("%s", line)
 	}
 }

@@ -13,11 +13,16 @@ func round(v float64, places int) float64 {
 	return math.Round(v*p) / p
 }
 
-func splitLines(s string) []string {
-	if strings.TrimSpace(s) == "" {
-		return nil
+// lastLines is what a program printed last, for the operator: the last n
+// lines of s that are not blank, trimmed.
+func lastLines(s string, n int) []string {
+	var lines []string
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
 	}
-	return strings.Split(s, "\n")
+	return lines[max(0, len(lines)-n):]
 }
 
 // resultOf names how a command ended, for history.

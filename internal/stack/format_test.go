@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,5 +44,25 @@ func TestDenialListsEveryViolationAndWrapsErrDenied(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("denial %q does not contain %q", err, want)
 		}
+	}
+}
+
+func TestTheLastLinesAProgramPrintedAreItsLastNonBlankLinesTrimmed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		n    int
+		want []string
+	}{
+		{"fewer lines than asked", "listening\nready\n", 10, []string{"listening", "ready"}},
+		{"blank lines left out and lines trimmed", "\n  a  \n\n\tb\r\n  \n", 10, []string{"a", "b"}},
+		{"only the last n", "1\n2\n3\n4\n", 2, []string{"3", "4"}},
+		{"nothing printed", " \n\n", 10, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := lastLines(tc.in, tc.n); !slices.Equal(got, tc.want) {
+				t.Errorf("lastLines(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+			}
+		})
 	}
 }

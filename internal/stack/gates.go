@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/hoststats"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
@@ -36,7 +36,7 @@ func policyUnavailable(err error) error {
 
 // infrastructureInput measures the host as the infrastructure policy reads it.
 func infrastructureInput(ctx context.Context) (map[string]any, error) {
-	root, err := docker.DataRoot(ctx)
+	root, err := host.DataRoot(ctx)
 	if err != nil {
 		return nil, err
 	}

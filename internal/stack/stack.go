@@ -1,7 +1,8 @@
 // Package stack orders the steps of every SwiftDeploy command: it loads the
-// manifest, renders the generated files, asks the policies, drives Docker and
-// records what happened. The packages it calls each do one thing; this one
-// decides in which order, and what to tell the operator.
+// manifest, renders the generated files, asks the policies, drives the stack's
+// runtime (platform) and this machine (host), and records what happened. The
+// packages it calls each do one thing; this one decides in which order, and
+// what to tell the operator.
 package stack
 
 import (
@@ -12,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -78,34 +79,16 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 	}
 	s := &Stack{Root: abs, Project: project, Out: out, Now: time.Now, HealthTimeout: 60 * time.Second,
 		NginxFollow: router.DefaultFollow}
-	// m may be nil (teardown works without a manifest): then instances carry
-	// no address.
-	s.Runtime = func(m *manifest.Manifest) platform.Runtime {
-		project := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
-		if m != nil && m.Runtime == manifest.RuntimeSwarm {
-			return s.swarm(m)
-		}
-		rt := platform.Compose{Project: project}
-		if m != nil {
-			rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
-		}
-		return rt
-	}
+	s.Runtime = func(m *manifest.Manifest) platform.Runtime { return platform.For(m, s.runtimeConfig()) }
 	s.Healthchecked = builtService()
 	return s, nil
 }
 
-// swarm is the swarm runtime of the stack; m may be nil (teardown works
-// without a manifest).
-func (s *Stack) swarm(m *manifest.Manifest) platform.Swarm {
-	project := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}
-	rt := platform.Swarm{Stack: docker.Stack{Name: s.Project, Files: project.Files()}, Project: project,
-		DeployedFile: s.path(swarmDeployedFile), Reads: map[platform.Role][]string{platform.Nginx: {s.path(render.MountedNginxConf)}}}
-	if m != nil {
-		rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
-		rt.Images = map[platform.Role]string{platform.App: m.Services.Image, platform.Nginx: m.Nginx.Image, platform.Resolver: render.ResolverImage}
-	}
-	return rt
+// runtimeConfig says what the stack's runtime is called and where it finds
+// the generated files.
+func (s *Stack) runtimeConfig() platform.Config {
+	return platform.Config{Project: s.Project, Dir: s.Root, ComposeFile: render.ComposeFile,
+		NginxConf: s.path(render.MountedNginxConf), DeployedFile: s.path(swarmDeployedFile)}
 }
 
 // swarmDeployedFile records what the swarm runtime deployed last.
@@ -124,8 +107,8 @@ func builtService() func(image string) bool {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		label, err := docker.ImageLabel(ctx, image, docker.BuiltByLabel)
-		known[image] = err == nil && label == "service"
+		built, err := host.BuiltFromService(ctx, image)
+		known[image] = err == nil && built
 		return known[image]
 	}
 }
@@ -160,7 +143,7 @@ func (s *Stack) record(event string, fields map[string]any) {
 
 // engine makes sure the Docker engine answers before a command that needs it.
 func engine(ctx context.Context) error {
-	if _, err := docker.Ping(ctx); err != nil {
+	if err := host.EngineUp(ctx); err != nil {
 		return fmt.Errorf("%w; start it with `setup` (or `dockerd &`)", err)
 	}
 	return nil

@@ -8,8 +8,8 @@ import (
 	"os"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/change"
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -35,23 +35,11 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	if err := engine(ctx); err != nil {
 		return err
 	}
-	// A stack the manifest (if any) runs on swarm, or one left there after
-	// the manifest moved back to compose, is removed first; compose's
-	// labels then find whatever else is left, the log volume among them.
-	var removed []string
-	if st, err := docker.Swarm(ctx); err == nil && st.Manager {
-		m, _ := s.loadManifest()
-		gone, err := s.swarm(m).Down(ctx)
-		if err != nil {
-			return fmt.Errorf("teardown: %w", err)
-		}
-		removed = append(removed, gone...)
-	}
-	left, err := s.Runtime(nil).Down(ctx)
+	m, _ := s.loadManifest()
+	removed, err := platform.DownEverywhere(ctx, m, s.runtimeConfig())
 	if err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
-	removed = append(removed, left...)
 	if len(removed) > 0 {
 		s.Out.OK("removed %d leftover containers, networks or volumes of %s", len(removed), s.Project)
 	}

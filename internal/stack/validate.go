@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/host"
@@ -72,13 +69,13 @@ func (s *Stack) validate(ctx context.Context) error {
 	}
 
 	engineErr := engine(ctx)
-	imagesErr := firstErr(engineErr, missingImages(ctx, m))
+	imagesErr := firstErr(engineErr, host.MissingImages(ctx, m.Services.Image, m.Nginx.Image, render.ResolverImage))
 	add("3. images exist locally", "", imagesErr)
-	note, portErr := s.portFree(ctx, m.Nginx.Port, engineErr == nil)
+	note, portErr := host.PortFree(ctx, m.Nginx.Port, s.Project, engineErr == nil)
 	add("4. nginx port "+strconv.Itoa(m.Nginx.Port)+" is free", note, portErr)
 	nginxNote, nginxErr := "", engineErr
 	if engineErr == nil {
-		nginxNote, nginxErr = s.nginxTest(ctx, m)
+		nginxNote, nginxErr = host.NginxTest(ctx, m.Nginx.Image, s.path(render.MountedNginxDir), render.LogDir, render.ResolverHost)
 	}
 	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, nginxNote, nginxErr)
 	var composeErr error
@@ -138,56 +135,6 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-func missingImages(ctx context.Context, m *manifest.Manifest) error {
-	var missing []string
-	for _, ref := range []string{m.Services.Image, m.Nginx.Image, render.ResolverImage} {
-		if !docker.ImageExists(ctx, ref) {
-			missing = append(missing, ref)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("not in the local image store: %s (run `setup`)", strings.Join(missing, ", "))
-	}
-	return nil
-}
-
-// portFree reports whether nothing listens on port. A port held by this stack's
-// own nginx passes: deploying again is fine.
-func (s *Stack) portFree(ctx context.Context, port int, engineUp bool) (string, error) {
-	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
-	if err == nil {
-		l.Close()
-		return "", nil
-	}
-	if engineUp {
-		owners, oerr := docker.PortOwners(ctx, port)
-		if oerr == nil {
-			for name, project := range owners {
-				if project == s.Project {
-					return "held by this stack's own nginx (" + name + ")", nil
-				}
-				return "", fmt.Errorf("in use by container %s (project %q)", name, project)
-			}
-		}
-	}
-	return "", fmt.Errorf("in use by another process: %v", err)
-}
-
-// nginxTest checks that the image's nginx is new enough for the generated
-// configuration, then runs nginx -t on it; the note names the version found.
-func (s *Stack) nginxTest(ctx context.Context, m *manifest.Manifest) (string, error) {
-	found, err := host.CheckNginxVersion(ctx, m.Nginx.Image)
-	if err != nil {
-		return "", err
-	}
-	note := "nginx " + found
-	out, err := docker.NginxTest(ctx, m.Nginx.Image, s.path(render.MountedNginxDir), render.LogDir, render.ResolverHost)
-	if err != nil && docker.Tail(out, 1) != "" {
-		return note, fmt.Errorf("%s", strings.ReplaceAll(docker.Tail(out, 3), "\n", " | "))
-	}
-	return note, err
-}
-
 // fileNames gives paths relative to the project folder, for messages.
 func (s *Stack) fileNames(files []string) []string {
 	var names []string
@@ -198,23 +145,14 @@ func (s *Stack) fileNames(files []string) []string {
 }
 
 // tryAppImage starts the app's image briefly, as the merged compose files
-// run it (user, read-only root; no capabilities), and checks the contract:
-// its health path answers a 2xx; /metrics, which is optional, is looked for.
+// run it, and checks the service contract.
 func (s *Stack) tryAppImage(ctx context.Context, m *manifest.Manifest) (string, error) {
-	h, err := docker.Project{Name: s.Project, Dir: s.Root, File: render.ComposeFile}.ServiceHardening(ctx, "app")
+	user, readOnly, err := platform.RunsAs(ctx, s.runtimeConfig(), platform.App)
 	if err != nil {
 		return "", err
 	}
 	env := []string{"APP_PORT=" + strconv.Itoa(m.Services.Port), "MODE=" + m.Services.Mode, "APP_VERSION=" + m.Services.Version}
-	trial, err := docker.TryImage(ctx, m.Services.Image, h.User, h.ReadOnly, env, m.Services.Port, m.Services.HealthPath, 15*time.Second)
-	if err != nil {
-		return "", fmt.Errorf("%w; an image that cannot run as user %s on a read-only root with no capabilities needs services.user or services.read_only: false in the manifest (see docs/own-service.md)", err, h.User)
-	}
-	metricsNote := "/metrics: yes"
-	if !trial.Metrics {
-		metricsNote = "/metrics: none (releases judge it from nginx's counts; promote between modes needs it and fails closed)"
-	}
-	return fmt.Sprintf("HTTP %d; %s", trial.HealthStatus, metricsNote), nil
+	return host.TryApp(ctx, m.Services.Image, user, readOnly, env, m.Services.Port, m.Services.HealthPath)
 }
 
 // exposure says what the public port serves besides the app's own paths,
