@@ -105,7 +105,7 @@ func Test(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Test(ctx) })
 }
 
-// TestSwarm runs setup, then the slower swarm tests: a canary release on swarm, and a second engine joining as a worker.
+// TestSwarm runs setup, then the slower swarm tests: a canary release, killed changes recovered, a second engine joining as a worker.
 func TestSwarm(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Swarm(ctx) })
 }

@@ -100,11 +100,11 @@ func (r *Runner) Swarm(ctx context.Context) error {
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
-	r.Out.Step("go test -tags swarm -run '^TestSwarm' ./e2e (a release on swarm; a swarm of this engine and a second one)")
+	r.Out.Step("go test -tags swarm -run '^TestSwarm' ./e2e (a release on swarm; a release and a roll killed and recovered; a swarm of this engine and a second one)")
 	if err := r.goTest(ctx, "-tags", "swarm", "-run", "^TestSwarm", "-count=1", "-v", "-timeout", "20m", "./e2e"); err != nil {
 		return fmt.Errorf("the swarm tests failed: %w", err)
 	}
-	r.Out.OK("a release on swarm passed, and a task on a second swarm node answered through nginx")
+	r.Out.OK("a release on swarm passed, killed changes were recovered, and a task on a second swarm node answered through nginx")
 	return nil
 }
 
