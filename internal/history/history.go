@@ -46,6 +46,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -61,9 +62,11 @@ const (
 )
 
 // Append writes one line for event at time at to the history file at path,
-// creating the file when missing. fields must not hold "timestamp" or "event".
-func Append(path string, at time.Time, event string, fields map[string]any) error {
-	line, err := encodeLine(at, event, fields)
+// creating the file when missing. payload is the event's struct from
+// events.go, or a map of fields; either way it must not hold "timestamp" or
+// "event".
+func Append(path string, at time.Time, event string, payload any) error {
+	line, err := encodeLine(at, event, payload)
 	if err != nil {
 		return fmt.Errorf("history: encode %q event: %w", event, err)
 	}
@@ -73,48 +76,97 @@ func Append(path string, at time.Time, event string, fields map[string]any) erro
 	return nil
 }
 
-// encodeLine renders the line by hand because encoding/json sorts map keys and
-// would not put timestamp and event first.
-func encodeLine(at time.Time, event string, fields map[string]any) ([]byte, error) {
+// field is one top-level key of a line and its encoded value.
+type field struct {
+	key   string
+	value []byte
+}
+
+// encodeLine renders the line by hand because encoding/json would not put
+// timestamp and event first.
+func encodeLine(at time.Time, event string, payload any) ([]byte, error) {
 	var errs []error
 	if event == "" {
 		errs = append(errs, errors.New("event name is empty"))
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		if k == keyTimestamp || k == keyEvent {
-			errs = append(errs, fmt.Errorf("field %q is reserved", k))
-			continue
+	fields, err := fieldsOf(payload)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	fields = slices.DeleteFunc(fields, func(f field) bool {
+		if f.key == keyTimestamp || f.key == keyEvent {
+			errs = append(errs, fmt.Errorf("field %q is reserved", f.key))
+			return true
 		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // messages like "p99 > 500 ms" stay readable
-	put := func(key string, value any) {
-		buf.WriteByte(',')
-		_ = enc.Encode(key) // a string always encodes
-		buf.Truncate(buf.Len() - 1)
-		buf.WriteByte(':')
-		if err := enc.Encode(value); err != nil {
-			errs = append(errs, fmt.Errorf("field %q: %w", key, err))
-			return
-		}
-		buf.Truncate(buf.Len() - 1) // Encode ends every value with a newline
-	}
-	put(keyTimestamp, at.UTC().Format(time.RFC3339Nano))
-	put(keyEvent, event)
-	for _, k := range keys {
-		put(k, fields[k])
-	}
+		return false
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	line := buf.Bytes()
-	line[0] = '{'
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
+
+	line := []byte(`{"` + keyTimestamp + `":"` + at.UTC().Format(time.RFC3339Nano) + `","` + keyEvent + `":`)
+	name, _ := encode(event) // a string always encodes
+	line = append(line, name...)
+	for _, f := range fields {
+		key, _ := encode(f.key)
+		line = append(append(append(append(line, ','), key...), ':'), f.value...)
+	}
 	return append(line, '}', '\n'), nil
+}
+
+// fieldsOf encodes payload's top-level fields. A map's values are encoded one
+// by one, so that an error names its field; a struct is encoded whole and
+// split, so that its nested values keep the order its type gives them.
+func fieldsOf(payload any) ([]field, error) {
+	if m, ok := payload.(map[string]any); ok {
+		return mapFields(m)
+	}
+	if m, ok := payload.(Event); ok {
+		return mapFields(m)
+	}
+	data, err := encode(payload)
+	if err != nil {
+		return nil, err
+	}
+	if string(data) == "null" {
+		return nil, nil // a nil payload: an event with no fields
+	}
+	members, err := splitObject(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("payload %T: %w", payload, err)
+	}
+	fields := make([]field, len(members))
+	for i, m := range members {
+		fields[i] = field{key: m.name(), value: m.value}
+	}
+	return fields, nil
+}
+
+func mapFields(m map[string]any) ([]field, error) {
+	var errs []error
+	fields := make([]field, 0, len(m))
+	for k, v := range m {
+		data, err := encode(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("field %q: %w", k, err))
+			continue
+		}
+		fields = append(fields, field{key: k, value: data})
+	}
+	return fields, errors.Join(errs...)
+}
+
+// encode is json.Marshal without HTML escaping, so that messages like
+// "p99 > 500 ms" stay readable in the file.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil // Encode ends every value with a newline
 }
 
 // appendLine writes line at the end of path under an exclusive flock. The lock

@@ -62,6 +62,46 @@ func TestAppendPutsTimestampAndEventFirst(t *testing.T) {
 	}
 }
 
+func TestAppendWritesAStructPayloadSortedAtTheTopAndInItsOwnOrderInside(t *testing.T) {
+	type inner struct {
+		Z int    `json:"z"`
+		A string `json:"a"`
+	}
+	type payload struct {
+		Mode   string `json:"mode"`
+		Window inner  `json:"window"`
+		Note   string `json:"note,omitempty"`
+		Error  string `json:"error"`
+	}
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	if err := Append(path, t0, "status_scrape", payload{Mode: "canary", Window: inner{Z: 1, A: "p99 > 500"}, Error: "x & y"}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"timestamp":"2026-05-05T20:34:51Z","event":"status_scrape","error":"x & y","mode":"canary","window":{"z":1,"a":"p99 > 500"}}` + "\n"
+	if string(data) != want {
+		t.Errorf("line =\n%s want\n%s", data, want)
+	}
+}
+
+func TestAppendRefusesAPayloadThatIsNotAnObjectOrHoldsAReservedKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	type stamped struct {
+		Timestamp string `json:"timestamp"`
+	}
+	for _, payload := range []any{42, []string{"a"}, stamped{"now"}} {
+		if err := Append(path, t0, "deploy", payload); err == nil {
+			t.Errorf("Append accepted the payload %#v", payload)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a rejected payload created the file: %v", err)
+	}
+}
+
 func TestAppendRejectsReservedFieldsAndEmptyEvent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "history.jsonl")
 	err := Append(path, t0, "", map[string]any{"timestamp": "x", "event": "y", "bad": make(chan int)})
