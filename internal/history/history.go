@@ -11,31 +11,51 @@
 // only what its accessors are asked for, which is what makes an audit of a
 // million lines take about a second.
 //
-// Events written by SwiftDeploy and the fields they carry (every event may also
-// carry "result": "ok", "failed", "denied" or "noop"):
+// Events written by SwiftDeploy, each with its payload struct in events.go, the
+// one spelling of the history's contract for the commands that write it and the
+// audit that reads it. Every event may carry Outcome's "result" ("ok", "failed",
+// "denied", "invalid" or "noop") and "error".
 //
-//	event            fields
-//	---------------  ------------------------------------------------------------------
-//	init             mode, files
-//	validate         checks, failed
-//	deploy           mode, result
-//	promote          from, to, result, overridden
-//	rollback         from, to, result
-//	chaos            mode ("slow", "error", "recover"), rate, duration, result
-//	teardown         clean, result
-//	policy_decision  domain, action, input,
-//	                 decision{allow, violations[{rule, observed, limit, message}], notes},
-//	                 overridden (true when break-glass let a denied action through)
-//	deploy_blocked   domain, violations[{rule, observed, limit, message}]
-//	promote_blocked  from, to, domain, violations[{rule, observed, limit, message}]
-//	status_scrape    mode, chaos,
-//	                 window{requests, error_rate_percent, p99_latency_ms, window_seconds,
-//	                        no_traffic},
-//	                 sample{at, requests, errors, buckets[[le, count]...], uptime_seconds,
-//	                        mode, chaos}
-//	metrics_sample   the fields of status_scrape's sample, at the top level
-//	error            command, message (older histories; commands now record
-//	                 their own failure with result "failed" and an error field)
+//	event            payload         fields
+//	---------------  --------------  ----------------------------------------------------
+//	setup            Setup           result, elapsed_seconds, error
+//	init             Init            result, mode, files, error
+//	validate         Validate        checks, failed
+//	deploy           Deploy          result, mode, release, elapsed_seconds, error
+//	deploy_blocked   Blocked         domain, violations[{rule, observed, limit, message}]
+//	promote          Promote         from, to, overridden, result, elapsed_seconds, error
+//	promote_blocked  Blocked         from, to, action, domain, violations
+//	rollback         Rollback        from, to | from_image, from_version, to_image,
+//	                                 to_version | release ("undone", "aborted");
+//	                                 overridden, result, elapsed_seconds, error
+//	recover          Recover         action, from, to, phase, pid,
+//	                                 result ("finished", "undone")
+//	chaos            Chaos           mode ("slow", "error", "recover"), target, duration,
+//	                                 rate, instances, result, error
+//	teardown         Teardown        clean, result, error
+//	audit            Audit           result, events, skipped, report
+//	policy_decision  PolicyDecision  domain, action, input (internal/gate's input of the
+//	                                 domain), decision{allow, domain, checked, violations,
+//	                                 notes, verdict, overridden, override_reason,
+//	                                 retry_seconds}, overridden (true when break-glass
+//	                                 let a denied action through), error
+//	status_scrape    StatusScrape    mode, chaos, window{window_seconds, requests, errors,
+//	                                 error_rate_percent, p99_latency_ms, no_traffic,
+//	                                 counter_reset}, req_per_sec, sample{at, requests,
+//	                                 errors, buckets[{le, count}], uptime_seconds, mode,
+//	                                 chaos} | release (during a release)
+//	metrics_sample   Sample          the fields of status_scrape's sample, at the top level
+//	release          ReleaseEvent    result ("started", "completed", "aborted", "error"),
+//	                                 strategy, from_image, from_version, to_image,
+//	                                 to_version, steps, step, weight, reasons,
+//	                                 elapsed_seconds, first_bad_to_abort_seconds, error
+//	release_step     ReleaseStep     step, steps, weight, extension, window_seconds,
+//	                                 verdict, canary, stable, canary_app, stable_app,
+//	                                 reasons
+//	<command>        Outcome         result, error: a command that could not take the
+//	                                 stack's lock, under its first word
+//	error            CommandError    command, message (older histories; commands now
+//	                                 record their own failure)
 package history
 
 import (
