@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
@@ -50,7 +51,7 @@ func (s *Stack) generate(m *manifest.Manifest) error {
 		if errors.Is(err, fail.ErrInvalid) {
 			return fmt.Errorf("%s policy section: %w", ManifestFile, err)
 		}
-		return policyUnavailable(err)
+		return gate.Unavailable(err)
 	}
 	files, err := s.render(m, nil)
 	if err != nil {

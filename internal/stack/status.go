@@ -11,6 +11,7 @@ import (
 
 	"github.com/swiftdeploy/swiftdeploy/internal/dashboard"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
@@ -156,7 +157,7 @@ func (s *Stack) statusDomains(ctx context.Context, m *manifest.Manifest, eng *po
 			domains[i].Err = policyErr.Error()
 			continue
 		}
-		var input map[string]any
+		var input any
 		switch name {
 		case policy.Infrastructure:
 			in, err := infrastructureInput(ctx)
@@ -170,14 +171,13 @@ func (s *Stack) statusDomains(ctx context.Context, m *manifest.Manifest, eng *po
 				domains[i].Err = "no metrics window yet"
 				continue
 			}
-			input = window.Input()
 			target := manifest.ModeStable
 			if snap.Mode == manifest.ModeStable {
 				target = manifest.ModeCanary
 			}
-			input["current_mode"], input["target_mode"], input["action"] = snap.Mode, target, "promote"
+			input = gate.FromWindow(*window, snap.Mode, target, "promote")
 		}
-		d, err := eng.Decide(ctx, name, input)
+		d, err := gate.Ask(ctx, eng, name, input)
 		if err != nil {
 			domains[i].Err = err.Error()
 			continue
