@@ -22,13 +22,13 @@ func (s *Stack) Init() error {
 
 func (s *Stack) initFiles() (err error) {
 	m, err := s.prepare()
-	fields := map[string]any{"result": resultOf(err), "files": []string{render.NginxConf, render.ComposeFile}}
+	event := history.Init{Result: resultOf(err), Files: []string{render.NginxConf, render.ComposeFile}}
 	if err != nil {
-		fields["error"] = err.Error()
+		event.Error = err.Error()
 	} else {
-		fields["mode"] = m.Services.Mode
+		event.Mode = m.Services.Mode
 	}
-	s.record(history.EventInit, fields)
+	s.record(history.EventInit, event)
 	return err
 }
 

@@ -130,7 +130,7 @@ func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.
 				snap.RequestsPerSecond = w.Requests / w.Seconds
 			}
 		}
-		s.record(history.EventStatusScrape, statusFields(snap, window, cur))
+		s.record(history.EventStatusScrape, statusRecord(snap, window, cur))
 	} else if snap.Problem == "" {
 		snap.Problem = "metrics: " + scrapeErr.Error()
 	}
@@ -197,13 +197,16 @@ func chaosName(v float64) string {
 	return "none"
 }
 
-func statusFields(snap dashboard.Snapshot, w *metrics.Window, cur metrics.Sample) map[string]any {
-	fields := map[string]any{"mode": snap.Mode, "chaos": snap.Chaos, "sample": recorded(cur)}
+// statusRecord is one refresh as history keeps it: with the raw sample, for
+// a later promote to measure its window from.
+func statusRecord(snap dashboard.Snapshot, w *metrics.Window, cur metrics.Sample) history.StatusScrape {
+	sample := recorded(cur)
+	rec := history.StatusScrape{Refresh: history.Refresh{Mode: snap.Mode, Chaos: snap.Chaos}, Sample: &sample}
 	if w != nil {
-		fields["window"] = w
-		fields["req_per_sec"] = round(snap.RequestsPerSecond, 2)
+		perSecond := round(snap.RequestsPerSecond, 2)
+		rec.Window, rec.ReqPerSec = w, &perSecond
 	}
-	return fields
+	return rec
 }
 
 // ParseStatusOptions reads the status target's flags: -once, -json and
@@ -295,10 +298,21 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 	}
 	// Recorded without a raw sample: a later promote must not take a window
 	// from a scrape that could have come from either build.
-	s.record(history.EventStatusScrape, map[string]any{"mode": snap.Mode, "chaos": snap.Chaos, "window": snap.Window,
-		"req_per_sec": round(snap.RequestsPerSecond, 2), "release": view})
+	perSecond := round(snap.RequestsPerSecond, 2)
+	s.record(history.EventStatusScrape, history.StatusScrape{Release: releaseView(view),
+		Refresh: history.Refresh{Mode: snap.Mode, Chaos: snap.Chaos, Window: snap.Window, ReqPerSec: &perSecond}})
 	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, snap.Window)
 	return snap
+}
+
+// releaseView is status's view of a release as history keeps it.
+func releaseView(v *dashboard.Release) *history.ReleaseView {
+	rec := &history.ReleaseView{From: v.From, To: v.To, Phase: v.Phase, Step: v.Step, Steps: v.Steps, Weight: v.Weight, WindowSeconds: v.WindowSeconds}
+	for _, b := range v.Builds {
+		rec.Builds = append(rec.Builds, history.BuildView{Side: b.Side, Image: b.Image, Version: b.Version, Requests: b.Requests,
+			RequestsPerSecond: b.RequestsPerSecond, ErrorRatePercent: b.ErrorRatePercent, P99Ms: b.P99Ms})
+	}
+	return rec
 }
 
 // probeInto probes the app's health path through nginx for status: up or
