@@ -40,3 +40,21 @@ func BenchmarkUnmarshalScrapeLines(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeScrapeRefresh measures decoding a status_scrape line's
+// refresh (mode, chaos, window), what an audit does with most lines, beside
+// BenchmarkUnmarshalScrapeLines.
+func BenchmarkDecodeScrapeRefresh(b *testing.B) {
+	r := NewReader(bytes.NewReader(scrapeLine))
+	raw, ok := r.NextRaw()
+	if !ok {
+		b.Fatal(r.Skipped())
+	}
+	b.SetBytes(int64(len(scrapeLine)))
+	for b.Loop() {
+		var f Refresh
+		if err := raw.Decode(&f); err != nil || f.Window == nil {
+			b.Fatal(err)
+		}
+	}
+}

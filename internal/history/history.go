@@ -8,8 +8,8 @@
 // call, so lines never interleave and none is lost. Readers skip malformed lines and
 // report them instead of failing: a history must stay readable after a crash.
 // Reader.Next decodes every field; Reader.NextRaw validates the line but decodes
-// only what its accessors are asked for, which is what makes an audit of a
-// million lines take about a second.
+// only what its accessors, or Raw.Decode into an event's payload struct, are
+// asked for, which is what makes an audit of a million lines take about a second.
 //
 // Events written by SwiftDeploy, each with its payload struct in events.go, the
 // one spelling of the history's contract for the commands that write it and the
