@@ -90,7 +90,8 @@ func (g *groups) add(at time.Time, domain string, v violation) {
 	gr.message = v.Message
 	gr.limit = formatValue(v.Limit)
 	var obs float64
-	if json.Unmarshal(v.Observed, &obs) == nil {
+	// null (an input that was missing) would decode as 0 without an error.
+	if string(v.Observed) != "null" && json.Unmarshal(v.Observed, &obs) == nil {
 		if !gr.numeric || obs < gr.minObs {
 			gr.minObs = obs
 		}

@@ -66,9 +66,12 @@ func (c *collector) add(raw history.Raw) {
 		c.errors++ // a command that failed records its own event with the error
 	}
 	switch raw.Event {
-	case history.EventStatusScrape, history.EventMetricsSample:
+	case history.EventStatusScrape:
 		c.scrapes++
 		c.addScrape(raw)
+	case history.EventMetricsSample:
+		// Its "mode" is the app's gauge (0 or 1), not the name of a mode.
+		c.scrapes++
 	case history.EventPolicyDecision:
 		c.addDecision(raw)
 	case history.EventDeployBlocked, history.EventPromoteBlocked:
