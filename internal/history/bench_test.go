@@ -42,18 +42,19 @@ func BenchmarkUnmarshalScrapeLines(b *testing.B) {
 }
 
 // BenchmarkDecodeScrapeRefresh measures decoding a status_scrape line's
-// refresh (mode, chaos, window), what an audit does with most lines, beside
-// BenchmarkUnmarshalScrapeLines.
+// refresh (mode, chaos, window) with a Decoder that read it before, what an
+// audit does with most lines, beside BenchmarkUnmarshalScrapeLines.
 func BenchmarkDecodeScrapeRefresh(b *testing.B) {
 	r := NewReader(bytes.NewReader(scrapeLine))
 	raw, ok := r.NextRaw()
 	if !ok {
 		b.Fatal(r.Skipped())
 	}
+	var d Decoder
 	b.SetBytes(int64(len(scrapeLine)))
 	for b.Loop() {
 		var f Refresh
-		if err := raw.Decode(&f); err != nil || f.Window == nil {
+		if err := d.Decode(raw, &f); err != nil || f.Window.Requests == 0 {
 			b.Fatal(err)
 		}
 	}

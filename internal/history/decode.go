@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -29,15 +28,35 @@ import (
 // numbers, booleans and nested structs itself. Other values, and types whose
 // fields it does not know how to place, go to encoding/json.
 func (r Raw) Decode(v any) error {
+	var d Decoder
+	return d.Decode(r, v)
+}
+
+// A Decoder is Raw.Decode for a reader of many lines: it keeps the plan it
+// makes of each payload type and the short strings it has read (modes,
+// results), which repeat on nearly every line, so that a long history
+// decodes without an allocation per value. It is not safe for concurrent use.
+type Decoder struct {
+	plans map[reflect.Type]*plan // nil: the type is left to encoding/json
+	// last and lastPlan are the type decoded last: lines of one event come in
+	// runs (status scrapes), and a comparison is cheaper than the map.
+	last     reflect.Type
+	lastPlan *plan
+	strings  names
+	err      error // the first misfit of the current Decode
+}
+
+// Decode decodes r into v as Raw.Decode does.
+func (d *Decoder) Decode(r Raw, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return r.decodeJSON(v)
 	}
-	p := planFor(rv.Elem().Type())
+	p := d.planFor(rv.Elem().Type())
 	if p == nil {
 		return r.decodeJSON(v)
 	}
-	var d decoder
+	d.err = nil
 	s := rv.Elem()
 	for i := range r.members {
 		d.member(p, s, &r.members[i])
@@ -101,18 +120,22 @@ type planField struct {
 	kind  kind
 	elem  kind  // for kindPointer: the pointed-to kind, never kindPointer
 	sub   *plan // for kindStruct, and kindPointer to a struct
+	bits  int   // for kindFloat and kindInt, or a pointer to one: the number's size
 }
 
-// plans caches a plan per struct type; a nil plan means the type is left to
-// encoding/json.
-var plans sync.Map
-
-func planFor(t reflect.Type) *plan {
-	if p, ok := plans.Load(t); ok {
-		return p.(*plan)
+func (d *Decoder) planFor(t reflect.Type) *plan {
+	if t == d.last {
+		return d.lastPlan
 	}
-	p := buildPlan(t, map[reflect.Type]bool{})
-	plans.Store(t, p)
+	p, ok := d.plans[t]
+	if !ok {
+		p = buildPlan(t, map[reflect.Type]bool{})
+		if d.plans == nil {
+			d.plans = map[reflect.Type]*plan{}
+		}
+		d.plans[t] = p
+	}
+	d.last, d.lastPlan = t, p
 	return p
 }
 
@@ -177,10 +200,11 @@ func (p *plan) add(t reflect.Type, index []int, seen map[reflect.Type]bool) bool
 		if name == "" {
 			name = f.Name
 		}
-		pf := planField{name: name, index: at}
+		pf := planField{name: name, index: at, bits: bitsOf(f.Type)}
 		pf.kind, pf.sub = kindOf(f.Type, seen)
 		if pf.kind == kindPointer {
 			pf.elem, pf.sub = kindOf(f.Type.Elem(), seen)
+			pf.bits = bitsOf(f.Type.Elem())
 			if pf.elem == kindPointer {
 				pf.kind, pf.elem, pf.sub = kindJSON, 0, nil
 			}
@@ -281,10 +305,7 @@ func lowerASCII(key []byte) bool {
 	return true
 }
 
-// decoder keeps the first error of one Decode.
-type decoder struct{ err error }
-
-func (d *decoder) member(p *plan, s reflect.Value, m *member) {
+func (d *Decoder) member(p *plan, s reflect.Value, m *member) {
 	if f := p.find(m); f != nil {
 		d.value(f, f.kind, fieldOf(s, f.index), m.value)
 	}
@@ -303,7 +324,7 @@ func fieldOf(s reflect.Value, index []int) reflect.Value {
 
 // value decodes one JSON value, which the scanner already validated, into v,
 // field f or what f points to, as k says.
-func (d *decoder) value(f *planField, k kind, v reflect.Value, data []byte) {
+func (d *Decoder) value(f *planField, k kind, v reflect.Value, data []byte) {
 	null := string(data) == "null"
 	switch k {
 	case kindJSON:
@@ -335,7 +356,7 @@ func (d *decoder) value(f *planField, k kind, v reflect.Value, data []byte) {
 			d.mismatch(data, v, f.name)
 			return
 		}
-		v.SetString(text(data[1 : len(data)-1]))
+		v.SetString(d.text(data[1 : len(data)-1]))
 	case kindBool:
 		switch string(data) {
 		case "true", "false":
@@ -348,7 +369,7 @@ func (d *decoder) value(f *planField, k kind, v reflect.Value, data []byte) {
 		if null {
 			return
 		}
-		x, err := parseFloat(data, bits(v))
+		x, err := parseFloat(data, f.bits)
 		if !isNumber(data) || err != nil {
 			d.mismatch(data, v, f.name)
 			return
@@ -358,7 +379,7 @@ func (d *decoder) value(f *planField, k kind, v reflect.Value, data []byte) {
 		if null {
 			return
 		}
-		n, err := strconv.ParseInt(string(data), 10, bits(v))
+		n, err := strconv.ParseInt(string(data), 10, f.bits)
 		if !isNumber(data) || err != nil {
 			d.mismatch(data, v, f.name)
 			return
@@ -402,27 +423,30 @@ func parseFloat(data []byte, bits int) (float64, error) {
 	return strconv.ParseFloat(string(data), bits)
 }
 
-// bits is the size of v's number kind; ParseFloat and ParseInt refuse what
+// bitsOf is the size of t's number kind; ParseFloat and ParseInt refuse what
 // does not fit in it.
-func bits(v reflect.Value) int {
-	switch v.Kind() {
-	case reflect.Float32, reflect.Int32:
-		return 32
-	case reflect.Int8:
-		return 8
-	case reflect.Int16:
-		return 16
+func bitsOf(t reflect.Type) int {
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return t.Bits()
 	}
-	return 64
+	return 0
 }
+
+// internMax is the longest string a Decoder keeps to hand out again: modes,
+// results and versions repeat, messages seldom do.
+const internMax = 32
 
 // text is the inside of a JSON string as encoding/json decodes it: escapes
 // undone, invalid UTF-8 replaced.
-func text(inner []byte) string {
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner)
+func (d *Decoder) text(inner []byte) string {
+	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+		return decodeString(inner)
 	}
-	return decodeString(inner)
+	if len(inner) <= internMax {
+		return d.strings.intern(inner)
+	}
+	return string(inner)
 }
 
 func isNumber(data []byte) bool {
@@ -431,7 +455,7 @@ func isNumber(data []byte) bool {
 
 // mismatch notes a value that does not fit its field, as encoding/json's
 // UnmarshalTypeError; the field keeps what it held.
-func (d *decoder) mismatch(data []byte, v reflect.Value, name string) {
+func (d *Decoder) mismatch(data []byte, v reflect.Value, name string) {
 	what := "number " + string(data)
 	switch {
 	case data[0] == '"':
@@ -446,7 +470,7 @@ func (d *decoder) mismatch(data []byte, v reflect.Value, name string) {
 	d.fail(&json.UnmarshalTypeError{Value: what, Type: v.Type(), Field: name})
 }
 
-func (d *decoder) fail(err error) {
+func (d *Decoder) fail(err error) {
 	if d.err == nil {
 		d.err = err
 	}

@@ -70,8 +70,9 @@ func rawOf(t testing.TB, line string) (Raw, bool) {
 // agree decodes line into a fresh value of v's type both ways and fails
 // when encoding/json and Decode differ in whether it erred, or, for a line
 // that fits, in the value. (On a line that does not fit, Decode goes on
-// where json.Unmarshal may stop.)
-func agree(t testing.TB, line string, v any) {
+// where json.Unmarshal may stop.) longLived has read the lines before, as
+// the audit's Decoder has read the history before.
+func agree(t testing.TB, longLived *Decoder, line string, v any) {
 	t.Helper()
 	raw, ok := rawOf(t, line)
 	if !ok {
@@ -84,9 +85,16 @@ func agree(t testing.TB, line string, v any) {
 	if (gotErr == nil) != (wantErr == nil) || (wantErr == nil && !reflect.DeepEqual(got.Interface(), want.Interface())) {
 		t.Fatalf("%T from %s:\nDecode   %+v, %v\njson     %+v, %v", v, line, got.Elem(), gotErr, want.Elem(), wantErr)
 	}
+	// A Decoder that read other lines before reads this one alike.
+	again := reflect.New(typ)
+	againErr := longLived.Decode(raw, again.Interface())
+	if (againErr == nil) != (gotErr == nil) || !reflect.DeepEqual(again.Interface(), got.Interface()) {
+		t.Fatalf("%T from %s: a Decoder used before gave %+v, %v; Raw.Decode %+v, %v", v, line, again.Elem(), againErr, got.Elem(), gotErr)
+	}
 }
 
 func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
+	var d Decoder
 	for _, line := range []string{
 		`{}`,
 		`{"text":"a","named":"canary","flag":true,"float":1.5,"small":0.1,"int":-3,"tiny":127,"maybe_float":2,"maybe_bool":false}`,
@@ -105,7 +113,7 @@ func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
 		// Invalid UTF-8 is replaced, as encoding/json replaces it.
 		"{\"text\":\"caf\xe9\",\"b\xffad\":1}",
 	} {
-		agree(t, line, &every{})
+		agree(t, &d, line, &every{})
 	}
 }
 
@@ -117,6 +125,7 @@ func TestDecodeAgreesWithEncodingJSONOnEveryRecordedShape(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "audit", "testdata", "*.jsonl"))
 	files = append(files, filepath.Join("testdata", "events.golden.jsonl"))
 	lines := 0
+	var d Decoder
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
@@ -127,7 +136,7 @@ func TestDecodeAgreesWithEncodingJSONOnEveryRecordedShape(t *testing.T) {
 		for sc.Scan() {
 			lines++
 			for _, p := range payloads {
-				agree(t, sc.Text(), p)
+				agree(t, &d, sc.Text(), p)
 			}
 		}
 		f.Close()
@@ -170,6 +179,7 @@ func TestDecodeLeavesATypeItCannotPlaceToEncodingJSON(t *testing.T) {
 		time.Time     // its UnmarshalJSON is the struct's
 		N         int `json:"n"`
 	}
+	var d Decoder
 	for _, tc := range []struct {
 		line string
 		v    any
@@ -179,10 +189,10 @@ func TestDecodeLeavesATypeItCannotPlaceToEncodingJSON(t *testing.T) {
 		{`{"p":"x"}`, &embeddedPointer{}},
 		{`"2026-05-05T20:34:51Z"`, &embeddedTime{}},
 	} {
-		if planFor(reflect.TypeOf(tc.v).Elem()) != nil {
+		if new(Decoder).planFor(reflect.TypeOf(tc.v).Elem()) != nil {
 			t.Errorf("%T got a plan", tc.v)
 		}
-		agree(t, tc.line, tc.v)
+		agree(t, &d, tc.line, tc.v)
 	}
 	var m map[string]any
 	raw, _ := rawOf(t, `{"a":1}`)
@@ -226,10 +236,11 @@ func FuzzDecodeAgreesWithEncodingJSON(f *testing.F) {
 		`{"tiny":-129,"small":"x","list":[1]}`, `{"t\u0045xt":"\ud83d\ude00","q":2}`} {
 		f.Add([]byte(s))
 	}
+	var d Decoder
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
 			return
 		}
-		agree(t, string(data), &every{})
+		agree(t, &d, string(data), &every{})
 	})
 }

@@ -212,6 +212,8 @@ type Violation struct {
 // StatusScrape is the payload of EventStatusScrape: one refresh of status.
 type StatusScrape struct {
 	Refresh
+	// ReqPerSec is there with the window.
+	ReqPerSec *float64 `json:"req_per_sec,omitempty"`
 	// Sample is the scrape itself, for a later promote to measure its window
 	// from; absent during a release, when it could come from either build.
 	Sample *Sample `json:"sample,omitempty"`
@@ -220,13 +222,15 @@ type StatusScrape struct {
 }
 
 // Refresh is what one status refresh measured, the part of a scrape a reader
-// of a long history needs: decoding it alone leaves the sample undecoded.
+// of a long history needs: decoding it alone leaves the rest unread, and
+// allocates nothing.
 type Refresh struct {
-	Mode   string          `json:"mode"`
-	Chaos  string          `json:"chaos"`
-	Window *metrics.Window `json:"window,omitempty"` // absent until status has two scrapes
-	// ReqPerSec is there with Window.
-	ReqPerSec *float64 `json:"req_per_sec,omitempty"`
+	Mode  string `json:"mode"`
+	Chaos string `json:"chaos"`
+	// Window is zero, and absent from the line, until status has two
+	// scrapes; a measured window is never zero (one without traffic says
+	// NoTraffic).
+	Window metrics.Window `json:"window,omitzero"`
 }
 
 // Sample is one scrape of the app's /metrics as history stores it: the

@@ -28,7 +28,7 @@ func fullEvents() []struct {
 	violation := Violation{Rule: "error_rate", Observed: 56.45, Limit: 1.0, Message: "error rate 56.45% exceeds the 1.00% limit"}
 	decision := &Decision{Allow: true, Domain: "canary", Checked: map[string]any{"requests": 150.0}, Violations: []Violation{violation},
 		Notes: []string{"a note"}, Verdict: "promote", Overridden: true, OverrideReason: "incident 42", RetrySeconds: 120}
-	window := &metrics.Window{Seconds: 30, Requests: 150, Errors: 3, ErrorRatePercent: 2, P99Ms: 14.5, NoTraffic: true, Reset: true}
+	window := metrics.Window{Seconds: 30, Requests: 150, Errors: 3, ErrorRatePercent: 2, P99Ms: 14.5, NoTraffic: true, Reset: true}
 	sample := Sample{At: t0, Requests: 2500, Errors: 12, Buckets: []metrics.Bucket{{UpperBound: 0.005, Count: 1500}, {UpperBound: math.Inf(1), Count: 2500}},
 		UptimeSeconds: 517, Mode: 1, Chaos: 2}
 	figures := BuildFigures{Requests: 300, ErrorRatePercent: 0.5, P99Ms: 12}
@@ -51,7 +51,7 @@ func fullEvents() []struct {
 		{EventAudit, &Audit{Result: "ok", Events: 1000, Skipped: 2, Report: "audit_report.md"}},
 		{EventPolicyDecision, &PolicyDecision{Domain: "canary", Action: "promote", Input: raw(`{"action":"promote","requests":150}`),
 			Decision: decision, Overridden: yes(), Error: "x"}},
-		{EventStatusScrape, &StatusScrape{Refresh: Refresh{Mode: "canary", Chaos: "error", Window: window, ReqPerSec: num(5)}, Sample: &sample,
+		{EventStatusScrape, &StatusScrape{Refresh: Refresh{Mode: "canary", Chaos: "error", Window: window}, ReqPerSec: num(5), Sample: &sample,
 			Release: &ReleaseView{From: "1.1.0", To: "1.2.0", Phase: "canary", Step: 1, Steps: 3, Weight: 10, WindowSeconds: 10,
 				Builds: []BuildView{{Side: "canary", Image: "app:2", Version: "1.2.0", Requests: 50, RequestsPerSecond: 5, ErrorRatePercent: 2, P99Ms: 7}}}}},
 		{EventMetricsSample, &sample},
@@ -139,7 +139,7 @@ func writtenEvents() []struct {
 	violations := []Violation{{Rule: "cpu_load", Observed: 3.0, Limit: 2.0, Message: "CPU load 3.00 exceeds the 2.00 maximum"}}
 	decision := Decision{Allow: false, Domain: "infrastructure", Checked: map[string]any{"cpu_load_1m": 3.0, "disk_free_gb": 61.3, "mem_free_percent": 71.5},
 		Violations: violations, RetrySeconds: 120}
-	window := &metrics.Window{Seconds: 30.01, Requests: 150, Errors: 1, ErrorRatePercent: 0.6666666666666666, P99Ms: 14.5}
+	window := metrics.Window{Seconds: 30.01, Requests: 150, Errors: 1, ErrorRatePercent: 0.6666666666666666, P99Ms: 14.5}
 	sample := Sample{At: t0, Requests: 25, Errors: 1, Buckets: []metrics.Bucket{{UpperBound: 0.005, Count: 15}, {UpperBound: math.Inf(1), Count: 25}},
 		UptimeSeconds: 18, Mode: 1}
 	return []struct {
@@ -173,9 +173,9 @@ func writtenEvents() []struct {
 			Input: raw(`{"cpu_load_1m":3,"disk_free_gb":61.3,"mem_free_percent":71.5}`), Decision: &decision, Overridden: &no}},
 		{"policy failed", EventPolicyDecision, PolicyDecision{Domain: "canary", Action: "promote", Input: raw(`{"action":"promote"}`),
 			Error: "policy: decide canary: evaluation did not finish in time: context deadline exceeded"}},
-		{"status scrape", EventStatusScrape, StatusScrape{Refresh: Refresh{Mode: "canary", Chaos: "none", Window: window, ReqPerSec: num(0)}, Sample: &sample}},
+		{"status scrape", EventStatusScrape, StatusScrape{Refresh: Refresh{Mode: "canary", Chaos: "none", Window: window}, ReqPerSec: num(0), Sample: &sample}},
 		{"first status scrape", EventStatusScrape, StatusScrape{Refresh: Refresh{Mode: "stable", Chaos: "none"}, Sample: &sample}},
-		{"status scrape in a release", EventStatusScrape, StatusScrape{Refresh: Refresh{Mode: "stable", Chaos: "error (canary)", Window: window, ReqPerSec: num(15)},
+		{"status scrape in a release", EventStatusScrape, StatusScrape{Refresh: Refresh{Mode: "stable", Chaos: "error (canary)", Window: window}, ReqPerSec: num(15),
 			Release: &ReleaseView{From: "1.1.0", To: "1.2.0", Phase: "canary", Step: 1, Steps: 3, Weight: 10, WindowSeconds: 10,
 				Builds: []BuildView{{Side: "stable", Image: "app:1", Version: "1.1.0", Requests: 135, RequestsPerSecond: 13.5, P99Ms: 6},
 					{Side: "canary", Image: "app:2", Version: "1.2.0", Requests: 15, RequestsPerSecond: 1.5, ErrorRatePercent: 6.666666666666667, P99Ms: 7}}}}},

@@ -106,11 +106,11 @@ func eachMember(obj []byte, fn func(member)) bool {
 		return false
 	}
 	for i = skipSpace(obj, i+1); i < len(obj) && obj[i] == '"'; i = skipSpace(obj, i+1) {
-		keyEnd := skipString(obj, i)
+		keyEnd, escaped := keyString(obj, i)
 		key := obj[i+1 : keyEnd]
 		i = skipSpace(obj, skipSpace(obj, keyEnd+1)+1) // past the colon
 		end := skipValue(obj, i)
-		fn(member{key: key, escaped: bytes.IndexByte(key, '\\') >= 0, value: obj[i:trimSpace(obj, i, end)]})
+		fn(member{key: key, escaped: escaped, value: obj[i:trimSpace(obj, i, end)]})
 		i = skipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ',' {
 			break
@@ -146,6 +146,16 @@ func skipString(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// keyString is skipString for a key, which also says whether it holds an
+// escape. Nearly no key has one: the first quote then ends it.
+func keyString(b []byte, i int) (end int, escaped bool) {
+	q := bytes.IndexByte(b[i+1:], '"')
+	if q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
+		return i + 1 + q, false
+	}
+	return skipString(b, i), true
 }
 
 // skipValue returns the end of the valid JSON value starting at i.

@@ -204,7 +204,7 @@ func statusRecord(snap dashboard.Snapshot, w *metrics.Window, cur metrics.Sample
 	rec := history.StatusScrape{Refresh: history.Refresh{Mode: snap.Mode, Chaos: snap.Chaos}, Sample: &sample}
 	if w != nil {
 		perSecond := round(snap.RequestsPerSecond, 2)
-		rec.Window, rec.ReqPerSec = w, &perSecond
+		rec.Window, rec.ReqPerSec = *w, &perSecond
 	}
 	return rec
 }
@@ -299,8 +299,8 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 	// Recorded without a raw sample: a later promote must not take a window
 	// from a scrape that could have come from either build.
 	perSecond := round(snap.RequestsPerSecond, 2)
-	s.record(history.EventStatusScrape, history.StatusScrape{Release: releaseView(view),
-		Refresh: history.Refresh{Mode: snap.Mode, Chaos: snap.Chaos, Window: snap.Window, ReqPerSec: &perSecond}})
+	s.record(history.EventStatusScrape, history.StatusScrape{Refresh: history.Refresh{Mode: snap.Mode, Chaos: snap.Chaos, Window: *snap.Window},
+		ReqPerSec: &perSecond, Release: releaseView(view)})
 	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, snap.Window)
 	return snap
 }
