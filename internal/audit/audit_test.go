@@ -348,3 +348,22 @@ func TestAViolationOfAMissingInputHasNoObservedFigure(t *testing.T) {
 		t.Errorf("the report does not list\n%s\nin\n%s", want, out.String())
 	}
 }
+
+func TestAValueOfTheWrongTypeLeavesTheRestOfItsLineInTheReport(t *testing.T) {
+	hist := `{"timestamp":"2026-05-05T21:00:00Z","event":"chaos","mode":"error","rate":"half","result":"ok"}
+{"timestamp":"2026-05-05T21:01:00Z","event":"deploy","mode":7,"result":"failed","error":"x"}
+{"timestamp":"2026-05-05T21:02:00Z","event":"release","result":"started","steps":"all","from_version":"1","to_version":"2"}
+`
+	var out strings.Builder
+	stats, err := Write(&out, strings.NewReader(hist), Options{Now: now})
+	if err != nil || stats.Events != 3 || stats.Skipped != 0 {
+		t.Fatalf("Write = %+v, %v", stats, err)
+	}
+	report := out.String()
+	for _, want := range []string{"| 2026-05-05 21:00:00 | chaos | error | ok |", "| 2026-05-05 21:01:00 | deploy |  | failed |",
+		"| Chaos injections | 1 |", "| Failed commands and errors | 1 |", "| Releases | 0 |"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
+	}
+}

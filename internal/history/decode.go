@@ -44,6 +44,7 @@ type Decoder struct {
 	lastPlan *plan
 	strings  names
 	err      error // the first misfit of the current Decode
+	misfits  int   // how many values did not fit, in all
 }
 
 // Decode decodes r into v as Raw.Decode does.
@@ -323,7 +324,8 @@ func fieldOf(s reflect.Value, index []int) reflect.Value {
 }
 
 // value decodes one JSON value, which the scanner already validated, into v,
-// field f or what f points to, as k says.
+// field f or what f points to, as k says. A value that does not fit leaves v
+// as it was.
 func (d *Decoder) value(f *planField, k kind, v reflect.Value, data []byte) {
 	null := string(data) == "null"
 	switch k {
@@ -344,10 +346,20 @@ func (d *Decoder) value(f *planField, k kind, v reflect.Value, data []byte) {
 			v.SetZero()
 			return
 		}
-		if v.IsNil() {
-			v.Set(reflect.New(v.Type().Elem()))
+		if !v.IsNil() || f.elem == kindStruct {
+			if v.IsNil() {
+				v.Set(reflect.New(v.Type().Elem()))
+			}
+			d.value(f, f.elem, v.Elem(), data)
+			return
 		}
-		d.value(f, f.elem, v.Elem(), data)
+		// A nil pointer stays nil unless its value fits: a number that is no
+		// number is no 0.
+		fresh, misfits := reflect.New(v.Type().Elem()), d.misfits
+		d.value(f, f.elem, fresh.Elem(), data)
+		if d.misfits == misfits {
+			v.Set(fresh)
+		}
 	case kindString:
 		if null {
 			return
@@ -471,6 +483,7 @@ func (d *Decoder) mismatch(data []byte, v reflect.Value, name string) {
 }
 
 func (d *Decoder) fail(err error) {
+	d.misfits++
 	if d.err == nil {
 		d.err = err
 	}

@@ -147,14 +147,14 @@ func TestDecodeAgreesWithEncodingJSONOnEveryRecordedShape(t *testing.T) {
 }
 
 func TestDecodeGoesOnPastAValueThatDoesNotFit(t *testing.T) {
-	raw, _ := rawOf(t, `{"text":1,"at":"noon","flag":true,"int":1.5,"inner":{"a":"x","b":"kept"},"Buckets":[[0.5,2]],"float":2}`)
+	raw, _ := rawOf(t, `{"text":1,"at":"noon","flag":true,"int":1.5,"inner":{"a":"x","b":"kept"},"Buckets":[[0.5,2]],"float":2,"maybe_float":"x"}`)
 	var got every
 	err := raw.Decode(&got)
 	var typeErr *json.UnmarshalTypeError
 	if !errorsAs(err, &typeErr) || typeErr.Field != "text" {
 		t.Errorf("error = %v, want the first misfit, text", err)
 	}
-	if !got.Flag || got.Float != 2 || got.Inner.B != "kept" || got.Text != "" || got.Int != 0 || !got.At.IsZero() {
+	if !got.Flag || got.Float != 2 || got.Inner.B != "kept" || got.Text != "" || got.Int != 0 || !got.At.IsZero() || got.MaybeF != nil {
 		t.Errorf("decoded %+v; want every value that fits, and nothing else", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -420,14 +421,15 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("%d records and %d skips from %d lines", n, r.SkippedCount(), lines)
 		}
 		for _, size := range []int{1, 7, 64, 4096} {
-			checkEachRawAgrees(t, data, size)
+			checkEachDecodedAgrees(t, data, size)
 		}
 	})
 }
 
-// checkEachRawAgrees checks that the parallel reader, reading size bytes at a
-// time, passes on the lines the serial Reader returns and skips the same ones.
-func checkEachRawAgrees(t *testing.T, data []byte, size int) {
+// checkEachDecodedAgrees checks that the parallel reader, reading size bytes at a
+// time, passes on the lines the serial Reader returns, decoded, and skips the
+// same ones.
+func checkEachDecodedAgrees(t *testing.T, data []byte, size int) {
 	t.Helper()
 	type line struct {
 		n         int
@@ -445,7 +447,17 @@ func checkEachRawAgrees(t *testing.T, data []byte, size int) {
 	for raw, ok := r.NextRaw(); ok; raw, ok = r.NextRaw() {
 		want = append(want, see(raw))
 	}
-	sum, err := eachRaw(bytes.NewReader(data), 3, size, func(raw Raw) { got = append(got, see(raw)) })
+	var workers atomic.Int32
+	newDecode := func() func(Raw) line {
+		workers.Add(1)
+		return see
+	}
+	// Each line is seen where it is parsed, and what was seen comes back in
+	// file order.
+	sum, err := eachRaw(bytes.NewReader(data), 3, size, newDecode, func(_ Raw, l line) { got = append(got, l) })
+	if workers.Load() != 3 {
+		t.Fatalf("%d workers asked for a decode function, want each of the 3", workers.Load())
+	}
 	if err != nil || r.Err() != nil {
 		t.Fatalf("read errors: parallel %v, serial %v", err, r.Err())
 	}
@@ -457,10 +469,10 @@ func checkEachRawAgrees(t *testing.T, data []byte, size int) {
 	}
 }
 
-// TestEachRawAgreesWithTheReader covers what the fuzz corpus may not: lines
+// TestEachDecodedAgreesWithTheReader covers what the fuzz corpus may not: lines
 // longer than MaxLine in every position, a truncated last line, blank lines and
 // more than a hundred skips, at read sizes that cut lines anywhere.
-func TestEachRawAgreesWithTheReader(t *testing.T) {
+func TestEachDecodedAgreesWithTheReader(t *testing.T) {
 	valid := func(i int) string {
 		return fmt.Sprintf(`{"timestamp":"2026-05-05T20:34:%02dZ","event":"e%d","status":"s%d","n":[1,{"a":"\u00e9"}]}`, i%60, i%7, i)
 	}
@@ -493,7 +505,7 @@ func TestEachRawAgreesWithTheReader(t *testing.T) {
 				if size < 100 && len(data) > 100_000 {
 					continue // byte-sized reads of a megabyte line take too long to be worth it
 				}
-				checkEachRawAgrees(t, []byte(data), size)
+				checkEachDecodedAgrees(t, []byte(data), size)
 			}
 		})
 	}
