@@ -222,8 +222,7 @@ type StatusScrape struct {
 }
 
 // Refresh is what one status refresh measured, the part of a scrape a reader
-// of a long history needs: decoding it alone leaves the rest unread, and
-// allocates nothing.
+// of a long history needs: decoding it alone leaves the rest unread.
 type Refresh struct {
 	Mode  string `json:"mode"`
 	Chaos string `json:"chaos"`
