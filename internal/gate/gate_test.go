@@ -225,6 +225,21 @@ func TestWindowLengthIsTheCanaryPolicysWindow(t *testing.T) {
 	if got := WindowLength(eng); got != 7500*time.Millisecond {
 		t.Errorf("overridden window = %s, want 7.5s", got)
 	}
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"x.rego":    "package swiftdeploy.x\n\ndecision := {\"allow\": true, \"domain\": \"x\", \"violations\": []}\n",
+		"data.json": `{"swiftdeploy": {"thresholds": {"x": {}}}}`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if eng, err = Load(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := WindowLength(eng); got != 30*time.Second {
+		t.Errorf("window without a canary policy = %s, want the 30s default", got)
+	}
 }
 
 func TestLoadFailsClosedOnPoliciesThatDoNotCompile(t *testing.T) {
