@@ -41,8 +41,9 @@ type Stats struct {
 // Write reads the history once and writes the report to w.
 func Write(w io.Writer, hist io.Reader, opt Options) (Stats, error) {
 	c := newCollector()
-	// Parsing is most of the work: spread it over the cores, in file order.
-	sum, err := history.EachRaw(hist, runtime.GOMAXPROCS(0), c.add)
+	// Parsing and decoding are most of the work: spread them over the cores,
+	// collecting in file order.
+	sum, err := history.EachDecoded(hist, runtime.GOMAXPROCS(0), newDecode, c.add)
 	stats := Stats{Events: c.events, Skipped: sum.Skipped, Skips: sum.Skips}
 	if err != nil {
 		return stats, fmt.Errorf("audit: %w", err)

@@ -322,3 +322,48 @@ func TestAFailedCommandCountsInTheSummary(t *testing.T) {
 		t.Errorf("the summary does not count the failed deploy:\n%s", out.String())
 	}
 }
+
+func TestAMetricsSampleLeavesTheModeAsTheLastCommandLeftIt(t *testing.T) {
+	hist := `{"timestamp":"2026-05-05T21:00:00Z","event":"promote","from":"stable","result":"ok","to":"canary"}
+{"timestamp":"2026-05-05T21:01:00Z","event":"metrics_sample","at":"2026-05-05T21:01:00Z","buckets":[],"chaos":0,"errors":0,"mode":1,"requests":5,"uptime_seconds":60}
+`
+	var out strings.Builder
+	if _, err := Write(&out, strings.NewReader(hist), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Current mode (last known): **canary**") {
+		t.Errorf("the report does not give the mode promote left:\n%s", out.String())
+	}
+}
+
+func TestAViolationOfAMissingInputHasNoObservedFigure(t *testing.T) {
+	hist := `{"timestamp":"2026-05-05T21:00:00Z","event":"policy_decision","action":"deploy","decision":{"allow":false,"domain":"infrastructure","checked":{},"violations":[{"rule":"missing_input","observed":null,"limit":"a number","message":"input cpu_load_1m is missing or not a number"}]},"domain":"infrastructure","input":{},"overridden":false}
+`
+	var out strings.Builder
+	if _, err := Write(&out, strings.NewReader(hist), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	want := "| infrastructure | missing\\_input | 1 | 2026-05-05 21:00:00 | 2026-05-05 21:00:00 |  | a number | input cpu\\_load\\_1m is missing or not a number |"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("the report does not list\n%s\nin\n%s", want, out.String())
+	}
+}
+
+func TestAValueOfTheWrongTypeLeavesTheRestOfItsLineInTheReport(t *testing.T) {
+	hist := `{"timestamp":"2026-05-05T21:00:00Z","event":"chaos","mode":"error","rate":"half","result":"ok"}
+{"timestamp":"2026-05-05T21:01:00Z","event":"deploy","mode":7,"result":"failed","error":"x"}
+{"timestamp":"2026-05-05T21:02:00Z","event":"release","result":"started","steps":"all","from_version":"1","to_version":"2"}
+`
+	var out strings.Builder
+	stats, err := Write(&out, strings.NewReader(hist), Options{Now: now})
+	if err != nil || stats.Events != 3 || stats.Skipped != 0 {
+		t.Fatalf("Write = %+v, %v", stats, err)
+	}
+	report := out.String()
+	for _, want := range []string{"| 2026-05-05 21:00:00 | chaos | error | ok |", "| 2026-05-05 21:01:00 | deploy |  | failed |",
+		"| Chaos injections | 1 |", "| Failed commands and errors | 1 |", "| Releases | 0 |"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
+	}
+}

@@ -1,10 +1,11 @@
 package audit
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 )
 
 // Bounds on what the report keeps, whatever the length of the history.
@@ -68,7 +69,7 @@ type groups struct {
 	total    int
 }
 
-func (g *groups) add(at time.Time, domain string, v violation) {
+func (g *groups) add(at time.Time, domain string, v history.Violation) {
 	g.total++
 	key := domain + "\x00" + v.Rule
 	i, ok := g.index[key]
@@ -89,8 +90,7 @@ func (g *groups) add(at time.Time, domain string, v violation) {
 	gr.last = at
 	gr.message = v.Message
 	gr.limit = formatValue(v.Limit)
-	var obs float64
-	if json.Unmarshal(v.Observed, &obs) == nil {
+	if obs, ok := v.Observed.(float64); ok {
 		if !gr.numeric || obs < gr.minObs {
 			gr.minObs = obs
 		}

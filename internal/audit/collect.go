@@ -2,10 +2,12 @@ package audit
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
+	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 )
 
 // outcome counts events of one kind by their "result" field.
@@ -39,9 +41,8 @@ type collector struct {
 	blocked, denials, overrides, errors       int
 	chaos, recoveries, scrapes                int
 
-	// modeValue is the raw JSON of the latest known mode, kept undecoded because
-	// almost every status scrape sets it and only the last one matters.
-	modeValue []byte
+	// mode is the latest known mode, "" until an event says one.
+	mode string
 	// lastDenial is the first violation message of the latest denied decision,
 	// shown on a block event that does not carry its own.
 	lastDenial string
@@ -56,259 +57,226 @@ func newCollector() *collector {
 	return &collector{chart: series{span: 1}}
 }
 
-func (c *collector) add(raw history.Raw) {
+// event is the line being collected and how its command ended.
+type event struct {
+	at     time.Time
+	name   string
+	result string
+}
+
+func (c *collector) add(raw history.Raw, l line) {
 	c.events++
 	if c.first.IsZero() {
 		c.first = raw.Timestamp
 	}
 	c.last = raw.Timestamp
-	if text(raw, "result") == "failed" {
+	e := event{at: raw.Timestamp, name: raw.Event, result: l.result}
+	if e.result == "failed" {
 		c.errors++ // a command that failed records its own event with the error
 	}
-	switch raw.Event {
-	case history.EventStatusScrape, history.EventMetricsSample:
-		c.scrapes++
-		c.addScrape(raw)
-	case history.EventPolicyDecision:
-		c.addDecision(raw)
-	case history.EventDeployBlocked, history.EventPromoteBlocked:
+	switch p := l.payload.(type) {
+	case nil:
+		switch raw.Event {
+		case history.EventStatusScrape:
+			c.scrapes++
+			c.addScrape(e, l.scrape)
+		case history.EventMetricsSample:
+			// Its mode is the app's gauge (0 or 1), not the name of a mode.
+			c.scrapes++
+		}
+	case *history.PolicyDecision:
+		c.addDecision(e, p)
+	case *history.Blocked:
 		c.blocked++
-		c.addBlock(raw)
-	case history.EventDeploy, history.EventPromote, history.EventRollback, history.EventTeardown:
-		c.addLifecycle(raw)
-	case history.EventChaos:
-		c.addChaos(raw)
-	case history.EventRecover:
-		c.addRecover(raw)
-	case history.EventRelease:
-		c.addRelease(raw)
-	case history.EventReleaseStep:
-		c.addReleaseStep(raw)
-	case history.EventInit:
-		c.noteMode(raw, "mode")
-	case history.EventError:
+		c.addBlock(e, p)
+	case *history.Deploy:
+		c.addDeploy(e, p)
+	case *history.Promote:
+		c.addPromote(e, p)
+	case *history.Rollback:
+		c.addRollback(e, p)
+	case *history.Teardown:
+		c.addTeardown(e, p)
+	case *history.Chaos:
+		c.addChaos(e, p)
+	case *history.Recover:
+		c.addRecover(e, p)
+	case *history.ReleaseEvent:
+		if l.err == nil {
+			c.addRelease(e, p)
+		}
+	case *history.ReleaseStep:
+		if l.err == nil {
+			c.addReleaseStep(e, p)
+		}
+	case *history.Init:
+		c.noteMode(e, p.Mode)
+	case *history.CommandError:
 		c.errors++
-		c.row(raw, joinNonEmpty(": ", text(raw, "command"), text(raw, "message")))
+		c.row(e, joinNonEmpty(": ", p.Command, p.Message))
 	}
 }
 
-func (c *collector) row(raw history.Raw, detail string) {
-	c.timeline.add(row{at: raw.Timestamp, event: raw.Event, detail: detail, result: text(raw, "result")})
+func (c *collector) row(e event, detail string) {
+	c.timeline.add(row{at: e.at, event: e.name, detail: detail, result: e.result})
 }
 
 // noteMode remembers the mode a successful event leaves the service in.
-func (c *collector) noteMode(raw history.Raw, key string) {
-	if r := text(raw, "result"); r != "" && r != "ok" {
-		return
-	}
-	if v, ok := raw.Field(key); ok && string(v) != "null" {
-		c.modeValue = append(c.modeValue[:0], v...)
+func (c *collector) noteMode(e event, mode string) {
+	if (e.result == "" || e.result == "ok") && mode != "" {
+		c.mode = mode
 	}
 }
 
-// mode returns the last known mode, or "" when none was recorded.
-func (c *collector) mode() string {
-	var mode string
-	if json.Unmarshal(c.modeValue, &mode) != nil {
-		return formatValue(c.modeValue)
-	}
-	return mode
-}
-
-var windowPath = []string{"window"}
-
-// addScrape charts a scrape's window. It reads the window in one pass because
-// scrapes are nearly all of a long history.
-func (c *collector) addScrape(raw history.Raw) {
-	c.noteMode(raw, "mode")
-	var (
-		errorRate, p99 float64
-		found          int
-		noTraffic      bool
-	)
-	raw.Each(windowPath, func(key []byte, value json.RawMessage) {
-		var err error
-		switch string(key) {
-		case "error_rate_percent":
-			errorRate, err = strconv.ParseFloat(string(value), 64)
-		case "p99_latency_ms":
-			p99, err = strconv.ParseFloat(string(value), 64)
-		case "no_traffic":
-			noTraffic = string(value) == "true"
-			return
-		default:
-			return
-		}
-		if err == nil {
-			found++
-		}
-	})
-	switch {
-	case noTraffic:
+// addScrape charts a scrape's window. Decoding its refresh alone leaves the
+// sample it carries unread.
+func (c *collector) addScrape(e event, f history.Refresh) {
+	c.noteMode(e, f.Mode)
+	switch w := f.Window; {
+	case w == metrics.Window{}:
+	case w.NoTraffic:
 		c.chart.noTraffic++
-	case found == 2:
-		c.chart.add(raw.Timestamp, errorRate, p99)
+	default:
+		c.chart.add(e.at, w.ErrorRatePercent, w.P99Ms)
 	}
 }
 
 // addGateWindow charts the window a promote or rollback gate measured: a
 // history with gates and no status scrape still has a chart.
-func (c *collector) addGateWindow(raw history.Raw) {
-	if noTraffic, ok := raw.Bool("input", "no_traffic"); ok && noTraffic {
+func (c *collector) addGateWindow(at time.Time, input json.RawMessage) {
+	var in gate.Canary
+	if len(input) == 0 || input[0] != '{' || json.Unmarshal(input, &in) != nil {
+		return
+	}
+	if in.NoTraffic {
 		c.chart.noTraffic++
 		return
 	}
-	errorRate, ok1 := raw.Number("input", "error_rate_percent")
-	p99, ok2 := raw.Number("input", "p99_latency_ms")
-	if ok1 && ok2 {
-		c.chart.add(raw.Timestamp, errorRate, p99)
+	c.chart.add(at, float64(in.ErrorRatePercent), float64(in.P99Ms))
+}
+
+func (c *collector) addDecision(e event, p *history.PolicyDecision) {
+	d := p.Decision
+	if d == nil {
+		return // the policy failed: the action failed closed and says so itself
 	}
-}
-
-// violation is one failed rule of a policy decision.
-type violation struct {
-	Rule     string          `json:"rule"`
-	Observed json.RawMessage `json:"observed"`
-	Limit    json.RawMessage `json:"limit"`
-	Message  string          `json:"message"`
-}
-
-type decision struct {
-	Allow      *bool       `json:"allow"`
-	Violations []violation `json:"violations"`
-}
-
-func (c *collector) addDecision(raw history.Raw) {
-	var d decision
-	if !field(raw, "decision", &d) || d.Allow == nil {
-		return
-	}
-	domain := text(raw, "domain")
-	if domain == "canary" {
-		c.addGateWindow(raw)
+	if p.Domain == policy.Canary {
+		c.addGateWindow(e.at, p.Input)
 	}
 	for _, v := range d.Violations {
-		c.violations.add(raw.Timestamp, domain, v)
+		c.violations.add(e.at, p.Domain, v)
 	}
-	if *d.Allow {
+	if d.Allow {
 		return
 	}
 	c.denials++
 	c.lastDenial = firstMessage(d.Violations)
-	var overridden bool
-	if field(raw, "overridden", &overridden) && overridden {
+	if p.Overridden != nil && *p.Overridden {
 		c.overrides++
-		c.row(raw, joinNonEmpty(": ", "break-glass override of "+joinNonEmpty(" for ", domain, text(raw, "action")), c.lastDenial))
+		c.row(e, joinNonEmpty(": ", "break-glass override of "+joinNonEmpty(" for ", p.Domain, p.Action), c.lastDenial))
 	}
 }
 
-func (c *collector) addBlock(raw history.Raw) {
-	reason := blockReason(raw)
+func (c *collector) addBlock(e event, p *history.Blocked) {
+	reason := blockReason(p)
 	if reason == "" {
 		reason = c.lastDenial
 	}
-	c.row(raw, joinNonEmpty(": ", modeChange(raw), reason))
+	c.row(e, joinNonEmpty(": ", modeChange(p.From, p.To), reason))
 }
 
-// blockReason finds the first violation message a block event carries, in
-// either of the shapes the product may write.
-func blockReason(raw history.Raw) string {
-	var vs []violation
-	if field(raw, "violations", &vs) && len(vs) > 0 {
-		return firstMessage(vs)
+// blockReason finds the first violation message a block carries, in any of
+// the places a block may say why.
+func blockReason(p *history.Blocked) string {
+	if len(p.Violations) > 0 {
+		return firstMessage(p.Violations)
 	}
-	var d decision
-	if field(raw, "decision", &d) && len(d.Violations) > 0 {
-		return firstMessage(d.Violations)
+	if p.Decision != nil && len(p.Decision.Violations) > 0 {
+		return firstMessage(p.Decision.Violations)
 	}
-	return joinNonEmpty("; ", text(raw, "reason"), text(raw, "message"))
+	return joinNonEmpty("; ", p.Reason, p.Message)
 }
 
-func (c *collector) addLifecycle(raw history.Raw) {
-	result := text(raw, "result")
+func (c *collector) addDeploy(e event, p *history.Deploy) {
+	c.deploys.add(e.result)
+	c.noteMode(e, p.Mode)
 	detail := ""
-	switch raw.Event {
-	case history.EventDeploy:
-		c.deploys.add(result)
-		c.noteMode(raw, "mode")
-		if m := text(raw, "mode"); m != "" {
-			detail = "mode " + m
-		}
-		detail += overrideNote(raw)
-	case history.EventPromote:
-		c.promotions.add(result)
-		c.noteMode(raw, "to")
-		detail = modeChange(raw) + overrideNote(raw)
-	case history.EventRollback:
-		c.rollbacks.add(result)
-		c.noteMode(raw, "to")
-		detail = modeChange(raw)
-		if from, to := text(raw, "from_version"), text(raw, "to_version"); to != "" {
-			detail = "build " + orDash(from) + " → " + to
-		}
-		if r := text(raw, "release"); r != "" {
-			detail = "release " + r
-		}
-	case history.EventTeardown:
-		c.teardowns.add(result)
-		var clean bool
-		if field(raw, "clean", &clean) && clean {
-			detail = "generated files removed"
-		}
+	if p.Mode != "" {
+		detail = "mode " + p.Mode
 	}
-	c.row(raw, detail)
+	c.row(e, detail+overrideNote(p.Overridden))
+}
+
+func (c *collector) addPromote(e event, p *history.Promote) {
+	c.promotions.add(e.result)
+	c.noteMode(e, p.To)
+	c.row(e, modeChange(p.From, p.To)+overrideNote(p.Overridden != nil && *p.Overridden))
+}
+
+func (c *collector) addRollback(e event, p *history.Rollback) {
+	c.rollbacks.add(e.result)
+	c.noteMode(e, p.To)
+	detail := modeChange(p.From, p.To)
+	if p.ToVersion != "" {
+		detail = "build " + orDash(p.FromVersion) + " → " + p.ToVersion
+	}
+	if p.Release != "" {
+		detail = "release " + p.Release
+	}
+	c.row(e, detail)
+}
+
+func (c *collector) addTeardown(e event, p *history.Teardown) {
+	c.teardowns.add(e.result)
+	detail := ""
+	if p.Clean {
+		detail = "generated files removed"
+	}
+	c.row(e, detail)
 }
 
 // addRecover notes a switch that a killed command left half-done and the next
 // command finished (the service now runs in its "to" mode) or undid.
-func (c *collector) addRecover(raw history.Raw) {
-	if text(raw, "result") == "finished" {
-		if v, ok := raw.Field("to"); ok {
-			c.modeValue = append(c.modeValue[:0], v...)
-		}
+func (c *collector) addRecover(e event, p *history.Recover) {
+	if p.Result == "finished" && p.To != "" {
+		c.mode = p.To
 	}
-	c.row(raw, "interrupted "+text(raw, "action")+" "+modeChange(raw))
+	c.row(e, "interrupted "+p.Action+" "+modeChange(p.From, p.To))
 }
 
-func (c *collector) addChaos(raw history.Raw) {
-	mode := text(raw, "mode")
-	if mode == "recover" {
+func (c *collector) addChaos(e event, p *history.Chaos) {
+	if p.Mode == "recover" {
 		c.recoveries++
 	} else {
 		c.chaos++
 	}
-	detail := mode
-	if rate := text(raw, "rate"); rate != "" {
-		detail += ", rate " + rate
+	detail := p.Mode
+	if p.Rate != nil {
+		detail += ", rate " + jsonNumber(*p.Rate)
 	}
-	if d := text(raw, "duration"); d != "" {
-		detail += ", duration " + d
-		if _, err := strconv.ParseFloat(d, 64); err == nil {
-			detail += " s"
-		}
+	if p.Duration != nil {
+		detail += ", duration " + jsonNumber(*p.Duration) + " s"
 	}
-	c.row(raw, detail)
+	c.row(e, detail)
 }
 
 // overrideNote marks an action that went ahead through the break-glass override.
-func overrideNote(raw history.Raw) string {
-	var overridden bool
-	if field(raw, "overridden", &overridden) && overridden {
+func overrideNote(overridden bool) string {
+	if overridden {
 		return " (break-glass override)"
 	}
 	return ""
 }
 
-// modeChange renders an event's from and to fields as "stable → canary".
-func modeChange(raw history.Raw) string {
-	from, to := text(raw, "from"), text(raw, "to")
+// modeChange renders an event's from and to as "stable → canary".
+func modeChange(from, to string) string {
 	if from == "" && to == "" {
 		return ""
 	}
 	return orDash(from) + " → " + orDash(to)
 }
 
-func firstMessage(vs []violation) string {
+func firstMessage(vs []history.Violation) string {
 	for _, v := range vs {
 		if v.Message != "" {
 			return v.Message
@@ -320,29 +288,22 @@ func firstMessage(vs []violation) string {
 	return ""
 }
 
-// field decodes one field into v and reports whether it was there and fit.
-func field(raw history.Raw, key string, v any) bool {
-	data, ok := raw.Field(key)
-	return ok && json.Unmarshal(data, v) == nil
+// jsonNumber prints f as history writes it.
+func jsonNumber(f float64) string {
+	data, _ := json.Marshal(f) // a number read from JSON is finite
+	return string(data)
 }
 
-// text returns a field as display text: strings as they are, other values as JSON.
-func text(raw history.Raw, key string) string {
-	data, ok := raw.Field(key)
-	if !ok {
+// formatValue prints a value read from JSON as display text: strings as they
+// are, null as nothing, anything else as JSON.
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
 		return ""
+	case string:
+		return x
 	}
-	return formatValue(data)
-}
-
-func formatValue(data json.RawMessage) string {
-	var s string
-	if len(data) > 0 && data[0] == '"' && json.Unmarshal(data, &s) == nil {
-		return s
-	}
-	if string(data) == "null" {
-		return ""
-	}
+	data, _ := json.Marshal(v) // what was read from JSON is JSON again
 	return string(data)
 }
 

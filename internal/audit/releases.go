@@ -43,14 +43,10 @@ func (r *releases) current() *release {
 	return last
 }
 
-func (c *collector) addRelease(raw history.Raw) {
-	var e history.ReleaseEvent
-	if raw.Decode(&e) != nil {
-		return
-	}
+func (c *collector) addRelease(ev event, e *history.ReleaseEvent) {
 	r := c.releases.current()
 	if e.Result == history.ReleaseStarted || r == nil {
-		r = &release{start: raw.Timestamp}
+		r = &release{start: ev.at}
 		c.releases.total++
 		if len(c.releases.list) == maxReleases {
 			c.releases.list = c.releases.list[1:]
@@ -58,21 +54,17 @@ func (c *collector) addRelease(raw history.Raw) {
 		}
 		c.releases.list = append(c.releases.list, r)
 	}
-	r.event = e
+	r.event = *e
 	if e.Result != history.ReleaseStarted {
-		r.end = raw.Timestamp
+		r.end = ev.at
 	}
-	c.row(raw, releaseDetail(e))
+	c.row(ev, releaseDetail(*e))
 }
 
-func (c *collector) addReleaseStep(raw history.Raw) {
-	var st history.ReleaseStep
-	if raw.Decode(&st) != nil {
-		return
-	}
+func (c *collector) addReleaseStep(ev event, st *history.ReleaseStep) {
 	// The gate's window of the build it judged, on the chart with the others.
 	if st.Canary.Requests > 0 {
-		c.chart.add(raw.Timestamp, st.Canary.ErrorRatePercent, st.Canary.P99Ms)
+		c.chart.add(ev.at, st.Canary.ErrorRatePercent, st.Canary.P99Ms)
 	}
 	r := c.releases.current()
 	if r == nil {
@@ -82,7 +74,7 @@ func (c *collector) addReleaseStep(raw history.Raw) {
 		r.moreSteps++
 		return
 	}
-	r.steps = append(r.steps, st)
+	r.steps = append(r.steps, *st)
 }
 
 func releaseDetail(e history.ReleaseEvent) string {

@@ -79,7 +79,7 @@ func renderSummary(m md, c *collector, stats Stats) {
 		m.row(r.what, r.n)
 	}
 	m.line("")
-	if mode := c.mode(); mode != "" {
+	if mode := c.mode; mode != "" {
 		m.line("Current mode (last known): **%s**", cell(mode))
 	} else {
 		m.line("Current mode: unknown, no event recorded one.")

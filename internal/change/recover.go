@@ -48,7 +48,7 @@ func (mv *Mover) Recover(ctx context.Context, c *Change, m *manifest.Manifest) (
 	if c.Stepped() {
 		from, to = c.From.Build.Version, c.To.Build.Version
 	}
-	mv.Record(history.EventRecover, map[string]any{"action": c.Action, "from": from, "to": to, "phase": string(c.Phase), "pid": c.PID, "result": result})
+	mv.Record(history.EventRecover, history.Recover{Action: c.Action, From: from, To: to, Phase: string(c.Phase), PID: c.PID, Result: result})
 	return result, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -79,8 +80,8 @@ func TestASwitchKilledAfterNginxMovedIsFinished(t *testing.T) {
 	if !slices.Equal(e.modes, []string{"canary"}) || e.lastFiles() != "canary 1.0.0" {
 		t.Errorf("modes %v, files %q; want the manifest and the files canary", e.modes, e.lastFiles())
 	}
-	ev, _ := e.events[0].(map[string]any)
-	if ev["result"] != Finished || ev["action"] != Promote || ev["from"] != "stable" || ev["to"] != "canary" || ev["phase"] != "moved" {
+	ev, _ := e.events[0].(history.Recover)
+	if ev.Result != Finished || ev.Action != Promote || ev.From != "stable" || ev.To != "canary" || ev.Phase != "moved" || ev.PID != 4242 {
 		t.Errorf("recorded %v, want the finished promote stable → canary from phase moved", ev)
 	}
 }

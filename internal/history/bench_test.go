@@ -40,3 +40,22 @@ func BenchmarkUnmarshalScrapeLines(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeScrapeRefresh measures decoding a status_scrape line's
+// refresh (mode, chaos, window) with a Decoder that read it before, what an
+// audit does with most lines, beside BenchmarkUnmarshalScrapeLines.
+func BenchmarkDecodeScrapeRefresh(b *testing.B) {
+	r := NewReader(bytes.NewReader(scrapeLine))
+	raw, ok := r.NextRaw()
+	if !ok {
+		b.Fatal(r.Skipped())
+	}
+	var d Decoder
+	b.SetBytes(int64(len(scrapeLine)))
+	for b.Loop() {
+		var f Refresh
+		if err := d.Decode(raw, &f); err != nil || f.Window.Requests == 0 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,28 +1,33 @@
 package history
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
+)
 
 // Event names: what the "event" of every history line says. The commands
 // that write history (internal/stack) and the audit that reads it share
 // them, so that an event cannot be spelled one way by a writer and another
 // by the report.
 const (
-	EventSetup          = "setup"
-	EventInit           = "init"
-	EventValidate       = "validate"
-	EventDeploy         = "deploy"
-	EventDeployBlocked  = "deploy_blocked"
-	EventPromote        = "promote"
-	EventPromoteBlocked = "promote_blocked"
-	EventRollback       = "rollback"
-	EventRecover        = "recover" // a switch a killed command left, finished or undone
-	EventChaos          = "chaos"
-	EventTeardown       = "teardown"
-	EventAudit          = "audit"
-	EventPolicyDecision = "policy_decision"
-	EventStatusScrape   = "status_scrape"
-	EventMetricsSample  = "metrics_sample"
-	EventError          = "error" // a command that failed before it could say what it was
+	EventSetup          = "setup"           // Setup
+	EventInit           = "init"            // Init
+	EventValidate       = "validate"        // Validate
+	EventDeploy         = "deploy"          // Deploy
+	EventDeployBlocked  = "deploy_blocked"  // Blocked
+	EventPromote        = "promote"         // Promote
+	EventPromoteBlocked = "promote_blocked" // Blocked
+	EventRollback       = "rollback"        // Rollback
+	EventRecover        = "recover"         // Recover: a change a killed command left, finished or undone
+	EventChaos          = "chaos"           // Chaos
+	EventTeardown       = "teardown"        // Teardown
+	EventAudit          = "audit"           // Audit
+	EventPolicyDecision = "policy_decision" // PolicyDecision
+	EventStatusScrape   = "status_scrape"   // StatusScrape
+	EventMetricsSample  = "metrics_sample"  // Sample
+	EventError          = "error"           // CommandError: a command that failed before it could say what it was
 )
 
 // Release events.
@@ -33,6 +38,244 @@ const (
 	// EventReleaseStep is one step's judgment (ReleaseStep).
 	EventReleaseStep = "release_step"
 )
+
+// Outcome is how a command ended: every event may carry it. It is all a
+// command records when it fails before it starts (it could not take the
+// stack's lock), under the command's own name: deploy, promote, chaos...
+type Outcome struct {
+	Result string `json:"result"`          // ok, failed, denied, invalid or noop
+	Error  string `json:"error,omitempty"` // why it failed
+}
+
+// Setup is the payload of EventSetup.
+type Setup struct {
+	Result         string  `json:"result"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// Init is the payload of EventInit: the generated files, from a manifest in
+// Mode.
+type Init struct {
+	Result string   `json:"result"`
+	Mode   string   `json:"mode,omitempty"` // absent when the manifest did not load
+	Files  []string `json:"files"`
+	Error  string   `json:"error,omitempty"`
+}
+
+// Validate is the payload of EventValidate. It carries no result: Failed says
+// it all.
+type Validate struct {
+	Checks int      `json:"checks"`
+	Failed []string `json:"failed"` // the names of the failed checks; null when none failed
+}
+
+// Deploy is the payload of EventDeploy.
+type Deploy struct {
+	Result string `json:"result"`
+	Mode   string `json:"mode,omitempty"` // absent when the deploy failed
+	// Release says a new build was released beside the running one (see
+	// EventRelease) instead of the stack being started as the manifest says.
+	Release        bool    `json:"release,omitempty"`
+	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
+	// Overridden says a break-glass override let the deploy through. Deploy
+	// itself leaves it to its policy_decision; the audit marks a deploy line
+	// that carries it.
+	Overridden bool   `json:"overridden,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Blocked is the payload of EventDeployBlocked and EventPromoteBlocked: a
+// policy denied the action, and nothing was changed.
+type Blocked struct {
+	From       string      `json:"from,omitempty"`   // promote_blocked: the mode switched from
+	To         string      `json:"to,omitempty"`     // promote_blocked: the mode asked for
+	Action     string      `json:"action,omitempty"` // promote_blocked: promote or rollback
+	Domain     string      `json:"domain"`
+	Violations []Violation `json:"violations"`
+	// Decision, Reason and Message are where a block written by another
+	// tool says why; the audit reads them when Violations is empty. No
+	// SwiftDeploy command writes them.
+	Decision *Decision `json:"decision,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Message  string    `json:"message,omitempty"`
+}
+
+// Promote is the payload of EventPromote, a switch from one mode to another.
+type Promote struct {
+	From string `json:"from,omitempty"` // absent when the manifest did not load
+	To   string `json:"to"`
+	// Overridden is there once the canary policy answered: whether a
+	// break-glass override let the switch through.
+	Overridden     *bool   `json:"overridden,omitempty"`
+	Result         string  `json:"result"`
+	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// Rollback is the payload of EventRollback: a switch back to stable mode
+// (From, To), back to the build a release replaced (the build fields), or the
+// end of a release under way (Release).
+type Rollback struct {
+	From        string `json:"from,omitempty"`
+	To          string `json:"to,omitempty"`
+	FromImage   string `json:"from_image,omitempty"`
+	FromVersion string `json:"from_version,omitempty"`
+	ToImage     string `json:"to_image,omitempty"`
+	ToVersion   string `json:"to_version,omitempty"`
+	// Release is "undone" (the release a killed command left was undone) or
+	// "aborted" (the release under way was asked to abort and did).
+	Release string `json:"release,omitempty"`
+	// Overridden: as for Promote.
+	Overridden     *bool   `json:"overridden,omitempty"`
+	Result         string  `json:"result"`
+	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// Recover is the payload of EventRecover: a switch or release that a killed
+// command left half-done, and what the next command did with it.
+type Recover struct {
+	Action string `json:"action"` // promote, rollback or release
+	From   string `json:"from"`   // modes for a switch, versions for a release
+	To     string `json:"to"`
+	Phase  string `json:"phase"`  // how far the killed command got
+	PID    int    `json:"pid"`    // of the killed command
+	Result string `json:"result"` // finished or undone
+}
+
+// Chaos is the payload of EventChaos: what was asked of the app's /chaos.
+type Chaos struct {
+	Mode     string   `json:"mode"`               // slow, error or recover
+	Target   string   `json:"target,omitempty"`   // "release canary": the canary build of a release under way
+	Duration *float64 `json:"duration,omitempty"` // seconds of delay, for slow
+	Rate     *float64 `json:"rate,omitempty"`     // share of failed requests, 0 to 1, for error
+	// Instances is how many instances it was posted to, when the app runs
+	// more than one (or one that this host cannot reach).
+	Instances *int   `json:"instances,omitempty"`
+	Result    string `json:"result"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Teardown is the payload of EventTeardown.
+type Teardown struct {
+	Clean  bool   `json:"clean"` // the generated files were removed too
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Audit is the payload of EventAudit: a report was written.
+type Audit struct {
+	Result  string `json:"result"`
+	Events  int    `json:"events"`  // read from the history
+	Skipped int    `json:"skipped"` // malformed lines
+	Report  string `json:"report"`  // the report's file name
+}
+
+// PolicyDecision is the payload of EventPolicyDecision: one question to a
+// policy domain and its answer, or why there was none.
+type PolicyDecision struct {
+	Domain string `json:"domain"` // infrastructure, canary or release
+	Action string `json:"action"` // what was asked about: deploy, promote, rollback, release
+	// Input is what the policy was asked with, as internal/gate builds it
+	// for the domain.
+	Input    json.RawMessage `json:"input"`
+	Decision *Decision       `json:"decision,omitempty"` // absent when the policy failed
+	// Overridden is there with Decision: whether break-glass let a denied
+	// action through.
+	Overridden *bool  `json:"overridden,omitempty"`
+	Error      string `json:"error,omitempty"` // why the policy gave no decision (the action failed closed)
+}
+
+// Decision is a policy's answer as history keeps it: policy.Decision's
+// fields, spelled the same, so that reading a history needs no policy engine.
+type Decision struct {
+	Allow          bool           `json:"allow"`
+	Domain         string         `json:"domain"`
+	Checked        map[string]any `json:"checked"` // the input as the policy read it
+	Violations     []Violation    `json:"violations"`
+	Notes          []string       `json:"notes,omitempty"`
+	Verdict        string         `json:"verdict,omitempty"` // a release step's promote, hold or abort
+	Overridden     bool           `json:"overridden,omitempty"`
+	OverrideReason string         `json:"override_reason,omitempty"`
+	RetrySeconds   float64        `json:"retry_seconds,omitempty"`
+}
+
+// Violation is one rule a decision found broken, as policy.Violation.
+type Violation struct {
+	Rule     string `json:"rule"`
+	Observed any    `json:"observed"` // usually a number; null when the input lacked it
+	Limit    any    `json:"limit"`    // a number, or what was wanted ("a number")
+	Message  string `json:"message"`
+}
+
+// StatusScrape is the payload of EventStatusScrape: one refresh of status.
+type StatusScrape struct {
+	Refresh
+	// ReqPerSec is there with the window.
+	ReqPerSec *float64 `json:"req_per_sec,omitempty"`
+	// Sample is the scrape itself, for a later promote to measure its window
+	// from; absent during a release, when it could come from either build.
+	Sample *Sample `json:"sample,omitempty"`
+	// Release is the release under way, as status showed it.
+	Release *ReleaseView `json:"release,omitempty"`
+}
+
+// Refresh is what one status refresh measured, the part of a scrape a reader
+// of a long history needs: decoding it alone leaves the rest unread.
+type Refresh struct {
+	Mode  string `json:"mode"`
+	Chaos string `json:"chaos"`
+	// Window is zero, and absent from the line, until status has two
+	// scrapes; a measured window is never zero (one without traffic says
+	// NoTraffic).
+	Window metrics.Window `json:"window,omitzero"`
+}
+
+// Sample is one scrape of the app's /metrics as history stores it: the
+// payload of EventMetricsSample (promote's own scrapes) and the sample of a
+// StatusScrape.
+type Sample struct {
+	At            time.Time        `json:"at"`
+	Requests      float64          `json:"requests"`
+	Errors        float64          `json:"errors"`
+	Buckets       []metrics.Bucket `json:"buckets"`
+	UptimeSeconds float64          `json:"uptime_seconds"`
+	Mode          float64          `json:"mode"`  // the app's mode gauge: 0 stable, 1 canary
+	Chaos         float64          `json:"chaos"` // the app's chaos gauge: 0 none, 1 slow, 2 error
+}
+
+// ReleaseView is status's view of a release under way. Its keys are Go
+// names: status recorded the dashboard's view, which has no JSON tags, and
+// the lines written so read the same.
+type ReleaseView struct {
+	From          string      `json:"From"` // version
+	To            string      `json:"To"`
+	Phase         string      `json:"Phase"`
+	Step          int         `json:"Step"` // 1-based
+	Steps         int         `json:"Steps"`
+	Weight        int         `json:"Weight"` // the canary's share, percent
+	WindowSeconds float64     `json:"WindowSeconds"`
+	Builds        []BuildView `json:"Builds"` // stable, then canary
+}
+
+// BuildView is one build's traffic in a ReleaseView, from nginx's log.
+type BuildView struct {
+	Side              string  `json:"Side"` // stable or canary
+	Image             string  `json:"Image"`
+	Version           string  `json:"Version"`
+	Requests          int     `json:"Requests"`
+	RequestsPerSecond float64 `json:"RequestsPerSecond"`
+	ErrorRatePercent  float64 `json:"ErrorRatePercent"`
+	P99Ms             float64 `json:"P99Ms"`
+}
+
+// CommandError is the payload of EventError, which older SwiftDeploy versions
+// wrote for a failed command; commands now record their own failure.
+type CommandError struct {
+	Command string `json:"command"`
+	Message string `json:"message"`
+}
 
 // Results of a release (ReleaseEvent.Result).
 const (
@@ -83,8 +326,9 @@ type ReleaseStep struct {
 	Reasons       []string      `json:"reasons,omitempty"`
 }
 
-// Fields turns a payload struct into the fields Append writes, so that
-// writers and readers share one spelling of every key.
+// Fields turns a payload struct into a map of the fields Append writes. Its
+// nested objects come out with sorted keys, as the release events and
+// promote's metrics samples have always been written.
 func Fields(payload any) map[string]any {
 	data, err := json.Marshal(payload)
 	if err != nil {

@@ -8,34 +8,54 @@
 // call, so lines never interleave and none is lost. Readers skip malformed lines and
 // report them instead of failing: a history must stay readable after a crash.
 // Reader.Next decodes every field; Reader.NextRaw validates the line but decodes
-// only what its accessors are asked for, which is what makes an audit of a
-// million lines take about a second.
+// only what its accessors, or Raw.Decode into an event's payload struct, are
+// asked for, which is what makes an audit of a million lines take about a second.
 //
-// Events written by SwiftDeploy and the fields they carry (every event may also
-// carry "result": "ok", "failed", "denied" or "noop"):
+// Events written by SwiftDeploy, each with its payload struct in events.go, the
+// one spelling of the history's contract for the commands that write it and the
+// audit that reads it. Every event may carry Outcome's "result" ("ok", "failed",
+// "denied", "invalid" or "noop") and "error".
 //
-//	event            fields
-//	---------------  ------------------------------------------------------------------
-//	init             mode, files
-//	validate         checks, failed
-//	deploy           mode, result
-//	promote          from, to, result, overridden
-//	rollback         from, to, result
-//	chaos            mode ("slow", "error", "recover"), rate, duration, result
-//	teardown         clean, result
-//	policy_decision  domain, action, input,
-//	                 decision{allow, violations[{rule, observed, limit, message}], notes},
-//	                 overridden (true when break-glass let a denied action through)
-//	deploy_blocked   domain, violations[{rule, observed, limit, message}]
-//	promote_blocked  from, to, domain, violations[{rule, observed, limit, message}]
-//	status_scrape    mode, chaos,
-//	                 window{requests, error_rate_percent, p99_latency_ms, window_seconds,
-//	                        no_traffic},
-//	                 sample{at, requests, errors, buckets[[le, count]...], uptime_seconds,
-//	                        mode, chaos}
-//	metrics_sample   the fields of status_scrape's sample, at the top level
-//	error            command, message (older histories; commands now record
-//	                 their own failure with result "failed" and an error field)
+//	event            payload         fields
+//	---------------  --------------  ----------------------------------------------------
+//	setup            Setup           result, elapsed_seconds, error
+//	init             Init            result, mode, files, error
+//	validate         Validate        checks, failed
+//	deploy           Deploy          result, mode, release, elapsed_seconds, error
+//	deploy_blocked   Blocked         domain, violations[{rule, observed, limit, message}]
+//	promote          Promote         from, to, overridden, result, elapsed_seconds, error
+//	promote_blocked  Blocked         from, to, action, domain, violations
+//	rollback         Rollback        from, to | from_image, from_version, to_image,
+//	                                 to_version | release ("undone", "aborted");
+//	                                 overridden, result, elapsed_seconds, error
+//	recover          Recover         action, from, to, phase, pid,
+//	                                 result ("finished", "undone")
+//	chaos            Chaos           mode ("slow", "error", "recover"), target, duration,
+//	                                 rate, instances, result, error
+//	teardown         Teardown        clean, result, error
+//	audit            Audit           result, events, skipped, report
+//	policy_decision  PolicyDecision  domain, action, input (internal/gate's input of the
+//	                                 domain), decision{allow, domain, checked, violations,
+//	                                 notes, verdict, overridden, override_reason,
+//	                                 retry_seconds}, overridden (true when break-glass
+//	                                 let a denied action through), error
+//	status_scrape    StatusScrape    mode, chaos, window{window_seconds, requests, errors,
+//	                                 error_rate_percent, p99_latency_ms, no_traffic,
+//	                                 counter_reset}, req_per_sec, sample{at, requests,
+//	                                 errors, buckets[{le, count}], uptime_seconds, mode,
+//	                                 chaos} | release (during a release)
+//	metrics_sample   Sample          the fields of status_scrape's sample, at the top level
+//	release          ReleaseEvent    result ("started", "completed", "aborted", "error"),
+//	                                 strategy, from_image, from_version, to_image,
+//	                                 to_version, steps, step, weight, reasons,
+//	                                 elapsed_seconds, first_bad_to_abort_seconds, error
+//	release_step     ReleaseStep     step, steps, weight, extension, window_seconds,
+//	                                 verdict, canary, stable, canary_app, stable_app,
+//	                                 reasons
+//	<command>        Outcome         result, error: a command that could not take the
+//	                                 stack's lock, under its first word
+//	error            CommandError    command, message (older histories; commands now
+//	                                 record their own failure)
 package history
 
 import (
@@ -46,6 +66,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -61,9 +82,11 @@ const (
 )
 
 // Append writes one line for event at time at to the history file at path,
-// creating the file when missing. fields must not hold "timestamp" or "event".
-func Append(path string, at time.Time, event string, fields map[string]any) error {
-	line, err := encodeLine(at, event, fields)
+// creating the file when missing. payload is the event's struct from
+// events.go, or a map of fields; either way it must not hold "timestamp" or
+// "event".
+func Append(path string, at time.Time, event string, payload any) error {
+	line, err := encodeLine(at, event, payload)
 	if err != nil {
 		return fmt.Errorf("history: encode %q event: %w", event, err)
 	}
@@ -73,48 +96,97 @@ func Append(path string, at time.Time, event string, fields map[string]any) erro
 	return nil
 }
 
-// encodeLine renders the line by hand because encoding/json sorts map keys and
-// would not put timestamp and event first.
-func encodeLine(at time.Time, event string, fields map[string]any) ([]byte, error) {
+// field is one top-level key of a line and its encoded value.
+type field struct {
+	key   string
+	value []byte
+}
+
+// encodeLine renders the line by hand because encoding/json would not put
+// timestamp and event first.
+func encodeLine(at time.Time, event string, payload any) ([]byte, error) {
 	var errs []error
 	if event == "" {
 		errs = append(errs, errors.New("event name is empty"))
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		if k == keyTimestamp || k == keyEvent {
-			errs = append(errs, fmt.Errorf("field %q is reserved", k))
-			continue
+	fields, err := fieldsOf(payload)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	fields = slices.DeleteFunc(fields, func(f field) bool {
+		if f.key == keyTimestamp || f.key == keyEvent {
+			errs = append(errs, fmt.Errorf("field %q is reserved", f.key))
+			return true
 		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // messages like "p99 > 500 ms" stay readable
-	put := func(key string, value any) {
-		buf.WriteByte(',')
-		_ = enc.Encode(key) // a string always encodes
-		buf.Truncate(buf.Len() - 1)
-		buf.WriteByte(':')
-		if err := enc.Encode(value); err != nil {
-			errs = append(errs, fmt.Errorf("field %q: %w", key, err))
-			return
-		}
-		buf.Truncate(buf.Len() - 1) // Encode ends every value with a newline
-	}
-	put(keyTimestamp, at.UTC().Format(time.RFC3339Nano))
-	put(keyEvent, event)
-	for _, k := range keys {
-		put(k, fields[k])
-	}
+		return false
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	line := buf.Bytes()
-	line[0] = '{'
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
+
+	line := []byte(`{"` + keyTimestamp + `":"` + at.UTC().Format(time.RFC3339Nano) + `","` + keyEvent + `":`)
+	name, _ := encode(event) // a string always encodes
+	line = append(line, name...)
+	for _, f := range fields {
+		key, _ := encode(f.key)
+		line = append(append(append(append(line, ','), key...), ':'), f.value...)
+	}
 	return append(line, '}', '\n'), nil
+}
+
+// fieldsOf encodes payload's top-level fields. A map's values are encoded one
+// by one, so that an error names its field; a struct is encoded whole and
+// split, so that its nested values keep the order its type gives them.
+func fieldsOf(payload any) ([]field, error) {
+	if m, ok := payload.(map[string]any); ok {
+		return mapFields(m)
+	}
+	if m, ok := payload.(Event); ok {
+		return mapFields(m)
+	}
+	data, err := encode(payload)
+	if err != nil {
+		return nil, err
+	}
+	if string(data) == "null" {
+		return nil, nil // a nil payload: an event with no fields
+	}
+	members, err := splitObject(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("payload %T: %w", payload, err)
+	}
+	fields := make([]field, len(members))
+	for i, m := range members {
+		fields[i] = field{key: m.name(), value: m.value}
+	}
+	return fields, nil
+}
+
+func mapFields(m map[string]any) ([]field, error) {
+	var errs []error
+	fields := make([]field, 0, len(m))
+	for k, v := range m {
+		data, err := encode(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("field %q: %w", k, err))
+			continue
+		}
+		fields = append(fields, field{key: k, value: data})
+	}
+	return fields, errors.Join(errs...)
+}
+
+// encode is json.Marshal without HTML escaping, so that messages like
+// "p99 > 500 ms" stay readable in the file.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil // Encode ends every value with a newline
 }
 
 // appendLine writes line at the end of path under an exclusive flock. The lock

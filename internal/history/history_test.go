@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -59,6 +60,46 @@ func TestAppendPutsTimestampAndEventFirst(t *testing.T) {
 	want := `{"timestamp":"2026-05-05T20:34:51Z","event":"chaos","a":"<b>","mode":"error","rate":0.5}` + "\n"
 	if string(data) != want {
 		t.Errorf("line =\n%s want\n%s", data, want)
+	}
+}
+
+func TestAppendWritesAStructPayloadSortedAtTheTopAndInItsOwnOrderInside(t *testing.T) {
+	type inner struct {
+		Z int    `json:"z"`
+		A string `json:"a"`
+	}
+	type payload struct {
+		Mode   string `json:"mode"`
+		Window inner  `json:"window"`
+		Note   string `json:"note,omitempty"`
+		Error  string `json:"error"`
+	}
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	if err := Append(path, t0, "status_scrape", payload{Mode: "canary", Window: inner{Z: 1, A: "p99 > 500"}, Error: "x & y"}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"timestamp":"2026-05-05T20:34:51Z","event":"status_scrape","error":"x & y","mode":"canary","window":{"z":1,"a":"p99 > 500"}}` + "\n"
+	if string(data) != want {
+		t.Errorf("line =\n%s want\n%s", data, want)
+	}
+}
+
+func TestAppendRefusesAPayloadThatIsNotAnObjectOrHoldsAReservedKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	type stamped struct {
+		Timestamp string `json:"timestamp"`
+	}
+	for _, payload := range []any{42, []string{"a"}, stamped{"now"}} {
+		if err := Append(path, t0, "deploy", payload); err == nil {
+			t.Errorf("Append accepted the payload %#v", payload)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a rejected payload created the file: %v", err)
 	}
 }
 
@@ -380,14 +421,15 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("%d records and %d skips from %d lines", n, r.SkippedCount(), lines)
 		}
 		for _, size := range []int{1, 7, 64, 4096} {
-			checkEachRawAgrees(t, data, size)
+			checkEachDecodedAgrees(t, data, size)
 		}
 	})
 }
 
-// checkEachRawAgrees checks that the parallel reader, reading size bytes at a
-// time, passes on the lines the serial Reader returns and skips the same ones.
-func checkEachRawAgrees(t *testing.T, data []byte, size int) {
+// checkEachDecodedAgrees checks that the parallel reader, reading size bytes at a
+// time, passes on the lines the serial Reader returns, decoded, and skips the
+// same ones.
+func checkEachDecodedAgrees(t *testing.T, data []byte, size int) {
 	t.Helper()
 	type line struct {
 		n         int
@@ -405,7 +447,17 @@ func checkEachRawAgrees(t *testing.T, data []byte, size int) {
 	for raw, ok := r.NextRaw(); ok; raw, ok = r.NextRaw() {
 		want = append(want, see(raw))
 	}
-	sum, err := eachRaw(bytes.NewReader(data), 3, size, func(raw Raw) { got = append(got, see(raw)) })
+	var workers atomic.Int32
+	newDecode := func() func(Raw) line {
+		workers.Add(1)
+		return see
+	}
+	// Each line is seen where it is parsed, and what was seen comes back in
+	// file order.
+	sum, err := eachRaw(bytes.NewReader(data), 3, size, newDecode, func(_ Raw, l line) { got = append(got, l) })
+	if workers.Load() != 3 {
+		t.Fatalf("%d workers asked for a decode function, want each of the 3", workers.Load())
+	}
 	if err != nil || r.Err() != nil {
 		t.Fatalf("read errors: parallel %v, serial %v", err, r.Err())
 	}
@@ -417,10 +469,10 @@ func checkEachRawAgrees(t *testing.T, data []byte, size int) {
 	}
 }
 
-// TestEachRawAgreesWithTheReader covers what the fuzz corpus may not: lines
+// TestEachDecodedAgreesWithTheReader covers what the fuzz corpus may not: lines
 // longer than MaxLine in every position, a truncated last line, blank lines and
 // more than a hundred skips, at read sizes that cut lines anywhere.
-func TestEachRawAgreesWithTheReader(t *testing.T) {
+func TestEachDecodedAgreesWithTheReader(t *testing.T) {
 	valid := func(i int) string {
 		return fmt.Sprintf(`{"timestamp":"2026-05-05T20:34:%02dZ","event":"e%d","status":"s%d","n":[1,{"a":"\u00e9"}]}`, i%60, i%7, i)
 	}
@@ -453,7 +505,7 @@ func TestEachRawAgreesWithTheReader(t *testing.T) {
 				if size < 100 && len(data) > 100_000 {
 					continue // byte-sized reads of a megabyte line take too long to be worth it
 				}
-				checkEachRawAgrees(t, []byte(data), size)
+				checkEachDecodedAgrees(t, []byte(data), size)
 			}
 		})
 	}

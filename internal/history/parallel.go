@@ -13,20 +13,23 @@ import (
 // read is carried into the next one.
 const chunkSize = 256 << 10
 
-// EachRaw reads the history in r as a Reader does, NextRaw after NextRaw, and
-// calls fn with every valid line in file order, but it parses the lines on
-// workers goroutines at once. fn runs on the caller's goroutine and must not
-// keep raw after it returns. Memory stays bounded: a few chunks are in flight.
-func EachRaw(r io.Reader, workers int, fn func(raw Raw)) (Summary, error) {
-	return eachRaw(r, workers, chunkSize, fn)
+// EachDecoded reads the history in r as a Reader does, NextRaw after NextRaw,
+// parsing and decoding its lines on workers goroutines at once: each worker
+// calls newDecode once for the function that turns its lines into what fn
+// needs (a payload struct, read with a Decoder of its own). fn receives every
+// valid line and what it decoded to, in file order, on the caller's
+// goroutine. Neither may keep raw after it returns; what decode returns is
+// fn's. Memory stays bounded: a few chunks are in flight.
+func EachDecoded[T any](r io.Reader, workers int, newDecode func() func(Raw) T, fn func(Raw, T)) (Summary, error) {
+	return eachRaw(r, workers, chunkSize, newDecode, fn)
 }
 
-func eachRaw(r io.Reader, workers, size int, fn func(raw Raw)) (Summary, error) {
+func eachRaw[T any](r io.Reader, workers, size int, newDecode func() func(Raw) T, fn func(Raw, T)) (Summary, error) {
 	workers = max(workers, 1)
 	var (
-		work  = make(chan *chunk, workers)
-		order = make(chan *chunk, 2*workers)
-		pool  = sync.Pool{New: func() any { return &chunk{} }}
+		work  = make(chan *chunk[T], workers)
+		order = make(chan *chunk[T], 2*workers)
+		pool  = sync.Pool{New: func() any { return &chunk[T]{} }}
 		wg    sync.WaitGroup
 	)
 	for range workers {
@@ -34,8 +37,12 @@ func eachRaw(r io.Reader, workers, size int, fn func(raw Raw)) (Summary, error) 
 		go func() {
 			defer wg.Done()
 			var p chunkParser
+			decode := newDecode()
 			for c := range work {
-				p.parse(c)
+				p.parse(&c.lines)
+				for _, raw := range c.raws {
+					c.values = append(c.values, decode(raw))
+				}
 				close(c.done)
 			}
 		}()
@@ -44,7 +51,7 @@ func eachRaw(r io.Reader, workers, size int, fn func(raw Raw)) (Summary, error) 
 	go func() {
 		defer close(order)
 		defer close(work)
-		readErr <- split(r, size, func() *chunk { return pool.Get().(*chunk) }, func(c *chunk) {
+		readErr <- split(r, size, func() *chunk[T] { return pool.Get().(*chunk[T]) }, func(c *chunk[T]) {
 			c.done = make(chan struct{})
 			order <- c
 			work <- c
@@ -57,8 +64,8 @@ func eachRaw(r io.Reader, workers, size int, fn func(raw Raw)) (Summary, error) 
 		for _, s := range c.skips {
 			sum.add(s)
 		}
-		for _, raw := range c.raws {
-			fn(raw)
+		for i, raw := range c.raws {
+			fn(raw, c.values[i])
 		}
 		c.reset()
 		pool.Put(c)
@@ -67,19 +74,32 @@ func eachRaw(r io.Reader, workers, size int, fn func(raw Raw)) (Summary, error) 
 	return sum, <-readErr
 }
 
-// chunk is a run of whole lines and, once parsed, what they hold.
-type chunk struct {
+// chunk is a run of whole lines, what they hold once parsed and what they
+// decoded to.
+type chunk[T any] struct {
+	lines
+	values []T // one per raw
+	done   chan struct{}
+}
+
+func (c *chunk[T]) reset() {
+	c.lines.reset()
+	clear(c.values) // what fn kept is its own; the pool keeps none of it alive
+	c.values = c.values[:0]
+}
+
+// lines is a run of whole lines of the input and, once parsed, what they hold.
+type lines struct {
 	data      []byte
 	firstLine int  // the number of the first line in data
 	last      bool // data ends the input without a newline
-	done      chan struct{}
 
 	raws    []Raw
 	skips   []Skip   // in file order: a chunk may start with lines skipped before its data
 	members []member // every raw's members, one after the other
 }
 
-func (c *chunk) reset() {
+func (c *lines) reset() {
 	c.data, c.raws, c.skips = c.data[:0], c.raws[:0], c.skips[:0]
 	c.members = c.members[:0]
 }
@@ -87,7 +107,7 @@ func (c *chunk) reset() {
 // split cuts the input into chunks of whole lines and hands each to send, in
 // order, reading size bytes at a time. A line longer than MaxLine is not passed on but recorded as a skip of
 // the next chunk, so that skips stay in file order.
-func split(r io.Reader, size int, get func() *chunk, send func(*chunk)) error {
+func split[T any](r io.Reader, size int, get func() *chunk[T], send func(*chunk[T])) error {
 	line := 1          // the number of the line that carry starts
 	var carry []byte   // the start of a line that has not ended yet
 	var pending []Skip // skips to report with the next chunk
@@ -147,7 +167,7 @@ type chunkParser struct {
 	names names
 }
 
-func (p *chunkParser) parse(c *chunk) {
+func (p *chunkParser) parse(c *lines) {
 	data := c.data
 	for n := c.firstLine; len(data) > 0; n++ {
 		l, limit := data, MaxLine+1 // the limit counts the newline, as Reader does

@@ -106,17 +106,26 @@ func eachMember(obj []byte, fn func(member)) bool {
 		return false
 	}
 	for i = skipSpace(obj, i+1); i < len(obj) && obj[i] == '"'; i = skipSpace(obj, i+1) {
-		keyEnd := skipString(obj, i)
+		keyEnd, escaped := keyString(obj, i)
 		key := obj[i+1 : keyEnd]
 		i = skipSpace(obj, skipSpace(obj, keyEnd+1)+1) // past the colon
 		end := skipValue(obj, i)
-		fn(member{key: key, escaped: bytes.IndexByte(key, '\\') >= 0, value: bytes.TrimRight(obj[i:end], " \t\r\n")})
+		fn(member{key: key, escaped: escaped, value: obj[i:trimSpace(obj, i, end)]})
 		i = skipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ',' {
 			break
 		}
 	}
 	return true
+}
+
+// trimSpace is where b[i:end] ends without its trailing white space; cheaper
+// than bytes.TrimRight, which builds its set of characters on every call.
+func trimSpace(b []byte, i, end int) int {
+	for end > i && (b[end-1] == ' ' || b[end-1] == '\t' || b[end-1] == '\n' || b[end-1] == '\r') {
+		end--
+	}
+	return end
 }
 
 func skipSpace(b []byte, i int) int {
@@ -137,6 +146,16 @@ func skipString(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// keyString is skipString for a key, which also says whether it holds an
+// escape. Nearly no key has one: the first quote then ends it.
+func keyString(b []byte, i int) (end int, escaped bool) {
+	q := bytes.IndexByte(b[i+1:], '"')
+	if q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
+		return i + 1 + q, false
+	}
+	return skipString(b, i), true
 }
 
 // skipValue returns the end of the valid JSON value starting at i.
@@ -165,22 +184,4 @@ func skipValue(b []byte, i int) int {
 		}
 	}
 	return i
-}
-
-// Decode unmarshals the whole event into v, a payload struct such as
-// ReleaseEvent: the shared types are how writers and readers agree.
-func (r Raw) Decode(v any) error {
-	var b []byte
-	b = append(b, '{')
-	for i, m := range r.members {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = append(b, m.key...)
-		b = append(b, '"', ':')
-		b = append(b, m.value...)
-	}
-	b = append(b, '}')
-	return json.Unmarshal(b, v)
 }

@@ -18,9 +18,9 @@ import (
 
 // Stats are one measurement of the host.
 type Stats struct {
-	DiskFreeGB     float64 `json:"disk_free_gb"`
-	CPULoad1m      float64 `json:"cpu_load_1m"`
-	MemFreePercent float64 `json:"mem_free_percent"`
+	DiskFreeGB     float64
+	CPULoad1m      float64
+	MemFreePercent float64
 }
 
 // bytesPerGB: the policy's GB are powers of ten, as disk vendors and df -H count.
@@ -37,15 +37,6 @@ type procFiles struct {
 // on first start, on the filesystem that holds the parent).
 func Measure(dataRoot string) (Stats, error) {
 	return measure(dataRoot, procFiles{loadavg: "/proc/loadavg", meminfo: "/proc/meminfo"})
-}
-
-// Input is s as the infrastructure policy's input.
-func (s Stats) Input() map[string]any {
-	return map[string]any{
-		"disk_free_gb":     s.DiskFreeGB,
-		"cpu_load_1m":      s.CPULoad1m,
-		"mem_free_percent": s.MemFreePercent,
-	}
 }
 
 func measure(dataRoot string, proc procFiles) (Stats, error) {

@@ -3,7 +3,6 @@ package hoststats
 import (
 	"math"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -61,14 +60,6 @@ func TestAGarbledLoadAverageIsAnError(t *testing.T) {
 	_, err := load1m(filepath.Join("testdata", "loadavg-garbled"))
 	if err == nil || !strings.Contains(err.Error(), `first field "not-a-number" is not a load`) {
 		t.Errorf("err = %v", err)
-	}
-}
-
-func TestInputNamesTheFieldsTheInfrastructurePolicyReads(t *testing.T) {
-	got := Stats{DiskFreeGB: 12.5, CPULoad1m: 0.7, MemFreePercent: 40}.Input()
-	want := map[string]any{"disk_free_gb": 12.5, "cpu_load_1m": 0.7, "mem_free_percent": 40.0}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Input() = %v, want %v", got, want)
 	}
 }
 

@@ -36,17 +36,6 @@ func Compute(prev, cur Sample) Window {
 	return w
 }
 
-// Input is the window as the canary-safety policy reads it (SPEC §6).
-func (w Window) Input() map[string]any {
-	return map[string]any{
-		"window_seconds":     w.Seconds,
-		"requests":           w.Requests,
-		"error_rate_percent": w.ErrorRatePercent,
-		"p99_latency_ms":     w.P99Ms,
-		"no_traffic":         w.NoTraffic,
-	}
-}
-
 // restarted reports whether the process behind cur is not the one behind prev: its
 // uptime went back, or a count went down, which counters never do within one process.
 // Successes are checked too, so that a window never holds more errors than requests.

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"encoding/json"
-	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -116,19 +115,6 @@ func TestWindowWithoutRequestsIsNoTrafficEvenAcrossAReset(t *testing.T) {
 	want := Window{Seconds: 5, NoTraffic: true, Reset: true}
 	if got != want {
 		t.Errorf("Compute = %+v, want %+v", got, want)
-	}
-}
-
-func TestWindowInputHasExactlyThePolicyKeys(t *testing.T) {
-	w := Window{Seconds: 30, Requests: 200, Errors: 3, ErrorRatePercent: 1.5, P99Ms: 875}
-	in := w.Input()
-	want := []string{"error_rate_percent", "no_traffic", "p99_latency_ms", "requests", "window_seconds"}
-	if got := slices.Sorted(maps.Keys(in)); !slices.Equal(got, want) {
-		t.Fatalf("keys = %v, want %v", got, want)
-	}
-	if in["error_rate_percent"] != 1.5 || in["p99_latency_ms"] != 875.0 || in["no_traffic"] != false ||
-		in["requests"] != 200.0 || in["window_seconds"] != 30.0 {
-		t.Errorf("Input() = %v", in)
 	}
 }
 

@@ -26,16 +26,11 @@ import (
 
 // Figures measure one build over a window.
 type Figures struct {
-	Requests         int     `json:"requests"`
-	Errors           int     `json:"errors"`
-	ErrorRatePercent float64 `json:"error_rate_percent"`
-	P99Ms            float64 `json:"p99_latency_ms"`
+	Requests         int
+	Errors           int
+	ErrorRatePercent float64
+	P99Ms            float64
 	latencies        []float64
-}
-
-// Input is the figures as the release policy reads them.
-func (f Figures) Input() map[string]any {
-	return map[string]any{"requests": f.Requests, "error_rate_percent": f.ErrorRatePercent, "p99_latency_ms": f.P99Ms}
 }
 
 // Window is what nginx logged for each build between From and To.

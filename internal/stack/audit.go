@@ -23,6 +23,6 @@ func (s *Stack) Audit() error {
 		s.Out.Warn("%d more malformed lines skipped", stats.Skipped-len(stats.Skips))
 	}
 	s.Out.OK("wrote %s from %d events in %s", ReportFile, stats.Events, HistoryFile)
-	s.record(history.EventAudit, map[string]any{"result": "ok", "events": stats.Events, "skipped": stats.Skipped, "report": ReportFile})
+	s.record(history.EventAudit, history.Audit{Result: "ok", Events: stats.Events, Skipped: stats.Skipped, Report: ReportFile})
 	return nil
 }

@@ -26,39 +26,54 @@ type ChaosRequest struct {
 	Rate     *string // 0..1, for error
 }
 
-// body checks the request's shape and builds the JSON the service expects. The
-// service itself enforces the ranges (its answer names the problem).
-func (r ChaosRequest) body() (map[string]any, error) {
-	number := func(name string, v *string) (float64, error) {
+// ask checks the request's shape and reads its figure: what is posted to
+// /chaos and recorded in history. The service itself enforces the ranges (its
+// answer names the problem).
+func (r ChaosRequest) ask() (history.Chaos, error) {
+	number := func(name string, v *string) (*float64, error) {
 		if v == nil {
-			return 0, fmt.Errorf("%w: chaos %s needs -%s=N", fail.ErrInvalid, r.Mode, name)
+			return nil, fmt.Errorf("%w: chaos %s needs -%s=N", fail.ErrInvalid, r.Mode, name)
 		}
 		n, err := strconv.ParseFloat(*v, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%w: chaos %s: %s must be a number, got %q", fail.ErrInvalid, r.Mode, name, *v)
+			return nil, fmt.Errorf("%w: chaos %s: %s must be a number, got %q", fail.ErrInvalid, r.Mode, name, *v)
 		}
-		return n, nil
+		return &n, nil
 	}
+	ask := history.Chaos{Mode: r.Mode}
+	var err error
 	switch r.Mode {
 	case "slow":
 		if r.Rate != nil {
-			return nil, fmt.Errorf("%w: chaos slow takes -duration, not -rate", fail.ErrInvalid)
+			return ask, fmt.Errorf("%w: chaos slow takes -duration, not -rate", fail.ErrInvalid)
 		}
-		d, err := number("duration", r.Duration)
-		return map[string]any{"mode": "slow", "duration": d}, err
+		ask.Duration, err = number("duration", r.Duration)
+		return ask, err
 	case "error":
 		if r.Duration != nil {
-			return nil, fmt.Errorf("%w: chaos error takes -rate, not -duration", fail.ErrInvalid)
+			return ask, fmt.Errorf("%w: chaos error takes -rate, not -duration", fail.ErrInvalid)
 		}
-		rate, err := number("rate", r.Rate)
-		return map[string]any{"mode": "error", "rate": rate}, err
+		ask.Rate, err = number("rate", r.Rate)
+		return ask, err
 	case "recover":
 		if r.Rate != nil || r.Duration != nil {
-			return nil, fmt.Errorf("%w: chaos recover takes no value", fail.ErrInvalid)
+			return ask, fmt.Errorf("%w: chaos recover takes no value", fail.ErrInvalid)
 		}
-		return map[string]any{"mode": "recover"}, nil
+		return ask, nil
 	}
-	return nil, fmt.Errorf("%w: unknown chaos mode %q: use slow, error or recover", fail.ErrInvalid, r.Mode)
+	return ask, fmt.Errorf("%w: unknown chaos mode %q: use slow, error or recover", fail.ErrInvalid, r.Mode)
+}
+
+// body is the JSON the service's /chaos reads for ask.
+func body(ask history.Chaos) map[string]any {
+	b := map[string]any{"mode": ask.Mode}
+	if ask.Duration != nil {
+		b["duration"] = *ask.Duration
+	}
+	if ask.Rate != nil {
+		b["rate"] = *ask.Rate
+	}
+	return b
 }
 
 // Chaos posts r to /chaos through nginx and records the injection.
@@ -123,23 +138,19 @@ func (s *Stack) chaosTargets(ctx context.Context, m *manifest.Manifest, toCanary
 }
 
 func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err error) {
-	event := map[string]any{"mode": r.Mode}
+	event, err := r.ask()
 	if toCanary {
-		event["target"] = "release canary"
+		event.Target = "release canary"
 	}
 	defer func() {
-		event["result"] = resultOf(err)
+		event.Result = resultOf(err)
 		if err != nil {
-			event["error"] = err.Error()
+			event.Error = err.Error()
 		}
 		s.record(history.EventChaos, event)
 	}()
-	body, err := r.body()
 	if err != nil {
 		return err
-	}
-	for k, v := range body {
-		event[k] = v
 	}
 	m, err := s.loadManifest()
 	if err != nil {
@@ -153,10 +164,11 @@ func (s *Stack) chaos(ctx context.Context, r ChaosRequest, toCanary bool) (err e
 		s.Out.Info("a release is under way: chaos goes to its canary build")
 	}
 	if len(targets) > 1 || len(unreachable) > 0 {
-		event["instances"] = len(targets)
+		reached := len(targets)
+		event.Instances = &reached
 		s.Out.Info("the app runs %d instances: chaos goes to each one this host reaches (%d)", len(targets)+len(unreachable), len(targets))
 	}
-	payload, _ := json.Marshal(body) // a map of strings and numbers always marshals
+	payload, _ := json.Marshal(body(event)) // a map of strings and numbers always marshals
 	for _, t := range targets {
 		if err := s.postChaos(ctx, r, t, payload); err != nil {
 			return err

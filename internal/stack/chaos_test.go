@@ -46,25 +46,25 @@ func TestChaosRequestBodyMatchesWhatTheServiceExpects(t *testing.T) {
 		{"unknown mode", ChaosRequest{Mode: "boom"}, "", `unknown chaos mode "boom"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body, err := tc.req.body()
+			ask, err := tc.req.ask()
 			if tc.wantErr != "" {
 				if !errors.Is(err, fail.ErrInvalid) {
-					t.Fatalf("body() error = %v, want one wrapping fail.ErrInvalid", err)
+					t.Fatalf("ask() error = %v, want one wrapping fail.ErrInvalid", err)
 				}
 				if !strings.Contains(err.Error(), tc.wantErr) {
-					t.Errorf("body() error %q does not contain %q", err, tc.wantErr)
+					t.Errorf("ask() error %q does not contain %q", err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("body() error = %v", err)
+				t.Fatalf("ask() error = %v", err)
 			}
-			got, err := json.Marshal(body)
+			got, err := json.Marshal(body(ask))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(got) != tc.want {
-				t.Errorf("body() = %s, want %s", got, tc.want)
+				t.Errorf("body = %s, want %s", got, tc.want)
 			}
 		})
 	}

@@ -24,7 +24,7 @@ func (s *Stack) Deploy(ctx context.Context) error {
 func (s *Stack) deploy(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
-			s.record(history.EventDeploy, map[string]any{"result": resultOf(err), "error": err.Error()})
+			s.record(history.EventDeploy, history.Deploy{Result: resultOf(err), Error: err.Error()})
 		}
 	}()
 	if err := engine(ctx); err != nil {
@@ -65,7 +65,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 			if err := s.release(ctx, rt, m, running, apps); err != nil {
 				return err
 			}
-			s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "ok", "release": true})
+			s.record(history.EventDeploy, history.Deploy{Mode: m.Services.Mode, Result: "ok", Release: true})
 			return nil
 		}
 	}
@@ -84,7 +84,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if current {
 		if p, err := s.router(m).Probe(ctx); err == nil {
 			s.Out.OK("the stack %s is already running and healthy%s: nothing to do", s.Project, inParens(p.Describe()))
-			s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "noop"})
+			s.record(history.EventDeploy, history.Deploy{Mode: m.Services.Mode, Result: "noop"})
 			return nil
 		}
 	}
@@ -117,7 +117,7 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	}
 	elapsed := time.Since(start)
 	s.Out.OK("deployed in %.1fs: %s through nginx on port %d answers healthy%s", elapsed.Seconds(), m.Services.HealthPath, m.Nginx.Port, inParens(p.Describe()))
-	s.record(history.EventDeploy, map[string]any{"mode": m.Services.Mode, "result": "ok", "elapsed_seconds": round(elapsed.Seconds(), 2)})
+	s.record(history.EventDeploy, history.Deploy{Mode: m.Services.Mode, Result: "ok", ElapsedSeconds: round(elapsed.Seconds(), 2)})
 	return nil
 }
 

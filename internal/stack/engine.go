@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/change"
-	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/lock"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
@@ -49,7 +48,7 @@ func (s *Stack) mover(m *manifest.Manifest, rt platform.Runtime) *change.Mover {
 			}
 			return render.Write(s.Root, files)
 		},
-		Record:   func(event string, payload any) { s.record(event, history.Fields(payload)) },
+		Record:   s.record,
 		Health:   s.withHealth,
 		Describe: func(ctx context.Context, i platform.Instance) { s.describe(ctx, rt, i) },
 		SetMode:  func(mode string) error { return manifest.SetMode(s.path(ManifestFile), mode) },

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
-	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 )
 
 func TestResultOfNamesHowACommandEnded(t *testing.T) {
@@ -28,22 +26,6 @@ func TestResultOfNamesHowACommandEnded(t *testing.T) {
 				t.Errorf("resultOf(%v) = %q, want %q", tc.err, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestDenialListsEveryViolationAndWrapsErrDenied(t *testing.T) {
-	d := policy.Decision{Domain: "canary", Violations: []policy.Violation{
-		{Rule: "max_error_rate", Message: "error rate 4% is above 1%"},
-		{Rule: "max_p99", Message: "p99 900 ms is above 500 ms"},
-	}}
-	err := denial("promote", d)
-	if !errors.Is(err, fail.ErrDenied) {
-		t.Fatalf("denial = %v, want it to wrap fail.ErrDenied", err)
-	}
-	for _, want := range []string{"promote", "canary", "error rate 4% is above 1%", "p99 900 ms is above 500 ms"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("denial %q does not contain %q", err, want)
-		}
 	}
 }
 

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/hoststats"
@@ -20,31 +19,29 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/router"
 )
 
-// loadPolicies compiles the policies with the manifest's overrides. Any failure
-// here stops the action: the policies fail closed.
+// loadPolicies compiles the policies with the manifest's overrides; they
+// fail closed.
 func (s *Stack) loadPolicies(m *manifest.Manifest) (*policy.Engine, error) {
-	eng, err := policy.Load(s.path(PoliciesDir), m.Policy)
-	if err != nil {
-		return nil, policyUnavailable(err)
-	}
-	return eng, nil
+	return gate.Load(s.path(PoliciesDir), m.Policy)
 }
 
-func policyUnavailable(err error) error {
-	return fmt.Errorf("policy engine unavailable, refusing to act (fail closed): %w", err)
+// gate asks the policies on the stack's behalf, printing to its output and
+// recording in its history.
+func (s *Stack) gate(eng *policy.Engine) gate.Gate {
+	return gate.Gate{Engine: eng, Record: s.record, Out: s.Out}
 }
 
 // infrastructureInput measures the host as the infrastructure policy reads it.
-func infrastructureInput(ctx context.Context) (map[string]any, error) {
+func infrastructureInput(ctx context.Context) (gate.Infrastructure, error) {
 	root, err := host.DataRoot(ctx)
 	if err != nil {
-		return nil, err
+		return gate.Infrastructure{}, err
 	}
 	stats, err := hoststats.Measure(root)
 	if err != nil {
-		return nil, fmt.Errorf("measure the host: %w", err)
+		return gate.Infrastructure{}, fmt.Errorf("measure the host: %w", err)
 	}
-	return stats.Input(), nil
+	return gate.FromHost(stats), nil
 }
 
 // gateDeploy asks the infrastructure policy whether this host may take a deploy.
@@ -56,19 +53,20 @@ func (s *Stack) gateDeploy(ctx context.Context, m *manifest.Manifest) error {
 	if err != nil {
 		return err
 	}
+	g := s.gate(eng)
 	ask := func(ctx context.Context) (policy.Decision, error) {
 		input, err := infrastructureInput(ctx)
 		if err != nil {
 			return policy.Decision{}, err
 		}
-		return s.decide(ctx, eng, policy.Infrastructure, "deploy", input)
+		return g.Decide(ctx, policy.Infrastructure, "deploy", input)
 	}
 	d, err := ask(ctx)
 	if err != nil {
 		return err
 	}
 	if !d.Allow && d.RetrySeconds > 0 {
-		s.printDecision(d)
+		g.Print(d)
 		settle, cancel := context.WithTimeout(ctx, time.Duration(d.RetrySeconds*float64(time.Second)))
 		defer cancel()
 		what := fmt.Sprintf("the host to settle (the policy allows re-asking for %.0fs)", d.RetrySeconds)
@@ -78,13 +76,13 @@ func (s *Stack) gateDeploy(ctx context.Context, m *manifest.Manifest) error {
 				return false, "", err
 			}
 			d = next
-			return d.Allow || d.RetrySeconds <= 0, violationSummary(d), nil
+			return d.Allow || d.RetrySeconds <= 0, gate.Summary(d), nil
 		})
 	}
-	s.printDecision(d)
+	g.Print(d)
 	if !d.Allow {
-		s.record(history.EventDeployBlocked, map[string]any{"domain": d.Domain, "violations": d.Violations})
-		return denial("deploy", d)
+		s.record(history.EventDeployBlocked, gate.Blocked(d))
+		return gate.Denial("deploy", d)
 	}
 	return nil
 }
@@ -96,23 +94,24 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 	if err != nil {
 		return policy.Decision{}, err
 	}
+	length := gate.WindowLength(eng)
 	var window metrics.Window
 	// Instances that cannot be listed: the measurement below says why.
 	if apps, _ := runningOf(ctx, s.Runtime(m), platform.App); len(apps) > 1 {
 		// One scrape through nginx reaches one instance: the service as
 		// a whole is what clients saw at nginx.
-		s.Out.Info("the app runs %d instances: measuring the last %s from nginx's access log, which sees them all", len(apps), windowLength(eng))
+		s.Out.Info("the app runs %d instances: measuring the last %s from nginx's access log, which sees them all", len(apps), length)
 		err = errSeveralInstances
 	} else {
-		window, err = s.measureWindow(ctx, m, windowLength(eng))
+		window, err = s.measureWindow(ctx, m, length)
 	}
 	if errors.Is(err, errSeveralInstances) || (err != nil && !hasMetrics(ctx, s, m)) {
 		// An app without /metrics is measured as clients saw it, from
 		// nginx's access log over the same window.
 		if !errors.Is(err, errSeveralInstances) {
-			s.Out.Info("the app has no /metrics (%v): measuring the last %s from nginx's access log", err, windowLength(eng))
+			s.Out.Info("the app has no /metrics (%v): measuring the last %s from nginx's access log", err, length)
 		}
-		window, err = s.nginxWindow(ctx, s.Runtime(m), m, windowLength(eng))
+		window, err = s.nginxWindow(ctx, s.Runtime(m), m, length)
 		if err == nil {
 			s.Out.Info("window %.0fs (nginx's access log): %.0f requests, error rate %.2f%%, P99 %.1f ms", window.Seconds, window.Requests, window.ErrorRatePercent, window.P99Ms)
 		}
@@ -120,71 +119,19 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 	if err != nil {
 		return policy.Decision{}, fmt.Errorf("measure the service before %s (fail closed): %w", action, err)
 	}
-	input := window.Input()
-	input["current_mode"], input["target_mode"], input["action"] = from, to, action
-	d, err := s.decide(ctx, eng, policy.Canary, action, input)
+	g := s.gate(eng)
+	d, err := g.Decide(ctx, policy.Canary, action, gate.FromWindow(window, from, to, action))
 	if err != nil {
 		return d, err
 	}
-	s.printDecision(d)
+	g.Print(d)
 	if !d.Allow {
-		s.record(history.EventPromoteBlocked, map[string]any{"from": from, "to": to, "action": action, "domain": d.Domain, "violations": d.Violations})
-		return d, denial(action+" "+to, d)
+		blocked := gate.Blocked(d)
+		blocked.From, blocked.To, blocked.Action = from, to, action
+		s.record(history.EventPromoteBlocked, blocked)
+		return d, gate.Denial(action+" "+to, d)
 	}
 	return d, nil
-}
-
-// decide asks one domain, applies a break-glass override when the operator set
-// one, prints the outcome and records the decision with its input.
-func (s *Stack) decide(ctx context.Context, eng *policy.Engine, domain, action string, input map[string]any) (policy.Decision, error) {
-	d, err := eng.Decide(ctx, domain, input)
-	if err != nil {
-		s.record(history.EventPolicyDecision, map[string]any{"domain": domain, "action": action, "input": input, "error": err.Error()})
-		return d, fmt.Errorf("%s: policy %s failed, refusing to act (fail closed): %w", action, domain, err)
-	}
-	if reason := strings.TrimSpace(os.Getenv(policy.BreakGlassEnv)); reason != "" && !d.Allow {
-		d = policy.BreakGlass(d, reason)
-		s.Out.Warn("BREAK-GLASS: %s=%q overrides the %s policy's denial of %s", policy.BreakGlassEnv, reason, domain, action)
-	}
-	s.record(history.EventPolicyDecision, map[string]any{"domain": domain, "action": action, "input": input, "decision": d, "overridden": d.Overridden})
-	return d, nil
-}
-
-func (s *Stack) printDecision(d policy.Decision) {
-	if d.Allow && len(d.Violations) == 0 {
-		s.Out.OK("policy %s: PASS", d.Domain)
-	} else if d.Allow {
-		s.Out.Warn("policy %s: PASS by override (%s)", d.Domain, d.OverrideReason)
-	} else {
-		s.Out.Fail("policy %s: FAIL", d.Domain)
-	}
-	for _, v := range d.Violations {
-		s.Out.Info("✘ %s: %s", v.Rule, v.Message)
-	}
-	for _, n := range d.Notes {
-		s.Out.Info("• %s", n)
-	}
-}
-
-func violationSummary(d policy.Decision) string {
-	msgs := make([]string, len(d.Violations))
-	for i, v := range d.Violations {
-		msgs[i] = v.Message
-	}
-	return strings.Join(msgs, "; ")
-}
-
-// denial is the error for a denied action: every violated rule, exit code 3.
-func denial(action string, d policy.Decision) error {
-	return fmt.Errorf("%w: %s blocked by the %s policy: %s (nothing was changed)", fail.ErrDenied, action, d.Domain, violationSummary(d))
-}
-
-// windowLength is the canary policy's measuring window.
-func windowLength(eng *policy.Engine) time.Duration {
-	if v, ok := eng.Thresholds(policy.Canary)["window_seconds"].(float64); ok && v > 0 {
-		return time.Duration(v * float64(time.Second))
-	}
-	return 30 * time.Second
 }
 
 // windowSlack is how much longer than configured a reused window may be: half

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
@@ -21,13 +22,13 @@ func (s *Stack) Init() error {
 
 func (s *Stack) initFiles() (err error) {
 	m, err := s.prepare()
-	fields := map[string]any{"result": resultOf(err), "files": []string{render.NginxConf, render.ComposeFile}}
+	event := history.Init{Result: resultOf(err), Files: []string{render.NginxConf, render.ComposeFile}}
 	if err != nil {
-		fields["error"] = err.Error()
+		event.Error = err.Error()
 	} else {
-		fields["mode"] = m.Services.Mode
+		event.Mode = m.Services.Mode
 	}
-	s.record(history.EventInit, fields)
+	s.record(history.EventInit, event)
 	return err
 }
 
@@ -50,7 +51,7 @@ func (s *Stack) generate(m *manifest.Manifest) error {
 		if errors.Is(err, fail.ErrInvalid) {
 			return fmt.Errorf("%s policy section: %w", ManifestFile, err)
 		}
-		return policyUnavailable(err)
+		return gate.Unavailable(err)
 	}
 	files, err := s.render(m, nil)
 	if err != nil {

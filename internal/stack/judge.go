@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/change"
+	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
@@ -82,19 +83,19 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 			rel.sawDying(w)
 			return policy.VerdictAbort, nil, w.FirstCanaryError, watchErr
 		}
-		input := map[string]any{
-			"window_seconds": round(to.Sub(from).Seconds(), 2), "weight": r.Weight, "extensions": extension,
-			"step": r.Step + 1, "steps": len(r.Steps),
-			"canary": figuresInput(w.Canary, canaryApp),
-			"stable": figuresInput(w.Stable, stableApp),
+		input := gate.ReleaseStep{
+			WindowSeconds: gate.Number(round(to.Sub(from).Seconds(), 2)), Weight: r.Weight, Extensions: extension,
+			Step: r.Step + 1, Steps: len(r.Steps),
+			Canary: gate.FromFigures(w.Canary, canaryApp),
+			Stable: gate.FromFigures(w.Stable, stableApp),
 		}
-		d, err := s.decide(ctx, rel.eng, policy.Release, "release", input)
+		d, err := s.gate(rel.eng).Decide(ctx, policy.Release, "release", input)
 		if err != nil {
 			return policy.VerdictAbort, nil, w.FirstCanaryError, err
 		}
 		s.Out.Info("canary: %d requests, error rate %.2f%%, P99 %.1f ms; stable: %d requests, error rate %.2f%%, P99 %.1f ms (nginx's view)",
 			w.Canary.Requests, w.Canary.ErrorRatePercent, w.Canary.P99Ms, w.Stable.Requests, w.Stable.ErrorRatePercent, w.Stable.P99Ms)
-		s.printDecision(d)
+		s.gate(rel.eng).Print(d)
 		s.record(history.EventReleaseStep, history.Fields(stepRecord(r, extension, d, w, input)))
 		switch d.Verdict {
 		case policy.VerdictPromote, policy.VerdictAbort:
@@ -180,21 +181,13 @@ func (rel *releaseRun) window(ctx context.Context, instances []platform.Instance
 	return sum
 }
 
-func figuresInput(f routelog.Figures, app *history.BuildFigures) map[string]any {
-	in := f.Input()
-	if app != nil {
-		in["app"] = map[string]any{"requests": app.Requests, "error_rate_percent": app.ErrorRatePercent, "p99_latency_ms": app.P99Ms}
-	}
-	return in
-}
-
-func stepRecord(r *change.Change, extension int, d policy.Decision, w routelog.Window, input map[string]any) history.ReleaseStep {
+func stepRecord(r *change.Change, extension int, d policy.Decision, w routelog.Window, input gate.ReleaseStep) history.ReleaseStep {
 	rec := history.ReleaseStep{Step: r.Step + 1, Steps: len(r.Steps), Weight: r.Weight, Extension: extension,
 		WindowSeconds: w.To.Sub(w.From).Seconds(), Verdict: d.Verdict, Reasons: reasonsOf(d),
 		Canary: buildFigures(w.Canary), Stable: buildFigures(w.Stable)}
 	rec.WindowSeconds = round(rec.WindowSeconds, 2)
-	rec.CanaryApp = appFigures(input["canary"])
-	rec.StableApp = appFigures(input["stable"])
+	rec.CanaryApp = appFigures(input.Canary.App)
+	rec.StableApp = appFigures(input.Stable.App)
 	return rec
 }
 
@@ -202,18 +195,12 @@ func buildFigures(f routelog.Figures) history.BuildFigures {
 	return history.BuildFigures{Requests: float64(f.Requests), ErrorRatePercent: round(f.ErrorRatePercent, 3), P99Ms: round(f.P99Ms, 2)}
 }
 
-func appFigures(in any) *history.BuildFigures {
-	m, _ := in.(map[string]any)
-	app, ok := m["app"].(map[string]any)
-	if !ok {
+func appFigures(app *gate.Figures) *history.BuildFigures {
+	if app == nil {
 		return nil
 	}
-	f := &history.BuildFigures{}
-	f.Requests, _ = app["requests"].(float64)
-	f.ErrorRatePercent, _ = app["error_rate_percent"].(float64)
-	f.P99Ms, _ = app["p99_latency_ms"].(float64)
-	f.ErrorRatePercent, f.P99Ms = round(f.ErrorRatePercent, 3), round(f.P99Ms, 2)
-	return f
+	return &history.BuildFigures{Requests: float64(app.Requests),
+		ErrorRatePercent: round(float64(app.ErrorRatePercent), 3), P99Ms: round(float64(app.P99Ms), 2)}
 }
 
 func reasonsOf(d policy.Decision) []string {

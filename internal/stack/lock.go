@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/lock"
 )
 
@@ -46,7 +47,7 @@ func (s *Stack) exclusive(ctx context.Context, command string, do func() error) 
 	if err != nil {
 		err = fmt.Errorf("%s: %w", command, err)
 		event, _, _ := strings.Cut(command, " ")
-		s.record(event, map[string]any{"result": resultOf(err), "error": err.Error()})
+		s.record(event, history.Outcome{Result: resultOf(err), Error: err.Error()})
 		return err
 	}
 	defer l.Release()

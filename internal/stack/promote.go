@@ -64,7 +64,7 @@ func (s *Stack) rollbackLocked(ctx context.Context, pending *change.Change) erro
 			return fmt.Errorf("rollback: %w", err)
 		}
 		if result != change.Finished {
-			s.record(history.EventRollback, map[string]any{"result": "ok", "release": "undone"})
+			s.record(history.EventRollback, history.Rollback{Result: "ok", Release: "undone"})
 			return nil
 		}
 		// It was finished: on to the previous build below.
@@ -81,7 +81,7 @@ func (s *Stack) rollbackLocked(ctx context.Context, pending *change.Change) erro
 		}
 		if running == pending.From.Build {
 			s.Out.OK("rollback: the release was aborted; %s serves", running)
-			s.record(history.EventRollback, map[string]any{"result": "ok", "release": "aborted"})
+			s.record(history.EventRollback, history.Rollback{Result: "ok", Release: "aborted"})
 			return nil
 		}
 		// It finished before it saw the request: back to the previous build.
@@ -98,11 +98,13 @@ func (s *Stack) rollbackLocked(ctx context.Context, pending *change.Change) erro
 // rollbackBuild returns a stable stack to the build a completed release
 // replaced, by the zero-failure switch.
 func (s *Stack) rollbackBuild(ctx context.Context, m *manifest.Manifest, previous manifest.Build) (err error) {
-	event := map[string]any{"to_image": previous.Image, "to_version": previous.Version}
+	event := history.Rollback{ToImage: previous.Image, ToVersion: previous.Version}
 	defer func() {
-		event["result"] = resultOf(err)
+		if event.Result == "" || err != nil {
+			event.Result = resultOf(err)
+		}
 		if err != nil {
-			event["error"] = err.Error()
+			event.Error = err.Error()
 		}
 		s.record(history.EventRollback, event)
 	}()
@@ -117,10 +119,10 @@ func (s *Stack) rollbackBuild(ctx context.Context, m *manifest.Manifest, previou
 	if _, err := s.runningApps(ctx, rt); err != nil {
 		return err
 	}
-	event["from_image"], event["from_version"] = running.Image, running.Version
+	event.FromImage, event.FromVersion = running.Image, running.Version
 	if running == previous {
 		s.Out.OK("rollback: %s already serves: nothing to do", previous)
-		event["result"] = "noop"
+		event.Result = "noop"
 		return s.store().Update(func(st *change.State) { st.Previous = nil })
 	}
 	cur := m.WithBuild(running)
@@ -129,14 +131,14 @@ func (s *Stack) rollbackBuild(ctx context.Context, m *manifest.Manifest, previou
 	if err != nil {
 		return err
 	}
-	event["overridden"] = decision.Overridden
+	event.Overridden = &decision.Overridden
 	start := time.Now()
 	mv := s.mover(m, rt)
 	next := m.WithBuild(previous)
 	if err := mv.Switch(ctx, mv.Begin(change.Rollback, cur, next, apps), cur, next); err != nil {
 		return fmt.Errorf("rollback to %s: %w", previous, err)
 	}
-	event["elapsed_seconds"] = round(time.Since(start).Seconds(), 2)
+	event.ElapsedSeconds = round(time.Since(start).Seconds(), 2)
 	s.Out.OK("rollback: %s → %s in %.1fs; nginx's probe of %s confirms the new app answers", running, previous, time.Since(start).Seconds(), m.Services.HealthPath)
 	if m.Build() != previous {
 		s.Out.Warn("%s still asks for %s: set services.image and services.version to %s, or the next deploy releases it again", ManifestFile, m.Build(), previous)
@@ -153,11 +155,11 @@ func (s *Stack) switchMode(ctx context.Context, target, action string) error {
 }
 
 func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (err error) {
-	event := map[string]any{"to": target}
+	event := history.Promote{To: target}
 	defer func() {
 		if err != nil {
-			event["result"], event["error"] = resultOf(err), err.Error()
-			s.record(action, event)
+			event.Result, event.Error = resultOf(err), err.Error()
+			s.recordSwitch(action, event)
 		}
 	}()
 	if !manifest.ValidMode(target) {
@@ -171,11 +173,11 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 		return err
 	}
 	from := m.Services.Mode
-	event["from"] = from
+	event.From = from
 	if from == target {
 		s.Out.OK("already in %s mode: nothing to do", target)
-		event["result"] = "noop"
-		s.record(action, event)
+		event.Result = "noop"
+		s.recordSwitch(action, event)
 		return nil
 	}
 	if err := engine(ctx); err != nil {
@@ -197,7 +199,7 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	if err != nil {
 		return err
 	}
-	event["overridden"] = decision.Overridden
+	event.Overridden = &decision.Overridden
 	start := time.Now()
 	next := *cur
 	next.Services.Mode = target
@@ -207,7 +209,17 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	}
 	elapsed := time.Since(start)
 	s.Out.OK("%s: %s → %s in %.1fs; nginx's probe of %s confirms mode %s", action, from, target, elapsed.Seconds(), m.Services.HealthPath, target)
-	event["result"], event["elapsed_seconds"] = "ok", round(elapsed.Seconds(), 2)
-	s.record(action, event)
+	event.Result, event.ElapsedSeconds = "ok", round(elapsed.Seconds(), 2)
+	s.recordSwitch(action, event)
 	return nil
+}
+
+// recordSwitch records a switch of mode as the event action names: a
+// promote, or a rollback, which carries the same fields.
+func (s *Stack) recordSwitch(action string, ev history.Promote) {
+	if action != history.EventRollback {
+		s.record(action, ev)
+		return
+	}
+	s.record(action, history.Rollback{From: ev.From, To: ev.To, Overridden: ev.Overridden, Result: ev.Result, ElapsedSeconds: ev.ElapsedSeconds, Error: ev.Error})
 }

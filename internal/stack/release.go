@@ -46,14 +46,14 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		default:
 			event.Result, event.Error = history.ReleaseFailed, err.Error()
 		}
-		s.record(history.EventRelease, history.Fields(event))
+		s.record(history.EventRelease, event)
 	}()
 	if err := store.ClearAbort(); err != nil {
 		return err
 	}
 	started := event
 	started.Result, started.Steps = history.ReleaseStarted, c.Steps
-	s.record(history.EventRelease, history.Fields(started))
+	s.record(history.EventRelease, started)
 	if m.Services.Mode != manifest.ModeStable {
 		return fmt.Errorf("%w: a release starts from stable mode and ends in it, but %s says services.mode: %s: run `promote stable` first", fail.ErrInvalid, ManifestFile, m.Services.Mode)
 	}

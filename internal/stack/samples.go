@@ -15,49 +15,44 @@ const (
 	metricsSampleEvent = history.EventMetricsSample
 )
 
-// recordedSample is a metrics.Sample as history stores it.
-type recordedSample struct {
-	At            time.Time        `json:"at"`
-	Requests      float64          `json:"requests"`
-	Errors        float64          `json:"errors"`
-	Buckets       []metrics.Bucket `json:"buckets"`
-	UptimeSeconds float64          `json:"uptime_seconds"`
-	Mode          float64          `json:"mode"`
-	Chaos         float64          `json:"chaos"`
-}
-
-func recorded(smp metrics.Sample) recordedSample {
-	return recordedSample{At: smp.At.UTC(), Requests: smp.Requests, Errors: smp.Errors, Buckets: smp.Buckets,
+// recorded is smp as history stores it.
+func recorded(smp metrics.Sample) history.Sample {
+	return history.Sample{At: smp.At.UTC(), Requests: smp.Requests, Errors: smp.Errors, Buckets: smp.Buckets,
 		UptimeSeconds: smp.UptimeSeconds, Mode: smp.Mode, Chaos: smp.Chaos}
 }
 
-func (r recordedSample) sample() metrics.Sample {
+func fromRecorded(r history.Sample) metrics.Sample {
 	return metrics.Sample{At: r.At, Requests: r.Requests, Errors: r.Errors, Buckets: r.Buckets,
 		UptimeSeconds: r.UptimeSeconds, Mode: r.Mode, Chaos: r.Chaos}
 }
 
+// recordSample records one of promote's own scrapes. It goes through
+// history.Fields, as it always has: its buckets' keys come out sorted.
 func (s *Stack) recordSample(smp metrics.Sample) {
-	fields := map[string]any{}
-	doc, _ := json.Marshal(recorded(smp)) // plain numbers, a time and buckets that marshal themselves
-	_ = json.Unmarshal(doc, &fields)
-	s.record(metricsSampleEvent, fields)
+	s.record(metricsSampleEvent, history.Fields(recorded(smp)))
 }
 
-// sampleOf reads the sample a history record carries, if any.
+// sampleOf reads the sample a history record carries, if any: a record that
+// does not decode as its event's payload carries none.
 func sampleOf(rec history.Record) (metrics.Sample, bool) {
-	var v any = rec.Fields
-	if rec.Event == statusScrapeEvent {
-		v = rec.Fields["sample"]
-	}
-	doc, err := json.Marshal(v)
+	doc, err := json.Marshal(rec.Fields)
 	if err != nil {
 		return metrics.Sample{}, false
 	}
-	var r recordedSample
-	if err := json.Unmarshal(doc, &r); err != nil || r.At.IsZero() {
+	var smp history.Sample
+	if rec.Event == statusScrapeEvent {
+		var scrape history.StatusScrape
+		if json.Unmarshal(doc, &scrape) != nil || scrape.Sample == nil {
+			return metrics.Sample{}, false
+		}
+		smp = *scrape.Sample
+	} else if json.Unmarshal(doc, &smp) != nil {
 		return metrics.Sample{}, false
 	}
-	return r.sample(), true
+	if smp.At.IsZero() {
+		return metrics.Sample{}, false
+	}
+	return fromRecorded(smp), true
 }
 
 // sampleAged returns the newest sample recorded in history whose age is between

@@ -2,9 +2,13 @@ package stack
 
 import (
 	"io"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/dashboard"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/ui"
 )
@@ -47,5 +51,27 @@ func TestAReusedWindowIsTheConfiguredLengthGiveOrTakeTheSlack(t *testing.T) {
 	}
 	if windowSlack(3*time.Second) != 1500*time.Millisecond || windowSlack(time.Minute) != 5*time.Second {
 		t.Errorf("slack %s for 3 s and %s for 60 s, want half the window up to 5 s", windowSlack(3*time.Second), windowSlack(time.Minute))
+	}
+}
+
+func TestASampleIsReadBackFromAStatusScrapeAndFromAMetricsSample(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	buckets := []metrics.Bucket{{UpperBound: 0.25, Count: 2}, {UpperBound: math.Inf(1), Count: 3}}
+	for _, event := range []string{history.EventStatusScrape, history.EventMetricsSample} {
+		t.Run(event, func(t *testing.T) {
+			s := &Stack{Root: t.TempDir(), Out: ui.New(io.Discard), Now: func() time.Time { return now }}
+			smp := metrics.Sample{At: now.Add(-31 * time.Second), Requests: 3, Errors: 1, Buckets: buckets, UptimeSeconds: 60, Mode: 1, Chaos: 2}
+			if event == history.EventStatusScrape {
+				w := metrics.Compute(smp, smp)
+				s.record(event, statusRecord(dashboard.Snapshot{Mode: "canary", Chaos: "error"}, &w, smp))
+			} else {
+				s.recordSample(smp)
+			}
+			got, ok := s.sampleAged(30*time.Second, 35*time.Second)
+			if !ok || !got.At.Equal(smp.At) || got.Requests != 3 || got.Errors != 1 || !slices.Equal(got.Buckets, buckets) ||
+				got.UptimeSeconds != 60 || got.Mode != 1 || got.Chaos != 2 {
+				t.Errorf("read back %+v (found %v), want %+v", got, ok, smp)
+			}
+		})
 	}
 }

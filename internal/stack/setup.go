@@ -17,11 +17,11 @@ import (
 func (s *Stack) Setup(ctx context.Context) (err error) {
 	start := time.Now()
 	defer func() {
-		fields := map[string]any{"result": resultOf(err), "elapsed_seconds": round(time.Since(start).Seconds(), 1)}
+		event := history.Setup{Result: resultOf(err), ElapsedSeconds: round(time.Since(start).Seconds(), 1)}
 		if err != nil {
-			fields["error"] = err.Error()
+			event.Error = err.Error()
 		}
-		s.record(history.EventSetup, fields)
+		s.record(history.EventSetup, event)
 	}()
 	m, err := s.loadManifest()
 	if err != nil {

@@ -133,10 +133,11 @@ func (s *Stack) loadManifest() (*manifest.Manifest, error) {
 	return manifest.Load(s.path(ManifestFile))
 }
 
-// record appends an event to history.jsonl. A history that cannot be written is
-// reported but does not undo what already happened.
-func (s *Stack) record(event string, fields map[string]any) {
-	if err := history.Append(s.path(HistoryFile), s.Now(), event, fields); err != nil {
+// record appends an event to history.jsonl: payload is the event's struct
+// from history's events.go (or a map of its fields). A history that cannot be
+// written is reported but does not undo what already happened.
+func (s *Stack) record(event string, payload any) {
+	if err := history.Append(s.path(HistoryFile), s.Now(), event, payload); err != nil {
 		s.Out.Warn("could not record %s in %s: %v", event, HistoryFile, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/change"
 	"github.com/swiftdeploy/swiftdeploy/internal/dashboard"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
+	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
@@ -131,7 +132,7 @@ func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.
 				snap.RequestsPerSecond = w.Requests / w.Seconds
 			}
 		}
-		s.record(history.EventStatusScrape, statusFields(snap, window, cur))
+		s.record(history.EventStatusScrape, statusRecord(snap, window, cur))
 	} else if snap.Problem == "" {
 		snap.Problem = "metrics: " + scrapeErr.Error()
 	}
@@ -158,7 +159,7 @@ func (s *Stack) statusDomains(ctx context.Context, m *manifest.Manifest, eng *po
 			domains[i].Err = policyErr.Error()
 			continue
 		}
-		var input map[string]any
+		var input any
 		switch name {
 		case policy.Infrastructure:
 			in, err := infrastructureInput(ctx)
@@ -172,14 +173,13 @@ func (s *Stack) statusDomains(ctx context.Context, m *manifest.Manifest, eng *po
 				domains[i].Err = "no metrics window yet"
 				continue
 			}
-			input = window.Input()
 			target := manifest.ModeStable
 			if snap.Mode == manifest.ModeStable {
 				target = manifest.ModeCanary
 			}
-			input["current_mode"], input["target_mode"], input["action"] = snap.Mode, target, "promote"
+			input = gate.FromWindow(*window, snap.Mode, target, "promote")
 		}
-		d, err := eng.Decide(ctx, name, input)
+		d, err := gate.Ask(ctx, eng, name, input)
 		if err != nil {
 			domains[i].Err = err.Error()
 			continue
@@ -199,13 +199,16 @@ func chaosName(v float64) string {
 	return "none"
 }
 
-func statusFields(snap dashboard.Snapshot, w *metrics.Window, cur metrics.Sample) map[string]any {
-	fields := map[string]any{"mode": snap.Mode, "chaos": snap.Chaos, "sample": recorded(cur)}
+// statusRecord is one refresh as history keeps it: with the raw sample, for
+// a later promote to measure its window from.
+func statusRecord(snap dashboard.Snapshot, w *metrics.Window, cur metrics.Sample) history.StatusScrape {
+	sample := recorded(cur)
+	rec := history.StatusScrape{Refresh: history.Refresh{Mode: snap.Mode, Chaos: snap.Chaos}, Sample: &sample}
 	if w != nil {
-		fields["window"] = w
-		fields["req_per_sec"] = round(snap.RequestsPerSecond, 2)
+		perSecond := round(snap.RequestsPerSecond, 2)
+		rec.Window, rec.ReqPerSec = *w, &perSecond
 	}
-	return fields
+	return rec
 }
 
 // ParseStatusOptions reads the status target's flags: -once, -json and
@@ -288,10 +291,21 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 	}
 	// Recorded without a raw sample: a later promote must not take a window
 	// from a scrape that could have come from either build.
-	s.record(history.EventStatusScrape, map[string]any{"mode": snap.Mode, "chaos": snap.Chaos, "window": snap.Window,
-		"req_per_sec": round(snap.RequestsPerSecond, 2), "release": view})
+	perSecond := round(snap.RequestsPerSecond, 2)
+	s.record(history.EventStatusScrape, history.StatusScrape{Refresh: history.Refresh{Mode: snap.Mode, Chaos: snap.Chaos, Window: *snap.Window},
+		ReqPerSec: &perSecond, Release: releaseView(view)})
 	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, snap.Window)
 	return snap
+}
+
+// releaseView is status's view of a release as history keeps it.
+func releaseView(v *dashboard.Release) *history.ReleaseView {
+	rec := &history.ReleaseView{From: v.From, To: v.To, Phase: v.Phase, Step: v.Step, Steps: v.Steps, Weight: v.Weight, WindowSeconds: v.WindowSeconds}
+	for _, b := range v.Builds {
+		rec.Builds = append(rec.Builds, history.BuildView{Side: b.Side, Image: b.Image, Version: b.Version, Requests: b.Requests,
+			RequestsPerSecond: b.RequestsPerSecond, ErrorRatePercent: b.ErrorRatePercent, P99Ms: b.P99Ms})
+	}
+	return rec
 }
 
 // probeInto probes the app's health path through nginx for status: up or

@@ -26,9 +26,9 @@ func (s *Stack) Teardown(ctx context.Context, clean bool) error {
 
 func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	defer func() {
-		event := map[string]any{"clean": clean, "result": resultOf(err)}
+		event := history.Teardown{Clean: clean, Result: resultOf(err)}
 		if err != nil {
-			event["error"] = err.Error()
+			event.Error = err.Error()
 		}
 		s.record(history.EventTeardown, event)
 	}()

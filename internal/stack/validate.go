@@ -114,7 +114,7 @@ func (s *Stack) validated(checks []check) error {
 			invalid = invalid || errors.Is(c.err, fail.ErrInvalid)
 		}
 	}
-	s.record(history.EventValidate, map[string]any{"checks": len(checks), "failed": failed})
+	s.record(history.EventValidate, history.Validate{Checks: len(checks), Failed: failed})
 	if len(failed) == 0 {
 		s.Out.OK("all %d checks passed", len(checks))
 		return nil
