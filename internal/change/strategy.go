@@ -194,7 +194,7 @@ func (r rolling) outcome(ctx context.Context, c *Change) (bool, []platform.Insta
 	if err := r.roller.Settle(ctx, platform.App); err != nil {
 		return false, nil, err
 	}
-	all, err := runningOf(ctx, r.mv.Runtime, platform.App)
+	all, err := platform.Running(ctx, r.mv.Runtime, platform.App)
 	if err != nil {
 		return false, nil, err
 	}
@@ -213,7 +213,7 @@ func (r rolling) outcome(ctx context.Context, c *Change) (bool, []platform.Insta
 
 // running lists the running app instances of side.
 func (r rolling) running(ctx context.Context, side Side) ([]platform.Instance, error) {
-	all, err := runningOf(ctx, r.mv.Runtime, platform.App)
+	all, err := platform.Running(ctx, r.mv.Runtime, platform.App)
 	if err != nil {
 		return nil, err
 	}
@@ -221,21 +221,6 @@ func (r rolling) running(ctx context.Context, side Side) ([]platform.Instance, e
 	for _, a := range all {
 		if a.Mode == side.Mode && a.Build() == side.Build {
 			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
-// runningOf lists the running instances of role.
-func runningOf(ctx context.Context, rt platform.Runtime, role platform.Role) ([]platform.Instance, error) {
-	instances, err := rt.Instances(ctx, role)
-	if err != nil {
-		return nil, err
-	}
-	var out []platform.Instance
-	for _, i := range instances {
-		if i.Running() {
-			out = append(out, i)
 		}
 	}
 	return out, nil

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,6 +104,15 @@ type Runtime interface {
 	Down(ctx context.Context) ([]string, error)
 	// Files names the configuration files the runtime reads, for messages.
 	Files() []string
+}
+
+// Running lists the running instances of role.
+func Running(ctx context.Context, rt Runtime, role Role) ([]Instance, error) {
+	instances, err := rt.Instances(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(instances, func(i Instance) bool { return !i.Running() }), nil
 }
 
 // Checker is a runtime with needs of its own on this host, beyond a

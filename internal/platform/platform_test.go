@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,20 @@ func TestWithoutARunningNginxThereIsNoAdminAddressAndTheErrorAsksWhetherTheStack
 	_, err := composeIn(t).AdminAddr(within(t))
 	if err == nil || err.Error() != "no running nginx of the stack publishes its admin port 9180 (is the stack deployed?)" {
 		t.Errorf("AdminAddr() error = %v", err)
+	}
+}
+
+// listed is a runtime that lists all, whatever the role.
+type listed struct {
+	Runtime
+	all []Instance
+}
+
+func (l listed) Instances(context.Context, Role) ([]Instance, error) { return l.all, nil }
+
+func TestRunningLeavesOutTheInstancesThatAreNotRunning(t *testing.T) {
+	got, err := Running(context.Background(), listed{all: []Instance{{ID: "a", State: "running"}, {ID: "b", State: "exited"}, {ID: "c", State: "running"}}}, App)
+	if err != nil || len(got) != 2 || got[0].ID != "a" || got[1].ID != "c" {
+		t.Errorf("Running = %v, %v; want a and c", got, err)
 	}
 }

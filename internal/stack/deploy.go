@@ -41,53 +41,82 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 		return err
 	}
 	rt := s.Runtime(m)
-	if c, ok := rt.(platform.Checker); ok {
-		if _, err := c.Ready(ctx); errors.Is(err, platform.ErrImagesOnThisNode) {
-			s.Out.Warn("%v; deploying: a node that lacks an image is named by swarm", err)
-		} else if err != nil {
-			return fmt.Errorf("deploy: %w", err)
-		}
+	if err := runtimeReady(ctx, s, rt); err != nil {
+		return err
 	}
 	// A running app of another build is released, never recreated in place.
+	if released, err := s.releaseNewBuild(ctx, rt, m); released || err != nil {
+		return err
+	}
+	if s.alreadyServing(ctx, rt, m) {
+		return nil
+	}
+	return s.bringUp(ctx, rt, m)
+}
+
+// runtimeReady asks a runtime with needs of its own on this host (swarm)
+// whether the stack can run here.
+func runtimeReady(ctx context.Context, s *Stack, rt platform.Runtime) error {
+	c, ok := rt.(platform.Checker)
+	if !ok {
+		return nil
+	}
+	if _, err := c.Ready(ctx); errors.Is(err, platform.ErrImagesOnThisNode) {
+		s.Out.Warn("%v; deploying: a node that lacks an image is named by swarm", err)
+	} else if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	return nil
+}
+
+// releaseNewBuild releases the manifest's build when the running app runs
+// another one that nginx serves, and says whether it did.
+func (s *Stack) releaseNewBuild(ctx context.Context, rt platform.Runtime, m *manifest.Manifest) (bool, error) {
 	running, apps, err := runningBuild(ctx, rt)
-	if err != nil {
-		return err
+	if err != nil || len(apps) == 0 || running == m.Build() {
+		return false, err
 	}
-	if len(apps) > 0 && running != m.Build() {
-		if _, err := s.runningApps(ctx, rt); err != nil {
-			// Nothing reaches the app through nginx: there is no traffic to
-			// protect, and the stack is brought up as the manifest says.
-			s.Out.Warn("nginx does not serve %s (%v): deploying %s in place", running, err, m.Build())
-		} else {
-			if err := s.nginxForReleases(ctx, rt); err != nil {
-				return err
-			}
-			if err := s.release(ctx, rt, m, running, apps); err != nil {
-				return err
-			}
-			s.record(history.EventDeploy, history.Deploy{Mode: m.Services.Mode, Result: "ok", Release: true})
-			return nil
-		}
+	if _, err := s.runningApps(ctx, rt); err != nil {
+		// Nothing reaches the app through nginx: there is no traffic to
+		// protect, and the stack is brought up as the manifest says.
+		s.Out.Warn("nginx does not serve %s (%v): deploying %s in place", running, err, m.Build())
+		return false, nil
 	}
+	if err := s.nginxForReleases(ctx, rt); err != nil {
+		return true, err
+	}
+	if err := s.release(ctx, rt, m, running, apps); err != nil {
+		return true, err
+	}
+	s.record(history.EventDeploy, history.Deploy{Mode: m.Services.Mode, Result: "ok", Release: true})
+	return true, nil
+}
+
+// alreadyServing reports, and records, a stack that runs as the generated
+// files say and answers healthy through nginx: a deploy of it is a no-op.
+func (s *Stack) alreadyServing(ctx context.Context, rt platform.Runtime, m *manifest.Manifest) bool {
 	current, err := rt.UpToDate(ctx)
+	if err != nil || !current {
+		return false
+	}
+	// A resolver replaced after nginx started is a repair to make.
+	if nginx, err := rt.Instances(ctx, platform.Nginx); err == nil && len(nginx) > 0 {
+		if problem, _ := router.Problem(ctx, rt, nginx[0]); problem == router.ResolverReplaced {
+			return false
+		}
+	}
+	p, err := s.router(m).Probe(ctx)
 	if err != nil {
-		return err
+		return false
 	}
-	if current {
-		// A resolver replaced after nginx started is a repair to make.
-		if nginx, err := rt.Instances(ctx, platform.Nginx); err == nil && len(nginx) > 0 {
-			if problem, _ := router.Problem(ctx, rt, nginx[0]); problem == router.ResolverReplaced {
-				current = false
-			}
-		}
-	}
-	if current {
-		if p, err := s.router(m).Probe(ctx); err == nil {
-			s.Out.OK("the stack %s is already running and healthy%s: nothing to do", s.Project, inParens(p.Describe()))
-			s.record(history.EventDeploy, history.Deploy{Mode: m.Services.Mode, Result: "noop"})
-			return nil
-		}
-	}
+	s.Out.OK("the stack %s is already running and healthy%s: nothing to do", s.Project, inParens(p.Describe()))
+	s.record(history.EventDeploy, history.Deploy{Mode: m.Services.Mode, Result: "noop"})
+	return true
+}
+
+// bringUp brings every role to the generated files and waits until the app
+// answers healthy through nginx, saying why it did not.
+func (s *Stack) bringUp(ctx context.Context, rt platform.Runtime, m *manifest.Manifest) error {
 	if _, err := host.CheckNginxVersion(ctx, m.Nginx.Image); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}

@@ -103,7 +103,7 @@ func (s *Stack) releaseUnderWay() *change.Change {
 // runningApps returns the running app instances, or why the stack cannot be
 // switched.
 func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platform.Instance, error) {
-	running, err := runningOf(ctx, rt, platform.App)
+	running, err := platform.Running(ctx, rt, platform.App)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (s *Stack) runningApps(ctx context.Context, rt platform.Runtime) ([]platfor
 // runs at all. Instances of different builds are an error: a release left
 // half-done outside SwiftDeploy's knowledge.
 func runningBuild(ctx context.Context, rt platform.Runtime) (manifest.Build, []platform.Instance, error) {
-	running, err := runningOf(ctx, rt, platform.App)
+	running, err := platform.Running(ctx, rt, platform.App)
 	if err != nil {
 		return manifest.Build{}, nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +96,7 @@ func (s *Stack) gateSwitch(ctx context.Context, m *manifest.Manifest, from, to, 
 	length := gate.WindowLength(eng)
 	var window metrics.Window
 	// Instances that cannot be listed: the measurement below says why.
-	if apps, _ := runningOf(ctx, s.Runtime(m), platform.App); len(apps) > 1 {
+	if apps, _ := platform.Running(ctx, s.Runtime(m), platform.App); len(apps) > 1 {
 		// One scrape through nginx reaches one instance: the service as
 		// a whole is what clients saw at nginx.
 		s.Out.Info("the app runs %d instances: measuring the last %s from nginx's access log, which sees them all", len(apps), length)
@@ -182,15 +181,6 @@ func (s *Stack) measureWindow(ctx context.Context, m *manifest.Manifest, length 
 // errSeveralInstances says that one /metrics scrape cannot measure an app
 // that runs several instances.
 var errSeveralInstances = errors.New("the app runs several instances")
-
-// runningOf lists the running instances of role.
-func runningOf(ctx context.Context, rt platform.Runtime, role platform.Role) ([]platform.Instance, error) {
-	instances, err := rt.Instances(ctx, role)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(instances, func(i platform.Instance) bool { return !i.Running() }), nil
-}
 
 // hasMetrics reports whether the running app answers /metrics in Prometheus
 // text, asking one instance directly: a scrape through nginx that failed

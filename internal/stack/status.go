@@ -328,7 +328,7 @@ func (s *Stack) probeInto(ctx context.Context, m *manifest.Manifest, snap *dashb
 // runs one instance, or from each instance, added up, when it runs several
 // (a request through nginx reaches one of them).
 func (s *Stack) scrapeApp(ctx context.Context, m *manifest.Manifest) (metrics.Sample, error) {
-	running, err := runningOf(ctx, s.Runtime(m), platform.App)
+	running, err := platform.Running(ctx, s.Runtime(m), platform.App)
 	if err != nil || len(running) <= 1 {
 		return metrics.Scrape(ctx, s.admin(m), router.URL("/metrics"), s.Now())
 	}
