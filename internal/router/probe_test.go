@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,4 +62,51 @@ func (a adminAt) AdminAddr(context.Context) (string, error) { return a.addr, nil
 // temporary folder.
 func at(srv *httptest.Server) *Router {
 	return New(adminAt{srv.Listener.Addr().String()}, "", 50*time.Millisecond, "/health.txt")
+}
+
+func TestRoutingSaysWhyItHasNoAnswer(t *testing.T) {
+	cases := []struct {
+		name, body string
+		status     int
+		want       string
+	}{
+		{"an error page", "no such location", http.StatusNotFound, "HTTP 404: no such location"},
+		{"not JSON", "steady", http.StatusOK, "unreadable routing answer"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(c.status)
+				fmt.Fprint(w, c.body)
+			}))
+			_, err := at(srv).Routing(context.Background())
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Routing = %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestAnAdminURLNamesTheListenerTheClientDials(t *testing.T) {
+	srv := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.Host+r.URL.Path) }))
+	resp, err := at(srv).Client().Get(URL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != adminHost+"/metrics" {
+		t.Errorf("the admin listener saw %q, want %s/metrics", body, adminHost)
+	}
+}
+
+func TestALongErrorBodyIsCutInTheProbesMessage(t *testing.T) {
+	srv := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprint(w, strings.Repeat("x", 500))
+	}))
+	_, err := at(srv).Probe(context.Background())
+	if err == nil || !strings.HasSuffix(err.Error(), strings.Repeat("x", 120)+"…") {
+		t.Errorf("Probe = %v, want the body cut at 120 characters", err)
+	}
 }
