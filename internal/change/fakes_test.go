@@ -254,6 +254,8 @@ type engine struct {
 	files  []string // what each write of the generated files described
 	modes  []string // what SetMode wrote
 	events []any
+	// described are the instances whose state and logs were printed.
+	described []string
 }
 
 func newEngine(t *testing.T, instances ...platform.Instance) *engine {
@@ -272,7 +274,7 @@ func newEngine(t *testing.T, instances ...platform.Instance) *engine {
 		},
 		Record:   func(event string, payload any) { e.events = append(e.events, payload) },
 		Health:   func(_ context.Context, _ *manifest.Manifest, i platform.Instance) platform.Instance { return i },
-		Describe: func(context.Context, platform.Instance) {},
+		Describe: func(_ context.Context, i platform.Instance) { e.described = append(e.described, i.ID) },
 		SetMode:  func(mode string) error { e.modes = append(e.modes, mode); return nil },
 	}
 	return e

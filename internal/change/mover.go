@@ -219,11 +219,6 @@ func leftForNext(c *Change, reason error) error {
 // once otherwise), then the state says no change. It returns when nginx
 // stopped sending requests to the new side.
 func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (time.Time, error) {
-	for _, i := range c.started(ctx, mv.Runtime) {
-		if i.Running() && i.Health != "healthy" {
-			mv.Describe(ctx, i)
-		}
-	}
 	steered := c.Phase == Takeover || c.Phase == Moved
 	var old []platform.Instance
 	if steered {
@@ -250,6 +245,12 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		}
 	}
 	stopped := time.Now()
+	// What failed says why, before it goes.
+	for _, i := range c.started(ctx, mv.Runtime) {
+		if !i.Running() || i.Health != "healthy" {
+			mv.Describe(ctx, i)
+		}
+	}
 	if c.Stepped() {
 		mv.Out.Step("nginx sends every request to %s again; removing the new build", c.From.Build)
 	} else {

@@ -51,6 +51,9 @@ func TestANewInstanceThatDiesBeforeTheSteerIsRemovedAtOnceAndTheOldOneKeepsServi
 	if len(e.rt.retired) != 0 || !slices.Equal(e.rt.removed, []string{"new"}) {
 		t.Errorf("retired %v, removed %v; want only the new app removed", e.rt.retired, e.rt.removed)
 	}
+	if !slices.Equal(e.described, []string{"new"}) {
+		t.Errorf("described %v, want the new app's state and logs printed before it goes", e.described)
+	}
 	if e.router.pin() != "unpinned" || e.lastFiles() != "stable 1.0.0" || len(e.modes) != 0 {
 		t.Errorf("pin %s, files %q, modes %v; want unpinned, the stable app's files and the manifest untouched", e.router.pin(), e.lastFiles(), e.modes)
 	}
