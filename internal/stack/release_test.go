@@ -51,6 +51,9 @@ type releaseRuntime struct {
 
 func (f *releaseRuntime) AdminAddr(context.Context) (string, error) { return f.admin, nil }
 
+// Logs is what a failed instance printed: nothing.
+func (f *releaseRuntime) Logs(context.Context, string, int) (string, error) { return "", nil }
+
 var (
 	stableApp = platform.Instance{ID: "stable", Name: "swiftdeploy-app-1", Role: platform.App, State: "running", Health: "healthy", Addr: "127.0.0.1", Reach: "127.0.0.1", Mode: "stable", Version: "1.0.0", Image: "swift-deploy-1-node:latest"}
 	canaryApp = platform.Instance{ID: "canary", Name: "swiftdeploy-canary-1", Role: platform.Canary, State: "running", Health: "healthy", Addr: "127.0.0.2", Reach: "127.0.0.2", Mode: "canary", Version: "1.1.0", Image: "swift-deploy-1-node:latest"}
