@@ -37,19 +37,30 @@ type httpLoad struct {
 	mu               sync.Mutex
 	firstErr         string
 	versions         map[string]int64 // answers by version
+	slowest          time.Duration    // the longest answer
+	slow             int64            // answers that took over a second
 }
 
 func startHTTPLoad(t testing.TB, url string, conns int) *httpLoad {
 	t.Helper()
+	return startHTTPLoadWaiting(t, url, conns, requestTimeout)
+}
+
+// startHTTPLoadWaiting is startHTTPLoad with clients that wait timeout for
+// each answer.
+func startHTTPLoadWaiting(t testing.TB, url string, conns int, timeout time.Duration) *httpLoad {
+	t.Helper()
 	l := &httpLoad{versions: map[string]int64{}}
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
-	client := &http.Client{Transport: transport, Timeout: requestTimeout}
+	client := &http.Client{Transport: transport, Timeout: timeout}
 	for range conns {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			for !l.stopping.Load() {
+				start := time.Now()
 				resp, err := client.Get(url)
+				l.took(time.Since(start))
 				if err != nil {
 					if !l.stopping.Load() {
 						l.errs.Add(1)
@@ -79,6 +90,15 @@ func startHTTPLoad(t testing.TB, url string, conns int) *httpLoad {
 	return l
 }
 
+func (l *httpLoad) took(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.slowest = max(l.slowest, d)
+	if d > time.Second {
+		l.slow++
+	}
+}
+
 func (l *httpLoad) note(what string) {
 	l.mu.Lock()
 	if l.firstErr == "" {
@@ -96,7 +116,7 @@ func (l *httpLoad) stop() {
 func (l *httpLoad) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return fmt.Sprintf("%d ok, %d non-2xx, %d errors, answers by version %v (first failure: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.versions, l.firstErr)
+	return fmt.Sprintf("%d ok, %d non-2xx, %d errors, answers by version %v, slowest %s, %d over 1s (first failure: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.versions, l.slowest.Round(time.Millisecond), l.slow, l.firstErr)
 }
 
 // releaseState reads the release the state file records, nil when none.
@@ -126,15 +146,39 @@ func (p *project) waitForStep(b *background, weight int) {
 		if r == nil || r["phase"] != "canary" || r["weight"] != float64(weight) {
 			return false
 		}
-		// The state is written before nginx reloads: wait for nginx too.
-		resp, err := http.Get("http://" + p.adminAddr() + "/.well-known/swiftdeploy/routing")
-		if err != nil {
+		// The state is written before nginx is steered: wait until the
+		// stack's resolver says nginx asked for this weight twice.
+		return p.routedAt(weight)
+	})
+}
+
+// routedAt reports whether nginx routes by the canary weight weight, as
+// the stack's resolver says: the routes file holds that weight, and nginx
+// asked for both weighted lines twice since it was written.
+func (p *project) routedAt(weight int) bool {
+	var routes struct {
+		Generation int64
+		Canary     *struct{ Weight int }
+	}
+	var served map[string]struct {
+		Generation int64
+		Answers    int
+	}
+	dir := filepath.Join(p.dir, ".swiftdeploy", "resolver")
+	r, err1 := os.ReadFile(filepath.Join(dir, "routes.json"))
+	s, err2 := os.ReadFile(filepath.Join(dir, "served.json"))
+	if err1 != nil || err2 != nil || json.Unmarshal(r, &routes) != nil || json.Unmarshal(s, &served) != nil {
+		return false
+	}
+	if routes.Canary == nil || routes.Canary.Weight != weight {
+		return false
+	}
+	for _, line := range []string{"stable", "canary"} {
+		if served[line].Generation != routes.Generation || served[line].Answers < 2 {
 			return false
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return strings.Contains(string(body), fmt.Sprintf("at %d%%", weight))
-	})
+	}
+	return true
 }
 
 // version asks for path with header set and returns the version and X-Mode of the answer.

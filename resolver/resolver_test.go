@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,9 +34,9 @@ func fakeUpstream(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-// startResolver runs the resolver on a free loopback port with its pin file in
-// a temporary folder.
-func startResolver(t *testing.T) (addr, pins string) {
+// startResolver runs the resolver on a free loopback port with its routes
+// and served files in a temporary folder.
+func startResolver(t *testing.T) (addr string, cfg config) {
 	t.Helper()
 	// One port for both protocols, held from the start: other tests' TCP
 	// connections may take a port that is only free for UDP.
@@ -55,11 +57,13 @@ func startResolver(t *testing.T) (addr, pins string) {
 		l = tcp
 	}
 	addr = l.Addr().String()
-	pins = filepath.Join(t.TempDir(), "pins.json")
+	dir := t.TempDir()
+	cfg = testConfig(dir, fakeUpstream(t))
+	cfg.listen = addr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, config{listen: addr, pins: pins, upstream: fakeUpstream(t)}, 10*time.Millisecond, pc, l)
+		done <- serve(ctx, cfg, 10*time.Millisecond, pc, l)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -67,7 +71,12 @@ func startResolver(t *testing.T) (addr, pins string) {
 			t.Error(err)
 		}
 	})
-	return addr, pins
+	return addr, cfg
+}
+
+func testConfig(dir, upstream string) config {
+	return config{routes: filepath.Join(dir, "routes.json"), served: filepath.Join(dir, "served.json"), upstream: upstream,
+		app: "app", canary: "canary", port: 3000, zone: "swiftdeploy"}
 }
 
 func lookup(t *testing.T, addr, name string, qtype uint16) []string {
@@ -122,11 +131,14 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-func TestUnpinnedNamesAreForwardedAndPinnedOnesAnsweredFromThePinFile(t *testing.T) {
-	addr, pins := startResolver(t)
+func TestUnpinnedNamesAreForwardedWithTTL0AndPinnedOnesAnsweredFromTheRoutesFile(t *testing.T) {
+	addr, cfg := startResolver(t)
 	eventually(t, addr, "app", "192.0.2.1")
+	if ttls := answerTTLs(t, addr, "app", dns.TypeA); !slices.Equal(ttls, []uint32{0}) {
+		t.Errorf("a forwarded answer has TTLs %v, want 0: nginx must ask again within a second", ttls)
+	}
 
-	write(t, pins, `{"app": ["198.51.100.7", "198.51.100.8"]}`)
+	write(t, cfg.routes, `{"generation": 1, "pins": {"app": ["198.51.100.7", "198.51.100.8"]}}`)
 	eventually(t, addr, "app", "198.51.100.7", "198.51.100.8")
 	eventually(t, addr, "APP.", "198.51.100.7", "198.51.100.8")
 	eventually(t, addr, "nginx", "192.0.2.1")
@@ -134,26 +146,119 @@ func TestUnpinnedNamesAreForwardedAndPinnedOnesAnsweredFromThePinFile(t *testing
 		t.Errorf("AAAA for a pinned name answered %v, want nothing", got)
 	}
 
-	write(t, pins, `{"app": ["198.51.100.8"]}`)
+	write(t, cfg.routes, `{"generation": 2, "pins": {"app": ["198.51.100.8"]}}`)
 	eventually(t, addr, "app", "198.51.100.8")
 
-	if err := os.Remove(pins); err != nil {
+	if err := os.Remove(cfg.routes); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, addr, "app", "192.0.2.1")
 }
 
-func TestABrokenPinFileIsReportedAndKeepsThePreviousPins(t *testing.T) {
-	pins := filepath.Join(t.TempDir(), "pins.json")
-	h := newHandler("127.0.0.1:9") // never asked: only pinned names are
+func TestTheCanaryNameStandsForTheStableBuildOutsideARelease(t *testing.T) {
+	addr, cfg := startResolver(t)
+	write(t, cfg.routes, `{"generation": 1, "pins": {"app": ["198.51.100.7"]}}`)
+	eventually(t, addr, "canary", "198.51.100.7")
+	write(t, cfg.routes, `{"generation": 2, "pins": {"app": ["198.51.100.7"]}, "canary": {"weight": 0}}`)
+	eventually(t, addr, "canary", "192.0.2.1") // Docker's answer for the canary service
+}
+
+// srv is a weighted line's answer: "address weight" per target, sorted.
+func srv(t *testing.T, addr, line string) []string {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion("_http._tcp."+line+".swiftdeploy.", dns.TypeSRV)
+	answer, _, err := new(dns.Client).Exchange(q, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rr := range answer.Answer {
+		s := rr.(*dns.SRV)
+		if s.Port != 3000 || s.Hdr.Ttl != 0 {
+			t.Errorf("%s: port %d, TTL %d; want 3000 and 0", line, s.Port, s.Hdr.Ttl)
+		}
+		// The target resolves to its instance's address.
+		ips := lookup(t, addr, s.Target, dns.TypeA)
+		if len(ips) != 1 {
+			t.Fatalf("the target %s resolves to %v, want one address", s.Target, ips)
+		}
+		got = append(got, fmt.Sprintf("%s %d", ips[0], s.Weight))
+	}
+	slices.Sort(got)
+	return got
+}
+
+func TestTheWeightedLinesGiveTheCanaryItsShareWhateverEachBuildsInstanceCount(t *testing.T) {
+	addr, cfg := startResolver(t)
+	stable := `"app": ["198.51.100.1", "198.51.100.2"]`
+	canary := `"canary": ["198.51.100.9"]`
+	for _, c := range []struct {
+		routes                 string
+		stable, canary, backup []string
+	}{
+		{`{"generation": 1, "pins": {` + stable + `}}`,
+			[]string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
+		{`{"generation": 2, "pins": {` + stable + `, ` + canary + `}, "canary": {"weight": 0}}`,
+			[]string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
+		// 20 %: the canary's one instance weighs 20·2 = 40 against 80·1 for each of stable's two.
+		{`{"generation": 3, "pins": {` + stable + `, ` + canary + `}, "canary": {"weight": 20}}`,
+			[]string{"198.51.100.1 80", "198.51.100.2 80"}, []string{"198.51.100.9 40"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
+		{`{"generation": 4, "pins": {` + stable + `, ` + canary + `}, "canary": {"weight": 100}}`,
+			[]string{"198.51.100.9 1"}, []string{"198.51.100.9 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
+	} {
+		write(t, cfg.routes, c.routes)
+		deadline := time.Now().Add(3 * time.Second)
+		for !slices.Equal(srv(t, addr, "backup"), c.backup) || !slices.Equal(srv(t, addr, "canary"), c.canary) {
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for line, want := range map[string][]string{"stable": c.stable, "canary": c.canary, "backup": c.backup} {
+			if got := srv(t, addr, line); !slices.Equal(got, want) {
+				t.Errorf("%s: the %s line answers %v, want %v", c.routes, line, got, want)
+			}
+		}
+	}
+	if got := srv(t, addr, "other"); len(got) != 0 {
+		t.Errorf("an unknown line answers %v", got)
+	}
+}
+
+func TestTheServedFileSaysWhichGenerationEachLineWasAnsweredFrom(t *testing.T) {
+	addr, cfg := startResolver(t)
+	write(t, cfg.routes, `{"generation": 7, "pins": {"app": ["198.51.100.1"], "canary": ["198.51.100.9"]}, "canary": {"weight": 50}}`)
+	eventually(t, addr, "canary", "198.51.100.9")
+	srv(t, addr, "stable")
+	srv(t, addr, "stable")
+	srv(t, addr, "canary")
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var served map[string]Served
+		data, _ := os.ReadFile(cfg.served)
+		json.Unmarshal(data, &served)
+		if served["stable"].Generation == 7 && served["stable"].Answers == 2 && served["canary"].Answers == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the served file says %s, want the stable line answered twice and the canary line once from generation 7", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestABrokenRoutesFileIsReportedAndKeepsThePreviousRoutes(t *testing.T) {
+	cfg := testConfig(t.TempDir(), "127.0.0.1:9") // never asked: only pinned names are
+	h := newHandler(cfg)
 	reports := make(chan error, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go h.watchPins(ctx, pins, 10*time.Millisecond, func(err error) { reports <- err })
+	go h.watch(ctx, 10*time.Millisecond, func(err error) { reports <- err })
 	answer := func() []string {
 		q := new(dns.Msg)
 		q.SetQuestion("app.", dns.TypeA)
-		m := h.pinned(q)
+		m := h.answer(q, "udp")
 		if m == nil {
 			return nil
 		}
@@ -172,35 +277,51 @@ func TestABrokenPinFileIsReportedAndKeepsThePreviousPins(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	write(t, pins, `{"app": ["198.51.100.7"]}`)
+	write(t, cfg.routes, `{"pins": {"app": ["198.51.100.7"]}}`)
 	waitFor("198.51.100.7")
-	write(t, pins, `{"app": ["not-an-address"]}`)
+	write(t, cfg.routes, `{"pins": {"app": ["not-an-address"]}}`)
 	select {
 	case err := <-reports:
 		if !strings.Contains(err.Error(), "not an IPv4 address") {
 			t.Errorf("reported %v, want the bad address", err)
 		}
 	case <-time.After(3 * time.Second):
-		t.Fatal("the broken pin file was not reported")
+		t.Fatal("the broken routes file was not reported")
 	}
 	if got := answer(); !slices.Equal(got, []string{"198.51.100.7"}) {
-		t.Errorf("after a broken pin file the answer is %v, want the previous pins", got)
+		t.Errorf("after a broken routes file the answer is %v, want the previous pins", got)
 	}
 	// The same size again, by rename: still noticed.
-	write(t, pins, `{"app": ["198.51.100.8"]}`)
+	write(t, cfg.routes, `{"pins": {"app": ["198.51.100.8"]}}`)
 	waitFor("198.51.100.8")
 }
 
-func TestParsePinsRefusesWhatNginxCouldNotUse(t *testing.T) {
+func TestParseRoutesRefusesWhatNginxCouldNotUse(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"app": []}`:           "no address",
-		`{"app": ["::1"]}`:      "not an IPv4 address",
-		`{"app": "10.0.0.1"}`:   "cannot unmarshal",
-		`not json`:              "invalid character",
-		`{"app": ["10.0.0.x"]}`: "not an IPv4 address",
+		`{"pins": {"app": []}}`:           "no address",
+		`{"pins": {"app": ["::1"]}}`:      "not an IPv4 address",
+		`{"pins": {"app": "10.0.0.1"}}`:   "cannot unmarshal",
+		`not json`:                        "invalid character",
+		`{"pins": {"app": ["10.0.0.x"]}}`: "not an IPv4 address",
+		`{"canary": {"weight": 101}}`:     "not a percentage",
 	} {
-		if _, err := parsePins([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("parsePins(%s) = %v, want an error saying %q", in, err, want)
+		if _, err := parseRoutes([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseRoutes(%s) = %v, want an error saying %q", in, err, want)
 		}
 	}
+}
+
+func answerTTLs(t *testing.T, addr, name string, qtype uint16) []uint32 {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), qtype)
+	answer, _, err := new(dns.Client).Exchange(q, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ttls []uint32
+	for _, rr := range answer.Answer {
+		ttls = append(ttls, rr.Header().Ttl)
+	}
+	return ttls
 }

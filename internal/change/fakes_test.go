@@ -238,10 +238,10 @@ func (r *fakeRouter) MoveTo(ctx context.Context, apps []platform.Instance, want 
 	return r.Confirm(ctx, apps, want)
 }
 
-func (r *fakeRouter) Route(_ context.Context, routing string) error {
+func (r *fakeRouter) Route(_ context.Context, rel *render.Release) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.routes = append(r.routes, routing)
+	r.routes = append(r.routes, rel.Routing())
 	return nil
 }
 

@@ -27,7 +27,7 @@ type Router interface {
 	FollowTime() time.Duration
 	Confirm(ctx context.Context, apps []platform.Instance, want router.Expect) error
 	MoveTo(ctx context.Context, apps []platform.Instance, want router.Expect) error
-	Route(ctx context.Context, routing string) error
+	Route(ctx context.Context, rel *render.Release) error
 }
 
 // Files renders and writes the generated files for m, with the canary's
@@ -119,7 +119,7 @@ func (mv *Mover) move(ctx context.Context, c *Change, cur, next *manifest.Manife
 		if err := mv.Files(next, nil); err != nil {
 			return err
 		}
-		if err := mv.Router.Route(ctx, render.RoutingSteady); err != nil {
+		if err := mv.Router.Route(ctx, nil); err != nil {
 			return err
 		}
 	}
@@ -236,7 +236,7 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 	case c.Stepped():
 		// Always reread: a command killed between writing its state and
 		// steering nginx may have left nginx routing to the canary.
-		if err := mv.Router.Route(ctx, render.RoutingSteady); err != nil {
+		if err := mv.Router.Route(ctx, nil); err != nil {
 			return time.Time{}, err
 		}
 	case steered:

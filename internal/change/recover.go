@@ -6,7 +6,6 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
-	"github.com/swiftdeploy/swiftdeploy/internal/render"
 	"github.com/swiftdeploy/swiftdeploy/internal/router"
 )
 
@@ -60,7 +59,7 @@ func (mv *Mover) finish(ctx context.Context, c *Change, next *manifest.Manifest,
 		return err
 	}
 	if c.Stepped() {
-		if err := mv.Router.Route(ctx, render.RoutingSteady); err != nil {
+		if err := mv.Router.Route(ctx, nil); err != nil {
 			return err
 		}
 	}

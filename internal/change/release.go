@@ -125,7 +125,7 @@ func (mv *Mover) weigh(ctx context.Context, c *Change, cur *manifest.Manifest) e
 	if err := mv.Files(cur, c.Route()); err != nil {
 		return err
 	}
-	return mv.Router.Route(ctx, c.Route().Routing())
+	return mv.Router.Route(ctx, c.Route())
 }
 
 // takeover makes the new build the stable one once every step passed.

@@ -3,6 +3,7 @@ package change
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -176,7 +177,7 @@ func TestASwitchStepWaitsForHealthThenForNginxToFollowThePin(t *testing.T) {
 		{"dead", platform.Instance{Name: "a", State: "dead"}, time.Time{}, pinned, waitHealthy, "", "exited"},
 		{"unhealthy after the pin", platform.Instance{Name: "a", State: "running", Health: "unhealthy"}, pinned, pinned, waitHealthy, "", "is unhealthy"},
 		{"healthy, not pinned yet", healthy, time.Time{}, pinned, pinNew, "healthy", ""},
-		{"pinned, nginx may not have moved", healthy, pinned, pinned.Add(time.Second), waitNginx, "giving nginx 2.2s more", ""},
+		{"pinned, nginx may not have moved", healthy, pinned, pinned.Add(time.Second), waitNginx, fmt.Sprintf("giving nginx %.1fs more", (follow - time.Second).Seconds()), ""},
 		{"a moment before nginx must have moved", healthy, pinned, pinned.Add(follow - time.Millisecond), waitNginx, "giving nginx", ""},
 		{"nginx must have moved", healthy, pinned, pinned.Add(follow), takenOver, "", ""},
 	}

@@ -344,7 +344,7 @@ func networkInUse(ctx context.Context, ids []string, err error) error {
 // NginxTest runs `nginx -t` on confDir/nginx.conf inside image, offline and with
 // the same user, read-only root and writable paths as the deployed container.
 // Each of hosts is mapped to 127.0.0.1: nginx looks such names up at start.
-func NginxTest(ctx context.Context, image, confDir, logDir string, hosts ...string) (string, error) {
+func NginxTest(ctx context.Context, image, confDir string, logDirs []string, hosts ...string) (string, error) {
 	abs, err := filepath.Abs(confDir)
 	if err != nil {
 		return "", err
@@ -353,9 +353,11 @@ func NginxTest(ctx context.Context, image, confDir, logDir string, hosts ...stri
 	for _, h := range hosts {
 		args = append(args, "--add-host", h+":127.0.0.1")
 	}
-	return run(ctx, "docker", append(args, "--user", "65534:65534", "--read-only",
-		"--tmpfs", "/tmp:mode=1777", "--tmpfs", logDir+":mode=1777",
-		"-v", abs+":/etc/swiftdeploy/nginx:ro", image,
+	args = append(args, "--user", "65534:65534", "--read-only", "--tmpfs", "/tmp:mode=1777")
+	for _, d := range logDirs {
+		args = append(args, "--tmpfs", d+":mode=1777")
+	}
+	return run(ctx, "docker", append(args, "-v", abs+":/etc/swiftdeploy/nginx:ro", image,
 		"nginx", "-e", "stderr", "-t", "-c", "/etc/swiftdeploy/nginx/nginx.conf")...)
 }
 

@@ -63,15 +63,15 @@ func PortFree(ctx context.Context, port int, project string, engineUp bool) (str
 
 // NginxTest checks that image's nginx is new enough for the generated
 // configuration, then runs nginx -t on confDir/nginx.conf in it as the
-// stack runs nginx (logDir writable, each of hosts resolving); the note
-// names the version found, and a refusal is nginx's last lines.
-func NginxTest(ctx context.Context, image, confDir, logDir string, hosts ...string) (string, error) {
+// stack runs nginx (each of logDirs writable, each of hosts resolving); the
+// note names the version found, and a refusal is nginx's last lines.
+func NginxTest(ctx context.Context, image, confDir string, logDirs []string, hosts ...string) (string, error) {
 	found, err := CheckNginxVersion(ctx, image)
 	if err != nil {
 		return "", err
 	}
 	note := "nginx " + found
-	out, err := docker.NginxTest(ctx, image, confDir, logDir, hosts...)
+	out, err := docker.NginxTest(ctx, image, confDir, logDirs, hosts...)
 	if err != nil && docker.Tail(out, 1) != "" {
 		return note, fmt.Errorf("%s", strings.ReplaceAll(docker.Tail(out, 3), "\n", " | "))
 	}

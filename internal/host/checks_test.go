@@ -105,7 +105,7 @@ const (
 func TestNginxTestNamesTheVersionFoundWhenNginxAcceptsTheConfiguration(t *testing.T) {
 	f := dockertest.New(t).On(nginxVersionCall, "nginx version: nginx/1.27.3\n")
 	f.On(nginxTestCall, "nginx: the configuration file /etc/swiftdeploy/nginx/nginx.conf syntax is ok\n")
-	note, err := NginxTest(within(t), "nginx:1.27", t.TempDir(), "/var/log/swiftdeploy", "resolver")
+	note, err := NginxTest(within(t), "nginx:1.27", t.TempDir(), []string{"/var/log/swiftdeploy", "/var/log/swiftdeploy-release"}, "resolver")
 	if err != nil || note != "nginx 1.27.3" {
 		t.Errorf("NginxTest() = %q, %v", note, err)
 	}
@@ -114,7 +114,7 @@ func TestNginxTestNamesTheVersionFoundWhenNginxAcceptsTheConfiguration(t *testin
 func TestNginxTestGivesNginxsLastLinesWhenItRefusesTheConfiguration(t *testing.T) {
 	f := dockertest.New(t).On(nginxVersionCall, "nginx version: nginx/1.27.3\n")
 	f.Fail(nginxTestCall, "first\n\nnginx: [emerg] unknown directive \"serverr\" in /etc/swiftdeploy/nginx/nginx.conf:12\nnginx: configuration file /etc/swiftdeploy/nginx/nginx.conf test failed\n", 1)
-	note, err := NginxTest(within(t), "nginx:1.27", t.TempDir(), "/var/log/swiftdeploy", "resolver")
+	note, err := NginxTest(within(t), "nginx:1.27", t.TempDir(), []string{"/var/log/swiftdeploy", "/var/log/swiftdeploy-release"}, "resolver")
 	want := `first | nginx: [emerg] unknown directive "serverr" in /etc/swiftdeploy/nginx/nginx.conf:12 | nginx: configuration file /etc/swiftdeploy/nginx/nginx.conf test failed`
 	if err == nil || err.Error() != want || note != "nginx 1.27.3" {
 		t.Errorf("NginxTest() = %q, %v; want the version and %q", note, err, want)
@@ -123,7 +123,7 @@ func TestNginxTestGivesNginxsLastLinesWhenItRefusesTheConfiguration(t *testing.T
 
 func TestNginxTestRefusesAnNginxTooOldWithoutTestingTheConfiguration(t *testing.T) {
 	f := dockertest.New(t).On(nginxVersionCall, "nginx version: nginx/1.22.1 (Debian)\n")
-	_, err := NginxTest(within(t), "nginx:1.27", t.TempDir(), "/var/log/swiftdeploy", "resolver")
+	_, err := NginxTest(within(t), "nginx:1.27", t.TempDir(), []string{"/var/log/swiftdeploy", "/var/log/swiftdeploy-release"}, "resolver")
 	if !errors.Is(err, fail.ErrInvalid) || !strings.Contains(err.Error(), "nginx:1.27 has nginx 1.22.1") {
 		t.Errorf("NginxTest() error = %v, want an invalid manifest naming the version", err)
 	}

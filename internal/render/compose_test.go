@@ -124,15 +124,16 @@ func checkApp(t *testing.T, m *manifest.Manifest, app composeService) {
 	checkHardened(t, "app", app)
 }
 
-// The resolver runs the image setup builds, reads its pins from the folder
-// SwiftDeploy writes them to, and is hardened like the app.
+// The resolver runs the image setup builds, reads its routes from the folder
+// SwiftDeploy writes them to (and writes its served file there), and is
+// hardened like the app.
 func checkResolver(t *testing.T, r composeService) {
 	t.Helper()
 	if r.Image != ResolverImage {
 		t.Errorf("resolver image %q, want %q", r.Image, ResolverImage)
 	}
-	if !slices.Equal(r.Volumes, []string{"./" + ResolverDir + ":/etc/swiftdeploy/resolver:ro"}) || !slices.Equal(r.Networks, []string{"net"}) {
-		t.Errorf("resolver volumes %q networks %q, want the pin folder read-only and the stack network", r.Volumes, r.Networks)
+	if !slices.Equal(r.Volumes, []string{"./" + ResolverDir + ":/etc/swiftdeploy/resolver"}) || !slices.Equal(r.Networks, []string{"net"}) {
+		t.Errorf("resolver volumes %q networks %q, want the routes folder and the stack network", r.Volumes, r.Networks)
 	}
 	if r.Restart != "unless-stopped" {
 		t.Errorf("resolver restart %q, want unless-stopped whatever the app's policy", r.Restart)

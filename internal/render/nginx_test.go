@@ -58,9 +58,15 @@ func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
 			for _, block := range []string{public, admin} {
 				only(t, block, "proxy_send_timeout", timeout)
 				only(t, block, "proxy_read_timeout", timeout)
-				only(t, block, "proxy_connect_timeout", strconv.Itoa(min(m.Nginx.ProxyTimeout, 1))+"s")
+				// The connect timeout covers the SYN retransmits of an app
+				// whose accept queue is full.
+				only(t, block, "proxy_connect_timeout", timeout)
 			}
-			only(t, conf, "server", "app:"+strconv.Itoa(m.Services.Port)+" resolve")
+			app := "app:" + strconv.Itoa(m.Services.Port) + " resolve"
+			canary := CanaryHost + ":" + strconv.Itoa(m.Services.Port) + " resolve"
+			if got := strings.Join(directive(conf, "server"), " | "); got != "stable.swiftdeploy service=http resolve max_fails=0 | canary.swiftdeploy service=http resolve max_fails=1 fail_timeout=10s | backup.swiftdeploy service=http resolve backup max_fails=0 | "+canary+" | "+app+" backup max_fails=0 | "+app {
+				t.Errorf("upstream servers %q", got)
+			}
 		})
 	}
 }
@@ -81,7 +87,7 @@ func TestThePublicPortServesTheAppAndAdminPathsAsTheManifestSays(t *testing.T) {
 		m := load(t, "defaults")
 		m.Nginx.PublicAdminPaths = open
 		public, admin := servers(t, renderNginx(t, m))
-		for _, path := range []string{ProbePath, RoutingPath} {
+		for _, path := range []string{ProbePath} {
 			if strings.Contains(public, path) || !strings.Contains(admin, "location = "+path+" {") {
 				t.Errorf("public_admin_paths %v: %s must be on the admin listener only", open, path)
 			}
@@ -98,35 +104,60 @@ func TestThePublicPortServesTheAppAndAdminPathsAsTheManifestSays(t *testing.T) {
 	}
 }
 
-// The app is reached through one upstream pool that keeps idle connections and
-// follows the app's address (resolve needs the pool in a shared zone); every
-// request goes there, with HTTP/1.1 and no Connection header, or nginx would
-// close each connection after one request.
-func TestNginxConfReachesTheAppThroughAKeepAlivePool(t *testing.T) {
-	conf := renderNginx(t, load(t, "defaults"))
-	upstream := regexp.MustCompile(`(?s)upstream app_pool \{(.*?)\n    \}`).FindStringSubmatch(conf)
-	if upstream == nil {
-		t.Fatalf("no upstream app_pool block:\n%s", conf)
+// The app is reached through upstream pools that keep idle connections and
+// follow the resolver's answers (resolve needs a pool in a shared zone):
+// every request goes to the weighted app pool unless X-Canary forces a
+// side, with HTTP/1.1 and no Connection header, or nginx would close each
+// connection after one request; the probe goes to the stable pool.
+func TestNginxConfReachesTheAppThroughKeepAlivePools(t *testing.T) {
+	m := load(t, "defaults")
+	m.Rollout.Sticky = false
+	conf := renderNginx(t, m)
+	for _, pool := range []string{"app", "app_canary", "app_stable"} {
+		upstream := regexp.MustCompile(`(?s)upstream ` + pool + ` \{(.*?)\n    \}`).FindStringSubmatch(conf)
+		if upstream == nil {
+			t.Fatalf("no upstream %s block:\n%s", pool, conf)
+		}
+		only(t, upstream[1], "keepalive", "64")
+		only(t, upstream[1], "keepalive_timeout", "4s")
+		if z := directive(upstream[1], "zone"); len(z) != 1 || !strings.HasPrefix(z[0], pool+" ") {
+			t.Errorf("upstream %s zone %q", pool, z)
+		}
 	}
-	only(t, upstream[1], "zone", "app_pool 64k")
-	only(t, upstream[1], "keepalive", "64")
-	only(t, upstream[1], "keepalive_timeout", "4s")
-	// Clients' requests, and on the admin listener SwiftDeploy's probe of
-	// the health path too.
 	public, admin := servers(t, conf)
-	if got := directive(public, "proxy_pass"); strings.Join(got, " ") != "http://app_pool" {
-		t.Errorf("public proxy_pass directives %q, want the pool for every path", got)
+	if got := directive(public, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route" {
+		t.Errorf("public proxy_pass directives %q, want the routed pool for every path", got)
 	}
-	if got := directive(admin, "proxy_pass"); strings.Join(got, " ") != "http://app_pool http://app_pool/healthz" {
-		t.Errorf("admin proxy_pass directives %q, want the pool for every path and its /healthz for the probe", got)
+	if got := directive(admin, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route http://app_stable/healthz" {
+		t.Errorf("admin proxy_pass directives %q, want the routed pool for every path and the stable one's /healthz for the probe", got)
 	}
 	for _, block := range []string{public, admin} {
 		only(t, block, "proxy_http_version", "1.1")
 		only(t, block, "proxy_set_header Connection", `""`)
 	}
-	only(t, conf, "resolver", ResolverHost+":"+strconv.Itoa(ResolverPort)+" valid=1s ipv6=off")
+	// No valid=: the resolver's TTL of 0 has nginx ask again every second.
+	only(t, conf, "resolver", ResolverHost+":"+strconv.Itoa(ResolverPort)+" ipv6=off")
 	if !strings.Contains(conf, ">= "+NginxMinVersion) {
 		t.Errorf("nginx.conf does not say which nginx it needs (%s)", NginxMinVersion)
+	}
+	if strings.Contains(conf, "sticky") {
+		t.Errorf("a manifest without rollout.sticky renders a sticky cookie:\n%s", directive(conf, "sticky"))
+	}
+	m.Rollout.Sticky = true
+	only(t, renderNginx(t, m), "sticky", "cookie "+StickyCookie+" path=/ httponly samesite=lax")
+}
+
+// nginx records requests in the release log only while SwiftDeploy's
+// marker is there, and looks for it through the open file cache.
+func TestNginxRecordsRequestsWhileTheMarkerIsThere(t *testing.T) {
+	conf := renderNginx(t, load(t, "defaults"))
+	only(t, conf, "access_log "+MountedReleaseLogDir+"/requests.log", "swiftdeploy_release buffer=64k flush=1s if=$swiftdeploy_recording")
+	only(t, conf, "open_file_cache_valid", "1s")
+	public, admin := servers(t, conf)
+	for _, block := range []string{public, admin} {
+		if !strings.Contains(block, "if (-f "+MountedReleaseLogDir+"/recording) {") {
+			t.Errorf("a server does not look for the marker:\n%s", block)
+		}
 	}
 }
 
@@ -151,10 +182,13 @@ func TestNginxConfAddsXDeployedByExactlyOnce(t *testing.T) {
 
 func TestNginxConfLogsTheSpecLine(t *testing.T) {
 	conf := renderNginx(t, load(t, "defaults"))
-	only(t, conf, "log_format", `swiftdeploy '$time_iso8601 | $status | ${request_time}s | $upstream_addr | $request'`)
+	if f := directive(conf, "log_format"); len(f) != 2 || f[0] != `swiftdeploy '$time_iso8601 | $status | ${request_time}s | $upstream_addr | $request'` {
+		t.Errorf("log_format directives %q, want the spec's line first", f)
+	}
 	access := directive(conf, "access_log")
-	// The health and routing probes are SwiftDeploy's own, not clients' requests.
-	want := []string{"/dev/stdout swiftdeploy buffer=32k flush=1s", LogDir + "/nginx-access.log swiftdeploy buffer=64k flush=1s", "off", "off"}
+	// The health probe is SwiftDeploy's own, not a client's request.
+	want := []string{"/dev/stdout swiftdeploy buffer=32k flush=1s", LogDir + "/nginx-access.log swiftdeploy buffer=64k flush=1s",
+		MountedReleaseLogDir + "/requests.log swiftdeploy_release buffer=64k flush=1s if=$swiftdeploy_recording", "off"}
 	if strings.Join(access, "\n") != strings.Join(want, "\n") {
 		t.Errorf("access_log directives %q, want %q", access, want)
 	}
@@ -295,7 +329,7 @@ func TestNginxSendsEveryPathToTheApp(t *testing.T) {
 		want        []string
 	}{
 		{"public", public, append([]string{"/"}, pages...)},
-		{"admin", admin, append(append([]string{"/"}, pages...), "= "+ProbePath, "= "+RoutingPath)},
+		{"admin", admin, append(append([]string{"/"}, pages...), "= "+ProbePath)},
 	} {
 		locations := regexp.MustCompile(`location\s+([^{]*)\{`).FindAllStringSubmatch(c.block, -1)
 		var got []string

@@ -42,15 +42,13 @@ const (
 	// from it. The nginx container mounts it at MountedReleaseLogDir.
 	ReleaseLogDir        = ".swiftdeploy/release"
 	MountedReleaseLogDir = "/var/log/swiftdeploy-release"
-	// RoutingPath answers which routing nginx's workers use (RoutingSteady, or a
-	// release's weight), so that SwiftDeploy knows when a reload took.
-	RoutingPath = "/.well-known/swiftdeploy/routing"
 	// ProbePath is SwiftDeploy's probe of the app's health path through
 	// nginx: the answer carries, in UpstreamHeader, the address of the
 	// instance that gave it.
 	ProbePath      = "/.well-known/swiftdeploy/probe"
 	UpstreamHeader = "X-SwiftDeploy-Upstream"
-	RoutingSteady  = "steady"
+	// RoutingSteady is what Release.Routing says outside a release.
+	RoutingSteady = "steady"
 	// adminPort is where nginx's admin listener listens inside its
 	// container (AdminPort), unless the public port is this one.
 	adminPort = 9180
@@ -60,8 +58,31 @@ const (
 )
 
 // ReleaseLog is the file nginx writes during a release, relative to the
-// project root.
-var ReleaseLog = filepath.Join(ReleaseLogDir, "requests.log")
+// project root: one line per request while Recording exists.
+var (
+	ReleaseLog = filepath.Join(ReleaseLogDir, "requests.log")
+	Recording  = filepath.Join(ReleaseLogDir, recordingFile)
+)
+
+const recordingFile = "recording"
+
+// StickyCookie is the cookie nginx sets when rollout.sticky is on: it
+// names the instance that answered the client's first request.
+const StickyCookie = "swiftdeploy_cohort"
+
+// ResolverZone is the zone of names only the stack's resolver answers:
+// the weighted lines of nginx's app upstream (_http._tcp.LINE.ZONE) and
+// their targets, one per instance.
+const ResolverZone = "swiftdeploy"
+
+// Lines are the weighted lines of nginx's app upstream, as nginx names
+// them: the stable build, the canary build, and the stable build as the
+// canary's backup.
+type Lines struct{ Stable, Canary, Backup string }
+
+// WeightedLines are the lines the template renders and the resolver
+// answers (its RESOLVER_ZONE).
+var WeightedLines = Lines{Stable: "stable." + ResolverZone, Canary: "canary." + ResolverZone, Backup: "backup." + ResolverZone}
 
 // Release is what nginx and the runtime need to know about a release in
 // progress: the new build, which runs beside the one serving, and the share
@@ -72,23 +93,13 @@ type Release struct {
 	Sticky bool // a client keeps its build (a cookie nginx sets)
 }
 
-// Routing is what RoutingPath answers for a release (nil, or a canary that
-// gets no request yet: steady).
+// Routing names how nginx routes during r: steady (no release, or a
+// canary that gets no request yet), or the canary's share.
 func (r *Release) Routing() string {
-	if r.routes() == nil {
+	if r == nil || r.Weight == 0 {
 		return RoutingSteady
 	}
 	return fmt.Sprintf("canary %s at %d%%", r.Canary.Version, r.Weight)
-}
-
-// routes is r when nginx must send the canary requests, nil otherwise: at
-// weight 0 (the canary starting) nginx keeps its steady configuration, which
-// it could also start from should it restart then (split_clients refuses 0%).
-func (r *Release) routes() *Release {
-	if r == nil || r.Weight == 0 {
-		return nil
-	}
-	return r
 }
 
 // AdminPort is the port of nginx's admin listener inside its container:
@@ -101,8 +112,14 @@ func AdminPort(m *manifest.Manifest) int {
 	return adminPort
 }
 
-// PinsFile is where SwiftDeploy pins the app's addresses during a switch.
-var PinsFile = filepath.Join(ResolverDir, "pins.json")
+// RoutesFile is where SwiftDeploy tells the stack's resolver how to steer
+// nginx: the app's pinned addresses during a switch, the canary's weight
+// during a release. ServedFile is where the resolver says which of its
+// generations nginx asked for.
+var (
+	RoutesFile = filepath.Join(ResolverDir, "routes.json")
+	ServedFile = filepath.Join(ResolverDir, "served.json")
+)
 
 // ResolverHost and ResolverPort are where nginx asks for the app's addresses:
 // the resolver service on the stack's network, on an unprivileged port.
@@ -138,19 +155,19 @@ type data struct {
 	LogDir            string
 	Contact           string // escaped for a single-quoted nginx string holding JSON
 	NginxConfigDigest string
-	ConnectTimeout    int // seconds: the shorter of nginx.proxy_timeout and maxConnectTimeout
-	ResolverValid     int // seconds
+	ConnectTimeout    int // seconds: nginx.proxy_timeout
 	NginxMinVersion   string
 	ResolverImage     string
 	ResolverHost      string
 	ResolverPort      int
 	ResolverDir       string
-	Release           *Release
-	Routing           string
+	ResolverZone      string
+	Lines             Lines
+	StickyCookie      string
 	CanaryHost        string
 	ReleaseLogDir     string
 	MountedReleaseLog string
-	RoutingPath       string
+	RecordingMarker   string
 	ProbePath         string
 	UpstreamHeader    string
 	AdminPort         int
@@ -206,18 +223,14 @@ var swarmRestart = map[string]string{"no": "none", "always": "any", "unless-stop
 // to the app while following a replaced app, arrived in nginx 1.27.3.
 const NginxMinVersion = "1.27.3"
 
-// maxConnectTimeout caps nginx's connect timeout to the app: see nginx.conf.tmpl.
-const maxConnectTimeout = 1
-
-// ResolverValid is how long nginx caches the app's addresses from Docker's DNS.
-const ResolverValid = time.Second
-
-// ResolverStaleness bounds how long nginx may go on using the app's addresses
-// from before they changed (a pin written, a container joined or left). The upstream pool asks
-// the name again (valid - now + 1) seconds after each answer, with now counted
-// in whole seconds (nginx's ngx_http_upstream_zone_resolve_handler): with a
-// valid time of 1 s, up to 3 s after the answer it holds.
-const ResolverStaleness = ResolverValid + 2*time.Second
+// ResolverStaleness bounds how long nginx may go on using the app's
+// addresses or weights from before they changed (a routes file written, a
+// container joined or left). The resolver answers with TTL 0, and an upstream
+// asks the name again (valid - now + 1) seconds after each answer, with now
+// counted in whole seconds (nginx's ngx_http_upstream_zone_resolve_handler):
+// one second after the answer; the resolver reads its routes file every
+// 100 ms, and its answer takes a little while.
+const ResolverStaleness = 1500 * time.Millisecond
 
 // Render renders every template in templatesDir for m. It writes nothing.
 func Render(templatesDir string, m *manifest.Manifest, project string) ([]File, error) {
@@ -241,9 +254,11 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		return nil, fmt.Errorf("render: a release weight of %d%% is not a percentage", rel.Weight)
 	}
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
-		ConnectTimeout: min(m.Nginx.ProxyTimeout, maxConnectTimeout), ResolverValid: int(ResolverValid / time.Second),
+		ConnectTimeout:  m.Nginx.ProxyTimeout,
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
-		Release: rel.routes(), Routing: rel.Routing(), CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RoutingPath: RoutingPath, ProbePath: ProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
+		ResolverZone: ResolverZone, Lines: WeightedLines, StickyCookie: StickyCookie,
+		CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RecordingMarker: MountedReleaseLogDir + "/" + recordingFile,
+		ProbePath: ProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
 			Replicas: m.Services.Replicas, SwarmRestart: swarmRestart[m.Services.RestartPolicy],
 			Healthcheck: opt.healthchecked(m.Services.Image)}}}
@@ -252,7 +267,8 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 			return nil, fmt.Errorf("render: a swarm stack file needs the project folder's absolute path, got %q", opt.Root)
 		}
 		d.Swarm, d.Root, d.SwarmRestart = true, opt.Root, swarmRestart[m.Services.RestartPolicy]
-		d.SwarmUpdateDelay = (ResolverStaleness + time.Second).String()
+		// Twice what nginx needs, under load too.
+		d.SwarmUpdateDelay = (2*ResolverStaleness + time.Second).String()
 	}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.

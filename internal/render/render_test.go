@@ -209,24 +209,9 @@ func TestRenderReleaseMatchesGoldenFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		if f.Path == NginxConf || f.Path == ComposeFile {
+		if f.Path == ComposeFile {
 			compareGolden(t, filepath.Join("testdata", "release."+f.Path+".golden"), f.Data)
 		}
-	}
-}
-
-func TestRenderReleaseWithoutStickinessDrawsACohortPerRequest(t *testing.T) {
-	m := load(t, "custom")
-	files, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := string(files[0].Data)
-	if strings.Contains(conf, "Set-Cookie") || strings.Contains(conf, "default $cookie_swiftdeploy_cohort") {
-		t.Errorf("a release without sticky sets or reads the cohort cookie:\n%s", conf)
-	}
-	if !strings.Contains(conf, "10% app_canary;") {
-		t.Errorf("the canary's share is not 10%%:\n%s", conf)
 	}
 }
 
@@ -237,22 +222,26 @@ func TestRenderReleaseRefusesAWeightThatIsNotAPercentage(t *testing.T) {
 	}
 }
 
-func TestRenderReleaseAtWeightZeroKeepsNginxSteady(t *testing.T) {
+// nginx is steered through the resolver, never reloaded: its configuration
+// is the same at every weight, and only the compose file gains the canary.
+func TestAReleaseLeavesNginxConfAsItIs(t *testing.T) {
 	m := load(t, "custom")
 	steady := renderAll(t, m, DefaultProject)
-	files, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 0, Sticky: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		switch f.Path {
-		case NginxConf, MountedNginxConf:
-			if !bytes.Equal(f.Data, steady[f.Path]) {
-				t.Errorf("%s at weight 0 differs from the steady one", f.Path)
-			}
-		case ComposeFile:
-			if !strings.Contains(string(f.Data), "\n  canary:\n") {
-				t.Errorf("the compose file at weight 0 has no canary service:\n%s", f.Data)
+	for _, weight := range []int{0, 10, 100} {
+		files, err := RenderRelease(templatesDir, m, DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: weight, Sticky: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			switch f.Path {
+			case NginxConf, MountedNginxConf:
+				if !bytes.Equal(f.Data, steady[f.Path]) {
+					t.Errorf("%s at weight %d differs from the steady one", f.Path, weight)
+				}
+			case ComposeFile:
+				if !strings.Contains(string(f.Data), "\n  canary:\n") {
+					t.Errorf("the compose file at weight %d has no canary service:\n%s", weight, f.Data)
+				}
 			}
 		}
 	}

@@ -70,34 +70,6 @@ func (r *Router) Probe(ctx context.Context) (Probed, error) {
 	return p, nil
 }
 
-// Routing asks nginx's admin listener which routing its workers use:
-// render.RoutingSteady, or a release's weight.
-func (r *Router) Routing(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, URL(render.RoutingPath), nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(body), 120))
-	}
-	var got struct {
-		Routing string `json:"routing"`
-	}
-	if err := json.Unmarshal(body, &got); err != nil {
-		return "", fmt.Errorf("unreadable routing answer: %w", err)
-	}
-	return got.Routing, nil
-}
-
 // lastAddress is the host of the last address in an $upstream_addr value
 // ("172.20.0.3:3000, 172.20.0.4:3000" when nginx tried twice): the one that
 // answered.

@@ -55,36 +55,12 @@ func TestTheProbeNeedsA2xxAndReadsSwiftDeploysHealthOnlyWhenItIsThere(t *testing
 // adminAt is an nginx whose admin listener is srv.
 type adminAt struct{ addr string }
 
-func (a adminAt) Reroute(context.Context) error             { return nil }
 func (a adminAt) AdminAddr(context.Context) (string, error) { return a.addr, nil }
 
 // at is a router of the nginx whose admin listener is srv, pinning in a
 // temporary folder.
 func at(srv *httptest.Server) *Router {
-	return New(adminAt{srv.Listener.Addr().String()}, "", 50*time.Millisecond, "/health.txt")
-}
-
-func TestRoutingSaysWhyItHasNoAnswer(t *testing.T) {
-	cases := []struct {
-		name, body string
-		status     int
-		want       string
-	}{
-		{"an error page", "no such location", http.StatusNotFound, "HTTP 404: no such location"},
-		{"not JSON", "steady", http.StatusOK, "unreadable routing answer"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			srv := listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(c.status)
-				fmt.Fprint(w, c.body)
-			}))
-			_, err := at(srv).Routing(context.Background())
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Routing = %v, want an error saying %q", err, c.want)
-			}
-		})
-	}
+	return New(adminAt{srv.Listener.Addr().String()}, Files{}, 50*time.Millisecond, "/health.txt")
 }
 
 func TestAnAdminURLNamesTheListenerTheClientDials(t *testing.T) {

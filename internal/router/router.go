@@ -1,27 +1,38 @@
-// Package router steers nginx for the change engine, in deployment words:
-// which instances of the app nginx may send requests to (pins, answered by
-// the stack's resolver), which routing its workers use (a release's weight,
-// or steady), and whether nginx really does what it was told (answers
-// through its admin listener, by the address of the instance that gave
-// them). It is the only code that knows nginx's admin wire names (the probe
-// and routing paths, the upstream header, the pin file): the change engine
+// Package router steers nginx for the change engine, in deployment words,
+// and never reloads it: which instances of the app nginx may send requests
+// to (pins), which share the canary of a release gets (Route), both
+// answered by the stack's resolver from its routes file, and whether nginx
+// really does what it was told (the resolver's served file, and answers
+// through nginx's admin listener, by the address of the instance that gave
+// them). It is the only code that knows those wire names (the probe path,
+// the upstream header, the routes and served files): the change engine
 // speaks Pin, Follow, Confirm and Route.
 package router
 
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
-// Nginx is what the router needs from the runtime that runs nginx: a
-// graceful reread of its generated configuration, and where this host
-// reaches its admin listener (platform.Runtime has both).
+// Nginx is what the router needs from the runtime that runs nginx: where
+// this host reaches its admin listener (platform.Runtime has it).
 type Nginx interface {
-	Reroute(ctx context.Context) error
 	AdminAddr(ctx context.Context) (string, error)
+}
+
+// Files are the files through which the router steers nginx, all under
+// the project (render names them): the resolver's routes file and the
+// served file it writes back, and the marker that has nginx record each
+// request in the release log.
+type Files struct{ Routes, Served, Recording string }
+
+// FilesIn are the router's files of the project at root.
+func FilesIn(root string) Files {
+	return Files{Routes: filepath.Join(root, render.RoutesFile), Served: filepath.Join(root, render.ServedFile), Recording: filepath.Join(root, render.Recording)}
 }
 
 // resolveMargin covers a DNS answer that was on its way to nginx when the
@@ -35,8 +46,7 @@ const DefaultFollow = render.ResolverStaleness + resolveMargin
 // Router steers one stack's nginx.
 type Router struct {
 	nginx Nginx
-	// pins is the resolver's pin file (render.PinsFile under the project).
-	pins string
+	files Files
 	// follow is how long nginx may take to follow a pin.
 	follow time.Duration
 	// healthPath is the app's services.health_path, for messages.
@@ -44,11 +54,11 @@ type Router struct {
 	client     *http.Client
 }
 
-// New returns the router of the nginx that nginx runs, whose resolver reads
-// pins from the file pins; follow is how long nginx takes to follow a pin
-// (DefaultFollow), healthPath the path the probe passes to the app.
-func New(nginx Nginx, pins string, follow time.Duration, healthPath string) *Router {
-	return &Router{nginx: nginx, pins: pins, follow: follow, healthPath: healthPath, client: adminClient(nginx.AdminAddr)}
+// New returns the router of the nginx that nginx runs, steered through
+// files; follow is how long nginx takes to follow a pin (DefaultFollow),
+// healthPath the path the probe passes to the app.
+func New(nginx Nginx, files Files, follow time.Duration, healthPath string) *Router {
+	return &Router{nginx: nginx, files: files, follow: follow, healthPath: healthPath, client: adminClient(nginx.AdminAddr)}
 }
 
 // Client is the HTTP client that reaches nginx's admin listener (URLs from

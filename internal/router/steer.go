@@ -13,6 +13,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
+	"github.com/swiftdeploy/swiftdeploy/internal/render"
 	"github.com/swiftdeploy/swiftdeploy/internal/wait"
 )
 
@@ -22,6 +23,54 @@ const appHost = "app"
 // pinSettle covers the resolver noticing a new pin file: it checks every
 // 100 ms.
 const pinSettle = 250 * time.Millisecond
+
+// routes is the resolver's routes file (see resolver/): the app's pinned
+// addresses, and the canary release under way. Every write has a new
+// generation, told apart from every earlier one (the time it was written):
+// the resolver's served file says which generation nginx asked for.
+type routes struct {
+	Generation int64               `json:"generation"`
+	Pins       map[string][]string `json:"pins,omitempty"`
+	Canary     *canary             `json:"canary,omitempty"`
+}
+
+type canary struct {
+	Weight int `json:"weight"`
+}
+
+func (r *Router) readRoutes() (routes, error) {
+	var rt routes
+	data, err := os.ReadFile(r.files.Routes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rt, nil
+	}
+	if err != nil {
+		return rt, err
+	}
+	if err := json.Unmarshal(data, &rt); err != nil {
+		return rt, fmt.Errorf("%s: %w", r.files.Routes, err)
+	}
+	return rt, nil
+}
+
+// change rewrites the routes file with edit applied, under a new
+// generation, which it returns.
+func (r *Router) change(edit func(*routes)) (int64, error) {
+	rt, err := r.readRoutes()
+	if err != nil {
+		return 0, err
+	}
+	edit(&rt)
+	rt.Generation = max(time.Now().UnixNano(), rt.Generation+1)
+	data, err := json.Marshal(rt)
+	if err != nil {
+		return 0, err
+	}
+	if err := atomicfile.Write(r.files.Routes, append(data, '\n'), 0o644); err != nil {
+		return 0, err
+	}
+	return rt.Generation, nil
+}
 
 // Pin makes the stack's resolver answer nginx's questions for the app with
 // exactly the addresses of apps, whatever the runtime's DNS says: nginx
@@ -36,11 +85,7 @@ func (r *Router) Pin(apps []platform.Instance) error {
 		addrs = append(addrs, a.Addr)
 	}
 	slices.Sort(addrs)
-	data, err := json.Marshal(map[string][]string{appHost: addrs})
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(r.pins, append(data, '\n'), 0o644); err != nil {
+	if _, err := r.change(func(rt *routes) { rt.Pins = map[string][]string{appHost: addrs} }); err != nil {
 		return fmt.Errorf("pin the app's addresses: %w", err)
 	}
 	time.Sleep(pinSettle)
@@ -50,8 +95,24 @@ func (r *Router) Pin(apps []platform.Instance) error {
 // Unpin lets the resolver pass nginx's questions on to the runtime's DNS
 // again. Unpinned already is fine.
 func (r *Router) Unpin() error {
-	if err := os.Remove(r.pins); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	rt, err := r.readRoutes()
+	if err == nil && rt.Pins == nil {
+		return nil
+	}
+	if _, err := r.change(func(rt *routes) { rt.Pins = nil }); err != nil {
 		return fmt.Errorf("unpin the app's addresses: %w", err)
+	}
+	return nil
+}
+
+// Reset forgets every pin and any release: nginx follows what the
+// runtime's DNS says, and records no request. For a stack with no change
+// under way (deploy, teardown).
+func (r *Router) Reset() error {
+	for _, f := range []string{r.files.Routes, r.files.Recording} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("reset nginx's routing: %w", err)
+		}
 	}
 	return nil
 }
@@ -132,36 +193,92 @@ func (r *Router) Confirm(ctx context.Context, apps []platform.Instance, want Exp
 	return nil
 }
 
-// routeLimit bounds how long nginx may take to read a new configuration.
+// routeLimit bounds how long nginx may take to route by a new weight.
 const routeLimit = 10 * time.Second
 
-// Route has nginx read its generated configuration again, gracefully, and
-// waits until its routing answers routing confirmAnswers times in a row:
-// new connections then reach the new workers only, and the old ones finish
-// the requests they hold.
-func (r *Router) Route(ctx context.Context, routing string) error {
-	if err := r.nginx.Reroute(ctx); err != nil {
+// Route gives the canary of rel its weight in nginx's app upstream (nil:
+// no release, every request to the stable build), with no reload: the
+// resolver answers the upstream's weighted lines by it, and Route waits
+// until the resolver has answered nginx's questions for both lines from it
+// twice. nginx asks a line again one second after it applied an answer, so
+// the second question proves that nginx routes by the first; connections
+// already open stay where they are. While a release is under way nginx
+// also records each request in the release log.
+func (r *Router) Route(ctx context.Context, rel *render.Release) error {
+	if rel != nil {
+		if err := touch(r.files.Recording); err != nil {
+			return fmt.Errorf("start nginx's release log: %w", err)
+		}
+	}
+	gen, err := r.change(func(rt *routes) {
+		rt.Canary = nil
+		if rel != nil {
+			rt.Canary = &canary{Weight: rel.Weight}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("route nginx (%s): %w", rel.Routing(), err)
+	}
+	if err := r.waitServed(ctx, gen, rel.Routing()); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, routeLimit)
-	defer cancel()
-	inRow := 0
-	last := "no answer yet"
-	for inRow < confirmAnswers {
-		got, err := r.Routing(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return fmt.Errorf("nginx did not take the new routing (%s) within %s: %s", routing, routeLimit, last)
-		case err != nil:
-			inRow, last = 0, err.Error()
-		case got != routing:
-			inRow, last = 0, "it still routes "+got
-		default:
-			inRow++
+	if rel == nil {
+		if err := os.Remove(r.files.Recording); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("stop nginx's release log: %w", err)
 		}
-		wait.Sleep(ctx, 20*time.Millisecond)
 	}
 	return nil
+}
+
+// servedLines are the weighted lines whose answers nginx's routing of a
+// release depends on (the backup line never changes).
+var servedLines = []string{"stable", "canary"}
+
+// served is the resolver's served file: by line, the generation it last
+// answered from and how many times.
+type served map[string]struct {
+	Generation int64 `json:"generation"`
+	Answers    int   `json:"answers"`
+}
+
+// waitServed waits until the resolver answered nginx's questions for every
+// line in servedLines from generation gen at least twice.
+func (r *Router) waitServed(ctx context.Context, gen int64, routing string) error {
+	ctx, cancel := context.WithTimeout(ctx, routeLimit)
+	defer cancel()
+	last := "no answer from it yet"
+	for {
+		data, err := os.ReadFile(r.files.Served)
+		var got served
+		switch {
+		case err == nil && json.Unmarshal(data, &got) == nil:
+			behind := ""
+			for _, line := range servedLines {
+				if l := got[line]; l.Generation != gen || l.Answers < 2 {
+					behind = line
+					break
+				}
+			}
+			if behind == "" {
+				return nil
+			}
+			last = "nginx has not asked for the " + behind + " line twice since"
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			last = err.Error()
+		}
+		if wait.Sleep(ctx, 50*time.Millisecond); ctx.Err() != nil {
+			return fmt.Errorf("nginx did not take the new routing (%s) within %s: %s", routing, routeLimit, last)
+		}
+	}
+}
+
+// touch creates the file at path if it is not there.
+func touch(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // What Problem finds.

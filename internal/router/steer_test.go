@@ -2,36 +2,35 @@ package router
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
-// fakeNginx answers the probe from the instance at addr, saying version,
-// and the routing it last read; Reroute makes it read next.
+// fakeNginx answers the probe from the instance at addr, saying version.
 type fakeNginx struct {
-	mu       sync.Mutex
-	addr     string
-	version  string
-	routing  string
-	next     string
-	reroutes atomic.Int32
-	srv      *httptest.Server
+	mu      sync.Mutex
+	addr    string
+	version string
+	srv     *httptest.Server
 }
 
 func startNginx(t *testing.T, addr, version string) *fakeNginx {
 	t.Helper()
-	n := &fakeNginx{addr: addr, version: version, routing: render.RoutingSteady, next: render.RoutingSteady}
+	n := &fakeNginx{addr: addr, version: version}
 	n.srv = listenLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -39,8 +38,6 @@ func startNginx(t *testing.T, addr, version string) *fakeNginx {
 		case render.ProbePath:
 			w.Header().Set(render.UpstreamHeader, n.addr+":3000")
 			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, n.version)
-		case render.RoutingPath:
-			fmt.Fprintf(w, `{"routing":%q}`, n.routing)
 		default:
 			http.NotFound(w, r)
 		}
@@ -48,20 +45,18 @@ func startNginx(t *testing.T, addr, version string) *fakeNginx {
 	return n
 }
 
-func (n *fakeNginx) Reroute(context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.routing = n.next
-	n.reroutes.Add(1)
-	return nil
-}
-
 func (n *fakeNginx) AdminAddr(context.Context) (string, error) {
 	return n.srv.Listener.Addr().String(), nil
 }
 
 func (n *fakeNginx) router(t *testing.T) *Router {
-	return New(n, filepath.Join(t.TempDir(), "pins.json"), 50*time.Millisecond, "/healthz")
+	files := FilesIn(t.TempDir())
+	for _, f := range []string{files.Routes, files.Recording} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return New(n, files, 50*time.Millisecond, "/healthz")
 }
 
 var (
@@ -74,17 +69,17 @@ func TestAPinNamesTheInstancesAddressesSortedAndUnpinningTwiceIsFine(t *testing.
 	if err := r.Pin([]platform.Instance{appA, appB}); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(r.pins)
-	if err != nil || strings.TrimSpace(string(data)) != `{"app":["192.0.2.10","192.0.2.9"]}` {
-		t.Errorf("pin file %q (%v), want both addresses sorted under the app's name", data, err)
+	rt, err := r.readRoutes()
+	if err != nil || !slices.Equal(rt.Pins["app"], []string{"192.0.2.10", "192.0.2.9"}) || len(rt.Pins) != 1 {
+		t.Errorf("routes %+v (%v), want both addresses sorted under the app's name", rt, err)
 	}
 	for range 2 {
 		if err := r.Unpin(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := os.Stat(r.pins); !os.IsNotExist(err) {
-		t.Errorf("the pin file is still there: %v", err)
+	if rt, err := r.readRoutes(); err != nil || rt.Pins != nil {
+		t.Errorf("routes %+v (%v) after unpinning, want no pins", rt, err)
 	}
 }
 
@@ -122,29 +117,89 @@ func TestMoveToPinsWaitsForNginxAndConfirms(t *testing.T) {
 	if time.Since(start) < r.FollowTime() {
 		t.Errorf("MoveTo returned after %s, before nginx could follow (%s)", time.Since(start), r.FollowTime())
 	}
-	if data, _ := os.ReadFile(r.pins); !strings.Contains(string(data), appB.Addr) {
-		t.Errorf("pin file %q, want app-2 pinned", data)
+	if rt, _ := r.readRoutes(); !slices.Equal(rt.Pins["app"], []string{appB.Addr}) {
+		t.Errorf("routes %+v, want app-2 pinned", rt)
 	}
 }
 
-func TestRouteRereadsTheConfigurationAndWaitsUntilNginxRoutesAsAsked(t *testing.T) {
-	n := startNginx(t, appA.Addr, "1")
-	n.next = "canary 2.0.0 at 10%"
-	if err := n.router(t).Route(context.Background(), "canary 2.0.0 at 10%"); err != nil {
+// fakeResolver answers nginx's questions for the weighted lines from the
+// router's routes file, as nginx asks them, every 20 ms, and writes the
+// served file as the resolver does, until the test ends; asked counts the
+// questions.
+func fakeResolver(t *testing.T, files Files) (asked *atomic.Int32) {
+	asked = new(atomic.Int32)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lines := map[string]map[string]int64{}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			data, err := os.ReadFile(files.Routes)
+			var rt routes
+			if err != nil || json.Unmarshal(data, &rt) != nil {
+				continue
+			}
+			for _, line := range []string{"stable", "canary"} {
+				l := lines[line]
+				if l == nil || l["generation"] != rt.Generation {
+					l = map[string]int64{"generation": rt.Generation}
+				}
+				l["answers"]++
+				lines[line] = l
+			}
+			asked.Add(1)
+			out, _ := json.Marshal(lines)
+			os.WriteFile(files.Served, out, 0o644)
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return asked
+}
+
+func TestRouteWeighsTheCanaryThroughTheResolverAndWaitsUntilNginxAskedTwice(t *testing.T) {
+	r := startNginx(t, appA.Addr, "1").router(t)
+	if err := r.Pin([]platform.Instance{appA}); err != nil {
 		t.Fatal(err)
 	}
-	if n.reroutes.Load() != 1 {
-		t.Errorf("rerouted %d times, want once", n.reroutes.Load())
+	asked := fakeResolver(t, r.files)
+	rel := &render.Release{Weight: 10}
+	if err := r.Route(context.Background(), rel); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := r.readRoutes()
+	if rt.Canary == nil || rt.Canary.Weight != 10 || !slices.Equal(rt.Pins["app"], []string{appA.Addr}) {
+		t.Errorf("routes %+v, want the canary at 10%% and the pin kept", rt)
+	}
+	if n := asked.Load(); n < 2 {
+		t.Errorf("Route returned after %d questions, want at least two from the new generation", n)
+	}
+	if _, err := os.Stat(r.files.Recording); err != nil {
+		t.Errorf("nginx does not record the release's requests: %v", err)
+	}
+	if err := r.Route(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if rt, _ := r.readRoutes(); rt.Canary != nil {
+		t.Errorf("routes %+v after the release, want no canary", rt)
+	}
+	if _, err := os.Stat(r.files.Recording); !os.IsNotExist(err) {
+		t.Errorf("nginx still records requests after the release: %v", err)
 	}
 }
 
-func TestRouteSaysWhatNginxStillRoutesWhenItDoesNotTakeTheNewRouting(t *testing.T) {
-	n := startNginx(t, appA.Addr, "1")
+func TestRouteSaysSoWhenNginxDoesNotAskForTheNewRouting(t *testing.T) {
+	r := startNginx(t, appA.Addr, "1").router(t)
+	os.WriteFile(r.files.Served, []byte(`{"stable": {"generation": 1, "answers": 9}, "canary": {"generation": 1, "answers": 9}}`), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err := n.router(t).Route(ctx, "canary 2.0.0 at 10%")
-	if err == nil || !strings.Contains(err.Error(), "did not take the new routing (canary 2.0.0 at 10%)") || !strings.Contains(err.Error(), "it still routes steady") {
-		t.Fatalf("Route = %v, want the routing asked for and the one nginx keeps", err)
+	err := r.Route(ctx, &render.Release{Canary: manifest.Build{Version: "2.0.0"}, Weight: 10})
+	if err == nil || !strings.Contains(err.Error(), "did not take the new routing (canary 2.0.0 at 10%)") || !strings.Contains(err.Error(), "nginx has not asked for the stable line twice since") {
+		t.Fatalf("Route = %v, want the routing asked for and what is missing", err)
 	}
 }
 

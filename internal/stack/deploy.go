@@ -122,7 +122,7 @@ func (s *Stack) bringUp(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 	}
 	// A pin left by an interrupted switch may name an app that is gone:
 	// deploy starts from what Docker runs.
-	if err := s.router(m).Unpin(); err != nil {
+	if err := s.router(m).Reset(); err != nil {
 		return err
 	}
 	s.Out.Step("starting %s: app %s behind nginx on port %d", s.Project, m.Services.Image, m.Nginx.Port)

@@ -26,7 +26,7 @@ func (s *Stack) router(m *manifest.Manifest) *router.Router {
 		if m != nil {
 			healthPath = m.Services.HealthPath
 		}
-		s.nginx = router.New(s.Runtime(m), s.path(render.PinsFile), s.NginxFollow, healthPath)
+		s.nginx = router.New(s.Runtime(m), router.FilesIn(s.Root), s.NginxFollow, healthPath)
 	})
 	return s.nginx
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/gate"
@@ -60,12 +59,12 @@ func (s *Stack) generate(m *manifest.Manifest) error {
 	if err := render.Write(s.Root, files); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	// The resolver container mounts this folder; Docker would create a missing
-	// one owned by root.
-	if err := os.MkdirAll(s.path(render.ResolverDir), 0o755); err != nil {
+	// The resolver container mounts this folder and writes its served file
+	// there, unprivileged; Docker would create a missing one owned by root.
+	if err := makeWritableDir(s.path(render.ResolverDir)); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	if err := makeReleaseLogDir(s.path(render.ReleaseLogDir)); err != nil {
+	if err := makeWritableDir(s.path(render.ReleaseLogDir)); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 	return nil

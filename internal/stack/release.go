@@ -134,10 +134,11 @@ func (s *Stack) prepareReleaseLog() error {
 	return os.Chmod(path, 0o666)
 }
 
-// makeReleaseLogDir makes the folder nginx writes its release log in, before
-// the nginx container mounts it (Docker would create it owned by root, and
-// nginx runs unprivileged): writable by all, sticky, like /tmp.
-func makeReleaseLogDir(dir string) error {
+// makeWritableDir makes a folder an unprivileged container writes in (nginx
+// its release log, the resolver its served file), before the container
+// mounts it (Docker would create it owned by root): writable by all,
+// sticky, like /tmp.
+func makeWritableDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,7 +30,7 @@ import (
 
 // releaseRuntime plays a stack during a release: one stable app of version
 // 1.0.0; StartBeside starts the canary, then the new build's stable app;
-// Reroute makes the fake nginx read the generated files again. While nginx
+// resolve plays the resolver, every 50 ms. While nginx
 // routes a share to the canary, traffic writes nginx's release log: 40
 // requests every 50 ms, the canary's share answering as canaryStatus says.
 type releaseRuntime struct {
@@ -39,12 +40,13 @@ type releaseRuntime struct {
 
 	mu           sync.Mutex
 	instances    []platform.Instance
-	canaryStatus int  // what the canary answers; 0: it gets no traffic at all
-	canaryDies   bool // the canary exits once it gets traffic
-	routing      string
-	version      string // what /healthz answers through nginx
+	canaryStatus int      // what the canary answers; 0: it gets no traffic at all
+	canaryDies   bool     // the canary exits once it gets traffic
+	routing      string   // as the routes file says
+	pinned       []string // the app's pinned addresses
+	generation   int64    // of the routes file, as last read
+	answers      int      // questions answered from that generation
 	retired      []string
-	reroutes     int
 	stop         chan struct{}
 	admin        string // the fake nginx's admin listener
 }
@@ -94,24 +96,44 @@ func (f *releaseRuntime) StartBeside(ctx context.Context, role platform.Role) ([
 	return []platform.Instance{started}, nil
 }
 
-// Reroute reads the routing and the app's version from the generated files,
-// as nginx and the pinned app would answer.
-func (f *releaseRuntime) Reroute(ctx context.Context) error {
-	conf, err := os.ReadFile(f.s.path(render.MountedNginxConf))
-	if err != nil {
-		return err
+// resolve plays the stack's resolver as nginx asks it: the routing and the
+// pinned app from the routes file, and the served file written back.
+func (f *releaseRuntime) resolve() {
+	var routes struct {
+		Generation int64                 `json:"generation"`
+		Pins       map[string][]string   `json:"pins"`
+		Canary     *struct{ Weight int } `json:"canary"`
 	}
-	routing := regexp.MustCompile(`\{"routing": "([^"]*)"\}`).FindSubmatch(conf)
-	compose, err := os.ReadFile(f.s.path(render.ComposeFile))
-	if err != nil {
-		return err
+	if data, err := os.ReadFile(f.s.path(render.RoutesFile)); err == nil {
+		json.Unmarshal(data, &routes)
 	}
-	version := regexp.MustCompile(`APP_VERSION: "([^"]*)"`).FindSubmatch(compose)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.routing, f.version = string(routing[1]), string(version[1])
-	f.reroutes++
-	return nil
+	f.routing = render.RoutingSteady
+	if routes.Canary != nil && routes.Canary.Weight > 0 {
+		f.routing = fmt.Sprintf("canary at %d%%", routes.Canary.Weight)
+	}
+	f.pinned = routes.Pins["app"]
+	if routes.Generation != f.generation {
+		f.generation, f.answers = routes.Generation, 0
+	}
+	f.answers++
+	line := map[string]any{"generation": f.generation, "answers": f.answers}
+	served, _ := json.Marshal(map[string]any{"stable": line, "canary": line})
+	if err := os.WriteFile(f.s.path(render.ServedFile), served, 0o644); err != nil {
+		f.t.Error(err)
+	}
+}
+
+// serving is the version of the app nginx sends its probe to: the pinned
+// one, else the first app instance. f.mu is held.
+func (f *releaseRuntime) serving() platform.Instance {
+	for _, i := range f.instances {
+		if i.Role == platform.App && (len(f.pinned) == 0 || i.Addr == f.pinned[0]) {
+			return i
+		}
+	}
+	return platform.Instance{}
 }
 
 func (f *releaseRuntime) Retire(ctx context.Context, grace time.Duration, ids ...string) error {
@@ -140,6 +162,7 @@ func (f *releaseRuntime) traffic() {
 			return
 		case <-tick.C:
 		}
+		f.resolve()
 		f.mu.Lock()
 		share := 0
 		if m := weight.FindStringSubmatch(f.routing); m != nil {
@@ -177,15 +200,10 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
 		switch r.URL.Path {
-		case render.RoutingPath:
-			fmt.Fprintf(w, `{"routing":%q}`, rt.routing)
 		case render.ProbePath:
-			addr := stableApp.Addr
-			if rt.version == takerApp.Version {
-				addr = takerApp.Addr
-			}
-			w.Header().Set(render.UpstreamHeader, addr+":3000")
-			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, rt.version)
+			app := rt.serving()
+			w.Header().Set(render.UpstreamHeader, app.Addr+":3000")
+			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, app.Version)
 		default:
 			http.NotFound(w, r)
 		}
@@ -217,7 +235,7 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 		HealthTimeout: 10 * time.Second, NginxFollow: 50 * time.Millisecond}
 	s.Runtime = func(*manifest.Manifest) platform.Runtime { return rt }
 	rt.admin = nginx.Listener.Addr().String()
-	rt.t, rt.s, rt.routing, rt.version, rt.stop = t, s, render.RoutingSteady, "1.0.0", make(chan struct{})
+	rt.t, rt.s, rt.routing, rt.stop = t, s, render.RoutingSteady, make(chan struct{})
 	rt.instances = []platform.Instance{stableApp,
 		{ID: "nginx", Name: "swiftdeploy-nginx-1", Role: platform.Nginx, State: "running", StartedAt: time.Now()},
 		{ID: "resolver", Name: "swiftdeploy-resolver-1", Role: platform.Resolver, State: "running", StartedAt: time.Now().Add(-time.Minute)}}
@@ -244,8 +262,8 @@ func TestAGoodCanaryTakesEveryStepAndTheNewBuildTakesOver(t *testing.T) {
 	if !slices.Equal(rt.retired, []string{"stable", "canary"}) {
 		t.Errorf("retired %v, want the old build and the canary once nginx left them", rt.retired)
 	}
-	if rt.routing != render.RoutingSteady || rt.version != "1.1.0" {
-		t.Errorf("nginx ends routing %q to version %s, want steady on 1.1.0", rt.routing, rt.version)
+	if v := rt.serving().Version; rt.routing != render.RoutingSteady || v != "1.1.0" {
+		t.Errorf("nginx ends routing %q to version %s, want steady on 1.1.0", rt.routing, v)
 	}
 	st, err := s.store().Load()
 	if err != nil || st.Change != nil || st.Previous == nil || st.Previous.Version != "1.0.0" {
@@ -294,9 +312,11 @@ func checkAborted(t *testing.T, s *Stack, rt *releaseRuntime, err error, want st
 	if st, err := s.store().Load(); err != nil || st.Change != nil || st.Previous != nil {
 		t.Errorf("state after the abort: %+v, %v; want nothing", st, err)
 	}
-	conf := readFile(t, s.path(render.MountedNginxConf))
-	if strings.Contains(conf, "app_canary") {
-		t.Error("nginx.conf still routes to the canary after the abort")
+	if routes := readFile(t, s.path(render.RoutesFile)); strings.Contains(routes, "canary") {
+		t.Errorf("the resolver still weighs a canary after the abort: %s", routes)
+	}
+	if _, err := os.Stat(s.path(render.Recording)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("nginx still records the release's requests after the abort: %v", err)
 	}
 	compose := readFile(t, s.path(render.ComposeFile))
 	if strings.Contains(compose, "canary:") || !strings.Contains(compose, `APP_VERSION: "1.0.0"`) {
@@ -362,8 +382,8 @@ func TestAReleaseKilledMidStepIsUndoneByTheNextCommand(t *testing.T) {
 	if _, err := s.mover(m, rt).Recover(context.Background(), r, m); err != nil {
 		t.Fatal(err)
 	}
-	if rt.routing != render.RoutingSteady || rt.version != "1.0.0" || !slices.Equal(rt.retired, []string{"canary"}) {
-		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.0.0 and the canary retired", rt.routing, rt.version, rt.retired)
+	if v := rt.serving().Version; rt.routing != render.RoutingSteady || v != "1.0.0" || !slices.Equal(rt.retired, []string{"canary"}) {
+		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.0.0 and the canary retired", rt.routing, v, rt.retired)
 	}
 	if st, err := s.store().Load(); err != nil || st.Change != nil {
 		t.Errorf("state after recovery: %+v, %v; want no release", st, err)
@@ -385,8 +405,8 @@ func TestAReleaseKilledAfterNginxMovedIsFinishedByTheNextCommand(t *testing.T) {
 	if _, err := s.mover(m, rt).Recover(context.Background(), r, m); err != nil {
 		t.Fatal(err)
 	}
-	if rt.routing != render.RoutingSteady || rt.version != "1.1.0" || !slices.Equal(rt.retired, []string{"stable", "canary"}) {
-		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.1.0, the old build and the canary retired", rt.routing, rt.version, rt.retired)
+	if v := rt.serving().Version; rt.routing != render.RoutingSteady || v != "1.1.0" || !slices.Equal(rt.retired, []string{"stable", "canary"}) {
+		t.Errorf("after recovery nginx routes %q to %s and %v were retired; want steady on 1.1.0, the old build and the canary retired", rt.routing, v, rt.retired)
 	}
 	if st, err := s.store().Load(); err != nil || st.Change != nil || st.Previous == nil || *st.Previous != stableApp.Build() {
 		t.Errorf("state after recovery: %+v, %v; want no release and 1.0.0 kept for rollback", st, err)

@@ -48,7 +48,7 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	if err := s.store().Save(change.State{}); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
-	if err := s.router(nil).Unpin(); err != nil {
+	if err := s.router(nil).Reset(); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
 	if !clean {

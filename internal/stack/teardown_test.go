@@ -66,7 +66,7 @@ func TestTeardownCleanAlsoRemovesTheGeneratedFiles(t *testing.T) {
 	s, f := tornDown(t, &out)
 	f.On("info --format {{json .Swarm}}", `{"LocalNodeState":"inactive"}`)
 	composeLeft(f)
-	generated := []string{render.NginxConf, render.ComposeFile, render.MountedNginxConf, render.PinsFile, render.ReleaseLog}
+	generated := []string{render.NginxConf, render.ComposeFile, render.MountedNginxConf, render.RoutesFile, render.ReleaseLog}
 	for _, name := range generated {
 		if err := os.MkdirAll(filepath.Dir(s.path(name)), 0o755); err != nil {
 			t.Fatal(err)
