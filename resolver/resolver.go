@@ -99,6 +99,9 @@ type handler struct {
 	routes atomic.Pointer[table]
 	client *dns.Client
 	served *servedLog
+	// lastAnswers holds the upstream's last good answer to each question
+	// (name/type), for when it does not answer.
+	lastAnswers sync.Map
 }
 
 func newHandler(cfg config) *handler {
@@ -269,9 +272,12 @@ func targetIP(local string) net.IP {
 }
 
 // forward asks the upstream server, over the protocol the question came in on
-// (TCP again when a UDP answer was truncated); a failure is SERVFAIL. The
-// answer's TTLs become 0, so that nginx follows Docker's view as closely
-// as the pins.
+// (TCP again when a UDP answer was truncated). The answer's TTLs become 0, so
+// that nginx follows Docker's view as closely as the pins. When the upstream
+// does not answer (Docker's DNS is served by the engine, which may be
+// restarting while the containers run on), the last answer it gave to the
+// same question is given again: nginx keeps the app's addresses, and the
+// stack serves through the restart. With no earlier answer it is SERVFAIL.
 func (h *handler) forward(q *dns.Msg, network string) *dns.Msg {
 	c := *h.client
 	c.Net = network
@@ -280,13 +286,25 @@ func (h *handler) forward(q *dns.Msg, network string) *dns.Msg {
 		c.Net = "tcp"
 		answer, _, err = c.Exchange(q, h.cfg.upstream)
 	}
-	if err != nil {
+	key := ""
+	if len(q.Question) == 1 {
+		key = fmt.Sprintf("%s/%d", strings.ToLower(q.Question[0].Name), q.Question[0].Qtype)
+	}
+	if err != nil || answer.Rcode == dns.RcodeServerFailure {
+		if last, ok := h.lastAnswers.Load(key); ok && key != "" {
+			m := last.(*dns.Msg).Copy()
+			m.Id = q.Id
+			return m
+		}
 		m := new(dns.Msg)
 		m.SetRcode(q, dns.RcodeServerFailure)
 		return m
 	}
 	for _, rr := range answer.Answer {
 		rr.Header().Ttl = ttl
+	}
+	if key != "" && answer.Rcode == dns.RcodeSuccess {
+		h.lastAnswers.Store(key, answer.Copy())
 	}
 	return answer
 }

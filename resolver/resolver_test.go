@@ -325,3 +325,38 @@ func answerTTLs(t *testing.T, addr, name string, qtype uint16) []uint32 {
 	}
 	return ttls
 }
+
+func TestWhenDockersDNSDoesNotAnswerItsLastAnswerIsGivenAgain(t *testing.T) {
+	upstream, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: upstream, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.ParseIP("192.0.2.1")})
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	h := newHandler(testConfig(t.TempDir(), upstream.LocalAddr().String()))
+	h.client.Timeout = 200 * time.Millisecond
+	ask := func(name string) *dns.Msg {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		return h.forward(q, "udp")
+	}
+	if m := ask("app."); len(m.Answer) != 1 {
+		t.Fatalf("forwarded %v", m)
+	}
+	srv.Shutdown() // the engine restarts
+	if m := ask("app."); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Errorf("with Docker's DNS down the app resolves to %v, want its last answer", m)
+	}
+	if m := ask("never-asked."); m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("a name never answered resolves to %v with Docker's DNS down, want SERVFAIL", m)
+	}
+	// The weighted lines keep their instances too.
+	if got, _ := h.weigh(h.routes.Load(), lineStable, "udp"); len(got) != 1 || got[0].ip.String() != "192.0.2.1" {
+		t.Errorf("the stable line answers %v with Docker's DNS down, want the app's last address", got)
+	}
+}
