@@ -231,7 +231,7 @@ func BenchmarkOpenLoop(b *testing.B) {
 		rate := max(heldRate(b), searchFrom)
 		time.Sleep(settle)
 		t := &loadTally{b: b, url: urls["nginx"], rate: rate, what: "the switch"}
-		switched := promoteWhile(b, p, t.start)
+		switched, _ := promoteWhile(b, p, t.start)
 		b.ReportMetric(switched, "switch-s")
 		t.report()
 	})

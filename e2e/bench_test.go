@@ -252,7 +252,10 @@ func deployToHealthy(b *testing.B, p *project) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "s")
 }
 
-var switchTime = regexp.MustCompile(`→ \w+ in ([0-9.]+)s;`)
+var (
+	switchTime     = regexp.MustCompile(`→ \w+ in ([0-9.]+)s;`)
+	healthyToMoved = regexp.MustCompile(`nginx moved to the new app ([0-9.]+)s after it turned healthy`)
+)
 
 // BenchmarkPromoteUnderLoad switches stable → canary (→ stable on the next
 // iteration) while 20 clients that never retry load nginx, and reports the
@@ -269,7 +272,7 @@ func BenchmarkPromoteUnderLoad(b *testing.B) {
 func promoteUnderLoad(b *testing.B, p *project) {
 	b.Helper()
 	var failed, requests int64
-	switched := promoteWhile(b, p, func() (stop func()) {
+	switched, moved := promoteWhile(b, p, func() (stop func()) {
 		l := startLoad(b, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
 		return func() {
 			l.stop()
@@ -278,17 +281,20 @@ func promoteUnderLoad(b *testing.B, p *project) {
 		}
 	})
 	b.ReportMetric(switched, "switch-s")
+	b.ReportMetric(moved, "healthy-to-moved-s")
 	b.ReportMetric(float64(failed), "failed")
 	b.ReportMetric(float64(requests), "requests")
 }
 
 // promoteWhile switches p, deployed stable, to canary (to stable on the next
 // iteration, and so on) with the load that start begins running from a second
-// before until a second after, and returns the mean switch time that promote printed.
-func promoteWhile(b *testing.B, p *project, start func() (stop func())) (switchSeconds float64) {
+// before until a second after, and returns the mean switch time that promote
+// printed, and the mean time from the new app turning healthy to nginx moved
+// to it (0 where promote did not say: swarm's rolling update).
+func promoteWhile(b *testing.B, p *project, start func() (stop func())) (switchSeconds, movedSeconds float64) {
 	b.Helper()
 	mode := "canary"
-	var total float64
+	var total, moved float64
 	for b.Loop() {
 		stop := start()
 		time.Sleep(time.Second)
@@ -301,9 +307,13 @@ func promoteWhile(b *testing.B, p *project, start func() (stop func())) (switchS
 		}
 		s, _ := strconv.ParseFloat(m[1], 64)
 		total += s
+		if m := healthyToMoved.FindStringSubmatch(out); m != nil {
+			s, _ := strconv.ParseFloat(m[1], 64)
+			moved += s
+		}
 		mode = other(mode)
 	}
-	return total / float64(b.N)
+	return total / float64(b.N), moved / float64(b.N)
 }
 
 // BenchmarkAuditCommandMillionEvents runs the audit command on a history of a

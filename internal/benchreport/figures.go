@@ -65,6 +65,7 @@ var rows = slices.Concat([]row{
 		{"Release abort: canary's first bad request to its weight 0 (10 s steps)", "s", atMost(15, "s"), metric("BenchmarkReleaseAbort", "bad-to-zero-s").value},
 		{"Release abort: share of requests the canary answered badly meanwhile (step share 10 %)", "%", atMost(10, "%"), metric("BenchmarkReleaseAbort", "bad-share-%").value},
 		{"Promote under 20 clients that never retry: switch time", "s", atMost(5, "s"), metric("BenchmarkPromoteUnderLoad", "switch-s").value},
+		{"Promote under 20 clients that never retry: new app healthy to nginx moved", "s", atMost(3, "s"), metric("BenchmarkPromoteUnderLoad", "healthy-to-moved-s").value},
 		{"Promote under 20 clients that never retry: failed", "requests", atMost(0, ""), metric("BenchmarkPromoteUnderLoad", "failed").value},
 		{"Promote gate, window measured by promote (3 s window)", "s", nil, metric(gate, "gate-s").value},
 		{"Promote gate beyond its window wait", "s", atMost(1, "s"), metric(gate, "beyond-window-s").value},

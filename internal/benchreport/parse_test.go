@@ -67,7 +67,7 @@ func TestParseKeepsPackageProcsIterationsAndEveryUnit(t *testing.T) {
 			"ns/op": 3420113245, "s": 3.42, "B/op": 81234, "allocs/op": 903,
 		}},
 		{Package: e2ePkg, Name: "BenchmarkPromoteUnderLoad", Procs: 2, N: 1, Metrics: map[string]float64{
-			"ns/op": 15020331876, "failed": 0, "requests": 14321, "switch-s": 2.87, "B/op": 402311, "allocs/op": 5120,
+			"ns/op": 15020331876, "failed": 0, "healthy-to-moved-s": 2.1, "requests": 14321, "switch-s": 2.87, "B/op": 402311, "allocs/op": 5120,
 		}},
 		// A sub-benchmark's name keeps its slashes; a unit may hold a dot and a percent sign.
 		{Package: e2ePkg, Name: "BenchmarkOpenLoop/1000rps/nginx", Procs: 2, N: 1, Metrics: map[string]float64{

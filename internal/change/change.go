@@ -90,6 +90,9 @@ type Change struct {
 	Old      []string  `json:"old"`              // instances serving before
 	Canary   []string  `json:"canary,omitempty"` // the new build in canary mode
 	New      []string  `json:"new,omitempty"`    // instances serving after
+	// healthyAt is when the new instance turned healthy, in the command
+	// that moves to it.
+	healthyAt time.Time
 }
 
 // Stepped reports whether the change is a canary release: nginx routes a

@@ -126,6 +126,9 @@ func (mv *Mover) move(ctx context.Context, c *Change, cur, next *manifest.Manife
 	if err := mv.Router.Confirm(ctx, started, router.Serving(next)); err != nil {
 		return err
 	}
+	if !c.healthyAt.IsZero() {
+		mv.Out.Info("nginx moved to the new app %.1fs after it turned healthy", time.Since(c.healthyAt).Seconds())
+	}
 	// From here on the change is finished, not undone, should this command
 	// stop: see Recover.
 	c.Phase = Moved

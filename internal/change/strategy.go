@@ -62,6 +62,7 @@ func (b beside) replace(ctx context.Context, c *Change, cur, next *manifest.Mani
 		return nil, fmt.Errorf("expected one new app, found %d", len(started))
 	}
 	pin := func(i platform.Instance) error {
+		c.healthyAt = time.Now()
 		if err := mv.Router.Pin([]platform.Instance{i}); err != nil {
 			return err
 		}
