@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/bitfield/script v0.25.0
+	github.com/coder/websocket v1.8.15
 	github.com/fatih/color v1.19.0
 	github.com/magefile/mage v1.17.2
 	github.com/open-policy-agent/opa v1.22.2

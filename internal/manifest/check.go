@@ -130,7 +130,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath,
 			User: DefaultUser, ReadOnly: true, Replicas: 1},
 		Runtime: RuntimeCompose,
-		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout, PublicAdminPaths: true},
+		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout, StreamTimeout: DefaultStreamTimeout, PublicAdminPaths: true},
 		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
@@ -152,6 +152,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"image", true, func(c *checker, n *yaml.Node, p string) { x.Image = c.text(n, p, imageRule) }},
 		{"port", true, func(c *checker, n *yaml.Node, p string) { x.Port = c.integer(n, p, 1, 65535, "") }},
 		{"proxy_timeout", false, func(c *checker, n *yaml.Node, p string) { x.ProxyTimeout = c.integer(n, p, 1, 3600, " seconds") }},
+		{"stream_timeout", false, func(c *checker, n *yaml.Node, p string) { x.StreamTimeout = c.integer(n, p, 1, 86400, " seconds") }},
 		{"public_admin_paths", false, func(c *checker, n *yaml.Node, p string) { x.PublicAdminPaths = c.boolean(n, p) }},
 	}
 	network := []field{

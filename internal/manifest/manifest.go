@@ -40,6 +40,7 @@ const (
 	DefaultRestartPolicy = "unless-stopped"
 	DefaultLogVolume     = "swiftdeploy-logs"
 	DefaultProxyTimeout  = 30
+	DefaultStreamTimeout = 3600
 	DefaultHealthPath    = "/healthz"
 	DefaultUser          = "10001:10001"
 )
@@ -130,6 +131,10 @@ type Nginx struct {
 	Image        string
 	Port         int
 	ProxyTimeout int // seconds
+	// StreamTimeout is how long, in seconds, an upgraded connection (a
+	// WebSocket) or a stream (Server-Sent Events) may stay idle; ordinary
+	// requests keep ProxyTimeout.
+	StreamTimeout int
 	// PublicAdminPaths says whether the public port also serves the app's
 	// /chaos and /metrics (the demo service's fault injection and its
 	// counters). SwiftDeploy itself reaches them on nginx's admin listener,

@@ -31,7 +31,7 @@ func TestLoadReadsTheSpecExample(t *testing.T) {
 	}
 	want := &Manifest{
 		Services: Services{Image: "swift-deploy-1-node:latest", Port: 3000, Mode: ModeStable, Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true, Replicas: 1},
-		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, PublicAdminPaths: true},
+		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, StreamTimeout: 3600, PublicAdminPaths: true},
 		Network:  Network{Name: "swiftdeploy-net", DriverType: "bridge"},
 		Contact:  "ops@example.com",
 		Runtime:  RuntimeCompose,
@@ -50,7 +50,7 @@ func TestLoadAppliesDefaultsToAMinimalManifest(t *testing.T) {
 	}
 	want := &Manifest{
 		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true, Replicas: 1},
-		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, PublicAdminPaths: true},
+		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, StreamTimeout: 3600, PublicAdminPaths: true},
 		Network:  Network{Name: "net", DriverType: "bridge"},
 		Runtime:  RuntimeCompose,
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{10, 25, 50, 100}, StepSeconds: 30, Sticky: true},
@@ -90,6 +90,12 @@ func TestParseAcceptsTheLenientButUnambiguousForms(t *testing.T) {
 			func(m *Manifest) bool { return strings.HasPrefix(m.Services.Image, "registry.local:5000/") }},
 		{"a flow mapping is a mapping", [2]string{"network:\n  name: net\n  driver_type: bridge", "network: {name: net, driver_type: overlay}"},
 			func(m *Manifest) bool { return m.Network.DriverType == "overlay" }},
+		{"a stream timeout of a day", [2]string{"port: 8080", "port: 8080\n  proxy_timeout: 2\n  stream_timeout: 86400"},
+			func(m *Manifest) bool { return m.Nginx.StreamTimeout == 86400 && m.Nginx.ProxyTimeout == 2 }},
+		{"a stream timeout shorter than the proxy timeout", [2]string{"port: 8080", "port: 8080\n  stream_timeout: 5"},
+			func(m *Manifest) bool {
+				return m.Nginx.StreamTimeout == 5 && m.Nginx.ProxyTimeout == DefaultProxyTimeout
+			}},
 		{"a byte-order mark is ignored", [2]string{"services:", "\uFEFFservices:"},
 			func(m *Manifest) bool { return m.Services.Port == 3000 }},
 	}
@@ -168,6 +174,16 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 			`manifest.yaml:4:12: services.version: must be a version such as "1.0.0"`},
 		{"a proxy timeout of zero", [2]string{"port: 8080", "port: 8080\n  proxy_timeout: 0"},
 			`manifest.yaml:7:18: nginx.proxy_timeout: must be an integer between 1 and 3600 seconds, got "0"`},
+		{"a stream timeout of zero", [2]string{"port: 8080", "port: 8080\n  stream_timeout: 0"},
+			`manifest.yaml:7:19: nginx.stream_timeout: must be an integer between 1 and 86400 seconds, got "0"`},
+		{"a stream timeout over a day", [2]string{"port: 8080", "port: 8080\n  stream_timeout: 86401"},
+			`manifest.yaml:7:19: nginx.stream_timeout: must be an integer between 1 and 86400 seconds, got "86401"`},
+		{"a stream timeout with a unit", [2]string{"port: 8080", "port: 8080\n  stream_timeout: 1h"},
+			`manifest.yaml:7:19: nginx.stream_timeout: must be an integer between 1 and 86400 seconds, got "1h"`},
+		{"a quoted stream timeout", [2]string{"port: 8080", "port: 8080\n  stream_timeout: \"60\""},
+			`manifest.yaml:7:19: nginx.stream_timeout: must be an integer between 1 and 86400 seconds, got "60" (a quoted string: remove the quotes)`},
+		{"an unknown nginx field", [2]string{"port: 8080", "port: 8080\n  idle_timeout: 60"},
+			`manifest.yaml:7:3: nginx.idle_timeout: unknown field (expected one of: image, port, proxy_timeout, stream_timeout, public_admin_paths)`},
 		{"an image with upper case in its path", [2]string{"image: app:1", "image: My/App:1"},
 			`manifest.yaml:2:10: services.image: must be an image reference`},
 		{"a network name Docker refuses", [2]string{"name: net", "name: my net"},

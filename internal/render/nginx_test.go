@@ -46,6 +46,19 @@ func servers(t *testing.T, conf string) (public, admin string) {
 	return blocks[0][1], blocks[1][1]
 }
 
+// stream splits a server block into its location @stream and the rest.
+func stream(t *testing.T, server string) (stream, rest string) {
+	t.Helper()
+	re := regexp.MustCompile(`(?s)\n        location @stream \{(.*?)\n        \}`)
+	m := re.FindStringSubmatchIndex(server)
+	if m == nil {
+		t.Fatalf("no location @stream in the server block:\n%s", server)
+	}
+	return server[m[2]:m[3]], server[:m[0]] + server[m[1]:]
+}
+
+// Ordinary requests wait nginx.proxy_timeout; streams (@stream) may stay
+// idle for nginx.stream_timeout.
 func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
 	for _, name := range manifests {
 		t.Run(name, func(t *testing.T) {
@@ -53,14 +66,18 @@ func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
 			conf := renderNginx(t, m)
 			public, admin := servers(t, conf)
 			timeout := strconv.Itoa(m.Nginx.ProxyTimeout) + "s"
+			streamTimeout := strconv.Itoa(m.Nginx.StreamTimeout) + "s"
 			only(t, public, "listen", strconv.Itoa(m.Nginx.Port))
 			only(t, admin, "listen", strconv.Itoa(AdminPort(m)))
 			for _, block := range []string{public, admin} {
-				only(t, block, "proxy_send_timeout", timeout)
-				only(t, block, "proxy_read_timeout", timeout)
+				streams, rest := stream(t, block)
+				only(t, rest, "proxy_send_timeout", timeout)
+				only(t, rest, "proxy_read_timeout", timeout)
 				// The connect timeout covers the SYN retransmits of an app
 				// whose accept queue is full.
 				only(t, block, "proxy_connect_timeout", timeout)
+				only(t, streams, "proxy_send_timeout", streamTimeout)
+				only(t, streams, "proxy_read_timeout", streamTimeout)
 			}
 			app := "app:" + strconv.Itoa(m.Services.Port) + " resolve"
 			canary := CanaryHost + ":" + strconv.Itoa(m.Services.Port) + " resolve"
@@ -107,8 +124,9 @@ func TestThePublicPortServesTheAppAndAdminPathsAsTheManifestSays(t *testing.T) {
 // The app is reached through upstream pools that keep idle connections and
 // follow the resolver's answers (resolve needs a pool in a shared zone):
 // every request goes to the weighted app pool unless X-Canary forces a
-// side, with HTTP/1.1 and no Connection header, or nginx would close each
-// connection after one request; the probe goes to the stable pool.
+// side, with HTTP/1.1 and no Connection header unless it asks for an upgrade,
+// or nginx would close each connection after one request; the probe goes to
+// the stable pool.
 func TestNginxConfReachesTheAppThroughKeepAlivePools(t *testing.T) {
 	m := load(t, "defaults")
 	m.Rollout.Sticky = false
@@ -125,16 +143,22 @@ func TestNginxConfReachesTheAppThroughKeepAlivePools(t *testing.T) {
 		}
 	}
 	public, admin := servers(t, conf)
-	if got := directive(public, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route" {
-		t.Errorf("public proxy_pass directives %q, want the routed pool for every path", got)
+	if got := directive(public, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route http://$swiftdeploy_route" {
+		t.Errorf("public proxy_pass directives %q, want the routed pool for every path and every stream", got)
 	}
-	if got := directive(admin, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route http://app_stable/healthz" {
-		t.Errorf("admin proxy_pass directives %q, want the routed pool for every path and the stable one's /healthz for the probe", got)
+	if got := directive(admin, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route http://$swiftdeploy_route http://app_stable/healthz" {
+		t.Errorf("admin proxy_pass directives %q, want the routed pool for every path and every stream, and the stable one's /healthz for the probe", got)
 	}
 	for _, block := range []string{public, admin} {
 		only(t, block, "proxy_http_version", "1.1")
-		only(t, block, "proxy_set_header Connection", `""`)
+		only(t, block, "proxy_set_header Connection", "$swiftdeploy_connection")
 	}
+	connection := regexp.MustCompile(`(?s)map \$http_upgrade \$swiftdeploy_connection \{(.*?)\n    \}`).FindStringSubmatch(conf)
+	if connection == nil {
+		t.Fatalf("no map of $http_upgrade to $swiftdeploy_connection:\n%s", conf)
+	}
+	only(t, connection[1], `""`, `""`) // no Upgrade: no Connection header
+	only(t, connection[1], "default", "upgrade")
 	// No valid=: the resolver's TTL of 0 has nginx ask again every second.
 	only(t, conf, "resolver", ResolverHost+":"+strconv.Itoa(ResolverPort)+" ipv6=off")
 	if !strings.Contains(conf, ">= "+NginxMinVersion) {
@@ -328,8 +352,8 @@ func TestNginxSendsEveryPathToTheApp(t *testing.T) {
 		name, block string
 		want        []string
 	}{
-		{"public", public, append([]string{"/"}, pages...)},
-		{"admin", admin, append(append([]string{"/"}, pages...), "= "+ProbePath)},
+		{"public", public, append([]string{"/", "@stream"}, pages...)},
+		{"admin", admin, append(append([]string{"/", "@stream"}, pages...), "= "+ProbePath)},
 	} {
 		locations := regexp.MustCompile(`location\s+([^{]*)\{`).FindAllStringSubmatch(c.block, -1)
 		var got []string
@@ -340,4 +364,83 @@ func TestNginxSendsEveryPathToTheApp(t *testing.T) {
 			t.Errorf("%s locations %q, want %q", c.name, got, c.want)
 		}
 	}
+}
+
+// WebSockets and streams: an upgrade request, or a request for Server-Sent
+// Events, is handed from location / to @stream, which sends it where location /
+// would (the pool, or the release's side), with its Upgrade header, unbuffered;
+// the JSON error pages still answer there. Ordinary requests keep nginx's
+// buffering, and nginx still honours an app's X-Accel-Buffering.
+func TestNginxPassesWebSocketsAndStreams(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		rel    *Release
+		target string
+	}{
+		{"steady", nil, "http://$swiftdeploy_route"},
+		{"release", &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 25, Sticky: true}, "http://$swiftdeploy_route"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			files, err := RenderRelease(templatesDir, load(t, "custom"), DefaultProject, c.rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conf := string(files[0].Data)
+			for name, want := range map[string]string{
+				`map \$http_upgrade \$swiftdeploy_stream`:      "\n        default 1;\n        \"\"      $swiftdeploy_event_stream;\n",
+				`map \$http_accept \$swiftdeploy_event_stream`: "\n        default           \"\";\n        text/event-stream 1;\n",
+			} {
+				m := regexp.MustCompile(`(?s)` + name + ` \{(.*?)    \}`).FindStringSubmatch(conf)
+				if m == nil || m[1] != want {
+					t.Errorf("%s is %q, want %q", name, m, want)
+				}
+			}
+			if strings.Contains(conf, "proxy_ignore_headers") {
+				t.Error("nginx.conf ignores some of the app's X-Accel headers: X-Accel-Buffering: no must unbuffer a stream")
+			}
+			public, admin := servers(t, conf)
+			for _, block := range []string{public, admin} {
+				streams, rest := stream(t, block)
+				only(t, rest, "proxy_set_header Upgrade", "$http_upgrade")
+				only(t, rest, "error_page 418", "= @stream")
+				root := regexp.MustCompile(`(?s)\n        location / \{(.*?)\n        \}`).FindStringSubmatch(rest)
+				if root == nil {
+					t.Fatalf("no location /:\n%s", rest)
+				}
+				if !strings.Contains(root[1], "if ($swiftdeploy_stream) {\n                return 418;\n            }") {
+					t.Errorf("location / does not hand streams to @stream:%s", root[1])
+				}
+				only(t, root[1], "recursive_error_pages", "on")
+				only(t, root[1], "proxy_pass", c.target)
+				only(t, streams, "proxy_pass", c.target)
+				only(t, streams, "proxy_buffering", "off")
+				if got := directive(rest, "proxy_buffering"); got != nil {
+					t.Errorf("ordinary requests have proxy_buffering %q, want nginx's default", got)
+				}
+				for _, d := range []string{"proxy_set_header", "add_header", "error_page", "access_log"} {
+					if got := directive(streams, d); got != nil {
+						t.Errorf("@stream has %s %q of its own, which would drop the server's", d, got)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A stream's line in the release log gives the time to its response's
+// header, not how long it stayed open: one long WebSocket must not make the
+// P99 a release is judged on.
+func TestTheReleaseLogTimesAStreamToItsHeader(t *testing.T) {
+	files, err := RenderRelease(templatesDir, load(t, "custom"), DefaultProject, &Release{Canary: manifest.Build{Image: "team/app:1.1", Version: "1.1.0"}, Weight: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(files[0].Data)
+	only(t, conf, "log_format swiftdeploy_release", `'$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$swiftdeploy_upstream_time|$uri'`)
+	m := regexp.MustCompile(`(?s)map \$swiftdeploy_stream \$swiftdeploy_upstream_time \{(.*?)\n    \}`).FindStringSubmatch(conf)
+	if m == nil {
+		t.Fatalf("no map of $swiftdeploy_stream to $swiftdeploy_upstream_time:\n%s", conf)
+	}
+	only(t, m[1], `""`, "$upstream_response_time")
+	only(t, m[1], "default", "$upstream_header_time")
 }

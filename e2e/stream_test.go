@@ -1,0 +1,475 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// wsImage builds, once per run, the image of testdata/wsapp: a WebSocket
+// echo and a Server-Sent Events stream that say which build answers, and
+// that close their WebSockets with 1001 (going away) on SIGTERM.
+var wsImage = sync.OnceValues(func() (string, error) {
+	const ref = "swiftdeploy-e2e-wsapp:1"
+	dir, err := os.MkdirTemp("", "swiftdeploy-e2e-wsapp-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(repoRoot, "e2e", "testdata", "wsapp")
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "wsapp"), ".")
+	build.Dir = src
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build wsapp: %v: %s", err, out)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(src, "Dockerfile"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), dockerfile, 0o644); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("docker", "build", "-q", "-t", ref, dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build wsapp: %v: %s", err, out)
+	}
+	return ref, nil
+})
+
+// wsBuild is what wsapp says about the build that answered.
+type wsBuild struct {
+	Mode    string `json:"mode"`
+	Version string `json:"version"`
+}
+
+// wsExchange is one WebSocket through nginx to wsapp, exchanging a message
+// at every tick until the connection closes or the test stops it.
+type wsExchange struct {
+	conn  *websocket.Conn
+	build wsBuild // the build that answered the first message
+	// echoed counts the messages that came back; wrong those that came back
+	// altered or from another build.
+	echoed, wrong atomic.Int64
+	maxRTT        atomic.Int64 // nanoseconds
+	stop          chan struct{}
+	closed        chan struct{}
+	closeErr      error // set before closed is closed
+	closedAt      time.Time
+}
+
+// dialWS opens a WebSocket to wsapp's /ws through nginx's public port,
+// with header on the handshake, and learns which build answers it.
+func (p *project) dialWS(header http.Header) *wsExchange {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/ws", p.port), &websocket.DialOptions{HTTPHeader: header})
+	if err != nil {
+		p.t.Fatalf("WebSocket handshake through nginx: %v (response %+v)", err, resp)
+	}
+	if got := resp.Header.Get("X-Deployed-By"); got != "swiftdeploy" {
+		p.t.Errorf("the handshake's answer carries X-Deployed-By %q", got)
+	}
+	e := &wsExchange{conn: c, stop: make(chan struct{}), closed: make(chan struct{})}
+	reply, err := e.roundTrip("hello")
+	if err != nil {
+		p.t.Fatalf("first WebSocket message: %v", err)
+	}
+	e.build = reply
+	p.t.Cleanup(func() { e.halt(); c.CloseNow() })
+	return e
+}
+
+// roundTrip sends msg and reads the echo.
+func (e *wsExchange) roundTrip(msg string) (wsBuild, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := e.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		return wsBuild{}, err
+	}
+	_, data, err := e.conn.Read(ctx)
+	if err != nil {
+		return wsBuild{}, err
+	}
+	if rtt := int64(time.Since(start)); rtt > e.maxRTT.Load() {
+		e.maxRTT.Store(rtt)
+	}
+	var reply struct {
+		Echo string `json:"echo"`
+		wsBuild
+	}
+	if json.Unmarshal(data, &reply) != nil || reply.Echo != msg {
+		e.wrong.Add(1)
+	}
+	e.echoed.Add(1)
+	return reply.wsBuild, nil
+}
+
+// every exchanges a message every interval in the background.
+func (e *wsExchange) every(interval time.Duration) {
+	go func() {
+		defer close(e.closed)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-e.stop:
+				return
+			case <-tick.C:
+			}
+			b, err := e.roundTrip(strconv.Itoa(i))
+			if err != nil {
+				e.closeErr, e.closedAt = err, time.Now()
+				return
+			}
+			if b != e.build {
+				e.wrong.Add(1)
+			}
+		}
+	}()
+}
+
+// halt stops the background exchange.
+func (e *wsExchange) halt() {
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+	}
+}
+
+// isOpen reports whether the background exchange still runs.
+func (e *wsExchange) isOpen() bool {
+	select {
+	case <-e.closed:
+		return false
+	default:
+		return true
+	}
+}
+
+func (e *wsExchange) String() string {
+	return fmt.Sprintf("%s (%s): %d messages echoed, %d wrong, slowest round trip %s",
+		e.build.Version, e.build.Mode, e.echoed.Load(), e.wrong.Load(), time.Duration(e.maxRTT.Load()).Round(time.Millisecond))
+}
+
+// sigterm is when Docker sent container id SIGTERM between since and until,
+// from the engine's event log (the container is gone by then).
+func sigterm(t testing.TB, id string, since, until time.Time) time.Time {
+	t.Helper()
+	out := docker(t, "events", "--since", strconv.FormatInt(since.Unix(), 10), "--until", strconv.FormatInt(until.Unix()+1, 10),
+		"--filter", "container="+id, "--filter", "event=kill", "--format", "{{.TimeNano}} {{index .Actor.Attributes \"signal\"}}")
+	for _, line := range strings.Split(out, "\n") {
+		nanos, signal, _ := strings.Cut(line, " ")
+		if n, err := strconv.ParseInt(nanos, 10, 64); err == nil && signal == "15" {
+			return time.Unix(0, n)
+		}
+	}
+	t.Fatalf("no SIGTERM to %.12s in Docker's events: %q", id, out)
+	return time.Time{}
+}
+
+// TestAWebSocketStaysOnItsBuildThroughEveryStepOfARelease opens a WebSocket
+// through nginx before a four-step release, and another to the canary at the
+// first step (X-Canary: always), and exchanges a message on each every
+// 100 ms: both stay open and answered by their own build through every step
+// (each one a reload of nginx today); once the new build has taken over, the
+// retired builds close them with a close frame (1001) after their SIGTERM and
+// within the drain grace, and a new WebSocket reaches the new build.
+func TestAWebSocketStaysOnItsBuildThroughEveryStepOfARelease(t *testing.T) {
+	image, err := wsImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProject(t, manifestOptions{image: image, rollout: quickRollout})
+	p.must("deploy")
+	oldApp := p.containers("app")[0]
+	stable := p.dialWS(nil)
+	if stable.build != (wsBuild{Mode: "stable", Version: "2.0.0"}) {
+		t.Fatalf("a WebSocket before the release reached %+v, want the stable 2.0.0", stable.build)
+	}
+	stable.every(100 * time.Millisecond)
+	// The steps are judged on requests; the WebSockets make too few.
+	load := startHTTPLoad(t, p.url("/"), 5)
+
+	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	began := time.Now()
+	release := p.start(3*time.Minute, nil, "deploy")
+	var canary *wsExchange
+	var canaryApp string
+	last := map[*wsExchange]int64{}
+	for _, weight := range []int{10, 25, 50, 100} {
+		p.waitForStep(release, weight)
+		if canary == nil {
+			canaryApp = p.containers("canary")[0]
+			// nginx's new workers learn the canary's address in the first
+			// second of the step; until then app_canary's backup answers.
+			waitUntil(t, 5*time.Second, "a WebSocket with X-Canary: always to reach the canary", func() bool {
+				canary = p.dialWS(http.Header{"X-Canary": {"always"}})
+				if canary.build != (wsBuild{Mode: "canary", Version: "2.1.0"}) {
+					canary.conn.Close(websocket.StatusNormalClosure, "")
+					return false
+				}
+				return true
+			})
+			canary.every(100 * time.Millisecond)
+		}
+		// Each WebSocket kept exchanging through the step's change.
+		time.Sleep(time.Second)
+		for _, e := range []*wsExchange{stable, canary} {
+			if !e.isOpen() {
+				t.Fatalf("at the %d%% step the WebSocket to %s closed: %v", weight, e, e.closeErr)
+			}
+			if n := e.echoed.Load(); n <= last[e] {
+				t.Errorf("at the %d%% step the WebSocket to %s exchanged nothing for a second", weight, e)
+			}
+			last[e] = e.echoed.Load()
+		}
+		t.Logf("%d%% step: WebSocket to %s; to %s", weight, stable, canary)
+	}
+	out, code := release.wait()
+	ended := time.Now()
+	load.stop()
+	if code != 0 || !strings.Contains(out, "released ") {
+		t.Fatalf("the release exited %d:\n%s", code, out)
+	}
+	t.Logf("HTTP load through the release: %s", load)
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 {
+		t.Errorf("requests failed during the release: %s", load)
+	}
+
+	// The retired builds closed their WebSockets with 1001 after SIGTERM.
+	for _, c := range []struct {
+		name      string
+		e         *wsExchange
+		container string
+	}{{"stable", stable, oldApp}, {"canary", canary, canaryApp}} {
+		select {
+		case <-c.e.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the WebSocket to the retired %s build %s is still open after the release", c.name, c.e)
+		}
+		term := sigterm(t, c.container, began, ended)
+		after := c.e.closedAt.Sub(term)
+		t.Logf("WebSocket to the retired %s build %s; closed %s after its SIGTERM: %v", c.name, c.e, after.Round(time.Millisecond), c.e.closeErr)
+		if status := websocket.CloseStatus(c.e.closeErr); status != websocket.StatusGoingAway {
+			t.Errorf("the WebSocket to the retired %s build ended with %v (close status %d), want a close frame with 1001 (going away)", c.name, c.e.closeErr, status)
+		}
+		if after < 0 || after > 15*time.Second {
+			t.Errorf("the WebSocket to the retired %s build closed %s after its SIGTERM, want within the 15 s grace", c.name, after)
+		}
+		if c.e.wrong.Load() != 0 {
+			t.Errorf("the WebSocket to the %s build got %d echoes altered or from another build", c.name, c.e.wrong.Load())
+		}
+	}
+	if fresh := p.dialWS(nil); fresh.build != (wsBuild{Mode: "stable", Version: "2.1.0"}) {
+		t.Errorf("a WebSocket after the release reached %+v, want the new build 2.1.0 in stable mode", fresh.build)
+	}
+}
+
+// sseEvent is one event of wsapp's /sse as a client received it.
+type sseEvent struct {
+	N       int
+	Delay   time.Duration // from the app's send to this client's read
+	Arrived time.Duration // since the request was sent
+}
+
+// readSSE asks for path with header and reads its events until the stream
+// ends; err says how it ended when it was not the app's doing.
+func (p *project) readSSE(path string, header http.Header) (events []sseEvent, status int, err error) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url(path), nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev struct {
+			N    int   `json:"n"`
+			Sent int64 `json:"sent_unix_nano"`
+		}
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			p.t.Fatalf("event %q: %v", data, err)
+		}
+		now := time.Now()
+		events = append(events, sseEvent{N: ev.N, Delay: now.Sub(time.Unix(0, ev.Sent)), Arrived: now.Sub(start)})
+	}
+	return events, resp.StatusCode, sc.Err()
+}
+
+// delays sums up the events' delivery delays: median and maximum.
+func delays(events []sseEvent) (median, slowest time.Duration) {
+	if len(events) == 0 {
+		return 0, 0
+	}
+	d := make([]time.Duration, len(events))
+	for i, e := range events {
+		d[i] = e.Delay
+	}
+	slices.Sort(d)
+	return d[len(d)/2], d[len(d)-1]
+}
+
+// TestStreamsArriveAsSentAndOutliveTheProxyTimeout runs wsapp with
+// nginx.proxy_timeout 2 s and nginx.stream_timeout 6 s: Server-Sent Events
+// arrive as they are sent, whether nginx knows the stream by its request
+// (Accept: text/event-stream, as EventSource sends) or by the app's
+// X-Accel-Buffering: no; a stream or a WebSocket quiet for longer than
+// proxy_timeout stays open; ordinary requests still time out at
+// proxy_timeout; a stream's method, headers and body reach the app, and its
+// errors are the JSON pages; a reload of nginx keeps an open WebSocket.
+func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
+	image, err := wsImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProject(t, manifestOptions{image: image})
+	p.manifest = strings.Replace(p.manifest, "  proxy_timeout: 30\n", "  proxy_timeout: 2\n  stream_timeout: 6\n", 1)
+	p.write("manifest.yaml", p.manifest)
+	p.must("deploy")
+	eventStream := http.Header{"Accept": {"text/event-stream"}}
+
+	// Each event as it is sent: 20 events 100 ms apart.
+	for _, c := range []struct {
+		name   string
+		header http.Header
+		query  string
+	}{
+		{"asked for as an event stream", eventStream, "&accel=omit"},
+		{"marked by the app with X-Accel-Buffering: no", nil, ""},
+	} {
+		events, status, err := p.readSSE("/sse?every=100ms&count=20"+c.query, c.header)
+		median, slowest := delays(events)
+		t.Logf("SSE %s: %d events, delay from send to receipt median %s, slowest %s", c.name, len(events), median, slowest)
+		if status != http.StatusOK || err != nil || len(events) != 20 {
+			t.Errorf("SSE %s: HTTP %d, %d of 20 events, %v", c.name, status, len(events), err)
+		}
+		if slowest > 500*time.Millisecond {
+			t.Errorf("SSE %s: an event took %s to arrive: nginx held it back", c.name, slowest)
+		}
+	}
+
+	// A stream quiet for 4 s, twice proxy_timeout, and then the next event.
+	events, status, err := p.readSSE("/sse?gaps=0s,4s,0s", eventStream)
+	t.Logf("SSE quiet for 4 s (proxy_timeout 2 s, stream_timeout 6 s): %+v", events)
+	if status != http.StatusOK || err != nil || len(events) != 3 || events[1].Arrived < 4*time.Second || events[1].Delay > 500*time.Millisecond {
+		t.Errorf("a stream quiet for 4 s: HTTP %d, events %+v, %v; want all 3, the second after 4 s", status, events, err)
+	}
+	// The same stream, not known by its request, keeps proxy_timeout.
+	events, _, err = p.readSSE("/sse?gaps=0s,4s,0s", nil)
+	t.Logf("the same stream without Accept: text/event-stream: %d events, ended with %v", len(events), err)
+	if len(events) != 1 {
+		t.Errorf("a quiet stream nginx did not know as one got %d events, want 1 before proxy_timeout cut it", len(events))
+	}
+
+	// An ordinary request still waits proxy_timeout for its answer, a stream
+	// stream_timeout; both time out as JSON.
+	for _, c := range []struct {
+		name   string
+		header http.Header
+		delay  string
+		want   int
+	}{
+		{"ordinary, 3 s", nil, "3s", http.StatusGatewayTimeout},
+		{"stream, 3 s", eventStream, "3s", http.StatusOK},
+		{"stream, 8 s", eventStream, "8s", http.StatusGatewayTimeout},
+	} {
+		start := time.Now()
+		resp, body := p.request(http.MethodGet, "/echo?delay="+c.delay, "", c.header)
+		t.Logf("%s answer: HTTP %d after %s", c.name, resp.StatusCode, time.Since(start).Round(10*time.Millisecond))
+		if resp.StatusCode != c.want {
+			t.Errorf("%s answer: HTTP %d %s, want %d", c.name, resp.StatusCode, body, c.want)
+		}
+		if c.want == http.StatusGatewayTimeout {
+			checkJSONError(t, resp, body, 504)
+		}
+	}
+
+	// A stream's method, headers and body reach the app; its 502 is JSON.
+	resp, body := p.request(http.MethodPut, "/echo?x=1", "a body", http.Header{"Accept": {"text/event-stream"}, "X-Custom": {"kept"}})
+	var echo struct {
+		Method string
+		Header http.Header
+		Body   string
+	}
+	json.Unmarshal([]byte(body), &echo)
+	if resp.StatusCode != 200 || echo.Method != http.MethodPut || echo.Body != "a body" || echo.Header.Get("X-Custom") != "kept" || echo.Header.Get("X-Forwarded-For") == "" {
+		t.Errorf("a PUT with a body as a stream reached the app as %d %s", resp.StatusCode, body)
+	}
+	resp, body = p.request(http.MethodPost, "/echo?abort=1", "x", eventStream)
+	checkJSONError(t, resp, body, 502)
+
+	// A WebSocket quiet for twice proxy_timeout, then a reload of nginx.
+	ws := p.dialWS(nil)
+	time.Sleep(4 * time.Second)
+	if _, err := ws.roundTrip("after 4 s"); err != nil {
+		t.Fatalf("a WebSocket quiet for 4 s (proxy_timeout 2 s): %v", err)
+	}
+	docker(t, "exec", p.containers("nginx")[0], "nginx", "-c", "/etc/swiftdeploy/nginx/nginx.conf", "-s", "reload")
+	time.Sleep(time.Second)
+	for i := range 10 {
+		if _, err := ws.roundTrip(strconv.Itoa(i)); err != nil {
+			t.Fatalf("the WebSocket after a reload of nginx: %v", err)
+		}
+	}
+	t.Logf("WebSocket through a quiet spell and a reload: %s", ws)
+}
+
+// request sends method path with body and header through nginx.
+func (p *project) request(method, path, body string, header http.Header) (*http.Response, string) {
+	p.t.Helper()
+	req, err := http.NewRequest(method, p.url(path), strings.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// checkJSONError checks that nginx answered code with its JSON error page.
+func checkJSONError(t *testing.T, resp *http.Response, body string, code int) {
+	t.Helper()
+	var doc struct {
+		Error string `json:"error"`
+		Code  int    `json:"code"`
+	}
+	if resp.StatusCode != code || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || json.Unmarshal([]byte(body), &doc) != nil || doc.Code != code || doc.Error == "" {
+		t.Errorf("HTTP %d (%s) %q, want nginx's JSON %d page", resp.StatusCode, resp.Header.Get("Content-Type"), body, code)
+	}
+}

@@ -1,0 +1,269 @@
+// Command wsapp is a test image's whole program: an HTTP service with a
+// WebSocket echo and a Server-Sent Events stream, which the end-to-end tests
+// deploy and release behind SwiftDeploy's nginx. Every answer says which
+// build gave it (MODE and APP_VERSION, from the compose file).
+//
+//	/healthz, /  {"status":"ok","mode":…,"version":…}
+//	/ws          a WebSocket echo: each text message comes back as
+//	             {"echo":…,"mode":…,"version":…}
+//	/sse         Server-Sent Events: one event after each wait of
+//	             ?gaps=100ms,5s,… (or ?every=100ms&count=N), then the stream
+//	             ends; each event's data is {"n":…,"sent_unix_nano":…,"version":…}.
+//	             It answers X-Accel-Buffering: no unless ?accel=omit.
+//	/echo        the request as JSON: method, headers, body; ?delay=3s answers
+//	             after a wait, ?abort=1 closes the connection without answering
+//
+// On SIGTERM it stops taking connections, closes every WebSocket with a close
+// frame (1001, going away), ends every event stream, lets requests under way
+// finish, and exits: all within SwiftDeploy's drain grace.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// build says which build this is.
+type build struct {
+	Mode    string `json:"mode"`
+	Version string `json:"version"`
+}
+
+// app is the service's state: the open WebSockets, and whether it is
+// shutting down.
+type app struct {
+	build
+	stopping chan struct{}
+
+	mu       sync.Mutex
+	sockets  map[*websocket.Conn]struct{}
+	handlers sync.WaitGroup
+}
+
+func main() {
+	a := &app{build: build{Mode: os.Getenv("MODE"), Version: os.Getenv("APP_VERSION")},
+		stopping: make(chan struct{}), sockets: map[*websocket.Conn]struct{}{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", a.health)
+	mux.HandleFunc("/{$}", a.health)
+	mux.HandleFunc("/ws", a.ws)
+	mux.HandleFunc("/sse", a.sse)
+	mux.HandleFunc("/echo", a.echo)
+	srv := &http.Server{Addr: ":" + os.Getenv("APP_PORT"), Handler: mux}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		a.shutdown(srv)
+	}()
+	log.Printf("wsapp %s (%s) listening on %s", a.Version, a.Mode, srv.Addr)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+	<-done
+}
+
+// shutdown drains the app within 10 s, well inside the 15 s grace
+// SwiftDeploy gives a retired build before it is killed.
+func (a *app) shutdown(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	close(a.stopping)
+	served := make(chan error, 1)
+	go func() { served <- srv.Shutdown(ctx) }()
+
+	a.mu.Lock()
+	sockets := make([]*websocket.Conn, 0, len(a.sockets))
+	for c := range a.sockets {
+		sockets = append(sockets, c)
+	}
+	a.mu.Unlock()
+	log.Printf("SIGTERM: closing %d WebSockets with 1001 (going away)", len(sockets))
+	var closing sync.WaitGroup
+	for _, c := range sockets {
+		closing.Go(func() { c.Close(websocket.StatusGoingAway, "server going away") })
+	}
+	closing.Wait()
+	// Hijacked connections are not Shutdown's: wait for their handlers.
+	handlers := make(chan struct{})
+	go func() { a.handlers.Wait(); close(handlers) }()
+	select {
+	case <-handlers:
+	case <-ctx.Done():
+	}
+	if err := <-served; err != nil {
+		log.Printf("shutdown: %v", err)
+	}
+	log.Print("drained")
+}
+
+func (a *app) health(w http.ResponseWriter, r *http.Request) {
+	if a.Mode == "canary" {
+		w.Header().Set("X-Mode", "canary")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(struct {
+		Status string `json:"status"`
+		build
+	}{"ok", a.build})
+}
+
+// ws echoes every text message, saying which build answers.
+func (a *app) ws(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the client
+	}
+	a.mu.Lock()
+	select {
+	case <-a.stopping:
+		a.mu.Unlock()
+		c.Close(websocket.StatusGoingAway, "server going away")
+		return
+	default:
+	}
+	a.sockets[c] = struct{}{}
+	a.handlers.Add(1)
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.sockets, c)
+		a.mu.Unlock()
+		a.handlers.Done()
+	}()
+	defer c.CloseNow()
+	ctx := context.Background()
+	for {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		reply, _ := json.Marshal(struct {
+			Echo string `json:"echo"`
+			build
+		}{string(msg), a.build})
+		if err := c.Write(ctx, websocket.MessageText, reply); err != nil {
+			return
+		}
+	}
+}
+
+// sse sends one event after each gap, then ends the stream.
+func (a *app) sse(w http.ResponseWriter, r *http.Request) {
+	gaps, err := parseGaps(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	switch accel := r.URL.Query().Get("accel"); accel {
+	case "omit":
+	case "":
+		h.Set("X-Accel-Buffering", "no")
+	default:
+		h.Set("X-Accel-Buffering", accel)
+	}
+	w.WriteHeader(http.StatusOK)
+	flusher := w.(http.Flusher)
+	flusher.Flush()
+	for n, gap := range gaps {
+		select {
+		case <-time.After(gap):
+		case <-r.Context().Done():
+			return
+		case <-a.stopping:
+			return
+		}
+		fmt.Fprintf(w, "id: %d\nevent: tick\ndata: {\"n\":%d,\"sent_unix_nano\":%d,\"version\":%q}\n\n", n, n, time.Now().UnixNano(), a.Version)
+		flusher.Flush()
+	}
+}
+
+// parseGaps reads ?gaps=d1,d2,… or ?every=d&count=n (default: one event at once).
+func parseGaps(r *http.Request) ([]time.Duration, error) {
+	q := r.URL.Query()
+	if s := q.Get("gaps"); s != "" {
+		var gaps []time.Duration
+		for _, f := range strings.Split(s, ",") {
+			d, err := time.ParseDuration(f)
+			if err != nil || d < 0 || d > time.Hour {
+				return nil, fmt.Errorf("gaps: %q is not a duration between 0 and 1h", f)
+			}
+			gaps = append(gaps, d)
+		}
+		return gaps, nil
+	}
+	every, count := time.Duration(0), 1
+	if s := q.Get("every"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > time.Hour {
+			return nil, fmt.Errorf("every: %q is not a duration between 0 and 1h", s)
+		}
+		every = d
+	}
+	if s := q.Get("count"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100000 {
+			return nil, fmt.Errorf("count: %q is not a number between 1 and 100000", s)
+		}
+		count = n
+	}
+	gaps := make([]time.Duration, count)
+	for i := range gaps {
+		gaps[i] = every
+	}
+	return gaps, nil
+}
+
+// echo answers the request as it arrived: method, headers and body.
+func (a *app) echo(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("abort") != "" {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+		}
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if s := q.Get("delay"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > time.Hour {
+			http.Error(w, "delay: not a duration between 0 and 1h", http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(struct {
+		Method string      `json:"method"`
+		Header http.Header `json:"header"`
+		Body   string      `json:"body"`
+		build
+	}{r.Method, r.Header, string(body), a.build})
+}
