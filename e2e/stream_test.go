@@ -189,7 +189,7 @@ func sigterm(t testing.TB, id string, since, until time.Time) time.Time {
 // through nginx before a four-step release, and another to the canary at the
 // first step (X-Canary: always), and exchanges a message on each every
 // 100 ms: both stay open and answered by their own build through every step
-// (each one a reload of nginx today); once the new build has taken over, the
+// (each one a change of nginx's routing in place); once the new build has taken over, the
 // retired builds close them with a close frame (1001) after their SIGTERM and
 // within the drain grace, and a new WebSocket reaches the new build.
 func TestAWebSocketStaysOnItsBuildThroughEveryStepOfARelease(t *testing.T) {
@@ -345,7 +345,8 @@ func delays(events []sseEvent) (median, slowest time.Duration) {
 // X-Accel-Buffering: no; a stream or a WebSocket quiet for longer than
 // proxy_timeout stays open; ordinary requests still time out at
 // proxy_timeout; a stream's method, headers and body reach the app, and its
-// errors are the JSON pages; a reload of nginx keeps an open WebSocket.
+// errors are the JSON pages; a deploy of a changed nginx.conf reloads nginx
+// and keeps an open WebSocket.
 func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
 	image, err := wsImage()
 	if err != nil {
@@ -433,14 +434,28 @@ func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
 	if _, err := ws.roundTrip("after 4 s"); err != nil {
 		t.Fatalf("a WebSocket quiet for 4 s (proxy_timeout 2 s): %v", err)
 	}
-	docker(t, "exec", p.containers("nginx")[0], "nginx", "-c", "/etc/swiftdeploy/nginx/nginx.conf", "-s", "reload")
+	// An operator changes nginx's configuration: deploy has the running
+	// nginx reload it, and the WebSocket stays open.
+	nginx := p.containers("nginx")[0]
+	p.manifest = strings.Replace(p.manifest, "  stream_timeout: 6\n", "  stream_timeout: 7\n", 1)
+	p.write("manifest.yaml", p.manifest)
+	p.must("deploy")
+	if now := p.containers("nginx"); len(now) != 1 || now[0] != nginx {
+		t.Errorf("deploy of a changed nginx.conf replaced nginx (%s, then %v): it must reload it", nginx, now)
+	}
+	if !strings.Contains(p.read("nginx.conf"), "proxy_read_timeout 7s;") {
+		t.Error("nginx.conf does not carry the new stream_timeout")
+	}
 	time.Sleep(time.Second)
 	for i := range 10 {
 		if _, err := ws.roundTrip(strconv.Itoa(i)); err != nil {
-			t.Fatalf("the WebSocket after a reload of nginx: %v", err)
+			t.Fatalf("the WebSocket after a deploy that reloaded nginx: %v", err)
 		}
 	}
-	t.Logf("WebSocket through a quiet spell and a reload: %s", ws)
+	t.Logf("WebSocket through a quiet spell and a deploy of a changed nginx.conf: %s", ws)
+	if out := p.must("deploy"); !strings.Contains(out, "nothing to do") {
+		t.Errorf("a second deploy did something:\n%s", out)
+	}
 }
 
 // request sends method path with body and header through nginx.

@@ -193,9 +193,13 @@ type target struct {
 // line ever resolves to nothing (nginx would log it every second).
 //
 //	          stable line                canary line              backup line
-//	steady    stable, 1 each             parked: stable, 1 each   stable
+//	steady    stable, 100 each           parked: stable, 1 each   stable
 //	w %       stable, (100-w)·canaries   canary, w·stables        stable
-//	100 %     parked: canary, 1 each     canary, 1 each           stable
+//	100 %     parked: canary, 1 each     canary, 100 each         stable
+//
+// A parked line weighs 1 against 100, so that a request whose connection
+// to an instance failed is retried on another instance, not on the same
+// one through the parked line, unless it is the only one.
 //
 // A canary at 0 % (starting), or one that does not resolve, leaves the
 // steady answers.
@@ -223,13 +227,13 @@ func (h *handler) weigh(t *table, line, network string) ([]target, bool) {
 		case w > 0:
 			return each(stable, (100-w)*len(canary)), true
 		}
-		return each(stable, 1), true
+		return each(stable, 100), true
 	case lineCanary:
 		if w > 0 && w < 100 {
 			return each(canary, w*max(len(stable), 1)), true
 		}
 		if w == 100 {
-			return each(canary, 1), true
+			return each(canary, 100), true
 		}
 		return each(stable, 1), true
 	case lineBackup:

@@ -198,14 +198,14 @@ func TestTheWeightedLinesGiveTheCanaryItsShareWhateverEachBuildsInstanceCount(t 
 		stable, canary, backup []string
 	}{
 		{`{"generation": 1, "pins": {` + stable + `}}`,
-			[]string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
+			[]string{"198.51.100.1 100", "198.51.100.2 100"}, []string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
 		{`{"generation": 2, "pins": {` + stable + `, ` + canary + `}, "canary": {"weight": 0}}`,
-			[]string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
+			[]string{"198.51.100.1 100", "198.51.100.2 100"}, []string{"198.51.100.1 1", "198.51.100.2 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
 		// 20 %: the canary's one instance weighs 20·2 = 40 against 80·1 for each of stable's two.
 		{`{"generation": 3, "pins": {` + stable + `, ` + canary + `}, "canary": {"weight": 20}}`,
 			[]string{"198.51.100.1 80", "198.51.100.2 80"}, []string{"198.51.100.9 40"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
 		{`{"generation": 4, "pins": {` + stable + `, ` + canary + `}, "canary": {"weight": 100}}`,
-			[]string{"198.51.100.9 1"}, []string{"198.51.100.9 1"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
+			[]string{"198.51.100.9 1"}, []string{"198.51.100.9 100"}, []string{"198.51.100.1 1", "198.51.100.2 1"}},
 	} {
 		write(t, cfg.routes, c.routes)
 		deadline := time.Now().Add(3 * time.Second)

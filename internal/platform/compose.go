@@ -2,11 +2,15 @@ package platform
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 )
 
@@ -19,6 +23,12 @@ type Compose struct {
 	LogVolume, NginxImage string
 	// AdminPort is nginx's admin listener inside its container.
 	AdminPort int
+	// NginxConf is the nginx.conf nginx reads from this host, and ReadFile
+	// where the runtime notes which content of it the running nginx read:
+	// a changed one is read again by a graceful reload, in the same
+	// container, so that open connections (WebSockets, streams, keep-alive
+	// clients) outlive a change of the configuration.
+	NginxConf, ReadFile string
 }
 
 var _ Runtime = Compose{}
@@ -33,8 +43,93 @@ func (c Compose) Up(ctx context.Context) error {
 			return err
 		}
 	}
-	_, err := c.Project.Compose(ctx, "up", "--detach", "--remove-orphans")
-	return err
+	started := time.Now()
+	if _, err := c.Project.Compose(ctx, "up", "--detach", "--remove-orphans"); err != nil {
+		return err
+	}
+	return c.rereadNginx(ctx, started)
+}
+
+// nginxRead is what ReadFile notes: the nginx container and the digest of
+// the nginx.conf it read.
+type nginxRead struct {
+	Container string `json:"container"`
+	Digest    string `json:"digest"`
+}
+
+func (c Compose) confDigest() (string, error) {
+	data, err := os.ReadFile(c.NginxConf)
+	if err != nil {
+		return "", fmt.Errorf("read nginx's configuration: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func (c Compose) lastRead() nginxRead {
+	var r nginxRead
+	if data, err := os.ReadFile(c.ReadFile); err == nil {
+		json.Unmarshal(data, &r)
+	}
+	return r
+}
+
+// rereadNginx has the running nginx read nginx.conf again when it may not
+// have read this content yet: a container started since started read it as
+// it started; any other gets a graceful reload (its old workers finish what
+// they hold, WebSockets included). Then it notes what nginx read.
+func (c Compose) rereadNginx(ctx context.Context, started time.Time) error {
+	if c.NginxConf == "" || c.ReadFile == "" {
+		return nil
+	}
+	digest, err := c.confDigest()
+	if err != nil {
+		return err
+	}
+	containers, err := c.Project.Containers(ctx, string(Nginx))
+	if err != nil {
+		return err
+	}
+	last := c.lastRead()
+	for _, ct := range containers {
+		if !ct.Running() {
+			continue
+		}
+		if !ct.StartedAt.After(started) && (ct.ID != last.Container || digest != last.Digest) {
+			if err := docker.Exec(ctx, ct.ID, "nginx", "-c", NginxConfInContainer, "-s", "reload"); err != nil {
+				return fmt.Errorf("reload nginx in %s: %w", ct.Name, err)
+			}
+		}
+		data, err := json.Marshal(nginxRead{Container: ct.ID, Digest: digest})
+		if err != nil {
+			return err
+		}
+		return atomicfile.Write(c.ReadFile, append(data, '\n'), 0o644)
+	}
+	return nil
+}
+
+// nginxReadCurrent says whether the running nginx has read nginx.conf as
+// it is on disk.
+func (c Compose) nginxReadCurrent(ctx context.Context) (bool, error) {
+	if c.NginxConf == "" || c.ReadFile == "" {
+		return true, nil
+	}
+	digest, err := c.confDigest()
+	if err != nil {
+		return false, err
+	}
+	containers, err := c.Project.Containers(ctx, string(Nginx))
+	if err != nil {
+		return false, err
+	}
+	last := c.lastRead()
+	for _, ct := range containers {
+		if ct.Running() && ct.ID == last.Container && digest == last.Digest {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (c Compose) UpToDate(ctx context.Context) (bool, error) {
@@ -58,7 +153,7 @@ func (c Compose) UpToDate(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 	}
-	return true, nil
+	return c.nginxReadCurrent(ctx)
 }
 
 func (c Compose) Current(ctx context.Context, role Role) (bool, error) {
@@ -74,6 +169,9 @@ func (c Compose) Current(ctx context.Context, role Role) (bool, error) {
 		if !ct.Running() || ct.ConfigHash != want[ct.Service] {
 			return false, nil
 		}
+	}
+	if role == Nginx {
+		return c.nginxReadCurrent(ctx)
 	}
 	return true, nil
 }
@@ -128,8 +226,14 @@ func (c Compose) StartBeside(ctx context.Context, role Role) ([]Instance, error)
 }
 
 func (c Compose) Recreate(ctx context.Context, role Role) error {
-	_, err := c.Project.Compose(ctx, "up", "--detach", "--no-deps", "--force-recreate", string(role))
-	return err
+	started := time.Now()
+	if _, err := c.Project.Compose(ctx, "up", "--detach", "--no-deps", "--force-recreate", string(role)); err != nil {
+		return err
+	}
+	if role != Nginx {
+		return nil
+	}
+	return c.rereadNginx(ctx, started)
 }
 
 func (c Compose) Reroute(ctx context.Context) error {

@@ -310,3 +310,51 @@ func TestComposeFilesAreTheGeneratedFileAndTheOverrideWhenThereIsOne(t *testing.
 		t.Errorf("Files() = %q, want the generated file and the override", got)
 	}
 }
+
+// composeReading is composeIn whose nginx reads nginx.conf from its folder,
+// with content conf.
+func composeReading(t *testing.T, conf string) Compose {
+	rt := composeIn(t)
+	rt.LogVolume = ""
+	rt.NginxConf, rt.ReadFile = filepath.Join(rt.Project.Dir, "nginx.conf"), filepath.Join(rt.Project.Dir, "nginx-read")
+	if err := os.WriteFile(rt.NginxConf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// A changed nginx.conf is read by a graceful reload of the nginx that runs
+// (its connections stay open), once: nginx then runs as generated.
+func TestComposeUpHasARunningNginxReadAChangedConfigurationByAReload(t *testing.T) {
+	e := newEngine(t)
+	e.containers(composeRole(Nginx), "compose/nginx")
+	e.On("compose * up --detach --remove-orphans").On("compose * config --hash *", configHashes)
+	e.On("exec c0n1 nginx -c /etc/swiftdeploy/nginx/nginx.conf -s reload")
+	rt := composeReading(t, "events {}\n")
+	if current, err := rt.Current(within(t), Nginx); err != nil || current {
+		t.Errorf("Current(nginx) = %v, %v before nginx read the file; want false", current, err)
+	}
+	for range 2 {
+		if err := rt.Up(within(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.Count("exec "); n != 1 {
+		t.Errorf("nginx reloaded %d times, want once: %q", n, e.Calls())
+	}
+	if current, err := rt.Current(within(t), Nginx); err != nil || !current {
+		t.Errorf("Current(nginx) = %v, %v after the reload; want true", current, err)
+	}
+	if err := os.WriteFile(rt.NginxConf, []byte("events { worker_connections 2048; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if current, _ := rt.Current(within(t), Nginx); current {
+		t.Error("nginx is current although nginx.conf changed since it read it")
+	}
+	if err := rt.Up(within(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Count("exec "); n != 2 {
+		t.Errorf("nginx reloaded %d times after a change, want twice in all: %q", n, e.Calls())
+	}
+}

@@ -20,8 +20,10 @@ type Config struct {
 	// NginxConf is the nginx.conf nginx reads from this host: on swarm,
 	// nginx runs as generated only once it has read the one on disk.
 	NginxConf string
-	// DeployedFile is where the swarm runtime records what it deployed last.
-	DeployedFile string
+	// DeployedFile is where the swarm runtime records what it deployed
+	// last, and NginxReadFile where the compose runtime notes which
+	// nginx.conf the running nginx read.
+	DeployedFile, NginxReadFile string
 }
 
 func (c Config) project() docker.Project {
@@ -35,7 +37,7 @@ func For(m *manifest.Manifest, c Config) Runtime {
 	if m != nil && m.Runtime == manifest.RuntimeSwarm {
 		return swarmFor(m, c)
 	}
-	rt := Compose{Project: c.project()}
+	rt := Compose{Project: c.project(), NginxConf: c.NginxConf, ReadFile: c.NginxReadFile}
 	if m != nil {
 		rt.Network, rt.LogVolume, rt.NginxImage, rt.AdminPort = m.Network.Name, m.Services.LogVolume, m.Nginx.Image, render.AdminPort(m)
 	}

@@ -14,7 +14,7 @@ import (
 func configIn(t *testing.T) Config {
 	dir := t.TempDir()
 	return Config{Project: "sd", Dir: dir, ComposeFile: "docker-compose.yml",
-		NginxConf: filepath.Join(dir, "nginx", "nginx.conf"), DeployedFile: filepath.Join(dir, "deployed")}
+		NginxConf: filepath.Join(dir, "nginx", "nginx.conf"), DeployedFile: filepath.Join(dir, "deployed"), NginxReadFile: filepath.Join(dir, "nginx-read")}
 }
 
 func manifestFor(runtime string, nginxPort int) *manifest.Manifest {
@@ -29,7 +29,7 @@ func TestForRunsAComposeManifestAsAComposeProjectOfTheConfiguredFolder(t *testin
 	c := configIn(t)
 	got := For(manifestFor(manifest.RuntimeCompose, 8080), c)
 	want := Compose{Project: docker.Project{Name: "sd", Dir: c.Dir, File: "docker-compose.yml"},
-		Network: "sd-net", LogVolume: "sd-logs", NginxImage: "nginx:1.27", AdminPort: 9180}
+		Network: "sd-net", LogVolume: "sd-logs", NginxImage: "nginx:1.27", AdminPort: 9180, NginxConf: c.NginxConf, ReadFile: c.NginxReadFile}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("For(compose) = %+v, want %+v", got, want)
 	}
@@ -38,7 +38,7 @@ func TestForRunsAComposeManifestAsAComposeProjectOfTheConfiguredFolder(t *testin
 func TestForWithoutAManifestIsTheComposeProjectAlone(t *testing.T) {
 	c := configIn(t)
 	got := For(nil, c)
-	if want := (Compose{Project: docker.Project{Name: "sd", Dir: c.Dir, File: "docker-compose.yml"}}); !reflect.DeepEqual(got, want) {
+	if want := (Compose{Project: docker.Project{Name: "sd", Dir: c.Dir, File: "docker-compose.yml"}, NginxConf: c.NginxConf, ReadFile: c.NginxReadFile}); !reflect.DeepEqual(got, want) {
 		t.Errorf("For(nil) = %+v, want %+v", got, want)
 	}
 }

@@ -73,9 +73,9 @@ func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
 				streams, rest := stream(t, block)
 				only(t, rest, "proxy_send_timeout", timeout)
 				only(t, rest, "proxy_read_timeout", timeout)
-				// The connect timeout covers the SYN retransmits of an app
-				// whose accept queue is full.
-				only(t, block, "proxy_connect_timeout", timeout)
+				// The connect timeout covers the first SYN retransmit of an
+				// app whose accept queue is full.
+				only(t, block, "proxy_connect_timeout", strconv.Itoa(min(m.Nginx.ProxyTimeout*1000, 1500))+"ms")
 				only(t, streams, "proxy_send_timeout", streamTimeout)
 				only(t, streams, "proxy_read_timeout", streamTimeout)
 			}

@@ -154,8 +154,7 @@ type data struct {
 	Project           string
 	LogDir            string
 	Contact           string // escaped for a single-quoted nginx string holding JSON
-	NginxConfigDigest string
-	ConnectTimeout    int // seconds: nginx.proxy_timeout
+	ConnectTimeout    int    // milliseconds: the shorter of nginx.proxy_timeout and connectTimeout
 	NginxMinVersion   string
 	ResolverImage     string
 	ResolverHost      string
@@ -223,6 +222,17 @@ var swarmRestart = map[string]string{"no": "none", "always": "any", "unless-stop
 // to the app while following a replaced app, arrived in nginx 1.27.3.
 const NginxMinVersion = "1.27.3"
 
+// ConnectTimeout is how long nginx waits for a connection to the app. An
+// app whose accept queue is full drops a connection's first packet, and the
+// kernel sends it again after 1 s: 1.5 s waits for that, where 1 s made
+// nginx answer 504 just before the app took the connection. A connection
+// still not made by then is tried again on the next instance (the same one
+// through another line of the app upstream, when it is alone), a new
+// connection where the kernel would wait until 3 s; and an instance that was
+// killed, whose address answers nothing until nginx stops using it, holds a
+// request no more than 1.5 s.
+const ConnectTimeout = 1500 * time.Millisecond
+
 // ResolverStaleness bounds how long nginx may go on using the app's
 // addresses or weights from before they changed (a routes file written, a
 // container joined or left). The resolver answers with TTL 0, and an upstream
@@ -254,7 +264,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		return nil, fmt.Errorf("render: a release weight of %d%% is not a percentage", rel.Weight)
 	}
 	d := data{Manifest: m, Project: project, LogDir: LogDir, Contact: nginxJSONString(m.Contact),
-		ConnectTimeout:  m.Nginx.ProxyTimeout,
+		ConnectTimeout:  int(min(time.Duration(m.Nginx.ProxyTimeout)*time.Second, ConnectTimeout) / time.Millisecond),
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
 		ResolverZone: ResolverZone, Lines: WeightedLines, StickyCookie: StickyCookie,
 		CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RecordingMarker: MountedReleaseLogDir + "/" + recordingFile,
@@ -280,7 +290,6 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 	if err != nil {
 		return nil, err
 	}
-	d.NginxConfigDigest = digest(nginx)
 	compose, err := execute(templatesDir, "docker-compose.yml.tmpl", d)
 	if err != nil {
 		return nil, err

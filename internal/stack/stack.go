@@ -88,8 +88,11 @@ func New(root string, out *ui.Printer) (*Stack, error) {
 // the generated files.
 func (s *Stack) runtimeConfig() platform.Config {
 	return platform.Config{Project: s.Project, Dir: s.Root, ComposeFile: render.ComposeFile,
-		NginxConf: s.path(render.MountedNginxConf), DeployedFile: s.path(swarmDeployedFile)}
+		NginxConf: s.path(render.MountedNginxConf), DeployedFile: s.path(swarmDeployedFile), NginxReadFile: s.path(nginxReadFile)}
 }
+
+// nginxReadFile notes which nginx.conf the compose runtime's nginx read.
+const nginxReadFile = StateDir + "/nginx-read"
 
 // swarmDeployedFile records what the swarm runtime deployed last.
 const swarmDeployedFile = StateDir + "/swarm-deployed"
