@@ -242,6 +242,16 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		if err := mv.Router.Route(ctx, nil); err != nil {
 			return time.Time{}, err
 		}
+		// Seen from nginx too, before the canary goes: every answer from
+		// the stable build, through the pool clients' requests go to.
+		if old == nil {
+			old, _ = Instances(ctx, mv.Runtime, platform.App, c.Old)
+		}
+		if len(old) > 0 {
+			if err := mv.Router.Confirm(ctx, old, router.Serving(cur)); err != nil {
+				return time.Time{}, fmt.Errorf("nginx could not be moved back to %s: %w", c.From.Build, err)
+			}
+		}
 	case steered:
 		if err := mv.Router.Confirm(ctx, old, router.Serving(cur)); err != nil {
 			return time.Time{}, fmt.Errorf("nginx could not be moved back to the %s app: %w", Describe(c.From, c.To), err)

@@ -104,7 +104,7 @@ func TestThePublicPortServesTheAppAndAdminPathsAsTheManifestSays(t *testing.T) {
 		m := load(t, "defaults")
 		m.Nginx.PublicAdminPaths = open
 		public, admin := servers(t, renderNginx(t, m))
-		for _, path := range []string{ProbePath} {
+		for _, path := range []string{ProbePath, RoutedProbePath} {
 			if strings.Contains(public, path) || !strings.Contains(admin, "location = "+path+" {") {
 				t.Errorf("public_admin_paths %v: %s must be on the admin listener only", open, path)
 			}
@@ -143,11 +143,13 @@ func TestNginxConfReachesTheAppThroughKeepAlivePools(t *testing.T) {
 		}
 	}
 	public, admin := servers(t, conf)
-	if got := directive(public, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route http://$swiftdeploy_route" {
+	// Every path, its two resends (after a 502 and a 504) and every stream.
+	routed := "http://$swiftdeploy_route http://$swiftdeploy_route http://$swiftdeploy_route http://$swiftdeploy_route"
+	if got := directive(public, "proxy_pass"); strings.Join(got, " ") != routed {
 		t.Errorf("public proxy_pass directives %q, want the routed pool for every path and every stream", got)
 	}
-	if got := directive(admin, "proxy_pass"); strings.Join(got, " ") != "http://$swiftdeploy_route http://$swiftdeploy_route http://app_stable/healthz" {
-		t.Errorf("admin proxy_pass directives %q, want the routed pool for every path and every stream, and the stable one's /healthz for the probe", got)
+	if got := directive(admin, "proxy_pass"); strings.Join(got, " ") != routed+" http://app_stable/healthz http://app/healthz" {
+		t.Errorf("admin proxy_pass directives %q, want the routed pool for every path and every stream, and the stable and weighted ones' /healthz for the probes", got)
 	}
 	for _, block := range []string{public, admin} {
 		only(t, block, "proxy_http_version", "1.1")
@@ -186,18 +188,21 @@ func TestNginxRecordsRequestsWhileTheMarkerIsThere(t *testing.T) {
 }
 
 // A location with an add_header of its own drops every inherited one, so the
-// header is added at server level, and again in the one location that adds a
-// header of its own (SwiftDeploy's probe); the app's own copy is hidden.
+// header is added at server level, and again in the locations that add a
+// header of their own (SwiftDeploy's probes); the app's own copy is hidden.
 func TestNginxConfAddsXDeployedByExactlyOnce(t *testing.T) {
 	conf := renderNginx(t, load(t, "defaults"))
-	probe := regexp.MustCompile(`(?s)location = ` + regexp.QuoteMeta(ProbePath) + ` \{(.*?)\n        \}`).FindStringSubmatch(conf)
-	if probe == nil {
-		t.Fatalf("no probe location:\n%s", conf)
+	for _, path := range []string{ProbePath, RoutedProbePath} {
+		probe := regexp.MustCompile(`(?s)location = ` + regexp.QuoteMeta(path) + ` \{(.*?)\n        \}`).FindStringSubmatch(conf)
+		if probe == nil {
+			t.Fatalf("no probe location %s:\n%s", path, conf)
+		}
+		if got := directive(probe[1], "add_header"); strings.Join(got, "|") != "X-Deployed-By swiftdeploy always|"+UpstreamHeader+" $upstream_addr always" {
+			t.Errorf("the probe's add_header directives %q", got)
+		}
+		conf = strings.Replace(conf, probe[1], "", 1)
 	}
-	if got := directive(probe[1], "add_header"); strings.Join(got, "|") != "X-Deployed-By swiftdeploy always|"+UpstreamHeader+" $upstream_addr always" {
-		t.Errorf("the probe's add_header directives %q", got)
-	}
-	public, admin := servers(t, strings.Replace(conf, probe[1], "", 1))
+	public, admin := servers(t, conf)
 	for _, block := range []string{public, admin} {
 		only(t, block, "add_header", "X-Deployed-By swiftdeploy always")
 		only(t, block, "proxy_hide_header", "X-Deployed-By")
@@ -210,9 +215,9 @@ func TestNginxConfLogsTheSpecLine(t *testing.T) {
 		t.Errorf("log_format directives %q, want the spec's line first", f)
 	}
 	access := directive(conf, "access_log")
-	// The health probe is SwiftDeploy's own, not a client's request.
+	// The health probes are SwiftDeploy's own, not clients' requests.
 	want := []string{"/dev/stdout swiftdeploy buffer=32k flush=1s", LogDir + "/nginx-access.log swiftdeploy buffer=64k flush=1s",
-		MountedReleaseLogDir + "/requests.log swiftdeploy_release buffer=64k flush=1s if=$swiftdeploy_recording", "off"}
+		MountedReleaseLogDir + "/requests.log swiftdeploy_release buffer=64k flush=1s if=$swiftdeploy_recording", "off", "off"}
 	if strings.Join(access, "\n") != strings.Join(want, "\n") {
 		t.Errorf("access_log directives %q, want %q", access, want)
 	}
@@ -352,8 +357,8 @@ func TestNginxSendsEveryPathToTheApp(t *testing.T) {
 		name, block string
 		want        []string
 	}{
-		{"public", public, append([]string{"/", "@stream"}, pages...)},
-		{"admin", admin, append(append([]string{"/", "@stream"}, pages...), "= "+ProbePath)},
+		{"public", public, append([]string{"/", "@resend_bad_gateway", "@resend_gateway_timeout", "@stream"}, pages...)},
+		{"admin", admin, append(append([]string{"/", "@resend_bad_gateway", "@resend_gateway_timeout", "@stream"}, pages...), "= "+ProbePath, "= "+RoutedProbePath)},
 	} {
 		locations := regexp.MustCompile(`location\s+([^{]*)\{`).FindAllStringSubmatch(c.block, -1)
 		var got []string
@@ -443,4 +448,34 @@ func TestTheReleaseLogTimesAStreamToItsHeader(t *testing.T) {
 	}
 	only(t, m[1], `""`, "$upstream_response_time")
 	only(t, m[1], "default", "$upstream_header_time")
+}
+
+// A request nginx failed is sent once more, from the instances nginx knows
+// then, only when no byte of it reached an app: a retry that found the
+// instances changed under it (a killed one leaving) is not a failure, and a
+// request an app received is never sent twice.
+func TestNginxResendsOnlyARequestNoAppReceived(t *testing.T) {
+	conf := renderNginx(t, load(t, "defaults"))
+	m := regexp.MustCompile(`(?s)map \$upstream_bytes_sent \$swiftdeploy_resend \{(.*?)\n    \}`).FindStringSubmatch(conf)
+	if m == nil {
+		t.Fatalf("no map deciding what may be sent again:\n%s", conf)
+	}
+	only(t, m[1], `""`, "1")
+	only(t, m[1], `"~^[0, :]+$"`, "1")
+	only(t, m[1], "default", `""`)
+	public, _ := servers(t, conf)
+	root := regexp.MustCompile(`(?s)\n        location / \{(.*?)\n        \}`).FindStringSubmatch(public)
+	if got := strings.Join(directive(root[1], "error_page"), " | "); got != "418 = @stream | 502 = @resend_bad_gateway | 503 @unavailable | 504 = @resend_gateway_timeout" {
+		t.Errorf("location / error pages %q", got)
+	}
+	for page, code := range map[string]string{"bad_gateway": "502", "gateway_timeout": "504"} {
+		l := regexp.MustCompile(`(?s)location @resend_` + page + ` \{(.*?)\n        \}`).FindStringSubmatch(public)
+		if l == nil || !strings.Contains(l[1], "if ($swiftdeploy_resend = \"\") {\n                return "+code+";\n            }") {
+			t.Errorf("@resend_%s does not give up on a request an app received: %v", page, l)
+			continue
+		}
+		if got := strings.Join(directive(l[1], "error_page"), " | "); got != "502 @bad_gateway | 503 @unavailable | 504 @gateway_timeout" {
+			t.Errorf("@resend_%s error pages %q: a second failure must answer the JSON page", page, got)
+		}
+	}
 }

@@ -45,8 +45,11 @@ const (
 	// ProbePath is SwiftDeploy's probe of the app's health path through
 	// nginx: the answer carries, in UpstreamHeader, the address of the
 	// instance that gave it.
-	ProbePath      = "/.well-known/swiftdeploy/probe"
-	UpstreamHeader = "X-SwiftDeploy-Upstream"
+	ProbePath = "/.well-known/swiftdeploy/probe"
+	// RoutedProbePath is the same probe through the weighted pool that
+	// clients' requests go to.
+	RoutedProbePath = "/.well-known/swiftdeploy/probe-routed"
+	UpstreamHeader  = "X-SwiftDeploy-Upstream"
 	// RoutingSteady is what Release.Routing says outside a release.
 	RoutingSteady = "steady"
 	// adminPort is where nginx's admin listener listens inside its
@@ -168,6 +171,7 @@ type data struct {
 	MountedReleaseLog string
 	RecordingMarker   string
 	ProbePath         string
+	RoutedProbePath   string
 	UpstreamHeader    string
 	AdminPort         int
 	Apps              []appService
@@ -268,7 +272,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		NginxMinVersion: NginxMinVersion, ResolverImage: ResolverImage, ResolverHost: ResolverHost, ResolverPort: ResolverPort, ResolverDir: ResolverDir,
 		ResolverZone: ResolverZone, Lines: WeightedLines, StickyCookie: StickyCookie,
 		CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RecordingMarker: MountedReleaseLogDir + "/" + recordingFile,
-		ProbePath: ProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
+		ProbePath: ProbePath, RoutedProbePath: RoutedProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
 			Replicas: m.Services.Replicas, SwarmRestart: swarmRestart[m.Services.RestartPolicy],
 			Healthcheck: opt.healthchecked(m.Services.Image)}}}

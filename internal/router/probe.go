@@ -46,8 +46,18 @@ func (p Probed) Describe() string {
 // a status other than "ok" (SwiftDeploy's own health format) is unhealthy.
 // Any other body is fine: an app owes SwiftDeploy nothing but the 2xx.
 func (r *Router) Probe(ctx context.Context) (Probed, error) {
+	return r.probe(ctx, render.ProbePath)
+}
+
+// ProbeRouted is Probe through the pool clients' requests go to (the
+// weighted lines, a canary's share included) instead of the stable one.
+func (r *Router) ProbeRouted(ctx context.Context) (Probed, error) {
+	return r.probe(ctx, render.RoutedProbePath)
+}
+
+func (r *Router) probe(ctx context.Context, path string) (Probed, error) {
 	var p Probed
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, URL(render.ProbePath), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, URL(path), nil)
 	if err != nil {
 		return p, err
 	}

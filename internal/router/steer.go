@@ -159,12 +159,15 @@ func (e Expect) answers(h Health) bool {
 // the pool, so one answer proves little.
 const confirmAnswers = 10
 
-// Confirm checks that nginx has moved where the pin says before anything is
-// stopped: the probe through nginx must be answered by one of apps (by
-// address), healthy and, when the app says its mode and version, as want,
-// confirmAnswers times in a row within a few seconds. A pin that did not
-// take (the resolver down, a pin file it cannot read) is caught here, while
-// the old app still serves.
+// Confirm checks that nginx has moved where the pin and the routes say
+// before anything is stopped: probes through nginx, both through the stable
+// pool and through the weighted one clients' requests go to, must be
+// answered by one of apps (by address), healthy and, when the app says its
+// mode and version, as want, confirmAnswers times in a row within a few
+// seconds. A pin or a weight that did not take (the resolver down, a routes
+// file it cannot read) is caught here, while the old app still serves; and
+// after a release, nginx's weighted pool is seen sending the canary nothing
+// before the canary goes.
 func (r *Router) Confirm(ctx context.Context, apps []platform.Instance, want Expect) error {
 	ctx, cancel := context.WithTimeout(ctx, max(2*r.follow, 2*time.Second))
 	defer cancel()
@@ -175,16 +178,26 @@ func (r *Router) Confirm(ctx context.Context, apps []platform.Instance, want Exp
 	inRow := 0
 	var last string
 	for inRow < confirmAnswers {
-		p, err := r.Probe(ctx)
+		problem := ""
+		for _, probe := range []func(context.Context) (Probed, error){r.Probe, r.ProbeRouted} {
+			p, err := probe(ctx)
+			switch {
+			case err != nil:
+				problem = err.Error()
+			case !addrs[p.Upstream]:
+				problem = "an answer from " + p.Upstream
+			case !want.answers(p.Health):
+				problem = fmt.Sprintf("an answer from the %s %s app", p.Health.Mode, p.Health.Version)
+			}
+			if problem != "" {
+				break
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("nginx did not move to the %s app: %d answers in a row from it, then %s", want, inRow, last)
-		case err != nil:
-			inRow, last = 0, err.Error()
-		case !addrs[p.Upstream]:
-			inRow, last = 0, "an answer from "+p.Upstream
-		case !want.answers(p.Health):
-			inRow, last = 0, fmt.Sprintf("an answer from the %s %s app", p.Health.Mode, p.Health.Version)
+		case problem != "":
+			inRow, last = 0, problem
 		default:
 			inRow++
 		}

@@ -35,7 +35,7 @@ func startNginx(t *testing.T, addr, version string) *fakeNginx {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		switch r.URL.Path {
-		case render.ProbePath:
+		case render.ProbePath, render.RoutedProbePath:
 			w.Header().Set(render.UpstreamHeader, n.addr+":3000")
 			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, n.version)
 		default:

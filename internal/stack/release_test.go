@@ -200,8 +200,11 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
 		switch r.URL.Path {
-		case render.ProbePath:
+		case render.ProbePath, render.RoutedProbePath:
 			app := rt.serving()
+			if r.URL.Path == render.RoutedProbePath && rt.routing == "canary at 100%" {
+				app = canaryApp
+			}
 			w.Header().Set(render.UpstreamHeader, app.Addr+":3000")
 			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, app.Version)
 		default:

@@ -51,6 +51,10 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 	if err := s.router(nil).Reset(); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
+	// No nginx runs to have read anything.
+	if err := os.Remove(s.path(nginxReadFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("teardown: %w", err)
+	}
 	if !clean {
 		return nil
 	}
