@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,14 +51,26 @@ type Host struct {
 	// Out receives what a step does on the way (an install, a build, a
 	// warning); the step's outcome is left to the caller.
 	Out *ui.Printer
+	// Files are the local engine's configuration and process files; the
+	// zero value is dockerd's defaults.
+	Files EngineFiles
 }
 
-// Engine makes sure a Docker engine answers. It installs Debian's docker.io
-// when no dockerd is present and the host allows it, starts dockerd in the
-// background when it is not running, and waits up to a minute for it.
-func (h *Host) Engine(ctx context.Context) (string, error) {
+// Engine makes sure a Docker engine answers, with the live-restore setting a
+// stack of the manifest's runtime needs (on, except in swarm mode, which
+// refuses it; see liverestore.go). It installs Debian's docker.io when no
+// dockerd is present and the host allows it, starts dockerd in the background
+// when it is not running, and waits up to a minute for it.
+func (h *Host) Engine(ctx context.Context, forSwarm bool) (string, error) {
 	if v, err := docker.Ping(ctx); err == nil {
-		return "engine " + v + " answers", nil
+		lr, err := h.keepLiveRestore(ctx, forSwarm)
+		if err != nil {
+			return "", err
+		}
+		return "engine " + v + " answers; " + lr, nil
+	}
+	if err := engineIsLocal(); err != nil {
+		return "", fmt.Errorf("no Docker engine answers, and %v: start that engine (setup starts only this host's own dockerd)", err)
 	}
 	installed := ""
 	if !docker.Available("dockerd") {
@@ -70,22 +83,34 @@ func (h *Host) Engine(ctx context.Context) (string, error) {
 		}
 		installed = "installed docker.io, "
 	}
-	h.Out.Step("starting dockerd in the background (log: %s)", dockerdLog)
-	if err := docker.StartDaemon(dockerdLog); err != nil {
-		return "", err
-	}
-	version, err := h.awaitEngine(ctx)
+	args, err := h.prepareStart(forSwarm)
 	if err != nil {
 		return "", err
 	}
-	return installed + "started engine " + version, nil
+	log := h.files().Log
+	h.Out.Step("starting dockerd in the background (log: %s)", log)
+	exited, err := docker.StartDaemon(log, args...)
+	if err != nil {
+		return "", err
+	}
+	version, err := h.awaitEngine(ctx, exited)
+	if err != nil {
+		return "", err
+	}
+	lr, err := h.keepLiveRestore(ctx, forSwarm)
+	if err != nil {
+		return "", err
+	}
+	return installed + "started engine " + version + "; " + lr, nil
 }
 
 // awaitEngine asks the engine for its version until it answers, showing
-// progress meanwhile, and gives up after engineWait pointing at dockerd's log,
-// where the reason it did not come up is.
-func (h *Host) awaitEngine(ctx context.Context) (string, error) {
+// progress meanwhile. It gives up when the dockerd it started exits, with
+// the last line of dockerd's log (a refused configuration is one line), or
+// after engineWait, pointing at the log.
+func (h *Host) awaitEngine(ctx context.Context, exited <-chan struct{}) (string, error) {
 	const what = "the Docker engine to answer"
+	log := h.files().Log
 	ctx, cancel := context.WithTimeout(ctx, engineWait)
 	defer cancel()
 	progress := h.Out.Progress(what)
@@ -99,10 +124,27 @@ func (h *Host) awaitEngine(ctx context.Context) (string, error) {
 		progress.Update("")
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("gave up waiting for %s after %s; see %s", what, progress.Elapsed().Round(time.Second), dockerdLog)
+			return "", fmt.Errorf("gave up waiting for %s after %s; see %s", what, progress.Elapsed().Round(time.Second), log)
+		case <-exited:
+			return "", fmt.Errorf("dockerd exited before it answered: %s (see %s)", lastLine(log), log)
 		case <-ticker.C:
 		}
 	}
+}
+
+// lastLine is the last line of a log file: the reason dockerd gave up.
+func lastLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	const tail = 4096
+	if info, err := f.Stat(); err == nil && info.Size() > tail {
+		f.Seek(info.Size()-tail, io.SeekStart)
+	}
+	data, _ := io.ReadAll(f)
+	return docker.Tail(string(data), 1)
 }
 
 // canInstallPackages says why setup cannot install system packages itself.

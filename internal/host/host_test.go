@@ -10,14 +10,6 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
-func TestEngineThatAnswersIsLeftAlone(t *testing.T) {
-	f := dockertest.New(t).On("info --format {{.ServerVersion}}", "24.0.7\n")
-	note, err := hostIn(t, new(bytes.Buffer)).Engine(within(t))
-	if err != nil || note != "engine 24.0.7 answers" || len(f.Calls()) != 1 {
-		t.Errorf("Engine() = %q, %v (calls %q)", note, err, f.Calls())
-	}
-}
-
 func TestComposeThatAnswersIsLeftAlone(t *testing.T) {
 	dockertest.New(t).On("compose version --short", "2.29.1\n")
 	if note, err := hostIn(t, new(bytes.Buffer)).Compose(within(t)); err != nil || note != "version 2.29.1" {

@@ -12,9 +12,24 @@ import (
 )
 
 // hostIn is this machine seen from an empty project folder (no service/ or
-// resolver/ to build from), printing to out.
+// resolver/ to build from), printing to out, with its engine's files in a
+// folder of the test's own that has no pidfile: no test reads or changes this
+// machine's daemon.json or signals its dockerd.
 func hostIn(t *testing.T, out *bytes.Buffer) *Host {
-	return &Host{Root: t.TempDir(), Out: ui.New(out)}
+	t.Setenv("DOCKER_HOST", "")
+	t.Setenv("DOCKER_CONTEXT", "")
+	engine := t.TempDir()
+	return &Host{Root: t.TempDir(), Out: ui.New(out), Files: EngineFiles{
+		Config:   filepath.Join(engine, "etc", "daemon.json"),
+		Pidfile:  filepath.Join(engine, "docker.pid"),
+		DataRoot: filepath.Join(engine, "lib"),
+		Log:      filepath.Join(engine, "dockerd.log"),
+		Proc:     filepath.Join(engine, "proc"),
+		Reload: func(pid int) error {
+			t.Errorf("dockerd (pid %d) reloaded by a test that does not expect it", pid)
+			return nil
+		},
+	}}
 }
 
 // The calls that read an image's presence and the label setup puts on what

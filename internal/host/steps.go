@@ -14,12 +14,12 @@ type Step struct {
 }
 
 // Steps are what this host needs to run m, in order: an engine that
-// answers, the Compose plugin, the app, resolver and nginx images, and for
+// answers, with live-restore as m's runtime needs, the Compose plugin, the app, resolver and nginx images, and for
 // runtime: swarm, this engine's part as a swarm manager. Which runtime needs
 // what of the host is known here, so that the command ordering them need not.
 func (h *Host) Steps(m *manifest.Manifest) []Step {
 	steps := []Step{
-		{"Docker engine", h.Engine},
+		{"Docker engine", func(ctx context.Context) (string, error) { return h.Engine(ctx, m.Runtime == manifest.RuntimeSwarm) }},
 		{"Docker Compose v2 plugin", h.Compose},
 		{"app image " + m.Services.Image, func(ctx context.Context) (string, error) { return h.AppImage(ctx, m.Services.Image) }},
 		{"resolver image " + render.ResolverImage, h.ResolverImage},

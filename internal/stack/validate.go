@@ -98,6 +98,9 @@ func (s *Stack) validate(ctx context.Context) error {
 		}
 		add(c.CheckName(), note, err)
 	}
+	if engineErr == nil {
+		s.restartSafety(ctx, m)
+	}
 	s.exposure(m)
 	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
 	_, policyErr := s.loadPolicies(m)
@@ -163,4 +166,22 @@ func (s *Stack) exposure(m *manifest.Manifest) {
 		return
 	}
 	s.Out.OK("public port %d serves the app without /chaos and /metrics; they answer on nginx's admin listener, on this host's loopback only", m.Nginx.Port)
+}
+
+// restartSafety says what a restart of the Docker engine would do to the
+// stack: a warning, not a failed check, when it would stop a compose stack
+// that live-restore would keep running; on swarm, what holds.
+func (s *Stack) restartSafety(ctx context.Context, m *manifest.Manifest) {
+	forSwarm := m.Runtime == manifest.RuntimeSwarm
+	keeps, note, err := host.RestartSafety(ctx, forSwarm)
+	switch {
+	case err != nil:
+		s.Out.Warn("what a restart of the Docker engine does to this stack is unknown: %v", err)
+	case forSwarm:
+		s.Out.Info("%s", note)
+	case keeps:
+		s.Out.OK("%s", note)
+	default:
+		s.Out.Warn("%s", note)
+	}
 }
