@@ -247,13 +247,15 @@ func BenchmarkOpenLoop(b *testing.B) {
 		p.write("manifest.yaml", p.read("manifest.yaml")+quickRollout)
 		time.Sleep(settle)
 		t := &loadTally{b: b, url: urls["nginx"], rate: rate, what: "the release"}
-		var wall float64
+		var wall, steps float64
 		n := 0
 		for b.Loop() {
 			n++
-			wall += releaseWhile(b, p, fmt.Sprintf("3.%d.0", n), t.start)
+			w, s := releaseWhile(b, p, fmt.Sprintf("3.%d.0", n), t.start)
+			wall, steps = wall+w, steps+s
 		}
 		b.ReportMetric(wall/float64(n), "release-s")
+		b.ReportMetric(steps/float64(n), "step-change-s")
 		t.report()
 	})
 }

@@ -55,7 +55,7 @@ var releasedIn = regexp.MustCompile(`released .* in ([0-9.]+)s;`)
 // releaseWhile releases version on p, stable-deployed, with the load start
 // begins from a second before the release until it ends, and returns its wall
 // time as deploy printed it.
-func releaseWhile(b *testing.B, p *project, version string, start func() (stop func())) float64 {
+func releaseWhile(b *testing.B, p *project, version string, start func() (stop func())) (wall, stepChange float64) {
 	b.Helper()
 	manifest := p.read("manifest.yaml")
 	current := regexp.MustCompile(`version: "[^"]*"`).FindString(manifest)
@@ -69,5 +69,16 @@ func releaseWhile(b *testing.B, p *project, version string, start func() (stop f
 		b.Fatalf("deploy printed no release time:\n%s", out)
 	}
 	s, _ := strconv.ParseFloat(m[1], 64)
-	return s
+	var steps, n float64
+	for _, m := range stepRouted.FindAllStringSubmatch(out, -1) {
+		d, _ := strconv.ParseFloat(m[1], 64)
+		steps, n = steps+d, n+1
+	}
+	if n > 0 {
+		steps /= n
+	}
+	return s, steps
 }
+
+// stepRouted is what a release prints once nginx routes by a step's weight.
+var stepRouted = regexp.MustCompile(`nginx routes by the new weight ([0-9.]+)s after it was set`)

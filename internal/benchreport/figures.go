@@ -62,6 +62,7 @@ var rows = slices.Concat([]row{
 		{"Release of a good build at the highest rate held (open loop, 4 steps of 4 s): wall time", "s", nil, metric(openLoop+"release", "release-s").value},
 		{"Release of a good build at the highest rate held (open loop): requests", "requests", nil, metric(openLoop+"release", "requests").value},
 		{"Release of a good build at the highest rate held (open loop): failed", "requests", atMost(0, ""), metric(openLoop+"release", "failed").value},
+		{"Release step: a new weight set to nginx routing by it (no reload)", "s", nil, metric(openLoop+"release", "step-change-s").value},
 		{"Release abort: canary's first bad request to its weight 0 (10 s steps)", "s", atMost(15, "s"), metric("BenchmarkReleaseAbort", "bad-to-zero-s").value},
 		{"Release abort: share of requests the canary answered badly meanwhile (step share 10 %)", "%", atMost(10, "%"), metric("BenchmarkReleaseAbort", "bad-share-%").value},
 		{"Promote under 20 clients that never retry: switch time", "s", atMost(5, "s"), metric("BenchmarkPromoteUnderLoad", "switch-s").value},
