@@ -102,6 +102,8 @@ type handler struct {
 	// lastAnswers holds the upstream's last good answer to each question
 	// (name/type), for when it does not answer.
 	lastAnswers sync.Map
+	// lastApp is the stable build's last addresses Docker gave ([]net.IP).
+	lastApp atomic.Value
 }
 
 func newHandler(cfg config) *handler {
@@ -161,6 +163,8 @@ func (h *handler) answer(q *dns.Msg, network string) *dns.Msg {
 		return withA(m, question, []net.IP{ip})
 	case t.pins[name] != nil:
 		return withA(m, question, t.pins[name])
+	case name == dns.Fqdn(strings.ToLower(h.cfg.app)):
+		return withA(m, question, h.addrs(t, h.cfg.app, network))
 	case name == dns.Fqdn(h.cfg.canary) && t.canary == nil:
 		return withA(m, question, h.addrs(t, h.cfg.app, network))
 	}
@@ -257,6 +261,20 @@ func (h *handler) addrs(t *table, name, network string) []net.IP {
 		}
 	}
 	slices.SortFunc(ips, func(a, b net.IP) int { return strings.Compare(a.String(), b.String()) })
+	// The stable build never resolves to nothing while it had addresses:
+	// while the engine restarts, Docker's DNS answers before it knows the
+	// containers again, which would empty nginx's pools. If it is really
+	// gone there is nothing else to send requests to anyway. The canary gets
+	// no such grace: one that died must leave nginx's pool.
+	if fqdn == dns.Fqdn(strings.ToLower(h.cfg.app)) {
+		if len(ips) == 0 {
+			if last, ok := h.lastApp.Load().([]net.IP); ok {
+				return last
+			}
+		} else {
+			h.lastApp.Store(ips)
+		}
+	}
 	return ips
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,4 +360,58 @@ func TestWhenDockersDNSDoesNotAnswerItsLastAnswerIsGivenAgain(t *testing.T) {
 	if got, _ := h.weigh(h.routes.Load(), lineStable, "udp"); len(got) != 1 || got[0].ip.String() != "192.0.2.1" {
 		t.Errorf("the stable line answers %v with Docker's DNS down, want the app's last address", got)
 	}
+}
+
+func TestTheStableBuildKeepsItsLastAddressesWhenDockerKnowsNoneForAWhile(t *testing.T) {
+	known := atomic.Bool{}
+	known.Store(true)
+	upstream, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: upstream, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if !known.Load() {
+			m.Rcode = dns.RcodeNameError // a restarted engine that does not know the containers yet
+		} else {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.ParseIP("192.0.2.1")})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	h := newHandler(testConfig(t.TempDir(), upstream.LocalAddr().String()))
+	a := func(name string) []string {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		var got []string
+		for _, rr := range h.answerOrForward(q).Answer {
+			got = append(got, rr.(*dns.A).A.String())
+		}
+		return got
+	}
+	if got := a("app."); !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Fatalf("app resolves to %v", got)
+	}
+	a("canary.")
+	h.routes.Store(&table{pins: map[string][]net.IP{}, canary: &Canary{Weight: 50}})
+	known.Store(false)
+	if got := a("app."); !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Errorf("with Docker knowing no app the app resolves to %v, want its last address", got)
+	}
+	if got, _ := h.weigh(h.routes.Load(), lineBackup, "udp"); len(got) != 1 {
+		t.Errorf("the backup line answers %v, want the stable build's last address", got)
+	}
+	if got := a("canary."); len(got) != 0 {
+		t.Errorf("a canary Docker no longer knows resolves to %v, want nothing: it must leave nginx's pool", got)
+	}
+}
+
+// answerOrForward is what ServeDNS writes for q.
+func (h *handler) answerOrForward(q *dns.Msg) *dns.Msg {
+	if m := h.answer(q, "udp"); m != nil {
+		return m
+	}
+	return h.forward(q, "udp")
 }
