@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -156,10 +155,8 @@ func running(pid int) bool {
 // when no attempt got an answer within retryFor. An answer outside 2xx is
 // not retried, and fails.
 type retryingLoad struct {
+	clients
 	ok, failed, retried atomic.Int64
-	stopping            atomic.Bool
-	wg                  sync.WaitGroup
-	mu                  sync.Mutex
 	firstErr, firstTry  string
 	slowest             time.Duration
 }
@@ -194,7 +191,7 @@ func startRetryingLoad(t testing.TB, url string, conns int) *retryingLoad {
 				code, err := get()
 				for err != nil && !l.stopping.Load() && time.Since(start) < retryFor {
 					l.retried.Add(1)
-					l.note(&l.firstTry, err.Error())
+					l.first(&l.firstTry, err.Error())
 					time.Sleep(100 * time.Millisecond)
 					code, err = get()
 				}
@@ -203,10 +200,10 @@ func startRetryingLoad(t testing.TB, url string, conns int) *retryingLoad {
 				case err != nil && l.stopping.Load(): // the test ended it
 				case err != nil:
 					l.failed.Add(1)
-					l.note(&l.firstErr, err.Error())
+					l.first(&l.firstErr, err.Error())
 				case code/100 != 2:
 					l.failed.Add(1)
-					l.note(&l.firstErr, fmt.Sprintf("HTTP %d", code))
+					l.first(&l.firstErr, fmt.Sprintf("HTTP %d", code))
 				default:
 					l.ok.Add(1)
 					l.mu.Lock()
@@ -218,20 +215,6 @@ func startRetryingLoad(t testing.TB, url string, conns int) *retryingLoad {
 	}
 	t.Cleanup(l.stop)
 	return l
-}
-
-func (l *retryingLoad) note(first *string, what string) {
-	l.mu.Lock()
-	if *first == "" {
-		*first = what
-	}
-	l.mu.Unlock()
-}
-
-func (l *retryingLoad) stop() {
-	if !l.stopping.Swap(true) {
-		l.wg.Wait()
-	}
 }
 
 func (l *retryingLoad) String() string {

@@ -31,10 +31,8 @@ const quickRollout = `rollout:
 // server closed an idle keep-alive connection as it was sent (RFC 9112
 // section 9.3.1), which is what a reload of nginx does to idle connections.
 type httpLoad struct {
+	clients
 	ok, non2xx, errs atomic.Int64
-	stopping         atomic.Bool
-	wg               sync.WaitGroup
-	mu               sync.Mutex
 	firstErr         string
 	versions         map[string]int64 // answers by version
 	slowest          time.Duration    // the longest answer
@@ -99,17 +97,28 @@ func (l *httpLoad) took(d time.Duration) {
 	}
 }
 
-func (l *httpLoad) note(what string) {
-	l.mu.Lock()
-	if l.firstErr == "" {
-		l.firstErr = what
-	}
-	l.mu.Unlock()
+func (l *httpLoad) note(what string) { l.first(&l.firstErr, what) }
+
+// clients are the goroutines of a load: stop ends them and waits for them,
+// and mu guards what they note.
+type clients struct {
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+	mu       sync.Mutex
 }
 
-func (l *httpLoad) stop() {
-	if !l.stopping.Swap(true) {
-		l.wg.Wait()
+// first sets *dst to what unless it holds something already.
+func (c *clients) first(dst *string, what string) {
+	c.mu.Lock()
+	if *dst == "" {
+		*dst = what
+	}
+	c.mu.Unlock()
+}
+
+func (c *clients) stop() {
+	if !c.stopping.Swap(true) {
+		c.wg.Wait()
 	}
 }
 

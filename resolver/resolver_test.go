@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,15 @@ import (
 // fakeUpstream answers every A question with 192.0.2.1 (a documentation
 // address), as Docker's embedded DNS would answer with the app's address.
 func fakeUpstream(t *testing.T) string {
+	addr, _ := upstreamAnswering(t, func() bool { return true })
+	return addr
+}
+
+// upstreamAnswering is a Docker's DNS that answers A questions with
+// 192.0.2.1 while knows says so, NXDOMAIN otherwise (an engine restarted
+// that does not know the containers yet); stop shuts it down (the engine
+// gone).
+func upstreamAnswering(t *testing.T, knows func() bool) (addr string, stop func()) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -27,12 +37,18 @@ func fakeUpstream(t *testing.T) string {
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
-		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.ParseIP("192.0.2.1")})
+		if knows() {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.ParseIP("192.0.2.1")})
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
 		w.WriteMsg(m)
 	})}
 	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	var once sync.Once
+	stop = func() { once.Do(func() { srv.Shutdown() }) }
+	t.Cleanup(stop)
+	return pc.LocalAddr().String(), stop
 }
 
 // startResolver runs the resolver on a free loopback port with its routes
@@ -328,18 +344,8 @@ func answerTTLs(t *testing.T, addr, name string, qtype uint16) []uint32 {
 }
 
 func TestWhenDockersDNSDoesNotAnswerItsLastAnswerIsGivenAgain(t *testing.T) {
-	upstream, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: upstream, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.ParseIP("192.0.2.1")})
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	h := newHandler(testConfig(t.TempDir(), upstream.LocalAddr().String()))
+	upstream, stop := upstreamAnswering(t, func() bool { return true })
+	h := newHandler(testConfig(t.TempDir(), upstream))
 	h.client.Timeout = 200 * time.Millisecond
 	ask := func(name string) *dns.Msg {
 		q := new(dns.Msg)
@@ -349,7 +355,7 @@ func TestWhenDockersDNSDoesNotAnswerItsLastAnswerIsGivenAgain(t *testing.T) {
 	if m := ask("app."); len(m.Answer) != 1 {
 		t.Fatalf("forwarded %v", m)
 	}
-	srv.Shutdown() // the engine restarts
+	stop() // the engine restarts
 	if m := ask("app."); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
 		t.Errorf("with Docker's DNS down the app resolves to %v, want its last answer", m)
 	}
@@ -365,23 +371,8 @@ func TestWhenDockersDNSDoesNotAnswerItsLastAnswerIsGivenAgain(t *testing.T) {
 func TestTheStableBuildKeepsItsLastAddressesWhenDockerKnowsNoneForAWhile(t *testing.T) {
 	known := atomic.Bool{}
 	known.Store(true)
-	upstream, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: upstream, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		if !known.Load() {
-			m.Rcode = dns.RcodeNameError // a restarted engine that does not know the containers yet
-		} else {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.ParseIP("192.0.2.1")})
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	h := newHandler(testConfig(t.TempDir(), upstream.LocalAddr().String()))
+	upstream, _ := upstreamAnswering(t, known.Load)
+	h := newHandler(testConfig(t.TempDir(), upstream))
 	a := func(name string) []string {
 		q := new(dns.Msg)
 		q.SetQuestion(name, dns.TypeA)
