@@ -20,10 +20,12 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
-// fakeNginx answers the probe from the instance at addr, saying version.
+// fakeNginx answers the probe from the instance at addr, saying version;
+// the probe through the weighted pool from routed, when it is set.
 type fakeNginx struct {
 	mu      sync.Mutex
 	addr    string
+	routed  string
 	version string
 	srv     *httptest.Server
 }
@@ -36,7 +38,11 @@ func startNginx(t *testing.T, addr, version string) *fakeNginx {
 		defer n.mu.Unlock()
 		switch r.URL.Path {
 		case render.ProbePath, render.RoutedProbePath:
-			w.Header().Set(render.UpstreamHeader, n.addr+":3000")
+			addr := n.addr
+			if r.URL.Path == render.RoutedProbePath && n.routed != "" {
+				addr = n.routed
+			}
+			w.Header().Set(render.UpstreamHeader, addr+":3000")
 			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, n.version)
 		default:
 			http.NotFound(w, r)
@@ -243,5 +249,16 @@ func TestAProbeAnswerNamesWhatTheAppSaysOfItself(t *testing.T) {
 	}
 	if got := (Probed{}).Describe(); got != "" {
 		t.Errorf("Describe of an app that says nothing = %q, want empty", got)
+	}
+}
+
+// The weighted pool clients' requests go to is confirmed too: a canary it
+// still sends requests to is seen, though the stable pool moved.
+func TestConfirmNeedsTheWeightedPoolToAnswerFromTheExpectedInstanceToo(t *testing.T) {
+	n := startNginx(t, appA.Addr, "1.0.0")
+	n.routed = appB.Addr
+	err := n.router(t).Confirm(context.Background(), []platform.Instance{appA}, Expect{Mode: "stable"})
+	if err == nil || !strings.Contains(err.Error(), "an answer from "+appB.Addr) {
+		t.Errorf("Confirm while the weighted pool answers from another instance = %v, want that instance named", err)
 	}
 }
