@@ -10,6 +10,11 @@
 // come from one JSON file SwiftDeploy writes (the routes file), and the
 // resolver writes back which generation of it nginx has asked for twice
 // (the served file): the proof that nginx routes by it.
+//
+// The host's edge runs it too (RESOLVER_EDGE_ZONE set): the edge asks for
+// HOST.ZONE, and the routes file's hosts say which stack's nginx serves
+// each host name, so that adding or removing an app changes the edge's
+// routing without a reload.
 package main
 
 import (
@@ -37,6 +42,7 @@ func main() {
 		canary:   env("RESOLVER_CANARY", "canary"),
 		port:     port,
 		zone:     env("RESOLVER_ZONE", "swiftdeploy"),
+		edgeZone: os.Getenv("RESOLVER_EDGE_ZONE"),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

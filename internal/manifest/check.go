@@ -134,7 +134,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
-	var replicas, driver *yaml.Node
+	var replicas, driver, edgeNode *yaml.Node
 	services := []field{
 		{"image", true, func(c *checker, n *yaml.Node, p string) { s.Image = c.text(n, p, imageRule) }},
 		{"port", true, func(c *checker, n *yaml.Node, p string) { s.Port = c.integer(n, p, 1, 65535, "") }},
@@ -174,9 +174,11 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"runtime", false, func(c *checker, n *yaml.Node, p string) { m.Runtime = c.text(n, p, runtimeRule) }},
 		{"rollout", false, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, rollout) }},
 		{"policy", false, func(c *checker, n *yaml.Node, p string) { m.Policy = c.policy(n, p) }},
+		{"edge", false, func(c *checker, n *yaml.Node, p string) { edgeNode = n; c.edge(n, p, m) }},
 	}
 	c.mapping(root, "", top)
 	c.runtimeFits(m, replicas, driver)
+	c.edgeFits(m, edgeNode)
 	return m
 }
 

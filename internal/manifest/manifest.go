@@ -71,6 +71,9 @@ type Manifest struct {
 	// Runtime is RuntimeCompose or RuntimeSwarm.
 	Runtime string
 	Rollout Rollout
+	// Edge is the host's edge serving this stack by name over HTTPS; nil
+	// when the manifest has no edge section (the stack serves nginx.port).
+	Edge *Edge
 	// Policy holds optional per-domain threshold overrides, for example
 	// Policy["canary"]["max_error_rate_percent"]. It is nil when the manifest has none.
 	Policy map[string]map[string]float64
