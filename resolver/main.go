@@ -36,7 +36,7 @@ func main() {
 	cfg := config{
 		listen:   env("RESOLVER_LISTEN", ":5353"),
 		routes:   env("RESOLVER_ROUTES", "/etc/swiftdeploy/resolver/routes.json"),
-		served:   env("RESOLVER_SERVED", "/etc/swiftdeploy/resolver/served.json"),
+		served:   envOrNone("RESOLVER_SERVED", "/etc/swiftdeploy/resolver/served.json"),
 		upstream: env("RESOLVER_UPSTREAM", "127.0.0.11:53"),
 		app:      env("RESOLVER_APP", "app"),
 		canary:   env("RESOLVER_CANARY", "canary"),
@@ -54,6 +54,15 @@ func main() {
 
 func env(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// envOrNone is env, but a variable set to "" means none (the edge's
+// resolver writes no served file).
+func envOrNone(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok {
 		return v
 	}
 	return fallback

@@ -12,22 +12,24 @@ import (
 // them, so that an event cannot be spelled one way by a writer and another
 // by the report.
 const (
-	EventSetup          = "setup"           // Setup
-	EventInit           = "init"            // Init
-	EventValidate       = "validate"        // Validate
-	EventDeploy         = "deploy"          // Deploy
-	EventDeployBlocked  = "deploy_blocked"  // Blocked
-	EventPromote        = "promote"         // Promote
-	EventPromoteBlocked = "promote_blocked" // Blocked
-	EventRollback       = "rollback"        // Rollback
-	EventRecover        = "recover"         // Recover: a change a killed command left, finished or undone
-	EventChaos          = "chaos"           // Chaos
-	EventTeardown       = "teardown"        // Teardown
-	EventAudit          = "audit"           // Audit
-	EventPolicyDecision = "policy_decision" // PolicyDecision
-	EventStatusScrape   = "status_scrape"   // StatusScrape
-	EventMetricsSample  = "metrics_sample"  // Sample
-	EventError          = "error"           // CommandError: a command that failed before it could say what it was
+	EventSetup          = "setup"            // Setup
+	EventInit           = "init"             // Init
+	EventValidate       = "validate"         // Validate
+	EventDeploy         = "deploy"           // Deploy
+	EventDeployBlocked  = "deploy_blocked"   // Blocked
+	EventPromote        = "promote"          // Promote
+	EventPromoteBlocked = "promote_blocked"  // Blocked
+	EventRollback       = "rollback"         // Rollback
+	EventRecover        = "recover"          // Recover: a change a killed command left, finished or undone
+	EventChaos          = "chaos"            // Chaos
+	EventTeardown       = "teardown"         // Teardown
+	EventAudit          = "audit"            // Audit
+	EventPolicyDecision = "policy_decision"  // PolicyDecision
+	EventStatusScrape   = "status_scrape"    // StatusScrape
+	EventMetricsSample  = "metrics_sample"   // Sample
+	EventError          = "error"            // CommandError: a command that failed before it could say what it was
+	EventCertificate    = "edge_certificate" // Certificate: a certificate the edge serves, obtained, renewed or failed
+	EventEdge           = "edge"             // Edge: the stack's host names joined or left the host's edge
 )
 
 // Release events.
@@ -155,6 +157,41 @@ type Chaos struct {
 	Instances *int   `json:"instances,omitempty"`
 	Result    string `json:"result"`
 	Error     string `json:"error,omitempty"`
+}
+
+// Certificate is the payload of EventCertificate: one host name's
+// certificate, installed for the edge to serve (Result ok) or not obtained
+// (failed: the edge serves the old one, if any, and Error says why).
+type Certificate struct {
+	Host   string `json:"host"`
+	Source string `json:"source"`           // acme or files
+	Action string `json:"action"`           // issue (a first one), renew (replacing one) or install (the operator's files)
+	Forced bool   `json:"forced,omitempty"` // renewed on request, not because it was due
+	Result string `json:"result"`
+	Issuer string `json:"issuer,omitempty"`
+	Serial string `json:"serial,omitempty"`
+	// NotAfter is when the installed certificate expires (RFC 3339).
+	NotAfter string `json:"not_after,omitempty"`
+	// Kept says what the edge serves after a failure: the old certificate
+	// until it expires, or nothing for this name.
+	Kept  string `json:"kept,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Edge is the payload of EventEdge: the stack's host names were routed to
+// it by the host's edge (joined) or no longer are (left).
+type Edge struct {
+	Action    string   `json:"action"` // joined or left
+	Hosts     []string `json:"hosts"`
+	HTTPPort  int      `json:"http_port,omitempty"`
+	HTTPSPort int      `json:"https_port,omitempty"`
+	TLS       string   `json:"tls,omitempty"`
+	// EdgeStarted and EdgeRemoved say the edge itself was started for this
+	// stack (the first on the host) or removed with it (the last).
+	EdgeStarted bool   `json:"edge_started,omitempty"`
+	EdgeRemoved bool   `json:"edge_removed,omitempty"`
+	Result      string `json:"result"`
+	Error       string `json:"error,omitempty"`
 }
 
 // Teardown is the payload of EventTeardown.

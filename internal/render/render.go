@@ -55,6 +55,9 @@ const (
 	// adminPort is where nginx's admin listener listens inside its
 	// container (AdminPort), unless the public port is this one.
 	adminPort = 9180
+	// EdgePort is where nginx listens for the host's edge (on the edge's
+	// network only).
+	EdgePort = 9182
 	// CanaryHost is the name nginx resolves for the new build during a release
 	// (the compose service).
 	CanaryHost = "canary"
@@ -181,6 +184,10 @@ type data struct {
 	Root  string
 	// SwarmRestart is the swarm restart condition for services.restart_policy.
 	SwarmRestart string
+	// EdgeNetwork is the host's edge network this stack's nginx joins, as
+	// EdgeAlias, to be reached on EdgePort (manifests with an edge section).
+	EdgeNetwork, EdgeAlias string
+	EdgePort               int
 	// SwarmUpdateDelay separates the replacement of one app task from the
 	// next: nginx has learnt the new task's address by then.
 	SwarmUpdateDelay string
@@ -212,6 +219,9 @@ type Options struct {
 	// Root is the project folder's absolute path: a swarm stack file names
 	// its bind mounts by absolute path.
 	Root string
+	// EdgeNetwork and EdgeAlias are the host's edge network and this
+	// stack's name on it, for a manifest with an edge section.
+	EdgeNetwork, EdgeAlias string
 }
 
 func (o Options) healthchecked(image string) bool {
@@ -284,6 +294,12 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		// Twice what nginx needs, under load too.
 		d.SwarmUpdateDelay = (2*ResolverStaleness + time.Second).String()
 	}
+	if m.Edge != nil {
+		if opt.EdgeNetwork == "" || opt.EdgeAlias == "" {
+			return nil, fmt.Errorf("render: the manifest has an edge section, but no edge network was given")
+		}
+		d.EdgeNetwork, d.EdgeAlias, d.EdgePort = opt.EdgeNetwork, opt.EdgeAlias, EdgePort
+	}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.
 		d.Apps = append(d.Apps, appService{Name: CanaryHost, Image: rel.Canary.Image, Mode: manifest.ModeCanary, Version: rel.Canary.Version, Restart: "no",
@@ -311,7 +327,7 @@ func execute(dir, name string, d data) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
 	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"quote": quote, "dict": dict, "join": filepath.Join}).Parse(string(text))
+	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"quote": quote, "dict": dict, "join": filepath.Join, "commas": func(s []string) string { return strings.Join(s, ", ") }}).Parse(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("parse template %s: %w", path, err)
 	}

@@ -39,7 +39,7 @@ func load(t *testing.T, name string) *manifest.Manifest {
 // renderAll renders m for project and returns the files by path.
 func renderAll(t *testing.T, m *manifest.Manifest, project string) map[string][]byte {
 	t.Helper()
-	files, err := Render(templatesDir, m, project)
+	files, err := RenderWith(templatesDir, m, project, Options{EdgeNetwork: "swiftdeploy-edge", EdgeAlias: project + ".stacks.swiftdeploy-edge"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +74,21 @@ func TestRenderMatchesGoldenFiles(t *testing.T) {
 				t.Errorf("%s differs from %s", MountedNginxConf, NginxConf)
 			}
 		})
+	}
+}
+
+// TestRenderEdgeMatchesGoldenFiles renders a stack behind the host's edge:
+// nginx listens for the edge on its network as well, passes the edge's
+// forwarded headers on, marks the cohort cookie Secure and adds HSTS there;
+// its own port is on the host's loopback.
+func TestRenderEdgeMatchesGoldenFiles(t *testing.T) {
+	files := renderManifest(t, "edge")
+	for _, path := range []string{NginxConf, ComposeFile} {
+		compareGolden(t, filepath.Join("testdata", "edge."+path+".golden"), files[path])
+	}
+	m := load(t, "edge")
+	if _, err := Render(templatesDir, m, DefaultProject); err == nil {
+		t.Error("a manifest with an edge section rendered with no edge network")
 	}
 }
 

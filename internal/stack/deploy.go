@@ -44,14 +44,33 @@ func (s *Stack) deploy(ctx context.Context) (err error) {
 	if err := runtimeReady(ctx, s, rt); err != nil {
 		return err
 	}
-	// A running app of another build is released, never recreated in place.
-	if released, err := s.releaseNewBuild(ctx, rt, m); released || err != nil {
+	if err := s.edgeReady(ctx, m); err != nil {
 		return err
 	}
-	if s.alreadyServing(ctx, rt, m) {
-		return nil
+	// A running app of another build is released, never recreated in place.
+	if released, err := s.releaseNewBuild(ctx, rt, m); released || err != nil {
+		return s.edgeAfter(ctx, m, err)
 	}
-	return s.bringUp(ctx, rt, m)
+	if s.alreadyServing(ctx, rt, m) {
+		return s.edgeAfter(ctx, m, nil)
+	}
+	return s.edgeAfter(ctx, m, s.bringUp(ctx, rt, m))
+}
+
+// edgeAfter routes the host's edge to the stack once it serves as m says
+// (or takes it off the edge, for a manifest without an edge section); a
+// deploy that failed changes no route.
+func (s *Stack) edgeAfter(ctx context.Context, m *manifest.Manifest, err error) error {
+	if err != nil {
+		return err
+	}
+	if err := s.edgeJoin(ctx, m); err != nil {
+		return err
+	}
+	if m.Edge == nil {
+		return s.edgeRemoveIfUnused(ctx)
+	}
+	return nil
 }
 
 // runtimeReady asks a runtime with needs of its own on this host (swarm)

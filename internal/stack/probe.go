@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"github.com/swiftdeploy/swiftdeploy/internal/edge"
 	"io"
 	"net/http"
 	"time"
@@ -46,7 +47,15 @@ func (s *Stack) withHealth(ctx context.Context, m *manifest.Manifest, i platform
 // render renders the generated files for m, with a release in progress
 // when rel is not nil.
 func (s *Stack) render(m *manifest.Manifest, rel *render.Release) ([]render.File, error) {
-	return render.RenderWith(s.path(TemplatesDir), m, s.Project, render.Options{Release: rel, Healthchecked: s.Healthchecked, Root: s.Root})
+	opt := render.Options{Release: rel, Healthchecked: s.Healthchecked, Root: s.Root}
+	if m.Edge != nil {
+		e, err := edge.Open()
+		if err != nil {
+			return nil, err
+		}
+		opt.EdgeNetwork, opt.EdgeAlias = e.Network(), edge.Alias(s.Project)
+	}
+	return render.RenderWith(s.path(TemplatesDir), m, s.Project, opt)
 }
 
 // instanceURL is path on an app instance itself, by its address on the

@@ -36,8 +36,16 @@ func (s *Stack) teardown(ctx context.Context, clean bool) (err error) {
 		return err
 	}
 	m, _ := s.loadManifest()
+	// The edge stops sending this stack's host names here first: they are
+	// answered 404 by the edge, not failed by a stack going down.
+	if err := s.edgeLeave(ctx); err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
 	removed, err := platform.DownEverywhere(ctx, m, s.runtimeConfig())
 	if err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
+	if err := s.edgeRemoveIfUnused(ctx); err != nil {
 		return fmt.Errorf("teardown: %w", err)
 	}
 	if len(removed) > 0 {
