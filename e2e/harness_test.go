@@ -71,6 +71,8 @@ type project struct {
 	port     int    // nginx port on the host
 	id       string
 	manifest string
+	// env is added to every target's environment (the edge's folder, say).
+	env []string
 }
 
 // manifestOptions shape a test manifest.
@@ -177,7 +179,7 @@ func (p *project) run(args ...string) (string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, targets, args...)
 	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), "SWIFTDEPLOY_PROJECT="+p.name, "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), "SWIFTDEPLOY_PROJECT="+p.name, "NO_COLOR=1"), p.env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	var exitErr *exec.ExitError

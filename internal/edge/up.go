@@ -51,7 +51,7 @@ func (e *Edge) render(image string, httpPort, httpsPort int) (nginx, compose []b
 	f := files{Project: e.Project, Network: e.Network(), Dir: e.Dir, Image: image, ResolverImage: ResolverImage,
 		HTTPPort: httpPort, HTTPSPort: httpsPort, HTTPContainerPort: httpContainerPort, HTTPSContainerPort: httpsContainerPort,
 		HTTPListen: strconv.Itoa(httpContainerPort), HTTPSListen: strconv.Itoa(httpsContainerPort),
-		Zone: Zone, ResolverHost: "edge-resolver", ResolverPort: resolverPort, StackPort: StackPort,
+		Zone: Zone, ResolverHost: "127.0.0.1", ResolverPort: resolverPort, StackPort: StackPort,
 		CertDir: mountedCerts, ChallengeRoot: mountedChallenges, CertCache: fmt.Sprintf("%ds", int(CertCache/time.Second))}
 	if httpsPort != 443 {
 		f.HTTPSSuffix = ":" + strconv.Itoa(httpsPort)

@@ -72,6 +72,9 @@ func (r *Runner) Test(ctx context.Context) error {
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
+	if err := acmeTestServer(ctx, r.Out); err != nil {
+		return err
+	}
 	r.Out.Step("go test ./... (unit, policy, golden, fuzz corpora and end-to-end tests)")
 	if err := r.goTest(ctx, "-count=1", "-timeout", TestTimeout.String(), "./..."); err != nil {
 		return fmt.Errorf("tests failed: %w", err)
@@ -176,5 +179,19 @@ func (r *Runner) Bench(ctx context.Context) error {
 	}
 	r.Out.Raw("\n" + table)
 	r.Out.OK("wrote %s/results.json and %s/results.md", BenchDir, BenchDir)
+	return nil
+}
+
+// acmeTestServer installs Debian's pebble, Let's Encrypt's ACME test
+// server, when it is missing: the end-to-end tests of the edge obtain real
+// certificates from it, through the real HTTP-01 flow, on loopback.
+func acmeTestServer(ctx context.Context, out *ui.Printer) error {
+	if docker.Available("pebble") && docker.Available("pebble-challtestsrv") {
+		return nil
+	}
+	out.Step("installing pebble, the ACME test server the edge's tests get certificates from")
+	if err := docker.AptInstall(ctx, "pebble"); err != nil {
+		return fmt.Errorf("the edge's tests need pebble: %w", err)
+	}
 	return nil
 }

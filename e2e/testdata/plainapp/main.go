@@ -2,7 +2,8 @@
 // not SwiftDeploy's, with no /metrics. It answers / and /healthz with its
 // MODE and APP_VERSION, and, run as `plainapp healthcheck`, probes its own
 // /healthz for the container healthcheck. The end-to-end tests release it to
-// show that a build without /metrics is judged from nginx's counts alone.
+// show that a build without /metrics is judged from nginx's counts alone,
+// and read /forwarded to see what the proxies in front said of the client.
 package main
 
 import (
@@ -28,6 +29,12 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"status":"ok","mode":%q,"version":%q}`, mode, version)
+	})
+	// What the proxies in front said about the client: the edge's tests
+	// read it.
+	mux.HandleFunc("/forwarded", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"proto":%q,"for":%q,"host":%q,"real_ip":%q,"request_host":%q}`, r.Header.Get("X-Forwarded-Proto"),
+			r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Real-IP"), r.Host)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {

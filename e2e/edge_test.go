@@ -1,0 +1,373 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// acmeServer is Let's Encrypt's ACME test server, Debian's pebble, with
+// pebble-challtestsrv as the DNS it asks: host processes on loopback, for one
+// test. Every name resolves to 127.0.0.1, where the test's edge publishes its
+// ports; pebble validates HTTP-01 on the edge's HTTP port, for real (no
+// PEBBLE_VA_ALWAYS_VALID).
+type acmeServer struct {
+	directory string
+	caFile    string // pebble's own HTTPS certificate, for the directory's clients
+	roots     *x509.CertPool
+	rootPEM   []byte // the root pebble issues under
+	dns       string // challtestsrv's DNS, host:port
+	mgmt      string // challtestsrv's management API, host:port
+}
+
+func startACME(t *testing.T, httpPort int) *acmeServer {
+	t.Helper()
+	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is not installed: the test target installs Debian's pebble (apt-get install pebble)", bin)
+		}
+	}
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t, "localhost", "127.0.0.1")
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	a := &acmeServer{caFile: write("pebble-listener.pem", certPEM), dns: fmt.Sprintf("127.0.0.1:%d", freePort(t)), mgmt: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	keyFile := write("pebble-listener-key.pem", keyPEM)
+	listen, manage := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	config, _ := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress": listen, "managementListenAddress": manage, "certificate": a.caFile, "privateKey": keyFile,
+		"httpPort": httpPort, "tlsPort": freePort(t), "ocspResponderURL": "", "externalAccountBindingRequired": false,
+	}})
+	configFile := write("pebble.json", config)
+	a.directory = "https://" + listen + "/dir"
+
+	start := func(name string, env []string, args ...string) {
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), env...)
+		log, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", name, err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			log.Close()
+			if t.Failed() {
+				out, _ := os.ReadFile(log.Name())
+				t.Logf("%s's log:\n%s", name, lastLinesOf(string(out), 30))
+			}
+		})
+	}
+	// Every A question is answered 127.0.0.1; no AAAA (pebble would try ::1
+	// first); its own challenge servers off, so the edge answers them.
+	start("pebble-challtestsrv", nil, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", a.dns,
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-management", a.mgmt)
+	// No random sleep before validating and no random nonce rejection: the
+	// flow is the real one, only without pebble's deliberate delays.
+	start("pebble", []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, "-config", configFile, "-dnsserver", a.dns)
+
+	insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	waitUntil(t, 20*time.Second, "pebble's management API", func() bool {
+		resp, err := insecure.Get("https://" + manage + "/roots/0")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		a.rootPEM, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK
+	})
+	a.roots = x509.NewCertPool()
+	if !a.roots.AppendCertsFromPEM(a.rootPEM) {
+		t.Fatalf("pebble's root is not PEM: %q", a.rootPEM)
+	}
+	return a
+}
+
+// selfSigned makes a certificate and key for a name and an address.
+func selfSigned(t *testing.T, name, ip string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if ip != "" {
+		tmpl.IPAddresses = []net.IP{net.ParseIP(ip)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+func lastLinesOf(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// testEdge is a test's own edge: its folder and ports, given to each
+// project's targets.
+type testEdge struct {
+	dir                 string
+	httpPort, httpsPort int
+	env                 []string
+}
+
+func newTestEdge(t *testing.T) *testEdge {
+	t.Helper()
+	e := &testEdge{dir: t.TempDir(), httpPort: freePort(t), httpsPort: freePort(t)}
+	e.env = []string{"SWIFTDEPLOY_EDGE_DIR=" + e.dir}
+	t.Cleanup(func() {
+		// The last stack's teardown removes the edge: nothing of it may be left.
+		out, _ := exec.Command("docker", "ps", "-a", "--format", "{{.Names}}", "--filter", "publish="+fmt.Sprint(e.httpsPort)).CombinedOutput()
+		if s := strings.TrimSpace(string(out)); s != "" {
+			t.Errorf("the edge was left running after the last teardown: %s", s)
+			exec.Command("docker", "rm", "-f", s).Run()
+		}
+	})
+	return e
+}
+
+// section is the manifest's edge section for hosts, with tls (indented
+// four spaces) and any further lines (indented two).
+func (e *testEdge) section(hosts, tls, more string) string {
+	return fmt.Sprintf("edge:\n  hosts: [%s]\n  http_port: %d\n  https_port: %d\n%s  tls:\n%s", hosts, e.httpPort, e.httpsPort, more, tls)
+}
+
+// client is an HTTPS client that trusts roots only, reaches every name at
+// the edge's ports on 127.0.0.1, and speaks HTTP/2 when the edge offers it.
+// conns counts the connections it opened.
+func (e *testEdge) client(roots *x509.CertPool, conns *atomic.Int64) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			if conns != nil {
+				conns.Add(1)
+			}
+			return dialer.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		},
+		MaxIdleConnsPerHost: 64,
+	}
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (e *testEdge) url(scheme, host, path string) string {
+	port := e.httpsPort
+	if scheme == "http" {
+		port = e.httpPort
+	}
+	return fmt.Sprintf("%s://%s:%d%s", scheme, host, port, path)
+}
+
+// edgeLoad keeps clients busy on one URL through the edge, each on
+// connections of its own, and counts failed requests and the connections
+// opened beyond the first of each client: a connection the edge reset or
+// closed is one more.
+type edgeLoad struct {
+	*httpLoad
+	conns   atomic.Int64
+	clients int
+}
+
+func startEdgeLoad(t *testing.T, e *testEdge, roots *x509.CertPool, url string, n int) *edgeLoad {
+	t.Helper()
+	l := &edgeLoad{clients: n}
+	client := e.client(roots, &l.conns)
+	l.httpLoad = startHTTPLoadWith(t, url, n, client)
+	return l
+}
+
+// reconnects is how many connections were opened beyond one per client.
+func (l *edgeLoad) reconnects() int64 { return l.conns.Load() - int64(l.clients) }
+
+func (l *edgeLoad) String() string {
+	return fmt.Sprintf("%s, %d connections for %d clients", l.httpLoad, l.conns.Load(), l.clients)
+}
+
+// protoOf fetches url and returns the protocol and status it was answered with.
+func protoOf(t *testing.T, c *http.Client, url string) (string, int, http.Header, string) {
+	t.Helper()
+	trace := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{})
+	req, _ := http.NewRequestWithContext(trace, http.MethodGet, url, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.Proto, resp.StatusCode, resp.Header, string(body)
+}
+
+// TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA puts the shipped
+// service on a.test and busybox's httpd on b.test behind one edge, with
+// certificates pebble issues through the real HTTP-01 flow, and checks what
+// a client sees: HTTPS with HTTP/2 under a certificate that chains to
+// pebble's root only, HTTP redirected, unknown names refused. Then, under
+// load on both, a.test is released, aborted, rolled back and torn down:
+// b.test loses no request and no connection. A renewal forced under load
+// changes the served serial with no failed request.
+func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
+	busybox, err := busyboxImages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEdge(t)
+	acme := startACME(t, e.httpPort)
+	acmeTLS := fmt.Sprintf("    directory: %s\n    ca_file: pebble.pem\n    email: ops@example.com\n", acme.directory)
+	caPEM, err := os.ReadFile(acme.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := newProject(t, manifestOptions{image: busybox[0]})
+	b.env = append(e.env, "SWIFTDEPLOY_EDGE_DNS="+acme.dns)
+	b.manifest = strings.NewReplacer("port: 3000", "port: 8000\n  health_path: /health.txt", `version: "2.0.0"`, `version: "1"`).Replace(b.manifest) +
+		e.section("b.test", acmeTLS, "")
+	b.write("manifest.yaml", b.manifest)
+	b.write("pebble.pem", string(caPEM))
+
+	a := newProject(t, manifestOptions{rollout: strings.Replace(quickRollout, "[10, 25, 50, 100]", "[50, 100]", 1)})
+	a.env = b.env
+	a.manifest += e.section("a.test", acmeTLS, "")
+	a.write("manifest.yaml", a.manifest)
+	a.write("pebble.pem", string(caPEM))
+
+	a.expect(0, []string{"starting the host's edge", "ordering certificates for a.test", "the edge serves a.test with a certificate from",
+		fmt.Sprintf("the host's edge serves https://a.test:%d/", e.httpsPort)}, "deploy")
+	b.expect(0, []string{"the edge serves b.test with a certificate from", fmt.Sprintf("the host's edge serves https://b.test:%d/", e.httpsPort)}, "deploy")
+
+	c := e.client(acme.roots, nil)
+	for host, want := range map[string]string{"a.test": `"status":"ok"`, "b.test": "ok\n"} {
+		path := map[string]string{"a.test": "/healthz", "b.test": "/health.txt"}[host]
+		proto, code, _, body := protoOf(t, c, e.url("https", host, path))
+		if proto != "HTTP/2.0" || code != 200 || !strings.Contains(body, want) {
+			t.Errorf("https://%s%s answered %s %d %q, want HTTP/2.0 200 with %q", host, path, proto, code, body, want)
+		}
+		_, code, h, _ := protoOf(t, c, e.url("http", host, "/some/path?q=1"))
+		if want := e.url("https", host, "/some/path?q=1"); code != http.StatusPermanentRedirect || h.Get("Location") != want {
+			t.Errorf("http://%s answered %d to %q, want 308 to %q", host, code, h.Get("Location"), want)
+		}
+	}
+	// curl, trusting pebble's root only, negotiates HTTP/2 as well.
+	rootFile := filepath.Join(t.TempDir(), "root.pem")
+	os.WriteFile(rootFile, acme.rootPEM, 0o644)
+	out, err := exec.Command("curl", "-sS", "--cacert", rootFile, "--resolve", fmt.Sprintf("a.test:%d:127.0.0.1", e.httpsPort),
+		"-o", "/dev/null", "-w", "%{http_version} %{http_code}", e.url("https", "a.test", "/")).CombinedOutput()
+	if err != nil || string(out) != "2 200" {
+		t.Errorf("curl over HTTPS: %v: %s, want HTTP/2 and 200", err, out)
+	}
+	// A name no stack serves: its handshake fails, and over HTTP it is a JSON 404.
+	if _, err := c.Get(e.url("https", "c.test", "/")); err == nil {
+		t.Error("the edge completed a TLS handshake for c.test, which no stack serves")
+	}
+	if _, code, _, body := protoOf(t, c, e.url("http", "c.test", "/")); code != 404 || !strings.Contains(body, `"code": 404`) {
+		t.Errorf("http://c.test answered %d %q, want the edge's JSON 404", code, body)
+	}
+	// A second claim on a.test is refused, naming the stack that has it.
+	other := newProject(t, manifestOptions{})
+	other.env = b.env
+	other.write("manifest.yaml", other.manifest+e.section("a.test", acmeTLS, ""))
+	other.expect(2, []string{"a.test is already served by the stack in " + a.dir}, "deploy")
+
+	// Under load on both names: a.test's release, an abort, a rollback and
+	// its teardown. b.test loses nothing.
+	bLoad := startEdgeLoad(t, e, acme.roots, e.url("https", "b.test", "/"), 20)
+	aLoad := startEdgeLoad(t, e, acme.roots, e.url("https", "a.test", "/"), 20)
+
+	a.write("manifest.yaml", strings.Replace(a.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	a.expect(0, []string{"released "}, "deploy")
+	a.write("manifest.yaml", strings.Replace(a.manifest, `version: "2.0.0"`, `version: "2.2.0"`, 1))
+	abort := runAsync(a, "deploy")
+	waitUntil(t, time.Minute, "the release of 2.2.0 to start its first step", func() bool { return a.exists(".swiftdeploy/release/recording") })
+	a.must("chaos", "-mode", "error", "-rate", "1")
+	if out := abort(); !strings.Contains(out, "abort") {
+		t.Errorf("the release of a failing build was not aborted:\n%s", out)
+	}
+	a.must("chaos", "-mode", "recover")
+
+	// A renewal forced while both names are under load.
+	before := servedSerial(t, e, acme.roots, "b.test")
+	b.expect(0, []string{"the edge serves b.test with a certificate from"}, "renew", "-force")
+	waitUntil(t, 15*time.Second, "the renewed certificate to be served", func() bool { return servedSerial(t, e, acme.roots, "b.test") != before })
+
+	time.Sleep(time.Second)
+	aLoad.stop()
+	t.Logf("a.test through a release, an abort and a renewal of b.test: %s", aLoad)
+	if aLoad.non2xx.Load() != 0 || aLoad.errs.Load() != 0 {
+		t.Errorf("a.test's requests failed during its release and abort: %s", aLoad)
+	}
+	a.teardownAndCheck()
+	time.Sleep(2 * time.Second)
+	if _, code, _, _ := protoOf(t, c, e.url("http", "a.test", "/")); code != 404 {
+		t.Errorf("after a.test's teardown http://a.test answered %d, want the edge's 404", code)
+	}
+	bLoad.stop()
+	t.Logf("b.test while a.test was released, aborted and torn down, and b.test's certificate renewed: %s", bLoad)
+	if bLoad.non2xx.Load() != 0 || bLoad.errs.Load() != 0 || bLoad.reconnects() != 0 {
+		t.Errorf("b.test was disturbed by a.test's changes: %s (%d connections beyond one per client)", bLoad, bLoad.reconnects())
+	}
+	b.expect(0, []string{"edge"}, "status", "-once")
+}
+
+// servedSerial is the serial of the certificate the edge serves for host.
+func servedSerial(t *testing.T, e *testEdge, roots *x509.CertPool, host string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.httpsPort), &tls.Config{ServerName: host, RootCAs: roots})
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", host, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// runAsync runs a target in the background; the returned func waits for
+// its output.
+func runAsync(p *project, args ...string) func() string {
+	done := make(chan string, 1)
+	go func() {
+		out, _ := p.run(args...)
+		done <- out
+	}()
+	return func() string { return <-done }
+}
