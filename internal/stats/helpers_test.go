@@ -23,3 +23,13 @@ func expectClose(t *testing.T, what string, got, want, rel float64) {
 		t.Errorf("%s = %.17g, want %.17g (relative error %.3g > %.3g)", what, got, want, math.Abs(got-want)/math.Abs(want), rel)
 	}
 }
+
+// finite reports whether every figure is a number JSON can carry.
+func finite(xs ...float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
