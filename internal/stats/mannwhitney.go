@@ -61,8 +61,9 @@ type MannWhitney struct {
 //
 // Ranking is by sorting, O(n log n), then one merge: 100,000 durations a
 // side take about 20 ms, 2 ms when they come sorted. Samples already sorted ascending are used as they are;
-// others are copied and sorted, never changed. A NaN is an error; a sample
-// without values leaves nothing to test (p = 1).
+// others are copied and sorted, never changed. A NaN or an infinite
+// duration is an error; a sample without values leaves nothing to test
+// (p = 1).
 func MannWhitneyGreater(canary, stable []float64) (MannWhitney, error) {
 	canary, stable, err := ascending(canary, stable)
 	if err != nil {
@@ -71,11 +72,12 @@ func MannWhitneyGreater(canary, stable []float64) (MannWhitney, error) {
 	return mannWhitney(canary, stable), nil
 }
 
-// ascending is both samples sorted, or an error for a NaN in either.
+// ascending is both samples sorted, or an error for a NaN or an infinity
+// in either (no request takes forever, and evidence must stay finite).
 func ascending(canary, stable []float64) ([]float64, []float64, error) {
 	for _, s := range [][]float64{canary, stable} {
-		if slices.ContainsFunc(s, math.IsNaN) {
-			return nil, nil, fmt.Errorf("stats: a duration is NaN")
+		if i := slices.IndexFunc(s, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }); i >= 0 {
+			return nil, nil, fmt.Errorf("stats: a duration is %v", s[i])
 		}
 	}
 	return sorted(canary), sorted(stable), nil

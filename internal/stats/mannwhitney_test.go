@@ -197,8 +197,10 @@ func TestMannWhitneyOfNothingToCompare(t *testing.T) {
 			t.Errorf("%v against %v: %+v", c[0], c[1], r)
 		}
 	}
-	if _, err := MannWhitneyGreater([]float64{0.1, math.NaN()}, []float64{0.1}); err == nil {
-		t.Error("a NaN duration was accepted")
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := MannWhitneyGreater([]float64{0.1}, []float64{0.1, bad}); err == nil {
+			t.Errorf("a duration of %v was accepted", bad)
+		}
 	}
 }
 
