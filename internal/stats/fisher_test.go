@@ -75,7 +75,7 @@ func TestFisherGreaterAtAMillionRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectClose(t, "FisherGreater", got, c.want, 1e-11)
+		expectClose(t, "FisherGreater", got, c.want, 1e-13)
 	}
 }
 
