@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ import (
 // ports; pebble validates HTTP-01 on the edge's HTTP port, for real (no
 // PEBBLE_VA_ALWAYS_VALID).
 type acmeServer struct {
+	stopCA    func() // stops pebble: the CA goes away, its DNS stays
 	directory string
 	caFile    string // pebble's own HTTPS certificate, for the directory's clients
 	roots     *x509.CertPool
@@ -39,7 +41,23 @@ type acmeServer struct {
 	mgmt      string // challtestsrv's management API, host:port
 }
 
-func startACME(t *testing.T, httpPort int) *acmeServer {
+// freePorts returns n different free ports: all are held until the last is
+// found, so the kernel cannot hand one out twice.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+func startACME(t *testing.T, httpPort int, ports []int) *acmeServer {
 	t.Helper()
 	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -55,17 +73,17 @@ func startACME(t *testing.T, httpPort int) *acmeServer {
 		}
 		return path
 	}
-	a := &acmeServer{caFile: write("pebble-listener.pem", certPEM), dns: fmt.Sprintf("127.0.0.1:%d", freePort(t)), mgmt: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	a := &acmeServer{caFile: write("pebble-listener.pem", certPEM), dns: fmt.Sprintf("127.0.0.1:%d", ports[0]), mgmt: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 	keyFile := write("pebble-listener-key.pem", keyPEM)
-	listen, manage := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	listen, manage := fmt.Sprintf("127.0.0.1:%d", ports[2]), fmt.Sprintf("127.0.0.1:%d", ports[3])
 	config, _ := json.Marshal(map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": manage, "certificate": a.caFile, "privateKey": keyFile,
-		"httpPort": httpPort, "tlsPort": freePort(t), "ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"httpPort": httpPort, "tlsPort": ports[4], "ocspResponderURL": "", "externalAccountBindingRequired": false,
 	}})
 	configFile := write("pebble.json", config)
 	a.directory = "https://" + listen + "/dir"
 
-	start := func(name string, env []string, args ...string) {
+	start := func(name string, env []string, args ...string) func() {
 		cmd := exec.Command(name, args...)
 		cmd.Env = append(os.Environ(), env...)
 		log, err := os.Create(filepath.Join(dir, name+".log"))
@@ -76,15 +94,22 @@ func startACME(t *testing.T, httpPort int) *acmeServer {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start %s: %v", name, err)
 		}
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+			})
+		}
 		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
+			stop()
 			log.Close()
 			if t.Failed() {
 				out, _ := os.ReadFile(log.Name())
 				t.Logf("%s's log:\n%s", name, lastLinesOf(string(out), 30))
 			}
 		})
+		return stop
 	}
 	// Every A question is answered 127.0.0.1; no AAAA (pebble would try ::1
 	// first); its own challenge servers off, so the edge answers them.
@@ -92,7 +117,7 @@ func startACME(t *testing.T, httpPort int) *acmeServer {
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-management", a.mgmt)
 	// No random sleep before validating and no random nonce rejection: the
 	// flow is the real one, only without pebble's deliberate delays.
-	start("pebble", []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, "-config", configFile, "-dnsserver", a.dns)
+	a.stopCA = start("pebble", []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, "-config", configFile, "-dnsserver", a.dns)
 
 	insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	waitUntil(t, 20*time.Second, "pebble's management API", func() bool {
@@ -151,9 +176,13 @@ type testEdge struct {
 	env                 []string
 }
 
-func newTestEdge(t *testing.T) *testEdge {
+// ports are the edge's and the ACME server's (acmePorts of them).
+const acmePorts = 5
+
+func newTestEdge(t *testing.T) (*testEdge, []int) {
 	t.Helper()
-	e := &testEdge{dir: t.TempDir(), httpPort: freePort(t), httpsPort: freePort(t)}
+	ports := freePorts(t, 2+acmePorts)
+	e := &testEdge{dir: t.TempDir(), httpPort: ports[0], httpsPort: ports[1]}
 	e.env = []string{"SWIFTDEPLOY_EDGE_DIR=" + e.dir}
 	t.Cleanup(func() {
 		// The last stack's teardown removes the edge: nothing of it may be left.
@@ -163,7 +192,7 @@ func newTestEdge(t *testing.T) *testEdge {
 			exec.Command("docker", "rm", "-f", s).Run()
 		}
 	})
-	return e
+	return e, ports[2:]
 }
 
 // section is the manifest's edge section for hosts, with tls (indented
@@ -206,23 +235,27 @@ func (e *testEdge) url(scheme, host, path string) string {
 // closed is one more.
 type edgeLoad struct {
 	*httpLoad
-	conns   atomic.Int64
-	clients int
+	conns atomic.Int64
+	base  int64 // connections once the clients were under way
 }
 
 func startEdgeLoad(t *testing.T, e *testEdge, roots *x509.CertPool, url string, n int) *edgeLoad {
 	t.Helper()
-	l := &edgeLoad{clients: n}
+	l := &edgeLoad{}
 	client := e.client(roots, &l.conns)
 	l.httpLoad = startHTTPLoadWith(t, url, n, client)
+	time.Sleep(time.Second)
+	l.base = l.conns.Load()
 	return l
 }
 
-// reconnects is how many connections were opened beyond one per client.
-func (l *edgeLoad) reconnects() int64 { return l.conns.Load() - int64(l.clients) }
+// reconnects is how many connections were opened once the clients were
+// under way: HTTP/2 multiplexes them on the ones they opened first, and only
+// a connection the edge closed or reset needs another.
+func (l *edgeLoad) reconnects() int64 { return l.conns.Load() - l.base }
 
 func (l *edgeLoad) String() string {
-	return fmt.Sprintf("%s, %d connections for %d clients", l.httpLoad, l.conns.Load(), l.clients)
+	return fmt.Sprintf("%s, %d connections (%d opened after the start)", l.httpLoad, l.conns.Load(), l.reconnects())
 }
 
 // protoOf fetches url and returns the protocol and status it was answered with.
@@ -245,15 +278,16 @@ func protoOf(t *testing.T, c *http.Client, url string) (string, int, http.Header
 // a client sees: HTTPS with HTTP/2 under a certificate that chains to
 // pebble's root only, HTTP redirected, unknown names refused. Then, under
 // load on both, a.test is released, aborted, rolled back and torn down:
-// b.test loses no request and no connection. A renewal forced under load
+// b.test loses no request and no connection, and a.test's own figures are
+// what its releases promise without an edge. A renewal forced under load
 // changes the served serial with no failed request.
 func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	busybox, err := busyboxImages()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newTestEdge(t)
-	acme := startACME(t, e.httpPort)
+	e, ports := newTestEdge(t)
+	acme := startACME(t, e.httpPort, ports)
 	acmeTLS := fmt.Sprintf("    directory: %s\n    ca_file: pebble.pem\n    email: ops@example.com\n", acme.directory)
 	caPEM, err := os.ReadFile(acme.caFile)
 	if err != nil {
@@ -317,26 +351,33 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 
 	a.write("manifest.yaml", strings.Replace(a.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
 	a.expect(0, []string{"released "}, "deploy")
-	a.write("manifest.yaml", strings.Replace(a.manifest, `version: "2.0.0"`, `version: "2.2.0"`, 1))
-	abort := runAsync(a, "deploy")
-	waitUntil(t, time.Minute, "the release of 2.2.0 to start its first step", func() bool { return a.exists(".swiftdeploy/release/recording") })
-	a.must("chaos", "-mode", "error", "-rate", "1")
-	if out := abort(); !strings.Contains(out, "abort") {
-		t.Errorf("the release of a failing build was not aborted:\n%s", out)
+	aLoad.stop()
+	t.Logf("a.test through its release: %s", aLoad)
+	if aLoad.non2xx.Load() != 0 || aLoad.errs.Load() != 0 {
+		t.Errorf("a.test's requests failed during its release: %s", aLoad)
 	}
-	a.must("chaos", "-mode", "recover")
+	// A bad build, aborted: a.test's clients see the canary's own 500s
+	// during its step, and no failed connection.
+	aLoad = startEdgeLoad(t, e, acme.roots, e.url("https", "a.test", "/"), 20)
+	a.write("manifest.yaml", strings.Replace(a.manifest, `version: "2.0.0"`, `version: "2.2.0"`, 1))
+	release := a.start(3*time.Minute, nil, "deploy")
+	a.waitForStep(release, 50)
+	a.expect(0, []string{"goes to its canary build"}, "chaos", "error", "-rate=1")
+	if out, code := release.wait(); code != 3 || !strings.Contains(out, "release aborted at step") {
+		t.Errorf("the release of a failing build exited %d, want 3 (aborted)", code)
+	}
+	aLoad.stop()
+	t.Logf("a.test through an aborted release (its non-2xx are the canary's own 500s): %s", aLoad)
+	if aLoad.errs.Load() != 0 {
+		t.Errorf("a.test's connections failed through the abort: %s", aLoad)
+	}
+	a.expect(0, []string{"rollback: "}, "rollback")
 
 	// A renewal forced while both names are under load.
 	before := servedSerial(t, e, acme.roots, "b.test")
 	b.expect(0, []string{"the edge serves b.test with a certificate from"}, "renew", "-force")
 	waitUntil(t, 15*time.Second, "the renewed certificate to be served", func() bool { return servedSerial(t, e, acme.roots, "b.test") != before })
 
-	time.Sleep(time.Second)
-	aLoad.stop()
-	t.Logf("a.test through a release, an abort and a renewal of b.test: %s", aLoad)
-	if aLoad.non2xx.Load() != 0 || aLoad.errs.Load() != 0 {
-		t.Errorf("a.test's requests failed during its release and abort: %s", aLoad)
-	}
 	a.teardownAndCheck()
 	time.Sleep(2 * time.Second)
 	if _, code, _, _ := protoOf(t, c, e.url("http", "a.test", "/")); code != 404 {
@@ -345,9 +386,50 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	bLoad.stop()
 	t.Logf("b.test while a.test was released, aborted and torn down, and b.test's certificate renewed: %s", bLoad)
 	if bLoad.non2xx.Load() != 0 || bLoad.errs.Load() != 0 || bLoad.reconnects() != 0 {
-		t.Errorf("b.test was disturbed by a.test's changes: %s (%d connections beyond one per client)", bLoad, bLoad.reconnects())
+		t.Errorf("b.test was disturbed by a.test's changes: %s", bLoad)
 	}
-	b.expect(0, []string{"edge"}, "status", "-once")
+	b.expect(0, []string{"Edge running on ports", "b.test  CN=Pebble Intermediate"}, "status", "-once")
+
+	// A name that resolves elsewhere is reported before the CA is asked.
+	acme.answer(t, "d.test", "192.0.2.9")
+	d := newProject(t, manifestOptions{})
+	d.env = b.env
+	d.write("manifest.yaml", d.manifest+e.section("d.test", acmeTLS, ""))
+	d.write("pebble.pem", string(caPEM))
+	d.expect(2, []string{"d.test resolves to 192.0.2.9, which does not lead to this host's edge"}, "validate")
+
+	// The CA gone: a renewal fails, says so, and the old certificate serves on.
+	serial := servedSerial(t, e, acme.roots, "b.test")
+	acme.stopCA()
+	b.expect(1, []string{"the edge keeps serving the one that expires", "no new certificate for b.test (the old one still serves)"}, "renew", "-force")
+	if got := servedSerial(t, e, acme.roots, "b.test"); got != serial {
+		t.Errorf("after a failed renewal the edge serves serial %s, want the old %s", got, serial)
+	}
+	var failed bool
+	for _, ev := range b.events() {
+		failed = failed || ev["event"] == "edge_certificate" && ev["result"] == "failed" && strings.HasPrefix(fmt.Sprint(ev["kept"]), "the certificate expiring")
+	}
+	if !failed {
+		t.Error("history does not record the failed renewal and what the edge kept serving")
+	}
+	b.must("audit")
+	if report := b.read("audit_report.md"); !strings.Contains(report, "renew b.test (acme, forced)") {
+		t.Errorf("the audit report does not list b.test's renewals:\n%s", report)
+	}
+}
+
+// answer makes pebble's DNS answer name with addr.
+func (a *acmeServer) answer(t *testing.T, name, addr string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"host": name + ".", "addresses": []string{addr}})
+	resp, err := http.Post("http://"+a.mgmt+"/add-a", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("challtestsrv add-a: %s", resp.Status)
+	}
 }
 
 // servedSerial is the serial of the certificate the edge serves for host.
@@ -359,15 +441,4 @@ func servedSerial(t *testing.T, e *testEdge, roots *x509.CertPool, host string) 
 	}
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
-}
-
-// runAsync runs a target in the background; the returned func waits for
-// its output.
-func runAsync(p *project, args ...string) func() string {
-	done := make(chan string, 1)
-	go func() {
-		out, _ := p.run(args...)
-		done <- out
-	}()
-	return func() string { return <-done }
 }

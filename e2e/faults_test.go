@@ -37,7 +37,7 @@ func (p *project) start(limit time.Duration, env []string, args ...string) *back
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, targets, args...)
 	cmd.Dir = p.dir
-	cmd.Env = append(append(os.Environ(), "SWIFTDEPLOY_PROJECT="+p.name, "NO_COLOR=1"), env...)
+	cmd.Env = append(append(append(os.Environ(), "SWIFTDEPLOY_PROJECT="+p.name, "NO_COLOR=1"), p.env...), env...)
 	// docker children may hold the output pipe after a kill: do not wait for them.
 	cmd.WaitDelay = 5 * time.Second
 	b := &background{t: p.t, args: args, limit: limit, cmd: cmd, done: make(chan struct{}), ctx: ctx}

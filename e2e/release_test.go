@@ -48,9 +48,14 @@ func startHTTPLoad(t testing.TB, url string, conns int) *httpLoad {
 // each answer.
 func startHTTPLoadWaiting(t testing.TB, url string, conns int, timeout time.Duration) *httpLoad {
 	t.Helper()
-	l := &httpLoad{versions: map[string]int64{}}
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
-	client := &http.Client{Transport: transport, Timeout: timeout}
+	return startHTTPLoadWith(t, url, conns, &http.Client{Transport: transport, Timeout: timeout})
+}
+
+// startHTTPLoadWith is startHTTPLoad with conns clients sharing client.
+func startHTTPLoadWith(t testing.TB, url string, conns int, client *http.Client) *httpLoad {
+	t.Helper()
+	l := &httpLoad{versions: map[string]int64{}}
 	for range conns {
 		l.wg.Add(1)
 		go func() {

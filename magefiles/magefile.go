@@ -71,6 +71,11 @@ func Teardown(ctx context.Context, clean *bool) error {
 	return run(func(s *stack.Stack) error { return s.Teardown(ctx, clean != nil && *clean) })
 }
 
+// Renew renews the certificates the host's edge serves for this stack that are due (a third of their life left); -force renews them now.
+func Renew(ctx context.Context, force *bool) error {
+	return run(func(s *stack.Stack) error { return s.Renew(ctx, force != nil && *force) })
+}
+
 // run builds the stack for the current folder, runs do and turns its error into
 // SwiftDeploy's exit code with a one-line message.
 func run(do func(*stack.Stack) error) error {

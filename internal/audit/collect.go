@@ -2,6 +2,8 @@ package audit
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/gate"
@@ -114,7 +116,42 @@ func (c *collector) add(raw history.Raw, l line) {
 	case *history.CommandError:
 		c.errors++
 		c.row(e, joinNonEmpty(": ", p.Command, p.Message))
+	case *history.Certificate:
+		c.addCertificate(e, p)
+	case *history.Edge:
+		c.addEdge(e, p)
 	}
+}
+
+// addCertificate lists a certificate the edge got for a host name, or
+// failed to get, with what it serves then.
+func (c *collector) addCertificate(e event, p *history.Certificate) {
+	detail := p.Action + " " + p.Host + " (" + p.Source
+	if p.Forced {
+		detail += ", forced"
+	}
+	detail += ")"
+	if p.Result == "ok" {
+		detail += ": " + joinNonEmpty(", ", p.Issuer, "serial "+p.Serial, "expires "+p.NotAfter)
+	} else {
+		detail += ": " + joinNonEmpty("; ", p.Error, "serving "+p.Kept)
+	}
+	c.row(e, detail)
+}
+
+// addEdge lists the stack's host names joining or leaving the host's edge.
+func (c *collector) addEdge(e event, p *history.Edge) {
+	detail := p.Action + " the host's edge: " + strings.Join(p.Hosts, ", ")
+	if p.TLS != "" {
+		detail += fmt.Sprintf(" (TLS %s, ports %d/%d)", p.TLS, p.HTTPPort, p.HTTPSPort)
+	}
+	if p.EdgeStarted {
+		detail += "; the edge was started"
+	}
+	if p.EdgeRemoved {
+		detail += "; the edge was removed"
+	}
+	c.row(e, detail)
 }
 
 func (c *collector) row(e event, detail string) {

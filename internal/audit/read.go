@@ -72,6 +72,10 @@ func payloadOf(event string) any {
 		return &history.Init{}
 	case history.EventError:
 		return &history.CommandError{}
+	case history.EventCertificate:
+		return &history.Certificate{}
+	case history.EventEdge:
+		return &history.Edge{}
 	}
 	return nil
 }

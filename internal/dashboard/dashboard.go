@@ -59,6 +59,31 @@ type Snapshot struct {
 
 	// Release is a release in progress, nil when none.
 	Release *Release
+	// Edge is the host's edge serving this stack by name, nil for a stack
+	// without an edge section.
+	Edge *Edge
+}
+
+// Edge is what status shows of the host's edge for this stack.
+type Edge struct {
+	Running             bool
+	HTTPPort, HTTPSPort int
+	TLS                 string // acme, files or off
+	Routed              bool   // the edge routes the stack's host names here
+	Hosts               []EdgeHost
+	Problem             string // why the edge's state is not known ("" when it is)
+}
+
+// EdgeHost is one host name and the certificate the edge serves for it.
+type EdgeHost struct {
+	Name string
+	// Issuer, Serial and NotAfter describe its certificate; Issuer is ""
+	// when it has none.
+	Issuer   string
+	Serial   string
+	NotAfter time.Time
+	// RenewAfter is when it is due for renewal (a third of its life left).
+	RenewAfter time.Time
 }
 
 // A domain's status as both outputs show it.

@@ -32,6 +32,41 @@ type document struct {
 	Containers        []containerDoc       `json:"containers"`
 	Policies          map[string]policyDoc `json:"policies"`
 	Release           *releaseDoc          `json:"release"`
+	Edge              *edgeDoc             `json:"edge,omitempty"`
+}
+
+type edgeDoc struct {
+	Running   bool          `json:"running"`
+	Routed    bool          `json:"routed"`
+	HTTPPort  int           `json:"http_port"`
+	HTTPSPort int           `json:"https_port"`
+	TLS       string        `json:"tls"`
+	Problem   string        `json:"problem,omitempty"`
+	Hosts     []edgeHostDoc `json:"hosts"`
+}
+
+type edgeHostDoc struct {
+	Name       string  `json:"name"`
+	Issuer     *string `json:"issuer"`
+	Serial     *string `json:"serial"`
+	NotAfter   *string `json:"not_after"`
+	RenewAfter *string `json:"renew_after"`
+}
+
+func edgeDocOf(e *Edge) *edgeDoc {
+	if e == nil {
+		return nil
+	}
+	d := &edgeDoc{Running: e.Running, Routed: e.Routed, HTTPPort: e.HTTPPort, HTTPSPort: e.HTTPSPort, TLS: e.TLS, Problem: e.Problem, Hosts: []edgeHostDoc{}}
+	for _, h := range e.Hosts {
+		hd := edgeHostDoc{Name: h.Name}
+		if h.Issuer != "" {
+			na, ra := h.NotAfter.UTC().Format(time.RFC3339), h.RenewAfter.UTC().Format(time.RFC3339)
+			hd.Issuer, hd.Serial, hd.NotAfter, hd.RenewAfter = optString(h.Issuer), optString(h.Serial), &na, &ra
+		}
+		d.Hosts = append(d.Hosts, hd)
+	}
+	return d
 }
 
 type containerDoc struct {
@@ -66,6 +101,7 @@ func JSON(s Snapshot) ([]byte, error) {
 		Version:    optString(s.Version),
 		Containers: containerDocs(s.Containers),
 		Release:    releaseDocOf(s.Release),
+		Edge:       edgeDocOf(s.Edge),
 	}
 	if s.Up {
 		doc.Chaos = optString(s.Chaos)

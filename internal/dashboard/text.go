@@ -33,6 +33,9 @@ func Text(s Snapshot, color bool) string {
 	}
 	b.WriteString("\n")
 	writeRows(&b, summaryRows(s, p))
+	if s.Edge != nil {
+		writeEdge(&b, s.At, s.Edge, p)
+	}
 	fmt.Fprintf(&b, "\n%s\n", p.bold("Containers"))
 	writeContainers(&b, s.At, s.Containers, p)
 	fmt.Fprintf(&b, "\n%s\n", p.bold("Policies"))
@@ -296,5 +299,36 @@ func (p palette) status(s string) string {
 		return p.fail(s)
 	default:
 		return p.warn(s)
+	}
+}
+
+// writeEdge shows the host's edge: whether it runs and routes here, and each
+// host name's certificate with its expiry.
+func writeEdge(b *strings.Builder, at time.Time, e *Edge, p palette) {
+	state := fmt.Sprintf("running on ports %d and %d", e.HTTPPort, e.HTTPSPort)
+	switch {
+	case e.Problem != "":
+		state = p.warn(e.Problem)
+	case !e.Running:
+		state = p.fail("not running")
+	case !e.Routed:
+		state += ", " + p.warn("not routing this stack's names (deploy routes them)")
+	}
+	fmt.Fprintf(b, "\n%s %s (TLS %s)\n", p.bold("Edge"), state, e.TLS)
+	for _, h := range e.Hosts {
+		switch {
+		case e.TLS == "off":
+			fmt.Fprintf(b, "  %s  http only\n", h.Name)
+		case h.Issuer == "":
+			fmt.Fprintf(b, "  %s  %s\n", h.Name, p.fail("no certificate"))
+		default:
+			expiry := "expires " + h.NotAfter.UTC().Format("2006-01-02")
+			if at.After(h.NotAfter) {
+				expiry = p.fail("EXPIRED " + h.NotAfter.UTC().Format("2006-01-02"))
+			} else if at.After(h.RenewAfter) {
+				expiry = p.warn(expiry + ", renewal due (run renew)")
+			}
+			fmt.Fprintf(b, "  %s  %s, %s, serial %s\n", h.Name, h.Issuer, expiry, h.Serial)
+		}
 	}
 }

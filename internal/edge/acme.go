@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -230,9 +229,4 @@ func (e *Edge) SelfCheck(ctx context.Context, hosts []string, httpPort int, look
 		}
 	}
 	return nil
-}
-
-// pemBlock is used by tests to write keys.
-func pemBlock(kind string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -42,13 +41,12 @@ type Cert struct {
 	Installed time.Time `json:"installed"`
 }
 
-// Due reports whether c should be renewed at now: when a third of its
-// lifetime is left (30 days of a 90-day certificate), as Let's Encrypt
-// advises.
-func (c Cert) Due(now time.Time) bool {
-	life := c.NotAfter.Sub(c.NotBefore)
-	return now.After(c.NotAfter.Add(-life / 3))
-}
+// RenewAfter is when c is due for renewal: when a third of its lifetime is
+// left (30 days of a 90-day certificate), as Let's Encrypt advises.
+func (c Cert) RenewAfter() time.Time { return c.NotAfter.Add(-c.NotAfter.Sub(c.NotBefore) / 3) }
+
+// Due reports whether c should be renewed at now.
+func (c Cert) Due(now time.Time) bool { return now.After(c.RenewAfter()) }
 
 // Certificate returns host's installed certificate; ok is false when none is.
 func (e *Edge) Certificate(host string) (Cert, bool, error) {
@@ -140,22 +138,41 @@ func supportedKey(k crypto.PrivateKey) bool {
 	return false
 }
 
+// CheckFiles says why the operator's certificate and key would not be
+// installed for hosts, installing nothing.
+func CheckFiles(hosts []string, certFile, keyFile string) error {
+	chain, key, err := readPair(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if _, err := checkPair(h, chain, key, time.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readPair(certFile, keyFile string) (chain, key []byte, err error) {
+	if chain, err = os.ReadFile(certFile); err != nil {
+		return nil, nil, fmt.Errorf("%w: edge.tls.cert: %v", fail.ErrInvalid, err)
+	}
+	if key, err = os.ReadFile(keyFile); err != nil {
+		return nil, nil, fmt.Errorf("%w: edge.tls.key: %v", fail.ErrInvalid, err)
+	}
+	return chain, key, nil
+}
+
 // InstallFiles installs the operator's certificate and key (edge.tls.mode:
 // files) for each host, after checking that they are a pair, cover every
 // host and are valid now.
 func (e *Edge) InstallFiles(hosts []string, certFile, keyFile string) ([]Cert, error) {
-	chain, err := os.ReadFile(certFile)
-	if err != nil {
-		return nil, fmt.Errorf("%w: edge.tls.cert: %v", fail.ErrInvalid, err)
+	if err := CheckFiles(hosts, certFile, keyFile); err != nil { // every host first: nothing is installed for a file that fails one
+		return nil, err
 	}
-	key, err := os.ReadFile(keyFile)
+	chain, key, err := readPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w: edge.tls.key: %v", fail.ErrInvalid, err)
-	}
-	for _, h := range hosts { // every host first: nothing is installed for a file that fails one
-		if _, err := checkPair(h, chain, key, time.Now()); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	var out []Cert
 	for _, h := range hosts {
@@ -179,13 +196,4 @@ func samePEM(path string, chain, key []byte) bool {
 	}
 	want := append(append(bytes.TrimSpace(chain), '\n'), bytes.TrimSpace(key)...)
 	return bytes.Equal(bytes.TrimSpace(have), want)
-}
-
-// leafOf returns the first certificate of a PEM chain.
-func leafOf(chain []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(chain)
-	if block == nil {
-		return nil, errors.New("no PEM certificate")
-	}
-	return x509.ParseCertificate(block.Bytes)
 }

@@ -2,15 +2,21 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/dashboard"
 	"github.com/swiftdeploy/swiftdeploy/internal/edge"
+	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/host"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
@@ -72,7 +78,7 @@ func (s *Stack) edgeReady(ctx context.Context, m *manifest.Manifest) error {
 	if started {
 		s.Out.OK("the host's edge runs (%s, %s)", e.Project, e.Dir)
 	}
-	if err := s.edgeCertificates(ctx, e, m, false); err != nil {
+	if err := s.edgeCertificates(ctx, e, m, false, false); err != nil {
 		if len(claims) == 0 {
 			// The first stack on this host could not get its certificates:
 			// no edge is left behind for nothing.
@@ -89,7 +95,10 @@ func (s *Stack) edgeReady(ctx context.Context, m *manifest.Manifest) error {
 // directory, or force says so. A name whose order fails keeps its old
 // certificate, if it has one, and the failure is recorded; a name left with
 // none fails the command.
-func (s *Stack) edgeCertificates(ctx context.Context, e *edge.Edge, m *manifest.Manifest, force bool) error {
+//
+// renewing is renew's run: a failed order fails it even when the old
+// certificate still serves, so that a scheduled renew says so.
+func (s *Stack) edgeCertificates(ctx context.Context, e *edge.Edge, m *manifest.Manifest, force, renewing bool) error {
 	switch m.Edge.TLS.Mode {
 	case manifest.TLSOff:
 		return nil
@@ -142,7 +151,7 @@ func (s *Stack) edgeCertificates(ctx context.Context, e *edge.Edge, m *manifest.
 		for _, h := range wanted {
 			s.recordCertFailure(h, old, force, err)
 		}
-		return s.certFailure(wanted, old, err)
+		return s.certFailure(wanted, old, err, renewing)
 	}
 	s.Out.Step("ordering certificates for %s (HTTP-01, answered by the edge)", strings.Join(wanted, ", "))
 	start := time.Now()
@@ -168,7 +177,7 @@ func (s *Stack) edgeCertificates(ctx context.Context, e *edge.Edge, m *manifest.
 			missing = append(missing, h)
 		}
 	}
-	return s.certFailure(missing, old, err)
+	return s.certFailure(missing, old, err, renewing)
 }
 
 func (s *Stack) recordCertFailure(host string, old map[string]edge.Cert, force bool, err error) {
@@ -180,20 +189,25 @@ func (s *Stack) recordCertFailure(host string, old map[string]edge.Cert, force b
 }
 
 // certFailure is the command's error for names whose order failed: a name
-// that still has a valid certificate only warns, one left with none fails.
-func (s *Stack) certFailure(hosts []string, old map[string]edge.Cert, err error) error {
-	var bare []string
+// that still has a valid certificate only warns (unless strict), one left
+// with none fails.
+func (s *Stack) certFailure(hosts []string, old map[string]edge.Cert, err error, strict bool) error {
+	var bare, kept []string
 	for _, h := range hosts {
 		if c, ok := old[h]; ok && time.Now().Before(c.NotAfter) {
-			s.Out.Warn("%s: no new certificate (%v); the edge keeps serving the one that expires %s", h, err, c.NotAfter.Format(time.RFC3339))
+			s.Out.Warn("%s: no new certificate; the edge keeps serving the one that expires %s", h, c.NotAfter.Format(time.RFC3339))
+			kept = append(kept, h)
 			continue
 		}
 		bare = append(bare, h)
 	}
-	if len(bare) == 0 {
-		return nil
+	switch {
+	case len(bare) > 0:
+		return fmt.Errorf("no certificate for %s: %w", strings.Join(bare, ", "), err)
+	case strict && len(kept) > 0:
+		return fmt.Errorf("no new certificate for %s (the old one still serves): %w", strings.Join(kept, ", "), err)
 	}
-	return fmt.Errorf("no certificate for %s: %w", strings.Join(bare, ", "), err)
+	return nil
 }
 
 // edgeJoin routes m's host names to this stack's nginx, once the stack
@@ -216,10 +230,16 @@ func (s *Stack) edgeJoin(ctx context.Context, m *manifest.Manifest) error {
 	prev, _ := e.Claims()
 	for _, c := range prev {
 		if c.Project == s.Project && strings.Join(c.Hosts, ",") == strings.Join(claim.Hosts, ",") && c.TLS == claim.TLS {
-			return e.Register(claim) // the same routes: nothing to say
+			if err := e.Register(claim); err != nil { // the same routes: nothing to say
+				return err
+			}
+			return s.edgeRoutes(ctx, m)
 		}
 	}
 	if err := e.Register(claim); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if err := s.edgeRoutes(ctx, m); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
 	scheme := "https"
@@ -315,4 +335,164 @@ func shortSerial(s string) string {
 		return s[:12] + "…"
 	}
 	return s
+}
+
+// Renew renews the certificates the host's edge serves for this stack's
+// host names: those that are due, or all of them with force. The edge
+// serves a renewed certificate from its next handshakes, without a reload;
+// a failed order keeps the old one served, and says so.
+func (s *Stack) Renew(ctx context.Context, force bool) error {
+	command := "renew"
+	if force {
+		command += " -force"
+	}
+	return s.exclusive(ctx, command, func() error {
+		m, err := s.loadManifest()
+		if err != nil {
+			return err
+		}
+		if m.Edge == nil || m.Edge.TLS.Mode != manifest.TLSACME {
+			return fmt.Errorf("%w: renew: %s has no edge section with tls mode acme: no certificate of this stack is SwiftDeploy's to renew", fail.ErrInvalid, ManifestFile)
+		}
+		e, err := edge.Open()
+		if err != nil {
+			return err
+		}
+		if err := engine(ctx); err != nil {
+			return err
+		}
+		if !e.Running(ctx) {
+			return fmt.Errorf("renew: the host's edge is not running: deploy the stack first")
+		}
+		l, err := e.Lock(ctx, command+" "+s.Project)
+		if err != nil {
+			return err
+		}
+		defer l.Release()
+		if err := s.edgeCertificates(ctx, e, m, force, true); err != nil {
+			return fmt.Errorf("renew: %w", err)
+		}
+		for _, h := range m.Edge.Hosts {
+			if c, ok, _ := e.Certificate(h); ok {
+				s.Out.OK("%s: certificate from %s, serial %s, expires %s (renewal due %s)", h, c.Issuer, shortSerial(c.Serial),
+					c.NotAfter.Format("2006-01-02"), c.RenewAfter().Format("2006-01-02"))
+			}
+		}
+		return nil
+	})
+}
+
+// edgeStatus is what status shows of the host's edge for m (nil without an
+// edge section).
+func (s *Stack) edgeStatus(ctx context.Context, m *manifest.Manifest) *dashboard.Edge {
+	if m == nil || m.Edge == nil {
+		return nil
+	}
+	v := &dashboard.Edge{HTTPPort: m.Edge.HTTPPort, HTTPSPort: m.Edge.HTTPSPort, TLS: m.Edge.TLS.Mode}
+	e, err := edge.Open()
+	if err != nil {
+		v.Problem = err.Error()
+		return v
+	}
+	v.Running = e.Running(ctx)
+	if claims, err := e.Claims(); err == nil {
+		for _, c := range claims {
+			v.Routed = v.Routed || c.Project == s.Project
+		}
+	}
+	for _, h := range m.Edge.Hosts {
+		eh := dashboard.EdgeHost{Name: h}
+		if c, ok, err := e.Certificate(h); err == nil && ok {
+			eh.Issuer, eh.Serial, eh.NotAfter = c.Issuer, c.Serial, c.NotAfter
+			eh.RenewAfter = c.RenewAfter()
+		}
+		v.Hosts = append(v.Hosts, eh)
+	}
+	return v
+}
+
+// edgeChecks are validate's checks of m's edge section: the claim on its
+// host names, the edge's ports, and its certificates' source, before any CA
+// is asked. add records one check.
+func (s *Stack) edgeChecks(ctx context.Context, m *manifest.Manifest, engineErr error, add func(name, note string, err error)) {
+	if m.Edge == nil {
+		return
+	}
+	e, err := edge.Open()
+	if err != nil {
+		add("edge: the host's edge folder", "", err)
+		return
+	}
+	hosts := strings.Join(m.Edge.Hosts, ", ")
+	add("edge: "+hosts+" belong to no other stack", "", e.Check(edge.ClaimOf(m, s.Project, s.Root)))
+	running := engineErr == nil && e.Running(ctx)
+	for _, p := range []int{m.Edge.HTTPPort, m.Edge.HTTPSPort} {
+		name := fmt.Sprintf("edge: port %d is free for the host's edge", p)
+		if running {
+			add(name, "the edge runs on it", nil)
+			continue
+		}
+		note, err := host.PortFree(ctx, p, e.Project, engineErr == nil)
+		add(name, note, err)
+	}
+	switch m.Edge.TLS.Mode {
+	case manifest.TLSFiles:
+		add("edge: "+m.Edge.TLS.Cert+" and "+m.Edge.TLS.Key+" are a valid certificate for "+hosts, "", edge.CheckFiles(m.Edge.Hosts, s.path(m.Edge.TLS.Cert), s.path(m.Edge.TLS.Key)))
+	case manifest.TLSACME:
+		for _, h := range m.Edge.Hosts {
+			addrs, err := lookupHost(ctx, h)
+			if err != nil {
+				err = fmt.Errorf("%w: %s does not resolve (%v): point its DNS A record at this host before the CA is asked (CAs limit failed validations)", fail.ErrInvalid, h, err)
+			}
+			note := "resolves to " + strings.Join(addrs, ", ")
+			if err == nil && running {
+				if err = e.SelfCheck(ctx, []string{h}, m.Edge.HTTPPort, lookupHost); err == nil {
+					note += ", which leads to this host's edge"
+				} else {
+					err = fmt.Errorf("%w: %v", fail.ErrInvalid, err)
+				}
+			}
+			add("edge: "+h+" leads here for the ACME CA", note, err)
+		}
+	}
+}
+
+// edgeRoutes waits until the host's edge sends each of m's host names to
+// this stack's nginx: the health path asked through the edge, as a client
+// would ask it, is answered by this stack (its nginx marks every answer).
+func (s *Stack) edgeRoutes(ctx context.Context, m *manifest.Manifest) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for _, h := range m.Edge.Hosts {
+		scheme, port := "https", m.Edge.HTTPSPort
+		if !m.Edge.HTTPS() {
+			scheme, port = "http", m.Edge.HTTPPort
+		}
+		// On this host's loopback, with the name for SNI and Host: the
+		// certificate is the edge's own, installed moments ago.
+		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: h, InsecureSkipVerify: true},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			}}
+		client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		url := fmt.Sprintf("%s://%s:%d%s", scheme, h, port, m.Services.HealthPath)
+		_, err := s.waitFor(ctx, "the host's edge to route "+h+" here", 100*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			resp.Body.Close()
+			if resp.Header.Get("X-Deployed-By") != "swiftdeploy" {
+				return false, "the edge answers " + resp.Status + " itself", nil
+			}
+			return true, "", nil
+		})
+		tr.CloseIdleConnections()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -144,6 +144,7 @@ func (s *Stack) snapshot(ctx context.Context, m *manifest.Manifest, eng *policy.
 		snap.Problem = err.Error()
 	}
 	snap.Domains = s.statusDomains(ctx, m, eng, policyErr, snap, window)
+	snap.Edge = s.edgeStatus(ctx, m)
 	return snap
 }
 

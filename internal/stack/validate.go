@@ -98,6 +98,7 @@ func (s *Stack) validate(ctx context.Context) error {
 		}
 		add(c.CheckName(), note, err)
 	}
+	s.edgeChecks(ctx, m, engineErr, add)
 	if engineErr == nil {
 		s.restartSafety(ctx, m)
 	}

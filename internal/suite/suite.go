@@ -22,7 +22,7 @@ import (
 )
 
 // TestTimeout bounds the go test run of the whole suite.
-const TestTimeout = 14 * time.Minute
+const TestTimeout = 17 * time.Minute
 
 // FuzzExecs is how many generated inputs the test target gives each fuzz
 // target beyond its seed corpus: enough to catch a shallow crash, few enough for
