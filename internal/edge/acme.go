@@ -48,9 +48,9 @@ type account struct {
 	key   crypto.Signer
 }
 
-func (a *account) GetEmail() string                        { return a.email }
+func (a *account) GetEmail() string                       { return a.email }
 func (a *account) GetRegistration() *acme.ExtendedAccount { return a.reg }
-func (a *account) GetPrivateKey() crypto.Signer            { return a.key }
+func (a *account) GetPrivateKey() crypto.Signer           { return a.key }
 
 // webroot answers HTTP-01 challenges by writing each key authorization
 // where the edge serves it.

@@ -86,18 +86,20 @@ func (e *Edge) Network() string { return e.Project }
 // Alias is the name of a stack's nginx on the edge's network.
 func Alias(project string) string { return project + ".stacks.swiftdeploy-edge" }
 
-func (e *Edge) path(parts ...string) string { return filepath.Join(append([]string{e.Dir}, parts...)...) }
+func (e *Edge) path(parts ...string) string {
+	return filepath.Join(append([]string{e.Dir}, parts...)...)
+}
 
 // Claim is one stack's claim on the edge: its host names and how their
 // certificates come.
 type Claim struct {
-	Project   string    `json:"project"`
-	Folder    string    `json:"folder"`
-	Hosts     []string  `json:"hosts"`
-	HTTPPort  int       `json:"http_port"`
-	HTTPSPort int       `json:"https_port"`
-	TLS       string    `json:"tls"`
-	Image     string    `json:"nginx_image"` // the nginx image the edge runs when this stack starts it
+	Project   string   `json:"project"`
+	Folder    string   `json:"folder"`
+	Hosts     []string `json:"hosts"`
+	HTTPPort  int      `json:"http_port"`
+	HTTPSPort int      `json:"https_port"`
+	TLS       string   `json:"tls"`
+	Image     string   `json:"nginx_image"` // the nginx image the edge runs when this stack starts it
 	// ACME is where this stack's certificates are ordered (TLS acme), so
 	// that a renewal needs nothing but the edge's folder.
 	ACME  *ACME     `json:"acme,omitempty"`
