@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -41,18 +42,24 @@ type acmeServer struct {
 	mgmt      string // challtestsrv's management API, host:port
 }
 
-// freePorts returns n different free ports: all are held until the last is
-// found, so the kernel cannot hand one out twice.
-func freePorts(t *testing.T, n int) []int {
+// freePorts returns n different free ports below the kernel's ephemeral
+// range (32768 and up), so that no client connection on this machine takes
+// one as its source port before the test binds it; all are held until the
+// last is found.
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for try := 0; len(ports) < n; try++ {
+		if try == 1000 {
+			t.Fatalf("found only %d free ports in 20000-32767", len(ports))
+		}
+		port := 20000 + mrand.IntN(12768)
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports
 }
@@ -137,7 +144,7 @@ func startACME(t *testing.T, httpPort int, ports []int) *acmeServer {
 }
 
 // selfSigned makes a certificate and key for a name and an address.
-func selfSigned(t *testing.T, name, ip string) (certPEM, keyPEM []byte) {
+func selfSigned(t testing.TB, name, ip string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -179,7 +186,7 @@ type testEdge struct {
 // ports are the edge's and the ACME server's (acmePorts of them).
 const acmePorts = 5
 
-func newTestEdge(t *testing.T) (*testEdge, []int) {
+func newTestEdge(t testing.TB) (*testEdge, []int) {
 	t.Helper()
 	ports := freePorts(t, 2+acmePorts)
 	e := &testEdge{dir: t.TempDir(), httpPort: ports[0], httpsPort: ports[1]}
@@ -441,4 +448,89 @@ func servedSerial(t *testing.T, e *testEdge, roots *x509.CertPool, host string) 
 	}
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+// TestTheEdgeServesAnOperatorsCertificateAndTellsTheAppTheTruth serves an app
+// with the operator's own certificate (edge.tls.mode: files) and HSTS, and
+// checks what the app and the client see: the forwarded headers the edge
+// saw (a client's own X-Forwarded-For is not believed), HSTS, a Secure cohort
+// cookie, TLS 1.2 and 1.3 only, 421 for a request whose Host is not its
+// handshake's name, and a replaced certificate served on the next deploy.
+func TestTheEdgeServesAnOperatorsCertificateAndTellsTheAppTheTruth(t *testing.T) {
+	image, err := plainImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newTestEdge(t)
+	p := newProject(t, manifestOptions{image: image})
+	p.env = e.env
+	certPEM, keyPEM := selfSigned(t, "p.test", "")
+	p.write("cert.pem", string(certPEM))
+	p.write("key.pem", string(keyPEM))
+	p.manifest += e.section("p.test", "    mode: files\n    cert: cert.pem\n    key: key.pem\n", "  hsts: true\n")
+	p.write("manifest.yaml", p.manifest)
+	p.expect(0, []string{"edge: cert.pem and key.pem are a valid certificate for p.test", "edge: p.test belong to no other stack"}, "validate")
+	p.expect(0, []string{"the edge serves p.test with your certificate", fmt.Sprintf("the host's edge serves https://p.test:%d/", e.httpsPort)}, "deploy")
+
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(certPEM)
+	c := e.client(roots, nil)
+	req, _ := http.NewRequest(http.MethodGet, e.url("https", "p.test", "/forwarded"), nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.66")
+	req.Header.Set("X-Forwarded-Proto", "gopher")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var seen struct {
+		Proto, For, Host, RealIP string
+		RequestHost              string `json:"request_host"`
+	}
+	json.Unmarshal(body, &seen)
+	seen.RealIP = jsonField(body, "real_ip")
+	t.Logf("the app saw %s; the client got %s, Strict-Transport-Security %q, Set-Cookie %q", body, resp.Proto, resp.Header.Get("Strict-Transport-Security"), resp.Header.Get("Set-Cookie"))
+	forwarded := strings.Split(seen.For, ", ")
+	if seen.Proto != "https" || seen.Host != "p.test" || seen.RequestHost != "p.test" || len(forwarded) != 2 || forwarded[0] != seen.RealIP || seen.RealIP == "" || strings.Contains(seen.For, "203.0.113.66") {
+		t.Errorf("the app saw %s, want proto https, host p.test, and the client's address as the edge saw it followed by the edge's, not what the client claimed", body)
+	}
+	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
+		t.Errorf("Strict-Transport-Security is %q, want max-age=31536000", got)
+	}
+	if cookie := resp.Header.Get("Set-Cookie"); !strings.Contains(cookie, "swiftdeploy_cohort=") || !strings.Contains(cookie, "secure") && !strings.Contains(cookie, "Secure") {
+		t.Errorf("the cohort cookie is %q, want it Secure", cookie)
+	}
+	for version, ok := range map[uint16]bool{tls.VersionTLS11: false, tls.VersionTLS12: true, tls.VersionTLS13: true} {
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.httpsPort), &tls.Config{ServerName: "p.test", RootCAs: roots, MinVersion: version, MaxVersion: version})
+		if (err == nil) != ok {
+			t.Errorf("TLS version %x: handshake error %v, want it to succeed: %v", version, err, ok)
+		}
+		if err == nil {
+			conn.Close()
+		}
+	}
+	misdirected, _ := http.NewRequest(http.MethodGet, e.url("https", "p.test", "/"), nil)
+	misdirected.Host = "q.test"
+	if resp, err := c.Do(misdirected); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a request for q.test on p.test's connection: %v %v, want 421", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	before := servedSerial(t, e, roots, "p.test")
+	certPEM, keyPEM = selfSigned(t, "p.test", "")
+	p.write("cert.pem", string(certPEM))
+	p.write("key.pem", string(keyPEM))
+	p.expect(0, []string{"the edge serves p.test with your certificate"}, "deploy")
+	roots.AppendCertsFromPEM(certPEM)
+	waitUntil(t, 15*time.Second, "the replaced certificate to be served", func() bool { return servedSerial(t, e, roots, "p.test") != before })
+}
+
+// jsonField is one string field of a JSON object.
+func jsonField(body []byte, key string) string {
+	var m map[string]any
+	json.Unmarshal(body, &m)
+	s, _ := m[key].(string)
+	return s
 }

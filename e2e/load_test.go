@@ -35,10 +35,17 @@ const requestTimeout = 2 * time.Second
 
 func startLoad(t testing.TB, addr, path string, conns int) *load {
 	t.Helper()
+	return startLoadDialing(t, addr, path, conns, func() (net.Conn, error) { return net.DialTimeout("tcp", addr, requestTimeout) })
+}
+
+// startLoadDialing is startLoad with connections that dial makes (TLS, say),
+// for requests naming host.
+func startLoadDialing(t testing.TB, host, path string, conns int, dial func() (net.Conn, error)) *load {
+	t.Helper()
 	l := &load{started: time.Now()}
 	for range conns {
 		l.wg.Add(1)
-		go l.client(addr, path)
+		go l.client(host, path, dial)
 	}
 	t.Cleanup(func() { l.stop() })
 	return l
@@ -61,7 +68,7 @@ func (l *load) note(what string) {
 	l.mu.Unlock()
 }
 
-func (l *load) client(addr, path string) {
+func (l *load) client(addr, path string, dial func() (net.Conn, error)) {
 	defer l.wg.Done()
 	var latencies []time.Duration
 	defer func() {
@@ -82,7 +89,7 @@ func (l *load) client(addr, path string) {
 	defer drop()
 	for !l.stopping.Load() {
 		if conn == nil {
-			c, err := net.DialTimeout("tcp", addr, requestTimeout)
+			c, err := dial()
 			if err != nil {
 				l.fail(err)
 				time.Sleep(20 * time.Millisecond)
