@@ -10,11 +10,6 @@
 // come from one JSON file SwiftDeploy writes (the routes file), and the
 // resolver writes back which generation of it nginx has asked for twice
 // (the served file): the proof that nginx routes by it.
-//
-// The host's edge runs it too (RESOLVER_EDGE_ZONE set): the edge asks for
-// HOST.ZONE, and the routes file's hosts say which stack's nginx serves
-// each host name, so that adding or removing an app changes the edge's
-// routing without a reload.
 package main
 
 import (
@@ -36,13 +31,12 @@ func main() {
 	cfg := config{
 		listen:   env("RESOLVER_LISTEN", ":5353"),
 		routes:   env("RESOLVER_ROUTES", "/etc/swiftdeploy/resolver/routes.json"),
-		served:   envOrNone("RESOLVER_SERVED", "/etc/swiftdeploy/resolver/served.json"),
+		served:   env("RESOLVER_SERVED", "/etc/swiftdeploy/resolver/served.json"),
 		upstream: env("RESOLVER_UPSTREAM", "127.0.0.11:53"),
 		app:      env("RESOLVER_APP", "app"),
 		canary:   env("RESOLVER_CANARY", "canary"),
 		port:     port,
 		zone:     env("RESOLVER_ZONE", "swiftdeploy"),
-		edgeZone: os.Getenv("RESOLVER_EDGE_ZONE"),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -54,15 +48,6 @@ func main() {
 
 func env(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
-}
-
-// envOrNone is env, but a variable set to "" means none (the edge's
-// resolver writes no served file).
-func envOrNone(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok {
 		return v
 	}
 	return fallback

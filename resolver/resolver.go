@@ -27,11 +27,6 @@ type config struct {
 	canary   string // the canary build's name on it
 	port     int    // the app's port, in the SRV records
 	zone     string // the names only this resolver answers: the weighted lines and their targets
-	// edgeZone is where the host's edge asks which stack serves a host
-	// name: HOST.edgeZone ("" when this resolver serves a stack, not the
-	// edge). The routes file's hosts say which name on the edge's network
-	// answers for each host.
-	edgeZone string
 }
 
 // ttl is the TTL of every answer: nginx asks again one second after an
@@ -46,9 +41,6 @@ type Routes struct {
 	Generation int64               `json:"generation"`
 	Pins       map[string][]string `json:"pins,omitempty"`
 	Canary     *Canary             `json:"canary,omitempty"`
-	// Hosts maps each host name the edge serves to the name of the stack's
-	// nginx on the edge's network (the edge's resolver only).
-	Hosts map[string]string `json:"hosts,omitempty"`
 }
 
 // Canary is a release under way: the canary build runs, and gets Weight %
@@ -62,7 +54,6 @@ type table struct {
 	generation int64
 	pins       map[string][]net.IP
 	canary     *Canary
-	hosts      map[string]string // host name (lower case, no trailing dot) -> fully qualified target
 }
 
 func parseRoutes(data []byte) (*table, error) {
@@ -70,13 +61,7 @@ func parseRoutes(data []byte) (*table, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("routes file: %w", err)
 	}
-	t := &table{generation: raw.Generation, pins: map[string][]net.IP{}, canary: raw.Canary, hosts: map[string]string{}}
-	for host, target := range raw.Hosts {
-		if host == "" || target == "" {
-			return nil, fmt.Errorf("routes file: host %q has no target", host)
-		}
-		t.hosts[strings.TrimSuffix(strings.ToLower(host), ".")] = dns.Fqdn(strings.ToLower(target))
-	}
+	t := &table{generation: raw.Generation, pins: map[string][]net.IP{}, canary: raw.Canary}
 	if c := raw.Canary; c != nil && (c.Weight < 0 || c.Weight > 100) {
 		return nil, fmt.Errorf("routes file: a canary weight of %d is not a percentage", c.Weight)
 	}
@@ -123,7 +108,7 @@ type handler struct {
 
 func newHandler(cfg config) *handler {
 	h := &handler{cfg: cfg, zone: dns.Fqdn(strings.ToLower(cfg.zone)), client: &dns.Client{Timeout: 2 * time.Second}, served: newServedLog()}
-	h.routes.Store(&table{pins: map[string][]net.IP{}, hosts: map[string]string{}})
+	h.routes.Store(&table{pins: map[string][]net.IP{}})
 	return h
 }
 
@@ -150,8 +135,6 @@ func (h *handler) answer(q *dns.Msg, network string) *dns.Msg {
 	m.SetReply(q)
 	m.Authoritative = true
 	switch {
-	case h.cfg.edgeZone != "" && strings.HasSuffix(name, "."+dns.Fqdn(h.cfg.edgeZone)):
-		return withA(m, question, h.edgeTarget(t, strings.TrimSuffix(name, "."+dns.Fqdn(h.cfg.edgeZone)), network))
 	case strings.HasSuffix(name, "."+h.zone):
 		local := strings.TrimSuffix(name, "."+h.zone)
 		if line, ok := strings.CutPrefix(local, "_http._tcp."); ok {
@@ -186,38 +169,6 @@ func (h *handler) answer(q *dns.Msg, network string) *dns.Msg {
 		return withA(m, question, h.addrs(t, h.cfg.app, network))
 	}
 	return nil
-}
-
-// The addresses the edge's resolver gives for a host name the edge does
-// not serve, and for one whose stack's nginx is not on the edge's network
-// (stopped, or being recreated): the edge's own loopback listeners, which
-// answer 404 and 503 with no word about what runs behind them.
-var (
-	edgeUnknown = net.IPv4(127, 0, 0, 1).To4()
-	edgeDown    = net.IPv4(127, 0, 0, 2).To4()
-)
-
-// edgeTarget is where the edge sends a request for host: the addresses of
-// the stack's nginx that serves it, as Docker's DNS gives them.
-func (h *handler) edgeTarget(t *table, host, network string) []net.IP {
-	target, ok := t.hosts[host]
-	if !ok {
-		return []net.IP{edgeUnknown}
-	}
-	q := new(dns.Msg)
-	q.SetQuestion(target, dns.TypeA)
-	var ips []net.IP
-	if answer := h.forward(q, network); answer.Rcode == dns.RcodeSuccess {
-		for _, rr := range answer.Answer {
-			if a, ok := rr.(*dns.A); ok {
-				ips = append(ips, a.A)
-			}
-		}
-	}
-	if len(ips) == 0 {
-		return []net.IP{edgeDown}
-	}
-	return ips
 }
 
 // withA answers question with ips when it asks for A records (an AAAA
@@ -462,7 +413,7 @@ func (h *handler) watch(ctx context.Context, interval time.Duration, report func
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if last != nil {
-				h.routes.Store(&table{pins: map[string][]net.IP{}, hosts: map[string]string{}})
+				h.routes.Store(&table{pins: map[string][]net.IP{}})
 			}
 			last = nil
 		case err != nil:

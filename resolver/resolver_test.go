@@ -55,13 +55,6 @@ func upstreamAnswering(t *testing.T, knows func() bool) (addr string, stop func(
 // and served files in a temporary folder.
 func startResolver(t *testing.T) (addr string, cfg config) {
 	t.Helper()
-	return startResolverWith(t, fakeUpstream(t), func(*config) {})
-}
-
-// startResolverWith is startResolver asking upstream, with its config
-// changed by edit.
-func startResolverWith(t *testing.T, upstream string, edit func(*config)) (addr string, cfg config) {
-	t.Helper()
 	// One port for both protocols, held from the start: other tests' TCP
 	// connections may take a port that is only free for UDP.
 	var pc net.PacketConn
@@ -82,9 +75,8 @@ func startResolverWith(t *testing.T, upstream string, edit func(*config)) (addr 
 	}
 	addr = l.Addr().String()
 	dir := t.TempDir()
-	cfg = testConfig(dir, upstream)
+	cfg = testConfig(dir, fakeUpstream(t))
 	cfg.listen = addr
-	edit(&cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -413,27 +405,4 @@ func (h *handler) answerOrForward(q *dns.Msg) *dns.Msg {
 		return m
 	}
 	return h.forward(q, "udp")
-}
-
-func TestTheEdgesResolverSendsEachHostToItsStackAndOthersToTheEdgesOwnAnswers(t *testing.T) {
-	var running atomic.Bool
-	running.Store(true)
-	upstream, _ := upstreamAnswering(t, running.Load)
-	addr, cfg := startResolverWith(t, upstream, func(c *config) { c.edgeZone = "hosts.swiftdeploy-edge" })
-	eventually(t, addr, "a.test.hosts.swiftdeploy-edge", "127.0.0.1") // no routes yet: no host is served
-
-	write(t, cfg.routes, `{"generation": 1, "hosts": {"a.test": "swiftdeploy-a.stacks.swiftdeploy-edge"}}`)
-	eventually(t, addr, "a.test.hosts.swiftdeploy-edge", "192.0.2.1")
-	eventually(t, addr, "A.Test.hosts.swiftdeploy-edge.", "192.0.2.1")
-	eventually(t, addr, "b.test.hosts.swiftdeploy-edge", "127.0.0.1")
-	if ttls := answerTTLs(t, addr, "a.test.hosts.swiftdeploy-edge", dns.TypeA); !slices.Equal(ttls, []uint32{0}) {
-		t.Errorf("a host's answer has TTLs %v, want 0: the edge must ask again within a second", ttls)
-	}
-
-	running.Store(false) // the stack's nginx left the edge's network
-	eventually(t, addr, "a.test.hosts.swiftdeploy-edge", "127.0.0.2")
-
-	running.Store(true)
-	write(t, cfg.routes, `{"generation": 2}`)
-	eventually(t, addr, "a.test.hosts.swiftdeploy-edge", "127.0.0.1")
 }

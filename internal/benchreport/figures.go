@@ -34,6 +34,7 @@ const (
 	middleware = "BenchmarkMetricsMiddlewareCost"
 	openLoop   = "BenchmarkOpenLoop/"
 	gate       = "BenchmarkPromoteGate"
+	edgeCost   = "BenchmarkEdgeCost"
 )
 
 // rows are the figures the issue asks for. Adding a figure is adding a line.
@@ -83,7 +84,21 @@ var rows = slices.Concat([]row{
 		{"Audit of 1,000,000 events, wall time", "s", atMost(2, "s"), metric("BenchmarkAuditCommandMillionEvents", "s").or(metric("BenchmarkAuditMillionEvents", "ns/op").per(1e9)).value},
 		{"Audit of 1,000,000 events, peak memory", "MB", atMost(64, "MB"), metric("BenchmarkAuditCommandMillionEvents", "peak-rss-MB").value},
 		{"Audit report size", "KB", nil, metric("BenchmarkAuditCommandMillionEvents", "report-KB").or(metric("BenchmarkAuditMillionEvents", "report-KB")).value},
-	})
+	},
+	edgeRows)
+
+// edgeRows are BenchmarkEdgeCost's figures: the same app straight to its
+// stack's nginx, through the host's edge over HTTP, and over HTTPS.
+var edgeRows = []row{
+	{"Edge: straight to the stack's nginx (20 conns, closed loop)", "req/s", nil, metric(edgeCost, "direct-req/s").value},
+	{"Edge: through the edge, HTTP (20 conns, closed loop)", "req/s", nil, metric(edgeCost, "edge-http-req/s").value},
+	{"Edge: through the edge, HTTPS (20 conns, closed loop, TLS 1.3 keep-alive)", "req/s", nil, metric(edgeCost, "edge-https-req/s").value},
+	{"Edge: p99 straight to the stack's nginx", "ms", nil, metric(edgeCost, "direct-p99-ms").value},
+	{"Edge: p99 through the edge, HTTPS", "ms", nil, metric(edgeCost, "edge-https-p99-ms").value},
+	{"Edge: the second hop's share of throughput", "%", nil, metric(edgeCost, "hop-cost-%").value},
+	{"Edge: TLS's share of throughput on top", "%", nil, metric(edgeCost, "tls-cost-%").value},
+	{"Edge: failed requests", "requests", atMost(0, ""), metric(edgeCost, "failed").value},
+}
 
 // openLoopRows are the figures of one BenchmarkOpenLoop rate: p50, p99 and
 // p99.9 through nginx and direct side by side, and the failed requests; p99

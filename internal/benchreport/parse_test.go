@@ -46,7 +46,7 @@ func TestParseReadsEveryBenchmarkOfACapturedRunAndNothingElse(t *testing.T) {
 		"BenchmarkOpenLoop/search", "BenchmarkOpenLoop/held/nginx", "BenchmarkOpenLoop/held/direct", "BenchmarkOpenLoop/switch", "BenchmarkOpenLoop/release",
 		"BenchmarkThroughputDirect", "BenchmarkThroughputThroughNginx", "BenchmarkThroughputSeedPython",
 		"BenchmarkMetricsMiddlewareCost", "BenchmarkAccessLogCost",
-		"BenchmarkDeployToHealthy", "BenchmarkSwarmDeployToHealthy", "BenchmarkSwarmPromoteUnderLoad", "BenchmarkReleaseAbort", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
+		"BenchmarkDeployToHealthy", "BenchmarkSwarmDeployToHealthy", "BenchmarkSwarmPromoteUnderLoad", "BenchmarkReleaseAbort", "BenchmarkEdgeCost", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
 	}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("names =\n%q\nwant\n%q", names, want)

@@ -5,17 +5,18 @@
 // each request to the nginx of the stack that claimed its host name. The
 // stack keeps its own lifecycle: the edge only knows which host goes where.
 //
-// The edge never reloads for an app. Its configuration names no app: it asks
-// its own resolver (the stack resolver's image, in edge mode) for
-// HOST.Zone, and the resolver answers from the routes file this package
-// writes, with the address of the claiming stack's nginx on the edge's
-// network. Certificates are loaded by name at each handshake
-// (ssl_certificate with $ssl_server_name, cached for a few seconds), so a new
-// or renewed certificate is served without a reload either.
+// The edge never reloads for an app. Its configuration names no app: it
+// sends a request for HOST to the unix socket run/hosts/HOST/nginx.sock, a
+// link this package makes to the claiming stack's nginx's socket
+// (run/sockets/PROJECT/nginx.sock, which that nginx listens on). Adding or
+// removing an app is adding or removing a link. Certificates are loaded by
+// name at each handshake (ssl_certificate with $ssl_server_name, cached for
+// a few seconds), so a new or renewed certificate is served without a
+// reload either.
 //
 // Everything the edge knows lives in one folder (Dir): the claims of each
-// stack, the routes file, the certificates, the ACME account and challenges,
-// and the generated nginx.conf and compose file.
+// stack, the links and sockets, the certificates, the ACME account and
+// challenges, and the generated nginx.conf and compose file.
 package edge
 
 import (
@@ -47,19 +48,16 @@ const (
 	// DefaultProject is the edge's compose project, and its network's
 	// name, for DefaultDir.
 	DefaultProject = "swiftdeploy-edge"
-	// StackPort is where a stack's nginx listens for the edge, on the
-	// edge's network only: the forwarded headers it finds there are the
-	// edge's, and it passes them on.
-	StackPort = 9182
-	// Zone is where the edge asks its resolver which stack serves a host:
-	// HOST.Zone.
-	Zone = "hosts.swiftdeploy-edge"
+	// StackSocket is the unix socket a stack's nginx listens on for the
+	// edge, inside its container: the forwarded headers it finds there are
+	// the edge's, and it passes them on.
+	StackSocket = MountedRun + "/nginx.sock"
 )
 
 // Edge is the host's edge, known by its folder.
 type Edge struct {
 	Dir     string
-	Project string // compose project, and the edge network's name
+	Project string // compose project
 }
 
 // Open returns the edge of this host: DirEnv's folder, else DefaultDir.
@@ -80,11 +78,9 @@ func Open() (*Edge, error) {
 	return &Edge{Dir: abs, Project: project}, nil
 }
 
-// Network is the edge's Docker network, which each stack's nginx joins.
-func (e *Edge) Network() string { return e.Project }
-
-// Alias is the name of a stack's nginx on the edge's network.
-func Alias(project string) string { return project + ".stacks.swiftdeploy-edge" }
+// SocketDir is the folder on this host where project's nginx makes its
+// socket for the edge (mounted at MountedRun in its container).
+func (e *Edge) SocketDir(project string) string { return e.path(socketsDir, project) }
 
 func (e *Edge) path(parts ...string) string {
 	return filepath.Join(append([]string{e.Dir}, parts...)...)
@@ -185,7 +181,8 @@ func (e *Edge) Lock(ctx context.Context, command string) (*lock.Lock, error) {
 }
 
 // Register writes c as its stack's claim and routes its host names to the
-// stack's nginx: the edge answers for them within a second, no reload.
+// stack's nginx: the edge sends their requests there within a second, with
+// no reload.
 func (e *Edge) Register(c Claim) error {
 	if err := e.Check(c); err != nil {
 		return err
@@ -206,7 +203,7 @@ func (e *Edge) Register(c Claim) error {
 	if err := atomicfile.Write(e.path("claims", c.Project+".json"), append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	return e.writeRoutes()
+	return e.writeHosts()
 }
 
 func (e *Edge) claim(project string) (Claim, bool) {
@@ -226,7 +223,7 @@ func (e *Edge) Unregister(project string) (int, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("edge: %w", err)
 	}
-	if err := e.writeRoutes(); err != nil {
+	if err := e.writeHosts(); err != nil {
 		return 0, err
 	}
 	claims, err := e.Claims()
@@ -252,34 +249,108 @@ func (e *Edge) Unregister(project string) (int, error) {
 	return len(claims), nil
 }
 
-// Routes is the edge resolver's routes file (the stack resolver's format,
-// with hosts only).
-type Routes struct {
-	Generation int64             `json:"generation"`
-	Hosts      map[string]string `json:"hosts"`
+// The edge's run folder: hosts/HOST/nginx.sock links, and each stack's
+// socket folder.
+const (
+	hostsDir   = "run/hosts"
+	socketsDir = "run/sockets"
+)
+
+// PrepareSockets makes project's socket folder, where its nginx (an
+// unprivileged user) makes the socket the edge connects to.
+func (e *Edge) PrepareSockets(project string) error {
+	dir := e.SocketDir(project)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	return os.Chmod(dir, 0o1777)
 }
 
-// RoutesFile is the routes file, in a folder of its own that the edge's
-// resolver mounts (a rename is seen through a folder mount, not a file's).
-const routesDir = "routes"
+// Forget removes project's socket folder, once its nginx is gone.
+func (e *Edge) Forget(project string) error {
+	if err := os.RemoveAll(e.SocketDir(project)); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	return nil
+}
 
-func (e *Edge) writeRoutes() error {
+// writeHosts makes hosts/ say what the claims say: one folder per claimed
+// host name, holding the link to its stack's socket. Each folder appears
+// and goes by one rename, so nginx sees a name routed or not, never half.
+func (e *Edge) writeHosts() error {
 	claims, err := e.Claims()
 	if err != nil {
 		return err
 	}
-	r := Routes{Generation: time.Now().UnixNano(), Hosts: map[string]string{}}
+	want := map[string]string{} // host -> link target, relative to hosts/HOST/
 	for _, c := range claims {
 		for _, h := range c.Hosts {
-			r.Hosts[h] = Alias(c.Project)
+			want[h] = filepath.Join("..", "..", "sockets", c.Project, "nginx.sock")
 		}
 	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(e.path(routesDir), 0o755); err != nil {
+	dir := e.path(hostsDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	return atomicfile.Write(e.path(routesDir, "routes.json"), append(data, '\n'), 0o644)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	for _, entry := range entries {
+		name := entry.Name()
+		target, err := os.Readlink(filepath.Join(dir, name, "nginx.sock"))
+		if strings.HasPrefix(name, ".") || err != nil || want[name] != target {
+			if err := removeByRename(dir, name); err != nil {
+				return err
+			}
+			continue
+		}
+		delete(want, name) // already right
+	}
+	for host, target := range want {
+		tmp, err := os.MkdirTemp(dir, ".new-")
+		if err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		if err := os.Symlink(target, filepath.Join(tmp, "nginx.sock")); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, host)); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeByRename takes dir/name out of nginx's sight in one rename, then
+// removes it.
+func removeByRename(dir, name string) error {
+	gone := filepath.Join(dir, fmt.Sprintf(".old-%s-%d", name, time.Now().UnixNano()))
+	if err := os.Rename(filepath.Join(dir, name), gone); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	return os.RemoveAll(gone)
+}
+
+// Routed lists the host names the edge sends to each stack: host -> project.
+func (e *Edge) Routed() (map[string]string, error) {
+	entries, err := os.ReadDir(e.path(hostsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	out := map[string]string{}
+	for _, entry := range entries {
+		target, err := os.Readlink(e.path(hostsDir, entry.Name(), "nginx.sock"))
+		if err != nil || strings.HasPrefix(entry.Name(), ".") {
+			continue
+		}
+		out[entry.Name()] = filepath.Base(filepath.Dir(target))
+	}
+	return out, nil
 }

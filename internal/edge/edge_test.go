@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -44,7 +43,7 @@ func TestAnEdgeOfItsOwnFolderHasItsOwnProjectAndNetwork(t *testing.T) {
 		t.Errorf("two edge folders give projects %q and %q, want two different swiftdeploy-edge-… names", a.Project, b.Project)
 	}
 	t.Setenv(DirEnv, "")
-	if e, _ := Open(); e.Dir != DefaultDir || e.Project != DefaultProject || e.Network() != DefaultProject {
+	if e, _ := Open(); e.Dir != DefaultDir || e.Project != DefaultProject {
 		t.Errorf("the host's edge is %+v, want %s in %s", e, DefaultProject, DefaultDir)
 	}
 }
@@ -78,32 +77,28 @@ func TestAHostNameBelongsToOneStackAndTheRoutesFileSaysWhichStacksNginxServesIt(
 		t.Errorf("a redeploy's claim starts %v, want the first's %v", again.Since, first.Since)
 	}
 
-	routes := readRoutes(t, e)
-	want := map[string]string{"shop.example.com": Alias("swiftdeploy-shop"), "blog.example.com": Alias("swiftdeploy-blog")}
-	if len(routes.Hosts) != len(want) || routes.Hosts["shop.example.com"] != want["shop.example.com"] || routes.Hosts["blog.example.com"] != want["blog.example.com"] {
-		t.Errorf("routes %v, want %v", routes.Hosts, want)
+	routed, err := e.Routed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"shop.example.com": "swiftdeploy-shop", "blog.example.com": "swiftdeploy-blog"}
+	if len(routed) != len(want) || routed["shop.example.com"] != want["shop.example.com"] || routed["blog.example.com"] != want["blog.example.com"] {
+		t.Errorf("routed %v, want %v", routed, want)
+	}
+	if target, _ := os.Readlink(e.path(hostsDir, "blog.example.com", "nginx.sock")); target != "../../sockets/swiftdeploy-blog/nginx.sock" {
+		t.Errorf("blog.example.com links to %q, want the blog stack's socket", target)
 	}
 
 	left, err := e.Unregister("swiftdeploy-shop")
 	if err != nil || left != 1 {
 		t.Fatalf("Unregister: %d left, %v", left, err)
 	}
-	if r := readRoutes(t, e); r.Hosts["shop.example.com"] != "" || r.Generation <= routes.Generation {
-		t.Errorf("after the shop left the routes are %+v", r)
+	if r, _ := e.Routed(); len(r) != 1 || r["shop.example.com"] != "" {
+		t.Errorf("after the shop left the edge routes %v", r)
 	}
-}
-
-func readRoutes(t *testing.T, e *Edge) Routes {
-	t.Helper()
-	data, err := os.ReadFile(e.path(routesDir, "routes.json"))
-	if err != nil {
-		t.Fatal(err)
+	if entries, _ := os.ReadDir(e.path(hostsDir)); len(entries) != 1 {
+		t.Errorf("hosts/ holds %d entries, want blog.example.com alone (nothing half-made or left)", len(entries))
 	}
-	var r Routes
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 // makeCert makes a PEM chain and key for hosts, valid from notBefore to
@@ -229,13 +224,13 @@ func TestTheEdgesConfigurationNamesNoApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"ssl_certificate     /etc/swiftdeploy-edge/certs/$ssl_server_name.pem;", "ssl_certificate_cache max=1000 inactive=60s valid=5s;",
-		"http2 on;", "return 308 https://$host:8443$request_uri;", "proxy_pass http://$host." + Zone + ":9182;", "ssl_protocols TLSv1.2 TLSv1.3;",
-		"proxy_set_header X-Forwarded-For $remote_addr;", "listen 127.0.0.1:9182;"} {
+		"http2 on;", "return 308 https://$host:8443$request_uri;", "proxy_pass http://unix:/run/swiftdeploy-edge/hosts/$host/nginx.sock:;",
+		"if (!-d /run/swiftdeploy-edge/hosts/$host)", "ssl_protocols TLSv1.2 TLSv1.3;", "proxy_set_header X-Forwarded-For $remote_addr;"} {
 		if !strings.Contains(string(nginx), want) {
 			t.Errorf("the edge's nginx.conf lacks %q", want)
 		}
 	}
-	for _, want := range []string{`"80:8080"`, `"8443:8443"`, `network_mode: "service:edge"`, "name: " + e.Project} {
+	for _, want := range []string{`"80:8080"`, `"8443:8443"`, e.Dir + "/run:/run/swiftdeploy-edge:ro", "name: " + e.Project} {
 		if !strings.Contains(string(compose), want) {
 			t.Errorf("the edge's compose file lacks %q", want)
 		}

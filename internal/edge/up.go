@@ -25,34 +25,30 @@ const (
 	httpsContainerPort = 8443
 	mountedCerts       = "/etc/swiftdeploy-edge/certs"
 	mountedChallenges  = "/var/lib/swiftdeploy-edge/acme"
-	resolverPort       = 5353
+	// MountedRun is where the edge, and each stack's nginx, see the edge's
+	// run folder: the stacks' sockets and the host names' links to them.
+	MountedRun = "/run/swiftdeploy-edge"
 	// CertCache is how long the edge's nginx keeps a certificate it loaded
 	// before it looks at the file again: a renewed certificate is served
 	// within it.
 	CertCache = 5 * time.Second
 )
 
-// ResolverImage is the image of the edge's resolver: the stack resolver's.
-const ResolverImage = "swiftdeploy-resolver:latest"
-
 type files struct {
-	Project, Network, Dir, Image, ResolverImage string
-	HTTPPort, HTTPSPort                         int
-	HTTPContainerPort, HTTPSContainerPort       int
-	HTTPListen, HTTPSListen                     string
-	HTTPSSuffix                                 string
-	Zone, ResolverHost                          string
-	ResolverPort, StackPort                     int
-	CertDir, ChallengeRoot                      string
-	CertCache                                   string
+	Project, Dir, Image                   string
+	HTTPPort, HTTPSPort                   int
+	HTTPContainerPort, HTTPSContainerPort int
+	HTTPListen, HTTPSListen               string
+	HTTPSSuffix                           string
+	CertDir, ChallengeRoot, RunDir        string
+	CertCache                             string
 }
 
 func (e *Edge) render(image string, httpPort, httpsPort int) (nginx, compose []byte, err error) {
-	f := files{Project: e.Project, Network: e.Network(), Dir: e.Dir, Image: image, ResolverImage: ResolverImage,
+	f := files{Project: e.Project, Dir: e.Dir, Image: image,
 		HTTPPort: httpPort, HTTPSPort: httpsPort, HTTPContainerPort: httpContainerPort, HTTPSContainerPort: httpsContainerPort,
 		HTTPListen: strconv.Itoa(httpContainerPort), HTTPSListen: strconv.Itoa(httpsContainerPort),
-		Zone: Zone, ResolverHost: "127.0.0.1", ResolverPort: resolverPort, StackPort: StackPort,
-		CertDir: mountedCerts, ChallengeRoot: mountedChallenges, CertCache: fmt.Sprintf("%ds", int(CertCache/time.Second))}
+		CertDir: mountedCerts, ChallengeRoot: mountedChallenges, RunDir: MountedRun, CertCache: fmt.Sprintf("%ds", int(CertCache/time.Second))}
 	if httpsPort != 443 {
 		f.HTTPSSuffix = ":" + strconv.Itoa(httpsPort)
 	}
@@ -82,14 +78,9 @@ func (e *Edge) Up(ctx context.Context, image string, httpPort, httpsPort int) er
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	for _, d := range []string{"nginx", certsDir, challengesDir, routesDir} {
+	for _, d := range []string{"nginx", certsDir, challengesDir, hostsDir, socketsDir} {
 		if err := os.MkdirAll(e.path(d), 0o755); err != nil {
 			return fmt.Errorf("edge: %w", err)
-		}
-	}
-	if _, err := os.Stat(e.path(routesDir, "routes.json")); os.IsNotExist(err) {
-		if err := e.writeRoutes(); err != nil {
-			return err
 		}
 	}
 	if err := atomicfile.Write(e.path("nginx", "nginx.conf"), nginx, 0o644); err != nil {

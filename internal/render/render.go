@@ -55,9 +55,9 @@ const (
 	// adminPort is where nginx's admin listener listens inside its
 	// container (AdminPort), unless the public port is this one.
 	adminPort = 9180
-	// EdgePort is where nginx listens for the host's edge (on the edge's
-	// network only).
-	EdgePort = 9182
+	// EdgeRun is where nginx's folder for the host's edge is mounted; it
+	// listens on EdgeRun/nginx.sock for the edge.
+	EdgeRun = "/run/swiftdeploy-edge"
 	// CanaryHost is the name nginx resolves for the new build during a release
 	// (the compose service).
 	CanaryHost = "canary"
@@ -184,10 +184,10 @@ type data struct {
 	Root  string
 	// SwarmRestart is the swarm restart condition for services.restart_policy.
 	SwarmRestart string
-	// EdgeNetwork is the host's edge network this stack's nginx joins, as
-	// EdgeAlias, to be reached on EdgePort (manifests with an edge section).
-	EdgeNetwork, EdgeAlias string
-	EdgePort               int
+	// EdgeSockets is the folder on this host where nginx makes the unix
+	// socket the host's edge reaches it by, mounted at EdgeRun; EdgeSocket
+	// is the socket inside the container (manifests with an edge section).
+	EdgeSockets, EdgeRun, EdgeSocket string
 	// SwarmUpdateDelay separates the replacement of one app task from the
 	// next: nginx has learnt the new task's address by then.
 	SwarmUpdateDelay string
@@ -219,9 +219,9 @@ type Options struct {
 	// Root is the project folder's absolute path: a swarm stack file names
 	// its bind mounts by absolute path.
 	Root string
-	// EdgeNetwork and EdgeAlias are the host's edge network and this
-	// stack's name on it, for a manifest with an edge section.
-	EdgeNetwork, EdgeAlias string
+	// EdgeSockets is the folder on this host where nginx makes its socket
+	// for the host's edge, for a manifest with an edge section.
+	EdgeSockets string
 }
 
 func (o Options) healthchecked(image string) bool {
@@ -295,10 +295,10 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		d.SwarmUpdateDelay = (2*ResolverStaleness + time.Second).String()
 	}
 	if m.Edge != nil {
-		if opt.EdgeNetwork == "" || opt.EdgeAlias == "" {
-			return nil, fmt.Errorf("render: the manifest has an edge section, but no edge network was given")
+		if !filepath.IsAbs(opt.EdgeSockets) {
+			return nil, fmt.Errorf("render: the manifest has an edge section, but no folder for its socket was given")
 		}
-		d.EdgeNetwork, d.EdgeAlias, d.EdgePort = opt.EdgeNetwork, opt.EdgeAlias, EdgePort
+		d.EdgeSockets, d.EdgeRun, d.EdgeSocket = opt.EdgeSockets, EdgeRun, EdgeRun+"/nginx.sock"
 	}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.

@@ -39,7 +39,7 @@ func load(t *testing.T, name string) *manifest.Manifest {
 // renderAll renders m for project and returns the files by path.
 func renderAll(t *testing.T, m *manifest.Manifest, project string) map[string][]byte {
 	t.Helper()
-	files, err := RenderWith(templatesDir, m, project, Options{EdgeNetwork: "swiftdeploy-edge", EdgeAlias: project + ".stacks.swiftdeploy-edge"})
+	files, err := RenderWith(templatesDir, m, project, Options{EdgeSockets: "/var/lib/swiftdeploy/edge/run/sockets/" + project})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestRenderEdgeMatchesGoldenFiles(t *testing.T) {
 	}
 	m := load(t, "edge")
 	if _, err := Render(templatesDir, m, DefaultProject); err == nil {
-		t.Error("a manifest with an edge section rendered with no edge network")
+		t.Error("a manifest with an edge section rendered with no folder for the edge's socket")
 	}
 }
 

@@ -78,6 +78,9 @@ func (s *Stack) edgeReady(ctx context.Context, m *manifest.Manifest) error {
 	if started {
 		s.Out.OK("the host's edge runs (%s, %s)", e.Project, e.Dir)
 	}
+	if err := e.PrepareSockets(s.Project); err != nil {
+		return err
+	}
 	if err := s.edgeCertificates(ctx, e, m, false, false); err != nil {
 		if len(claims) == 0 {
 			// The first stack on this host could not get its certificates:
@@ -313,6 +316,10 @@ func (s *Stack) edgeRemoveIfUnused(ctx context.Context) error {
 		return err
 	}
 	defer l.Release()
+	// This stack's nginx is gone, and its socket with it.
+	if err := e.Forget(s.Project); err != nil {
+		return err
+	}
 	if claims, err := e.Claims(); err != nil || len(claims) > 0 || !e.Running(ctx) {
 		return err
 	}

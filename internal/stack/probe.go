@@ -53,7 +53,7 @@ func (s *Stack) render(m *manifest.Manifest, rel *render.Release) ([]render.File
 		if err != nil {
 			return nil, err
 		}
-		opt.EdgeNetwork, opt.EdgeAlias = e.Network(), edge.Alias(s.Project)
+		opt.EdgeSockets = e.SocketDir(s.Project)
 	}
 	return render.RenderWith(s.path(TemplatesDir), m, s.Project, opt)
 }

@@ -75,7 +75,11 @@ func (s *Stack) validate(ctx context.Context) error {
 	add("4. nginx port "+strconv.Itoa(m.Nginx.Port)+" is free", note, portErr)
 	nginxNote, nginxErr := "", engineErr
 	if engineErr == nil {
-		nginxNote, nginxErr = host.NginxTest(ctx, m.Nginx.Image, s.path(render.MountedNginxDir), []string{render.LogDir, render.MountedReleaseLogDir}, render.ResolverHost)
+		writable := []string{render.LogDir, render.MountedReleaseLogDir}
+		if m.Edge != nil {
+			writable = append(writable, render.EdgeRun)
+		}
+		nginxNote, nginxErr = host.NginxTest(ctx, m.Nginx.Image, s.path(render.MountedNginxDir), writable, render.ResolverHost)
 	}
 	add("5. nginx.conf passes nginx -t in "+m.Nginx.Image, nginxNote, nginxErr)
 	var composeErr error
