@@ -42,7 +42,9 @@ func BenchmarkEdgeCost(b *testing.B) {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(certPEM)
 	tcp := func(port int) func() (net.Conn, error) {
-		return func() (net.Conn, error) { return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), requestTimeout) }
+		return func() (net.Conn, error) {
+			return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), requestTimeout)
+		}
 	}
 	ways := []struct {
 		name, host string
