@@ -202,9 +202,6 @@ func (c *checker) edgeFits(m *Manifest, n *yaml.Node) {
 	if m.Edge == nil || n == nil {
 		return
 	}
-	if m.Runtime == RuntimeSwarm {
-		c.report(n, "edge", "is not served to runtime: swarm yet: the edge reaches compose stacks on this host only")
-	}
 	for _, p := range []int{m.Edge.HTTPPort, m.Edge.HTTPSPort} {
 		if p != 0 && p == m.Nginx.Port {
 			c.report(n, "edge", "port %d is both nginx.port and an edge port: with an edge, nginx.port is the stack's own port on this host's loopback; pick another", p)

@@ -66,10 +66,9 @@ func TestEdgeMistakesAreReportedAtTheirField(t *testing.T) {
 		{"edge:\n  hosts: [a.test]\n  tls: {mode: files, cert: ../a.pem, key: a.key}\n", "edge.tls.cert: must be a path inside the project folder"},
 		{"edge:\n  hosts: [a.test]\n  hsts: true\n  tls: {mode: off}\n", "edge.hsts: needs HTTPS"},
 		{"edge:\n  hosts: [a.test]\n  tls: {mode: plain}\n", "edge.tls.mode: must be one of acme, files, off"},
-		{"runtime: swarm\nedge:\n  hosts: [a.test]\n", "edge: is not served to runtime: swarm yet"},
 	}
 	for _, c := range cases {
-		_, err := Parse("manifest.yaml", []byte(strings.Replace(minimal, "bridge", "overlay", strings.Count(c.edge, "swarm"))+c.edge))
+		_, err := Parse("manifest.yaml", []byte(minimal+c.edge))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want a problem containing %q", c.edge, err, c.want)
 		}

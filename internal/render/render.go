@@ -188,6 +188,7 @@ type data struct {
 	// socket the host's edge reaches it by, mounted at EdgeRun; EdgeSocket
 	// is the socket inside the container (manifests with an edge section).
 	EdgeSockets, EdgeRun, EdgeSocket string
+	EdgeNode                         string
 	// SwarmUpdateDelay separates the replacement of one app task from the
 	// next: nginx has learnt the new task's address by then.
 	SwarmUpdateDelay string
@@ -222,6 +223,9 @@ type Options struct {
 	// EdgeSockets is the folder on this host where nginx makes its socket
 	// for the host's edge, for a manifest with an edge section.
 	EdgeSockets string
+	// EdgeNode is the swarm node the edge runs on (this one): nginx runs
+	// there too, to reach the edge by its socket (swarm with an edge).
+	EdgeNode string
 }
 
 func (o Options) healthchecked(image string) bool {
@@ -299,6 +303,12 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 			return nil, fmt.Errorf("render: the manifest has an edge section, but no folder for its socket was given")
 		}
 		d.EdgeSockets, d.EdgeRun, d.EdgeSocket = opt.EdgeSockets, EdgeRun, EdgeRun+"/nginx.sock"
+		if m.Runtime == manifest.RuntimeSwarm {
+			if opt.EdgeNode == "" {
+				return nil, fmt.Errorf("render: a swarm stack behind the edge needs the node the edge runs on")
+			}
+			d.EdgeNode = opt.EdgeNode
+		}
 	}
 	if rel != nil {
 		// A canary that crashes stays down, for the release to see and abort.

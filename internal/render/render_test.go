@@ -326,3 +326,25 @@ func TestRenderSwarmReleaseMatchesGoldenFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestASwarmStackBehindTheEdgeRunsNginxOnTheEdgesNode: nginx mounts its
+// socket folder as a bind and is placed on the node the edge runs on.
+func TestASwarmStackBehindTheEdgeRunsNginxOnTheEdgesNode(t *testing.T) {
+	m := load(t, "swarm")
+	m.Edge = &manifest.Edge{Hosts: []string{"shop.example.com"}, HTTPPort: 80, HTTPSPort: 443, TLS: manifest.EdgeTLS{Mode: manifest.TLSOff}}
+	opt := Options{Root: "/srv/shop", EdgeSockets: "/var/lib/swiftdeploy/edge/run/sockets/swiftdeploy"}
+	if _, err := RenderWith(templatesDir, m, DefaultProject, opt); err == nil {
+		t.Error("a swarm stack behind the edge rendered without the edge's node")
+	}
+	opt.EdgeNode = "node-abc"
+	files, err := RenderWith(templatesDir, m, DefaultProject, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose := string(files[2].Data)
+	for _, want := range []string{"constraints: [node.role == manager, node.id == node-abc]", "source: \"/var/lib/swiftdeploy/edge/run/sockets/swiftdeploy\"\n        target: /run/swiftdeploy-edge"} {
+		if !strings.Contains(compose, want) {
+			t.Errorf("the stack file lacks %q", want)
+		}
+	}
+}

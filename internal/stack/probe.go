@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"github.com/swiftdeploy/swiftdeploy/internal/docker"
 	"github.com/swiftdeploy/swiftdeploy/internal/edge"
 	"io"
 	"net/http"
@@ -54,6 +55,15 @@ func (s *Stack) render(m *manifest.Manifest, rel *render.Release) ([]render.File
 			return nil, err
 		}
 		opt.EdgeSockets = e.SocketDir(s.Project)
+		if m.Runtime == manifest.RuntimeSwarm {
+			// nginx runs beside the edge, on this node: it reaches it by a socket.
+			// Without an engine (init alone), a placeholder: deploy
+			// renders again, and runs only on a swarm manager.
+			opt.EdgeNode = "this-engine-is-not-in-a-swarm"
+			if st, err := docker.Swarm(context.Background()); err == nil && st.NodeID != "" {
+				opt.EdgeNode = st.NodeID
+			}
+		}
 	}
 	return render.RenderWith(s.path(TemplatesDir), m, s.Project, opt)
 }
