@@ -172,7 +172,7 @@ func (r *Runner) Bench(ctx context.Context) error {
 	}
 	machine := benchreport.DescribeMachine(r.now())
 	machine.Docker, _ = docker.Ping(ctx)
-	report := benchreport.Report{Machine: machine, Figures: benchreport.Figures(results), Raw: results}
+	report := benchreport.Report{Machine: machine, Figures: benchreport.Figures(results), Peers: benchreport.PeerRows(results), Raw: results}
 	var doc bytes.Buffer
 	if err := benchreport.WriteJSON(&doc, report); err != nil {
 		return err
