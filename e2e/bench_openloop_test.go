@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,8 +44,24 @@ type openLoad struct {
 
 // startOpenLoad sends GET url at rate requests per second until limit has
 // passed or stop is called, whichever comes first.
+//
+// Each attack has a client of its own, whose connections it closes once its
+// last answer is in, so that no attack leaves idle connections open on the
+// path the next one loads (up to openLoopMaxWorkers of them, each holding a
+// proxy's connection slot and memory). Its dialer leaves the choice of the
+// local port to connect(2): vegeta's own binds every socket to 0.0.0.0
+// before connecting, and bind(2) must then find a port that no socket holds,
+// whatever its peer, the thousands left in TIME_WAIT by earlier attacks
+// included, where connect needs only one unused towards that peer (and on
+// loopback may reuse one in TIME_WAIT). With vegeta's dialer an attack's
+// figures depended on what the attacks before it had left behind.
 func startOpenLoad(t testing.TB, url string, rate int, limit time.Duration) *openLoad {
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: openLoopMaxWorkers,
+	}
 	o := &openLoad{url: url, rate: rate, done: make(chan struct{}), attacker: vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: transport}), // first: the options below adjust it
 		vegeta.KeepAlive(true),
 		vegeta.Timeout(requestTimeout),
 		vegeta.Workers(openLoopWorkers),
@@ -66,6 +83,7 @@ func startOpenLoad(t testing.TB, url string, rate int, limit time.Duration) *ope
 			}
 		}
 		o.metrics.Close()
+		transport.CloseIdleConnections()
 	}()
 	t.Cleanup(func() { o.stop() })
 	return o

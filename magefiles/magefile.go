@@ -115,14 +115,15 @@ func TestSwarm(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Swarm(ctx) })
 }
 
-// Bench runs the benchmarks (micro and on a real stack) and writes the figures to bench/.
+// Bench runs the benchmarks (micro and on a real stack, beside HAProxy, Caddy and nginx it installs) and writes the figures to bench/.
 func Bench(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Bench(ctx) })
 }
 
 // runner runs the test suite and benchmarks in the stack's folder, after the
 // stack's own setup, so that the end-to-end tests find the host an operator's
-// setup would leave.
+// setup would leave; the benchmarks also get the peer proxies they measure
+// the stack beside.
 func runner(s *stack.Stack) *suite.Runner {
-	return &suite.Runner{Root: s.Root, Out: s.Out, Setup: s.Setup, Now: s.Now}
+	return &suite.Runner{Root: s.Root, Out: s.Out, Setup: s.Setup, BenchSetup: s.PeerProxies, Now: s.Now}
 }

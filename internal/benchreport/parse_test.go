@@ -48,6 +48,20 @@ func TestParseReadsEveryBenchmarkOfACapturedRunAndNothingElse(t *testing.T) {
 		"BenchmarkMetricsMiddlewareCost", "BenchmarkAccessLogCost",
 		"BenchmarkDeployToHealthy", "BenchmarkSwarmDeployToHealthy", "BenchmarkSwarmPromoteUnderLoad", "BenchmarkReleaseAbort", "BenchmarkEdgeCost", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
 	}
+	for _, group := range []string{"closed", "1000rps", "5000rps", "search", "overload"} {
+		if group == "search" {
+			want = append(want, "BenchmarkProxies/search")
+			continue
+		}
+		for _, target := range PeerTargets {
+			want = append(want, "BenchmarkProxies/"+group+"/"+target)
+		}
+		if group == "closed" {
+			for _, step := range []string{"host-network", "published-port", "headers", "access-logs"} {
+				want = append(want, "BenchmarkProxies/closed/ladder-"+step)
+			}
+		}
+	}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("names =\n%q\nwant\n%q", names, want)
 	}

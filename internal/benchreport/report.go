@@ -13,7 +13,10 @@ import (
 type Report struct {
 	Machine Machine  `json:"machine"`
 	Figures []Figure `json:"figures"`
-	Raw     []Result `json:"raw"`
+	// Peers are the figures beside peer proxies, each row one figure of
+	// every target side by side (PeerRows).
+	Peers []PeerRow `json:"peers,omitempty"`
+	Raw   []Result  `json:"raw"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -27,7 +30,8 @@ func WriteJSON(w io.Writer, r Report) error {
 	return nil
 }
 
-// Table renders the figures as a Markdown table followed by a line describing the
+// Table renders the figures as a Markdown table, then the figures beside peer
+// proxies as another when there are any, followed by a line describing the
 // machine, as printed by the bench target and pasted into the README.
 func Table(r Report) string {
 	var b strings.Builder
@@ -35,6 +39,9 @@ func Table(r Report) string {
 	b.WriteString("| --- | ---: | --- | --- |\n")
 	for _, f := range r.Figures {
 		fmt.Fprintf(&b, "| %s | %s %s | %s | %s |\n", f.Name, formatNumber(f.Value), f.Unit, f.Target, metCell(f.Met))
+	}
+	if len(r.Peers) > 0 {
+		b.WriteString("\n" + peerTable(r.Peers))
 	}
 	b.WriteString("\n" + describe(r.Machine) + "\n")
 	return b.String()

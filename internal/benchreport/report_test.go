@@ -21,6 +21,7 @@ func fixtureReport(t *testing.T) Report {
 			OS: "Debian GNU/Linux 12 (bookworm)", Go: "go1.26.8", Docker: "27.5.1", Nginx: "1.27.4", At: measuredAt,
 		},
 		Figures: Figures(results),
+		Peers:   PeerRows(results),
 		Raw:     results,
 	}
 }

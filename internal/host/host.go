@@ -54,6 +54,9 @@ type Host struct {
 	// Files are the local engine's configuration and process files; the
 	// zero value is dockerd's defaults.
 	Files EngineFiles
+	// PeerFiles are what installing the peer proxies touches; the zero
+	// value is Debian's.
+	PeerFiles PeerFiles
 }
 
 // Engine makes sure a Docker engine answers, with the live-restore setting a

@@ -40,3 +40,20 @@ func (s *Stack) Setup(ctx context.Context) (err error) {
 	s.Out.OK("host ready in %.1fs", time.Since(start).Seconds())
 	return nil
 }
+
+// PeerProxies installs what the benchmark beside peer proxies runs next to
+// the stack (HAProxy, Caddy and a minimal nginx from the distribution's
+// packages), with their services held during the install and not running
+// afterwards. Only the bench target needs them, so setup does not install
+// them.
+func (s *Stack) PeerProxies(ctx context.Context) error {
+	t := time.Now()
+	h := &host.Host{Root: s.Root, Out: s.Out}
+	note, err := h.PeerProxies(ctx)
+	if err != nil {
+		s.Out.Fail("peer proxies: %v", err)
+		return fmt.Errorf("bench: peer proxies: %w", err)
+	}
+	s.Out.OK("peer proxies: %s (%.1fs)", note, time.Since(t).Seconds())
+	return nil
+}

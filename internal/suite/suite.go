@@ -46,6 +46,9 @@ type Runner struct {
 	// so that the end-to-end tests and system benchmarks find an engine and
 	// the images. nil: the host is taken as ready.
 	Setup func(context.Context) error
+	// BenchSetup makes ready what only the benchmarks need, after Setup:
+	// the peer proxies the stack is measured beside. nil: nothing more.
+	BenchSetup func(context.Context) error
 	// Now stamps the benchmark report with when it ran. nil: time.Now.
 	Now func() time.Time
 }
@@ -140,13 +143,19 @@ func fuzzTargets(ctx context.Context, root string) ([]fuzzTarget, error) {
 	return targets, nil
 }
 
-// Bench runs the benchmarks, prints the table of figures against their targets
+// Bench prepares the host, and the peer proxies (BenchSetup), runs
+// the benchmarks, prints the table of figures against their targets
 // and writes the same figures, with the machine they ran on, to bench/results.json
 // and bench/results.md. Micro-benchmarks run with Go's default benchtime; the
 // system benchmarks (a real stack under load) run once each.
 func (r *Runner) Bench(ctx context.Context) error {
 	if err := r.setup(ctx); err != nil {
 		return err
+	}
+	if r.BenchSetup != nil {
+		if err := r.BenchSetup(ctx); err != nil {
+			return err
+		}
 	}
 	var captured bytes.Buffer
 	out := io.MultiWriter(os.Stdout, &captured)
@@ -166,7 +175,7 @@ func (r *Runner) Bench(ctx context.Context) error {
 	}
 	machine := benchreport.DescribeMachine(r.now())
 	machine.Docker, _ = docker.Ping(ctx)
-	report := benchreport.Report{Machine: machine, Figures: benchreport.Figures(results), Raw: results}
+	report := benchreport.Report{Machine: machine, Figures: benchreport.Figures(results), Peers: benchreport.PeerRows(results), Raw: results}
 	var doc bytes.Buffer
 	if err := benchreport.WriteJSON(&doc, report); err != nil {
 		return err
