@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -214,10 +215,9 @@ func (e *Edge) SelfCheck(ctx context.Context, hosts []string, httpPort int, look
 				why = append(why, fmt.Sprintf("%s: %v", addr, err))
 				continue
 			}
-			body := make([]byte, len(token)+1)
-			n, _ := resp.Body.Read(body)
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len(token))+1))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && string(body[:n]) == token {
+			if resp.StatusCode == http.StatusOK && string(body) == token {
 				reached = true
 				break
 			}

@@ -141,16 +141,21 @@ func supportedKey(k crypto.PrivateKey) bool {
 // CheckFiles says why the operator's certificate and key would not be
 // installed for hosts, installing nothing.
 func CheckFiles(hosts []string, certFile, keyFile string) error {
-	chain, key, err := readPair(certFile, keyFile)
-	if err != nil {
-		return err
+	_, _, err := checkedPair(hosts, certFile, keyFile)
+	return err
+}
+
+// checkedPair reads the operator's files and checks them for every host.
+func checkedPair(hosts []string, certFile, keyFile string) (chain, key []byte, err error) {
+	if chain, key, err = readPair(certFile, keyFile); err != nil {
+		return nil, nil, err
 	}
 	for _, h := range hosts {
 		if _, err := checkPair(h, chain, key, time.Now()); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	return nil
+	return chain, key, nil
 }
 
 func readPair(certFile, keyFile string) (chain, key []byte, err error) {
@@ -167,10 +172,7 @@ func readPair(certFile, keyFile string) (chain, key []byte, err error) {
 // files) for each host, after checking that they are a pair, cover every
 // host and are valid now.
 func (e *Edge) InstallFiles(hosts []string, certFile, keyFile string) ([]Cert, error) {
-	if err := CheckFiles(hosts, certFile, keyFile); err != nil { // every host first: nothing is installed for a file that fails one
-		return nil, err
-	}
-	chain, key, err := readPair(certFile, keyFile)
+	chain, key, err := checkedPair(hosts, certFile, keyFile) // every host first: nothing is installed for a file that fails one
 	if err != nil {
 		return nil, err
 	}

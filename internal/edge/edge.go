@@ -48,10 +48,6 @@ const (
 	// DefaultProject is the edge's compose project, and its network's
 	// name, for DefaultDir.
 	DefaultProject = "swiftdeploy-edge"
-	// StackSocket is the unix socket a stack's nginx listens on for the
-	// edge, inside its container: the forwarded headers it finds there are
-	// the edge's, and it passes them on.
-	StackSocket = MountedRun + "/nginx.sock"
 )
 
 // Edge is the host's edge, known by its folder.
@@ -95,7 +91,6 @@ type Claim struct {
 	HTTPPort  int      `json:"http_port"`
 	HTTPSPort int      `json:"https_port"`
 	TLS       string   `json:"tls"`
-	Image     string   `json:"nginx_image"` // the nginx image the edge runs when this stack starts it
 	// ACME is where this stack's certificates are ordered (TLS acme), so
 	// that a renewal needs nothing but the edge's folder.
 	ACME  *ACME     `json:"acme,omitempty"`
@@ -105,7 +100,7 @@ type Claim struct {
 // ClaimOf is the claim a stack's manifest makes.
 func ClaimOf(m *manifest.Manifest, project, folder string) Claim {
 	c := Claim{Project: project, Folder: folder, Hosts: slices.Clone(m.Edge.Hosts), HTTPPort: m.Edge.HTTPPort, HTTPSPort: m.Edge.HTTPSPort,
-		TLS: m.Edge.TLS.Mode, Image: m.Nginx.Image}
+		TLS: m.Edge.TLS.Mode}
 	if m.Edge.TLS.Mode == manifest.TLSACME {
 		c.ACME = &ACME{Directory: m.Edge.TLS.Directory, Email: m.Edge.TLS.Email}
 		if m.Edge.TLS.CAFile != "" {

@@ -37,7 +37,7 @@ func claim(project, folder string, hosts ...string) Claim {
 	return Claim{Project: project, Folder: folder, Hosts: hosts, HTTPPort: 80, HTTPSPort: 443, TLS: manifest.TLSACME}
 }
 
-func TestAnEdgeOfItsOwnFolderHasItsOwnProjectAndNetwork(t *testing.T) {
+func TestAnEdgeOfItsOwnFolderHasItsOwnProject(t *testing.T) {
 	a, b := testEdge(t), testEdge(t)
 	if a.Project == b.Project || !strings.HasPrefix(a.Project, DefaultProject+"-") {
 		t.Errorf("two edge folders give projects %q and %q, want two different swiftdeploy-edge-… names", a.Project, b.Project)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -231,13 +232,9 @@ func (s *Stack) edgeJoin(ctx context.Context, m *manifest.Manifest) error {
 	defer l.Release()
 	claim := edge.ClaimOf(m, s.Project, s.Root)
 	prev, _ := e.Claims()
+	again := false // the same routes as the last deploy: nothing to say
 	for _, c := range prev {
-		if c.Project == s.Project && strings.Join(c.Hosts, ",") == strings.Join(claim.Hosts, ",") && c.TLS == claim.TLS {
-			if err := e.Register(claim); err != nil { // the same routes: nothing to say
-				return err
-			}
-			return s.edgeRoutes(ctx, m)
-		}
+		again = again || c.Project == s.Project && slices.Equal(c.Hosts, claim.Hosts) && c.TLS == claim.TLS
 	}
 	if err := e.Register(claim); err != nil {
 		return fmt.Errorf("deploy: %w", err)
@@ -245,18 +242,13 @@ func (s *Stack) edgeJoin(ctx context.Context, m *manifest.Manifest) error {
 	if err := s.edgeRoutes(ctx, m); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
-	scheme := "https"
-	port := m.Edge.HTTPSPort
-	if !m.Edge.HTTPS() {
-		scheme, port = "http", m.Edge.HTTPPort
+	if again {
+		return nil
 	}
 	var urls []string
 	for _, h := range m.Edge.Hosts {
-		u := scheme + "://" + h
-		if (scheme == "https" && port != 443) || (scheme == "http" && port != 80) {
-			u += fmt.Sprintf(":%d", port)
-		}
-		urls = append(urls, u+"/")
+		_, url := edgeURL(m, h)
+		urls = append(urls, url+"/")
 	}
 	s.Out.OK("the host's edge serves %s", strings.Join(urls, " "))
 	s.record(history.EventEdge, history.Edge{Action: "joined", Hosts: claim.Hosts, HTTPPort: claim.HTTPPort, HTTPSPort: claim.HTTPSPort, TLS: claim.TLS, EdgeStarted: len(prev) == 0, Result: "ok"})
@@ -267,18 +259,11 @@ func (s *Stack) edgeJoin(ctx context.Context, m *manifest.Manifest) error {
 // answers 404 for them within a second. A stack that never joined changes
 // nothing.
 func (s *Stack) edgeLeave(ctx context.Context) error {
-	e, err := edge.Open()
-	if err != nil {
+	e, release, err := s.existingEdge(ctx)
+	if e == nil || err != nil {
 		return err
 	}
-	if _, err := os.Stat(e.Dir); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	l, err := e.Lock(ctx, "teardown "+s.Project)
-	if err != nil {
-		return err
-	}
-	defer l.Release()
+	defer release()
 	claims, err := e.Claims()
 	if err != nil {
 		return err
@@ -301,21 +286,30 @@ func (s *Stack) edgeLeave(ctx context.Context) error {
 	return nil
 }
 
-// edgeRemoveIfUnused removes the host's edge when no stack is left on it,
-// once the last one's nginx has left the edge's network.
-func (s *Stack) edgeRemoveIfUnused(ctx context.Context) error {
-	e, err := edge.Open()
-	if err != nil {
-		return err
+// existingEdge returns the host's edge, locked for this stack's teardown
+// (release unlocks it), or nil when this host never had one.
+func (s *Stack) existingEdge(ctx context.Context) (e *edge.Edge, release func(), err error) {
+	if e, err = edge.Open(); err != nil {
+		return nil, nil, err
 	}
 	if _, err := os.Stat(e.Dir); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil, nil
 	}
 	l, err := e.Lock(ctx, "teardown "+s.Project)
 	if err != nil {
+		return nil, nil, err
+	}
+	return e, func() { l.Release() }, nil
+}
+
+// edgeRemoveIfUnused removes the host's edge when no stack is left on it,
+// once the last one's nginx is gone.
+func (s *Stack) edgeRemoveIfUnused(ctx context.Context) error {
+	e, release, err := s.existingEdge(ctx)
+	if e == nil || err != nil {
 		return err
 	}
-	defer l.Release()
+	defer release()
 	// This stack's nginx is gone, and its socket with it.
 	if err := e.Forget(s.Project); err != nil {
 		return err
@@ -402,9 +396,9 @@ func (s *Stack) edgeStatus(ctx context.Context, m *manifest.Manifest) *dashboard
 		return v
 	}
 	v.Running = e.Running(ctx)
-	if claims, err := e.Claims(); err == nil {
-		for _, c := range claims {
-			v.Routed = v.Routed || c.Project == s.Project
+	if routed, err := e.Routed(); err == nil {
+		for _, h := range m.Edge.Hosts {
+			v.Routed = v.Routed || routed[h] == s.Project
 		}
 	}
 	for _, h := range m.Edge.Hosts {
@@ -471,10 +465,7 @@ func (s *Stack) edgeRoutes(ctx context.Context, m *manifest.Manifest) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	for _, h := range m.Edge.Hosts {
-		scheme, port := "https", m.Edge.HTTPSPort
-		if !m.Edge.HTTPS() {
-			scheme, port = "http", m.Edge.HTTPPort
-		}
+		port, base := edgeURL(m, h)
 		// On this host's loopback, with the name for SNI and Host: the
 		// certificate is the edge's own, installed moments ago.
 		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: h, InsecureSkipVerify: true},
@@ -483,7 +474,7 @@ func (s *Stack) edgeRoutes(ctx context.Context, m *manifest.Manifest) error {
 				return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 			}}
 		client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-		url := fmt.Sprintf("%s://%s:%d%s", scheme, h, port, m.Services.HealthPath)
+		url := base + m.Services.HealthPath
 		_, err := s.waitFor(ctx, "the host's edge to route "+h+" here", 100*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			resp, err := client.Do(req)
@@ -502,4 +493,19 @@ func (s *Stack) edgeRoutes(ctx context.Context, m *manifest.Manifest) error {
 		}
 	}
 	return nil
+}
+
+// edgeURL is where clients reach host through the edge: the edge's HTTPS
+// port, or its HTTP port with TLS off, and the URL (without a path), which
+// names the port unless it is the scheme's own.
+func edgeURL(m *manifest.Manifest, host string) (port int, url string) {
+	scheme, port := "https", m.Edge.HTTPSPort
+	if !m.Edge.HTTPS() {
+		scheme, port = "http", m.Edge.HTTPPort
+	}
+	url = scheme + "://" + host
+	if (scheme == "https" && port != 443) || (scheme == "http" && port != 80) {
+		url += ":" + strconv.Itoa(port)
+	}
+	return port, url
 }
