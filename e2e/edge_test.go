@@ -16,7 +16,6 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,12 +264,11 @@ func (l *edgeLoad) String() string {
 	return fmt.Sprintf("%s, %d connections (%d opened after the start)", l.httpLoad, l.conns.Load(), l.reconnects())
 }
 
-// protoOf fetches url and returns the protocol and status it was answered with.
+// protoOf fetches url and returns the protocol, status, headers and body it
+// was answered with.
 func protoOf(t *testing.T, c *http.Client, url string) (string, int, http.Header, string) {
 	t.Helper()
-	trace := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{})
-	req, _ := http.NewRequestWithContext(trace, http.MethodGet, url, nil)
-	resp, err := c.Do(req)
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -459,7 +457,8 @@ func servedSerial(t *testing.T, e *testEdge, roots *x509.CertPool, host string) 
 // checks what the app and the client see: the forwarded headers the edge
 // saw (a client's own X-Forwarded-For is not believed), HSTS, a Secure cohort
 // cookie, TLS 1.2 and 1.3 only, 421 for a request whose Host is not its
-// handshake's name, and a replaced certificate served on the next deploy.
+// handshake's name, a stack with TLS off beside it served over plain HTTP,
+// and a replaced certificate served on the next deploy.
 func TestTheEdgeServesAnOperatorsCertificateAndTellsTheAppTheTruth(t *testing.T) {
 	image, err := plainImage()
 	if err != nil {
@@ -519,6 +518,22 @@ func TestTheEdgeServesAnOperatorsCertificateAndTellsTheAppTheTruth(t *testing.T)
 		t.Errorf("a request for q.test on p.test's connection: %v %v, want 421", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+
+	// A stack with edge.tls.mode: off beside it is served over plain HTTP,
+	// not redirected, and has no handshake; p.test's HTTP still redirects.
+	q := newProject(t, manifestOptions{image: image})
+	q.env = e.env
+	q.write("manifest.yaml", q.manifest+e.section("q.test", "    mode: off\n", ""))
+	q.expect(0, []string{fmt.Sprintf("the host's edge serves http://q.test:%d/", e.httpPort)}, "deploy")
+	if _, code, _, body := protoOf(t, c, e.url("http", "q.test", "/forwarded")); code != 200 || jsonField([]byte(body), "proto") != "http" {
+		t.Errorf("http://q.test/forwarded answered %d %q, want the app, told proto http", code, body)
+	}
+	if _, err := c.Get(e.url("https", "q.test", "/")); err == nil {
+		t.Error("the edge completed a TLS handshake for q.test, whose TLS is off")
+	}
+	if _, code, _, _ := protoOf(t, c, e.url("http", "p.test", "/")); code != http.StatusPermanentRedirect {
+		t.Errorf("http://p.test answered %d beside an HTTP-only stack, want 308", code)
 	}
 
 	before := servedSerial(t, e, roots, "p.test")
