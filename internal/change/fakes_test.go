@@ -245,6 +245,13 @@ func (r *fakeRouter) Route(_ context.Context, rel *render.Release) error {
 	return nil
 }
 
+func (r *fakeRouter) RouteConfirmed(ctx context.Context, rel *render.Release, apps []platform.Instance, want router.Expect) error {
+	if err := r.Route(ctx, rel); err != nil {
+		return err
+	}
+	return r.Confirm(ctx, apps, want)
+}
+
 // engine is a mover on these fakes, in a temporary state folder, with the
 // generated files noted in files and the manifest's mode in mode.
 type engine struct {

@@ -262,3 +262,30 @@ func TestConfirmNeedsTheWeightedPoolToAnswerFromTheExpectedInstanceToo(t *testin
 		t.Errorf("Confirm while the weighted pool answers from another instance = %v, want that instance named", err)
 	}
 }
+
+func TestRouteConfirmedRoutesThenSeesTheAppsAnswerThroughNginx(t *testing.T) {
+	n := startNginx(t, appA.Addr, "1.0.0")
+	r := n.router(t)
+	fakeResolver(t, r.files)
+	if err := r.Route(context.Background(), &render.Release{Weight: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RouteConfirmed(context.Background(), nil, []platform.Instance{appA}, Expect{Mode: "stable"}); err != nil {
+		t.Fatalf("RouteConfirmed = %v", err)
+	}
+	if rt, _ := r.readRoutes(); rt.Canary != nil {
+		t.Errorf("routes %+v, want no canary", rt)
+	}
+	if _, err := os.Stat(r.files.Recording); !os.IsNotExist(err) {
+		t.Errorf("nginx still records requests: %v", err)
+	}
+	// The weighted pool keeps answering from the canary: routed, but not
+	// confirmed.
+	n.mu.Lock()
+	n.routed = appB.Addr
+	n.mu.Unlock()
+	err := r.RouteConfirmed(context.Background(), nil, []platform.Instance{appA}, Expect{Mode: "stable"})
+	if err == nil || !strings.Contains(err.Error(), "an answer from "+appB.Addr) {
+		t.Errorf("RouteConfirmed while the weighted pool answers from the canary = %v, want that named", err)
+	}
+}
