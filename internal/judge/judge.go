@@ -5,8 +5,11 @@
 //
 //   - errors: is the canary's error proportion greater than stable's?
 //     Fisher's exact test, one-sided, with the difference's interval;
-//   - latency: do the canary's requests take longer than stable's?
-//     Mann-Whitney U, one-sided, on each request's upstream time;
+//   - latency: do the canary's requests take more than
+//     latency_margin_percent longer than stable's? Mann-Whitney U,
+//     one-sided, on each request's upstream time, against stable's times
+//     scaled by the margin (a non-inferiority test: without a margin,
+//     thousands of requests a side show differences nobody would abort for);
 //   - error limit: a lower confidence bound of the canary's error rate
 //     (Wilson), for the policy to compare with max_error_rate_percent;
 //   - P99 limit: a lower confidence bound of the canary's P99 (an order
@@ -43,6 +46,7 @@ const (
 	KeySpending   = "alpha_spending"
 	KeyLook       = "look_seconds"
 	KeyExtensions = "max_inconclusive_extensions"
+	KeyMargin     = "latency_margin_percent"
 )
 
 // Settings are how sure a verdict must be, and how often to look.
@@ -57,6 +61,9 @@ type Settings struct {
 	Look time.Duration
 	// Extensions is how many times an inconclusive step may be extended.
 	Extensions int
+	// MarginPercent is how much longer than stable's the canary's requests
+	// may take before the latency test counts them slower.
+	MarginPercent float64
 }
 
 // ErrSettings marks thresholds the judge cannot work with.
@@ -77,6 +84,7 @@ func SettingsFrom(thresholds map[string]any) (Settings, error) {
 	s.Confidence = number(KeyConfidence)
 	look := number(KeyLook)
 	extensions := number(KeyExtensions)
+	s.MarginPercent = number(KeyMargin)
 	spending, ok := thresholds[KeySpending].(string)
 	switch {
 	case !ok:
@@ -93,6 +101,9 @@ func SettingsFrom(thresholds map[string]any) (Settings, error) {
 	}
 	if _, found := thresholds[KeyExtensions].(float64); found && (extensions < 0 || extensions > 100 || extensions != math.Trunc(extensions)) {
 		problems = append(problems, fmt.Errorf("%s %v is not a whole number from 0 to 100", KeyExtensions, extensions))
+	}
+	if _, found := thresholds[KeyMargin].(float64); found && !(s.MarginPercent >= 0 && s.MarginPercent <= 1000) {
+		problems = append(problems, fmt.Errorf("%s %v is not between 0 and 1000", KeyMargin, s.MarginPercent))
 	}
 	if len(problems) > 0 {
 		return Settings{}, fmt.Errorf("%w: %w", ErrSettings, errors.Join(problems...))
@@ -177,10 +188,13 @@ type Errors struct {
 	StepErrorsNeeded int64 `json:"step_errors_needed"`
 }
 
-// Latency is the latency test: the canary is slower than stable at this
-// look when PValue ≤ Alpha.
+// Latency is the latency test: the canary is slower than stable by more
+// than MarginPercent at this look when PValue ≤ Alpha.
 type Latency struct {
 	stats.LatencyEvidence
+	// MarginPercent is the settings' margin, as the policy's threshold
+	// gives it (Margin is the same as a fraction).
+	MarginPercent float64 `json:"margin_percent"`
 }
 
 // ErrorLimit bounds the canary's error rate from below.
@@ -220,7 +234,8 @@ func (st *Step) Look(elapsed time.Duration, canary, stable Build) (Evidence, err
 	if e.Errors.StepErrorsNeeded, err = stats.ErrorsNeeded(s, c.Requests, spent.Total); err != nil {
 		return Evidence{}, err
 	}
-	if e.Latency.LatencyEvidence, err = stats.CompareLatency(seconds(canary.LatenciesMs), seconds(stable.LatenciesMs), alpha); err != nil {
+	e.Latency.MarginPercent = st.settings.MarginPercent
+	if e.Latency.LatencyEvidence, err = stats.CompareLatency(seconds(canary.LatenciesMs), seconds(stable.LatenciesMs), alpha, st.settings.MarginPercent/100); err != nil {
 		return Evidence{}, err
 	}
 	lower, err := stats.WilsonLower(c, alpha)

@@ -12,7 +12,7 @@ import (
 )
 
 // shipped are the release thresholds of policies/data.json.
-var shipped = map[string]any{"confidence": 0.95, "alpha_spending": "pocock", "look_seconds": 1.0, "max_inconclusive_extensions": 2.0,
+var shipped = map[string]any{"confidence": 0.95, "alpha_spending": "pocock", "look_seconds": 1.0, "max_inconclusive_extensions": 2.0, "latency_margin_percent": 10.0,
 	"max_error_rate_percent": 1.0, "max_p99_latency_ms": 500.0}
 
 func settings(t *testing.T) Settings {
@@ -26,7 +26,7 @@ func settings(t *testing.T) Settings {
 
 func TestTheShippedThresholdsGiveTheSettings(t *testing.T) {
 	s := settings(t)
-	want := Settings{Confidence: 0.95, Spending: stats.SpendingPocock, Look: time.Second, Extensions: 2}
+	want := Settings{Confidence: 0.95, Spending: stats.SpendingPocock, Look: time.Second, Extensions: 2, MarginPercent: 10}
 	if s != want {
 		t.Errorf("settings %+v, want %+v", s, want)
 	}
@@ -36,12 +36,12 @@ func TestTheShippedThresholdsGiveTheSettings(t *testing.T) {
 }
 
 func TestBadSettingsAreNamedAllAtOnce(t *testing.T) {
-	_, err := SettingsFrom(map[string]any{"confidence": 1.0, "alpha_spending": "haybittle", "look_seconds": "1", "max_inconclusive_extensions": 1.5})
+	_, err := SettingsFrom(map[string]any{"confidence": 1.0, "alpha_spending": "haybittle", "look_seconds": "1", "max_inconclusive_extensions": 1.5, "latency_margin_percent": -5.0})
 	if !errors.Is(err, ErrSettings) {
 		t.Fatalf("err = %v, want ErrSettings", err)
 	}
 	for _, want := range []string{"confidence 1 is not in [0.5, 1)", `alpha_spending "haybittle" is none of pocock, obrien_fleming`,
-		"look_seconds is missing or not a number", "max_inconclusive_extensions 1.5 is not a whole number"} {
+		"look_seconds is missing or not a number", "max_inconclusive_extensions 1.5 is not a whole number", "latency_margin_percent -5 is not between 0 and 1000"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%v does not say %q", err, want)
 		}
@@ -115,7 +115,7 @@ func TestASlowerCanaryIsShownSlower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(e.Latency.PValue <= e.Latency.Alpha) || e.Latency.CanaryMedianMs != 30 || e.Latency.ProbabilitySlower != 1 {
+	if !(e.Latency.PValue <= e.Latency.Alpha) || e.Latency.CanaryMedianMs != 30 || e.Latency.ProbabilitySlower != 1 || e.Latency.MarginPercent != 10 {
 		t.Errorf("every canary request at 30 ms against 1-5 ms: %+v", e.Latency)
 	}
 	if e.P99Limit.LowerMs != 30 || e.P99Limit.SampleN != 500 {
@@ -186,5 +186,20 @@ func TestASampleRoundTripsThroughItsRecord(t *testing.T) {
 	}
 	if got := (Sample{Ms: []float64{5}, N: []int{1 << 40}}).Expand(); len(got) != maxExpand {
 		t.Errorf("a count of 2^40 expanded to %d times, want at most %d", len(got), maxExpand)
+	}
+}
+
+func TestACanaryALittleSlowerThanStableIsWithinTheMargin(t *testing.T) {
+	st, _ := NewStep(settings(t), 30*time.Second)
+	slightly := make([]float64, 4096)
+	for i := range slightly {
+		slightly[i] = 1.05 * float64(1+i%5)
+	}
+	e, err := st.Look(10*time.Second, Build{Requests: 4096, LatenciesMs: slightly}, Build{Requests: 40000, LatenciesMs: mixed(4096)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Latency.PValue <= e.Latency.Alpha {
+		t.Errorf("every canary request 5%% slower, within the 10%% margin: p = %g ≤ α %g", e.Latency.PValue, e.Latency.Alpha)
 	}
 }
