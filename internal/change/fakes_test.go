@@ -245,11 +245,14 @@ func (r *fakeRouter) Route(_ context.Context, rel *render.Release) error {
 	return nil
 }
 
-func (r *fakeRouter) RouteConfirmed(ctx context.Context, rel *render.Release, apps []platform.Instance, want router.Expect) error {
+func (r *fakeRouter) RouteConfirmed(ctx context.Context, rel *render.Release, want router.Expect, apps func(context.Context) []platform.Instance) error {
 	if err := r.Route(ctx, rel); err != nil {
 		return err
 	}
-	return r.Confirm(ctx, apps, want)
+	if list := apps(ctx); len(list) > 0 {
+		return r.Confirm(ctx, list, want)
+	}
+	return nil
 }
 
 // engine is a mover on these fakes, in a temporary state folder, with the

@@ -28,8 +28,9 @@ type Router interface {
 	Confirm(ctx context.Context, apps []platform.Instance, want router.Expect) error
 	MoveTo(ctx context.Context, apps []platform.Instance, want router.Expect) error
 	Route(ctx context.Context, rel *render.Release) error
-	// RouteConfirmed is Route, then Confirm of apps answering as want.
-	RouteConfirmed(ctx context.Context, rel *render.Release, apps []platform.Instance, want router.Expect) error
+	// RouteConfirmed is Route, then Confirm of the instances apps lists
+	// (asked once nginx took the routing) answering as want.
+	RouteConfirmed(ctx context.Context, rel *render.Release, want router.Expect, apps func(context.Context) []platform.Instance) error
 }
 
 // Files renders and writes the generated files for m, with the canary's
@@ -121,7 +122,7 @@ func (mv *Mover) move(ctx context.Context, c *Change, cur, next *manifest.Manife
 		if err := mv.Files(next, nil); err != nil {
 			return err
 		}
-		if err := mv.Router.RouteConfirmed(ctx, nil, started, router.Serving(next)); err != nil {
+		if err := mv.Router.RouteConfirmed(ctx, nil, router.Serving(next), func(context.Context) []platform.Instance { return started }); err != nil {
 			return err
 		}
 	} else if err := mv.Router.Confirm(ctx, started, router.Serving(next)); err != nil {
@@ -238,18 +239,17 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 	}
 	switch {
 	case c.Stepped():
-		if old == nil {
-			old, _ = Instances(ctx, mv.Runtime, platform.App, c.Old)
-		}
 		// Always reread: a command killed between writing its state and
 		// steering nginx may have left nginx routing to the canary. Seen
 		// from nginx too, before the canary goes: every answer from the
 		// stable build, through the pool clients' requests go to.
-		if len(old) == 0 {
-			if err := mv.Router.Route(ctx, nil); err != nil {
-				return time.Time{}, err
+		stable := func(ctx context.Context) []platform.Instance {
+			if old == nil {
+				old, _ = Instances(ctx, mv.Runtime, platform.App, c.Old)
 			}
-		} else if err := mv.Router.RouteConfirmed(ctx, nil, old, router.Serving(cur)); err != nil {
+			return old
+		}
+		if err := mv.Router.RouteConfirmed(ctx, nil, router.Serving(cur), stable); err != nil {
 			return time.Time{}, fmt.Errorf("nginx could not be moved back to %s: %w", c.From.Build, err)
 		}
 	case steered:

@@ -221,13 +221,20 @@ func (r *Router) Route(ctx context.Context, rel *render.Release) error {
 	return r.route(ctx, rel, nil)
 }
 
-// RouteConfirmed is Route, then Confirm of apps answering as want, with
-// Confirm's probes started as soon as nginx has had the new routing's first
-// answers for both lines (it applies an answer as it gets it) instead of
-// after the second questions that prove it: the two proofs overlap, and
-// an abort's canary is seen to get nothing half a second sooner.
-func (r *Router) RouteConfirmed(ctx context.Context, rel *render.Release, apps []platform.Instance, want Expect) error {
-	return r.route(ctx, rel, func(ctx context.Context) error { return r.Confirm(ctx, apps, want) })
+// RouteConfirmed is Route, then Confirm of the instances apps lists
+// answering as want (none: nothing to confirm), with Confirm's probes
+// started as soon as nginx has had the new routing's first answers for
+// both lines (it applies an answer as it gets it) instead of after the
+// second questions that prove it: the two proofs overlap, and an abort's
+// canary is seen to get nothing half a second sooner. apps is asked then
+// too, so that listing them (a question to the runtime) delays nothing.
+func (r *Router) RouteConfirmed(ctx context.Context, rel *render.Release, want Expect, apps func(context.Context) []platform.Instance) error {
+	return r.route(ctx, rel, func(ctx context.Context) error {
+		if list := apps(ctx); len(list) > 0 {
+			return r.Confirm(ctx, list, want)
+		}
+		return nil
+	})
 }
 
 func (r *Router) route(ctx context.Context, rel *render.Release, confirm func(context.Context) error) error {

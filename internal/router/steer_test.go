@@ -270,7 +270,8 @@ func TestRouteConfirmedRoutesThenSeesTheAppsAnswerThroughNginx(t *testing.T) {
 	if err := r.Route(context.Background(), &render.Release{Weight: 10}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.RouteConfirmed(context.Background(), nil, []platform.Instance{appA}, Expect{Mode: "stable"}); err != nil {
+	stable := func(context.Context) []platform.Instance { return []platform.Instance{appA} }
+	if err := r.RouteConfirmed(context.Background(), nil, Expect{Mode: "stable"}, stable); err != nil {
 		t.Fatalf("RouteConfirmed = %v", err)
 	}
 	if rt, _ := r.readRoutes(); rt.Canary != nil {
@@ -284,7 +285,7 @@ func TestRouteConfirmedRoutesThenSeesTheAppsAnswerThroughNginx(t *testing.T) {
 	n.mu.Lock()
 	n.routed = appB.Addr
 	n.mu.Unlock()
-	err := r.RouteConfirmed(context.Background(), nil, []platform.Instance{appA}, Expect{Mode: "stable"})
+	err := r.RouteConfirmed(context.Background(), nil, Expect{Mode: "stable"}, stable)
 	if err == nil || !strings.Contains(err.Error(), "an answer from "+appB.Addr) {
 		t.Errorf("RouteConfirmed while the weighted pool answers from the canary = %v, want that named", err)
 	}
