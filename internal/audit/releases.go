@@ -177,11 +177,12 @@ func evidenceCells(s history.ReleaseStep) (errs, latency string) {
 }
 
 // against is how a p-value stands to its α: at or under it is significant.
+// (Markdown would escape a ">".)
 func against(p, alpha float64) string {
 	if alpha > 0 && p <= alpha {
 		return "≤"
 	}
-	return ">"
+	return "above"
 }
 
 func sig(x float64) string { return strconv.FormatFloat(x, 'g', 2, 64) }

@@ -25,6 +25,7 @@ const (
 	EventChaos          = "chaos"            // Chaos
 	EventTeardown       = "teardown"         // Teardown
 	EventAudit          = "audit"            // Audit
+	EventReplay         = "replay"           // Replay
 	EventPolicyDecision = "policy_decision"  // PolicyDecision
 	EventStatusScrape   = "status_scrape"    // StatusScrape
 	EventMetricsSample  = "metrics_sample"   // Sample
@@ -208,6 +209,17 @@ type Audit struct {
 	Events  int    `json:"events"`  // read from the history
 	Skipped int    `json:"skipped"` // malformed lines
 	Report  string `json:"report"`  // the report's file name
+}
+
+// Replay is the payload of EventReplay: the recorded release steps were
+// re-judged under the policies as they are now (see internal/replay).
+type Replay struct {
+	Result   string `json:"result"`
+	Releases int    `json:"releases"`
+	Steps    int    `json:"steps"`
+	Changed  int    `json:"changed"`  // steps whose verdict is another now
+	Unjudged int    `json:"unjudged"` // steps recorded without evidence
+	Error    string `json:"error,omitempty"`
 }
 
 // PolicyDecision is the payload of EventPolicyDecision: one question to a

@@ -51,6 +51,7 @@ func fullEvents() []struct {
 		{EventChaos, &Chaos{Mode: "error", Target: "release canary", Duration: num(2), Rate: num(0.5), Instances: count(3), Result: "ok", Error: "x"}},
 		{EventTeardown, &Teardown{Clean: true, Result: "ok", Error: "x"}},
 		{EventAudit, &Audit{Result: "ok", Events: 1000, Skipped: 2, Report: "audit_report.md"}},
+		{EventReplay, &Replay{Result: "failed", Releases: 3, Steps: 9, Changed: 1, Unjudged: 2, Error: "e"}},
 		{EventPolicyDecision, &PolicyDecision{Domain: "canary", Action: "promote", Input: raw(`{"action":"promote","requests":150}`),
 			Decision: decision, Overridden: yes(), Error: "x"}},
 		{EventStatusScrape, &StatusScrape{Refresh: Refresh{Mode: "canary", Chaos: "error", Window: window}, ReqPerSec: num(5), Sample: &sample,

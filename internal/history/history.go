@@ -34,6 +34,7 @@
 //	                                 rate, instances, result, error
 //	teardown         Teardown        clean, result, error
 //	audit            Audit           result, events, skipped, report
+//	replay           Replay          result, releases, steps, changed, unjudged, error
 //	policy_decision  PolicyDecision  domain, action, input (internal/gate's input of the
 //	                                 domain), decision{allow, domain, checked, violations,
 //	                                 notes, verdict, overridden, override_reason,

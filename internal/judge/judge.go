@@ -222,7 +222,7 @@ type P99Limit struct {
 func (st *Step) Look(elapsed time.Duration, canary, stable Build) (Evidence, error) {
 	c := stats.Counts{Requests: canary.Requests, Errors: canary.Errors}
 	s := stats.Counts{Requests: stable.Requests, Errors: stable.Errors}
-	st.looks = append(st.looks, Look{Seconds: round(elapsed.Seconds(), 3), Canary: c, Stable: s})
+	st.looks = append(st.looks, Look{Seconds: elapsed.Seconds(), Canary: c, Stable: s})
 	spent := st.seq.Look(stats.InformationFraction(elapsed.Seconds(), st.planned.Seconds()))
 	alpha := spent.Alpha
 	e := Evidence{Confidence: st.settings.Confidence, Spending: spent,
@@ -255,9 +255,4 @@ func seconds(ms []float64) []float64 {
 		out[i] = v / 1000
 	}
 	return out
-}
-
-func round(x float64, digits int) float64 {
-	p := math.Pow(10, float64(digits))
-	return math.Round(x*p) / p
 }
