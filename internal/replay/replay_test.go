@@ -140,3 +140,29 @@ func TestAStepRecordedWithoutEvidenceIsSaidNotReJudged(t *testing.T) {
 		t.Errorf("totals %+v, %v; want 2 releases, 4 steps, all unjudged", totals, err)
 	}
 }
+
+func TestAReleaseSaysWhereItWouldEndNow(t *testing.T) {
+	step := func(n int, then, now string) Judgment {
+		return Judgment{Step: history.ReleaseStep{Step: n, Verdict: then}, Now: policy.Decision{Verdict: now}}
+	}
+	for _, c := range []struct {
+		name  string
+		steps []Judgment
+		at    int // the step it ends at now, 0 for as then
+		ranOn bool
+	}{
+		{"as then", []Judgment{step(1, "promote", "promote"), step(2, "promote", "promote")}, 0, false},
+		{"a promote aborts now", []Judgment{step(1, "promote", "promote"), step(2, "promote", "abort"), step(3, "promote", "abort")}, 2, false},
+		{"an abort runs on now", []Judgment{step(1, "promote", "promote"), step(2, "abort", "hold")}, 2, true},
+		{"unjudged steps are passed over", []Judgment{{Step: history.ReleaseStep{Step: 1, Verdict: "abort"}, Unjudged: "old"}}, 0, false},
+	} {
+		j, ranOn := Release{Steps: c.steps}.Now()
+		at := 0
+		if j != nil {
+			at = j.Step.Step
+		}
+		if at != c.at || ranOn != c.ranOn {
+			t.Errorf("%s: ends at step %d now (ran on %v), want %d (%v)", c.name, at, ranOn, c.at, c.ranOn)
+		}
+	}
+}
