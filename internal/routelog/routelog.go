@@ -6,9 +6,9 @@
 //
 // A line is
 //
-//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri
+//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri|$request_time
 //
-// where the three upstream fields list every attempt, comma-separated: a
+// (lines written before $request_time was added have seven fields), where the three upstream fields list every attempt, comma-separated: a
 // request nginx could not deliver to the canary and retried on stable counts
 // as a failure of the canary and an answer of stable.
 package routelog
@@ -83,7 +83,7 @@ func Read(r io.Reader, from, to time.Time, isCanary Side) (Window, error) {
 
 func (w *Window) add(line string, isCanary Side) bool {
 	f := strings.Split(line, "|")
-	if len(f) != 7 {
+	if len(f) != 7 && len(f) != 8 {
 		return false
 	}
 	secs, err := strconv.ParseFloat(f[0], 64)
