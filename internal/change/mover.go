@@ -28,6 +28,9 @@ type Router interface {
 	Confirm(ctx context.Context, apps []platform.Instance, want router.Expect) error
 	MoveTo(ctx context.Context, apps []platform.Instance, want router.Expect) error
 	Route(ctx context.Context, rel *render.Release) error
+	// Record starts (emptying what an earlier change left) or stops
+	// nginx's log of every request.
+	Record(on bool) error
 }
 
 // Files renders and writes the generated files for m, with the canary's
@@ -91,8 +94,12 @@ func (mv *Mover) strategy() strategy {
 // healthy while the old ones serve, nginx moves to them, then the old ones
 // drain and stop; nginx never restarts. If anything fails before nginx
 // moved for good, the old instances keep serving and the generated files
-// describe cur again.
+// describe cur again. nginx logs every request meanwhile: c.Spans say
+// which of them the change is to answer for.
 func (mv *Mover) Switch(ctx context.Context, c *Change, cur, next *manifest.Manifest) error {
+	stop, _ := mv.record(c)
+	defer stop()
+	c.open(PartSwitch, 0, 0)
 	if err := mv.move(ctx, c, cur, next); err != nil {
 		return mv.undoOrSay(ctx, c, cur, err)
 	}
@@ -122,6 +129,7 @@ func (mv *Mover) move(ctx context.Context, c *Change, cur, next *manifest.Manife
 		if err := mv.Router.Route(ctx, nil); err != nil {
 			return err
 		}
+		mv.retire(ctx, c, platform.Canary, c.Canary)
 	}
 	if err := mv.Router.Confirm(ctx, started, router.Serving(next)); err != nil {
 		return err
@@ -195,6 +203,7 @@ func (mv *Mover) undoOrSay(ctx context.Context, c *Change, cur *manifest.Manifes
 	if left := leftForNext(c, reason); left != nil {
 		return left
 	}
+	c.open(PartUndo, 0, 0)
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if _, err := mv.undo(cleanup, c, cur); err != nil {
@@ -231,6 +240,7 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		if old, err = mv.strategy().steerBack(ctx, c); err != nil {
 			return time.Time{}, err
 		}
+		mv.retire(ctx, c, platform.App, c.New)
 	}
 	if err := mv.Files(cur, nil); err != nil {
 		return time.Time{}, err
@@ -242,6 +252,7 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		if err := mv.Router.Route(ctx, nil); err != nil {
 			return time.Time{}, err
 		}
+		mv.retire(ctx, c, platform.Canary, c.Canary)
 		// Seen from nginx too, before the canary goes: every answer from
 		// the stable build, through the pool clients' requests go to.
 		if old == nil {

@@ -215,14 +215,8 @@ const routeLimit = 10 * time.Second
 // until the resolver has answered nginx's questions for both lines from it
 // twice. nginx asks a line again one second after it applied an answer, so
 // the second question proves that nginx routes by the first; connections
-// already open stay where they are. While a release is under way nginx
-// also records each request in the release log.
+// already open stay where they are.
 func (r *Router) Route(ctx context.Context, rel *render.Release) error {
-	if rel != nil {
-		if err := touch(r.files.Recording); err != nil {
-			return fmt.Errorf("start nginx's release log: %w", err)
-		}
-	}
 	gen, err := r.change(func(rt *routes) {
 		rt.Canary = nil
 		if rel != nil {
@@ -232,13 +226,34 @@ func (r *Router) Route(ctx context.Context, rel *render.Release) error {
 	if err != nil {
 		return fmt.Errorf("route nginx (%s): %w", rel.Routing(), err)
 	}
-	if err := r.waitServed(ctx, gen, rel.Routing()); err != nil {
-		return err
-	}
-	if rel == nil {
+	return r.waitServed(ctx, gen, rel.Routing())
+}
+
+// Record starts (on) or stops nginx's recording of every request in the
+// release log, for a change under way: a release's judge and every
+// change's cost read it. Starting empties what an earlier change left, so
+// that the log holds one change at most; the log is created writable by
+// nginx's unprivileged user and owned by whoever runs SwiftDeploy, who can
+// then empty and remove it. nginx notices the marker within a second.
+func (r *Router) Record(on bool) error {
+	if !on {
 		if err := os.Remove(r.files.Recording); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("stop nginx's release log: %w", err)
 		}
+		return nil
+	}
+	f, err := os.OpenFile(r.files.Log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o666)
+	if err == nil {
+		err = f.Close()
+	}
+	if err == nil {
+		err = os.Chmod(r.files.Log, 0o666)
+	}
+	if err == nil {
+		err = touch(r.files.Recording)
+	}
+	if err != nil {
+		return fmt.Errorf("start nginx's release log: %w", err)
 	}
 	return nil
 }

@@ -103,9 +103,6 @@ type releaseRun struct {
 	failedProbes int
 }
 
-// Prepare empties nginx's release log of an earlier release.
-func (rel *releaseRun) Prepare() error { return rel.s.prepareReleaseLog() }
-
 // Begin notes where nginx's release log stands as c's step begins.
 func (rel *releaseRun) Begin(c *change.Change) {
 	rel.r, rel.stepOffset, rel.stepFrom = c, fileSize(rel.s.path(render.ReleaseLog)), time.Now()
@@ -116,22 +113,6 @@ func (rel *releaseRun) Step(ctx context.Context, c *change.Change) (change.Verdi
 	rel.r = c
 	verdict, reasons, firstBad, err := rel.judgeStep(ctx)
 	return change.Verdict{Promote: verdict == policy.VerdictPromote, Reasons: reasons, FirstBad: firstBad}, err
-}
-
-// prepareReleaseLog empties the log of an earlier release (nginx appends to
-// it, and judging reads from where a step starts), creating it writable by
-// nginx's unprivileged user and owned by whoever runs SwiftDeploy, who can
-// then empty and remove it.
-func (s *Stack) prepareReleaseLog() error {
-	path := s.path(render.ReleaseLog)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o666)
-	if err != nil {
-		return fmt.Errorf("prepare nginx's release log: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Chmod(path, 0o666)
 }
 
 // makeWritableDir makes a folder an unprivileged container writes in (nginx
