@@ -112,7 +112,10 @@ type Promote struct {
 	Overridden     *bool   `json:"overridden,omitempty"`
 	Result         string  `json:"result"`
 	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// Cost is what the switch cost clients; absent when no switch was
+	// made (and in histories of SwiftDeploy before it measured it).
+	Cost  *Cost  `json:"cost,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Rollback is the payload of EventRollback: a switch back to stable mode
@@ -132,7 +135,40 @@ type Rollback struct {
 	Overridden     *bool   `json:"overridden,omitempty"`
 	Result         string  `json:"result"`
 	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// Cost: as for Promote.
+	Cost  *Cost  `json:"cost,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Cost is what a change (a switch, a release) cost clients, from nginx's own
+// log of every request during it: the requests nginx answered with a
+// failure, and those that reached a build after its retirement began (nginx
+// had been steered away from it, and it was about to stop). A zero-downtime
+// change has 0 of both.
+type Cost struct {
+	Requests int `json:"requests"` // clients' requests nginx logged during the change
+	// Failed are the requests nginx answered 502 or 504 (it could not get an
+	// answer from a build) and those whose clients gave up (499); a build's
+	// own errors, such as chaos's 500s, are not counted.
+	Failed int `json:"failed"`
+	// FailedByStatus counts Failed by status code ("502": 3).
+	FailedByStatus map[string]int `json:"failed_by_status,omitempty"`
+	// ReachedRetiring are the requests that reached a retiring build.
+	ReachedRetiring int `json:"reached_retiring"`
+	// Parts are the change's parts, each with its own figures: one switch,
+	// or a release's steps and its takeover or abort.
+	Parts []CostPart `json:"parts,omitempty"`
+}
+
+// CostPart is one part of a change and what it cost.
+type CostPart struct {
+	Part            string  `json:"part"`             // switch, step, takeover, abort or undo
+	Step            int     `json:"step,omitempty"`   // 1-based, for a step
+	Weight          int     `json:"weight,omitempty"` // the canary's share, for a step
+	Seconds         float64 `json:"seconds"`
+	Requests        int     `json:"requests"`
+	Failed          int     `json:"failed"`
+	ReachedRetiring int     `json:"reached_retiring"`
 }
 
 // Recover is the payload of EventRecover: a switch or release that a killed
@@ -338,7 +374,9 @@ type ReleaseEvent struct {
 	// FirstBadToAbort is the time from the first failed canary request
 	// nginx logged to the canary's weight being 0, for an abort.
 	FirstBadToAbort float64 `json:"first_bad_to_abort_seconds,omitempty"`
-	Error           string  `json:"error,omitempty"`
+	// Cost is what the release cost clients, at its end.
+	Cost  *Cost  `json:"cost,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // BuildFigures measure one build over a step's window.

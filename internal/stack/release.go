@@ -30,6 +30,7 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		if rmErr := store.ClearAbort(); rmErr != nil {
 			s.Out.Warn("%v", rmErr)
 		}
+		event.Cost = s.changeCost(ctx, c)
 		event.Elapsed = round(time.Since(start).Seconds(), 2)
 		if c.Stepped() && c.Phase != change.Starting {
 			event.Step, event.Weight = c.Step+1, c.Weight
