@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,6 +327,73 @@ func TestAGoodBuildIsReleasedStepByStepUnderLoadThenRolledBack(t *testing.T) {
 	if h := p.health(); h.Version != "2.0.0" || h.Mode != "stable" {
 		t.Errorf("after the rollback /healthz says %+v, want 2.0.0 in stable mode", h)
 	}
+	// What each change cost clients, from nginx's own log: nothing, as the
+	// clients above saw, for the release part by part and for the rollback.
+	p.wantCost("the release", p.lastRelease()["cost"], []string{"step", "step", "step", "step", "takeover"}, true, 0)
+	p.wantCost("the rollback", p.lastEvent("rollback")["cost"], []string{"switch"}, true, 0)
+	p.wantAuditCosts("**Zero downtime: 0 failed, 0 reached a retiring build, in 2 changes measured",
+		"| release 2.0.0 → 2.1.0 (canary) | completed | step 1 (10%) |", "| rollback build 2.1.0 → 2.0.0 | ok | switch |")
+}
+
+// lastEvent is the last event of history named name.
+func (p *project) lastEvent(name string) map[string]any {
+	p.t.Helper()
+	var last map[string]any
+	for _, e := range p.events() {
+		if e["event"] == name {
+			last = e
+		}
+	}
+	if last == nil {
+		p.t.Fatalf("history records no %s", name)
+	}
+	return last
+}
+
+// wantCost checks a change's recorded cost: its parts in order, requests
+// logged in each when it ran under load, failed as want, and none reaching
+// a retiring build.
+func (p *project) wantCost(what string, cost any, parts []string, underLoad bool, failed float64) {
+	p.t.Helper()
+	c, ok := cost.(map[string]any)
+	if !ok {
+		p.t.Errorf("history records no cost for %s: %v", what, cost)
+		return
+	}
+	p.t.Logf("what %s cost clients: %v", what, c)
+	var got []string
+	list, _ := c["parts"].([]any)
+	for _, part := range list {
+		pm := part.(map[string]any)
+		got = append(got, pm["part"].(string))
+		if underLoad && pm["requests"].(float64) == 0 {
+			p.t.Errorf("%s: nginx logged no request in its %v part: %v", what, pm["part"], pm)
+		}
+	}
+	if !slices.Equal(got, parts) {
+		p.t.Errorf("%s has parts %v, want %v", what, got, parts)
+	}
+	if c["failed"] != failed || c["reached_retiring"] != 0.0 {
+		p.t.Errorf("%s: %v failed by nginx and %v reached a retiring build, want %v and 0", what, c["failed"], c["reached_retiring"], failed)
+	}
+}
+
+// wantAuditCosts writes the audit and checks that its releases section
+// says what each change cost.
+func (p *project) wantAuditCosts(want ...string) {
+	p.t.Helper()
+	p.must("audit")
+	report := p.read("audit_report.md")
+	for _, w := range want {
+		if !strings.Contains(report, w) {
+			p.t.Errorf("audit_report.md lacks %q", w)
+		}
+	}
+	if p.t.Failed() {
+		if i := strings.Index(report, "### What each change cost clients"); i >= 0 {
+			p.t.Logf("the audit's costs:\n%s", report[i:])
+		}
+	}
 }
 
 // deployedAskingFor deploys a stack of version 2.0.0 with quickRollout, then
@@ -401,6 +469,23 @@ func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
 	if h := p.health(); h.Version != "2.0.0" || h.Mode != "canary" {
 		t.Errorf("promote canary after the abort serves %+v, want the running 2.0.0 in canary mode", h)
 	}
+	// The canary's 500s are its own, judged by the release policy: nginx
+	// failed no request, and none reached the canary once it was retiring.
+	p.wantCost("the aborted release", r["cost"], abortedParts(r), true, 0)
+	p.wantCost("the promote", p.lastEvent("promote")["cost"], []string{"switch"}, false, 0)
+	p.wantAuditCosts("**Zero downtime: 0 failed, 0 reached a retiring build, in 2 changes measured",
+		"| release 2.0.0 → 2.1.0 (canary) | aborted | step 1 (10%) |", "|  |  |  | abort |", "| promote stable → canary | ok | switch |")
+}
+
+// abortedParts are the parts a release aborted at its recorded step has:
+// each step it reached, then the abort.
+func abortedParts(release map[string]any) []string {
+	step, _ := release["step"].(float64)
+	var parts []string
+	for range int(step) {
+		parts = append(parts, "step")
+	}
+	return append(parts, "abort")
 }
 
 // TestACanaryKilledMidReleaseIsAborted kills the canary during a step: the
@@ -424,6 +509,10 @@ func TestACanaryKilledMidReleaseIsAborted(t *testing.T) {
 	if h := p.health(); h.Version != "2.0.0" {
 		t.Errorf("after the abort /healthz says %+v, want the stable 2.0.0", h)
 	}
+	// nginx retried what the dead canary could not answer: the abort cost
+	// clients nothing, as they saw.
+	r := p.lastRelease()
+	p.wantCost("the aborted release", r["cost"], abortedParts(r), true, 0)
 }
 
 // plainImage builds, once per run, an image of a service that is not
