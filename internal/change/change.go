@@ -96,6 +96,8 @@ type Change struct {
 	// healthyAt is when the new instance turned healthy, in the command
 	// that moves to it.
 	healthyAt time.Time
+	// addrs are the addresses of the instances the command saw, by id.
+	addrs map[string]string
 }
 
 // Stepped reports whether the change is a canary release: nginx routes a

@@ -63,10 +63,32 @@ func (c *Change) retiring(is []platform.Instance) {
 	c.Spans[n-1].Retiring = append(c.Spans[n-1].Retiring, routelog.Retiring{Addrs: addrs, Since: time.Now()})
 }
 
-// retire notes, as c.retiring, the running instances of role among ids.
-func (mv *Mover) retire(ctx context.Context, c *Change, role platform.Role, ids []string) {
-	if is, err := Instances(ctx, mv.Runtime, role, ids); err == nil {
-		c.retiring(is)
+// retire notes, as c.retiring, the instances ids, by the address each has
+// or, once it is gone (a canary that was killed), had when c saw it.
+func (mv *Mover) retire(ctx context.Context, c *Change, ids []string) {
+	var is []platform.Instance
+	for _, id := range ids {
+		i, err := mv.Runtime.Instance(ctx, id)
+		if err != nil || i.Addr == "" {
+			i = platform.Instance{ID: id, Addr: c.addrs[id]}
+		}
+		if i.Addr != "" {
+			is = append(is, i)
+		}
+	}
+	c.retiring(is)
+}
+
+// remember keeps the addresses of instances c started or replaces, for
+// retire.
+func (c *Change) remember(is []platform.Instance) {
+	if c.addrs == nil {
+		c.addrs = map[string]string{}
+	}
+	for _, i := range is {
+		if i.Addr != "" {
+			c.addrs[i.ID] = i.Addr
+		}
 	}
 }
 

@@ -122,3 +122,24 @@ func TestRecordingThatCannotStartWarnsForASwitchAndAbortsARelease(t *testing.T) 
 		t.Error("the canary was started although its steps could not be judged")
 	}
 }
+
+func TestACanaryKilledMidStepIsRetiredInTheAbortByTheAddressItHad(t *testing.T) {
+	e := newEngine(t, oldApp)
+	j := &fakeJudge{errs: map[int]error{0: errors.New("the canary canary-1 stopped (exited, exit code 137)")}, during: func(int) {
+		// Killed: Docker no longer gives it an address.
+		e.rt.mu.Lock()
+		defer e.rt.mu.Unlock()
+		for n, i := range e.rt.instances {
+			if i.ID == canaryApp.ID {
+				e.rt.instances[n].State, e.rt.instances[n].Addr = "exited", ""
+			}
+		}
+	}}
+	c, err := e.release(context.Background(), j)
+	if !errors.Is(err, ErrAborted) {
+		t.Fatalf("release = %v, want an abort", err)
+	}
+	if got, want := parts(c), []string{"step 1 at 10%", "abort retiring " + canaryApp.Addr}; !slices.Equal(got, want) {
+		t.Errorf("spans %v, want %v: requests nginx still tries on the dead canary's address count", got, want)
+	}
+}

@@ -129,7 +129,7 @@ func (mv *Mover) move(ctx context.Context, c *Change, cur, next *manifest.Manife
 		if err := mv.Router.Route(ctx, nil); err != nil {
 			return err
 		}
-		mv.retire(ctx, c, platform.Canary, c.Canary)
+		mv.retire(ctx, c, c.Canary)
 	}
 	if err := mv.Router.Confirm(ctx, started, router.Serving(next)); err != nil {
 		return err
@@ -240,7 +240,7 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		if old, err = mv.strategy().steerBack(ctx, c); err != nil {
 			return time.Time{}, err
 		}
-		mv.retire(ctx, c, platform.App, c.New)
+		mv.retire(ctx, c, c.New)
 	}
 	if err := mv.Files(cur, nil); err != nil {
 		return time.Time{}, err
@@ -252,7 +252,7 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		if err := mv.Router.Route(ctx, nil); err != nil {
 			return time.Time{}, err
 		}
-		mv.retire(ctx, c, platform.Canary, c.Canary)
+		mv.retire(ctx, c, c.Canary)
 		// Seen from nginx too, before the canary goes: every answer from
 		// the stable build, through the pool clients' requests go to.
 		if old == nil {
@@ -330,6 +330,7 @@ func (mv *Mover) waitNew(ctx context.Context, c *Change, m *manifest.Manifest, i
 			return false, "", fmt.Errorf("%s %s disappeared: %v", what, i.Name, err)
 		}
 		got = mv.Health(ctx, m, got)
+		c.remember([]platform.Instance{got})
 		if pin == nil {
 			follow = 0
 		}

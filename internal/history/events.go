@@ -169,6 +169,16 @@ type CostPart struct {
 	Requests        int     `json:"requests"`
 	Failed          int     `json:"failed"`
 	ReachedRetiring int     `json:"reached_retiring"`
+	// Retired are the builds the part retired, each from when nginx sent
+	// it no new request on.
+	Retired []Retired `json:"retired,omitempty"`
+}
+
+// Retired is a build a part of a change retired: its instances' addresses,
+// and when its retirement began, in seconds from the part's start.
+type Retired struct {
+	Addresses    []string `json:"addresses"`
+	AfterSeconds float64  `json:"after_seconds"`
 }
 
 // Recover is the payload of EventRecover: a switch or release that a killed

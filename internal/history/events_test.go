@@ -33,7 +33,8 @@ func fullEvents() []struct {
 		UptimeSeconds: 517, Mode: 1, Chaos: 2}
 	figures := BuildFigures{Requests: 300, ErrorRatePercent: 0.5, P99Ms: 12}
 	cost := &Cost{Requests: 9000, Failed: 3, FailedByStatus: map[string]int{"502": 2, "499": 1}, ReachedRetiring: 1,
-		Parts: []CostPart{{Part: "step", Step: 1, Weight: 10, Seconds: 5.02, Requests: 4000, Failed: 3, ReachedRetiring: 1}}}
+		Parts: []CostPart{{Part: "step", Step: 1, Weight: 10, Seconds: 5.02, Requests: 4000, Failed: 3, ReachedRetiring: 1,
+			Retired: []Retired{{Addresses: []string{"172.20.0.9"}, AfterSeconds: 1.5}}}}}
 	return []struct {
 		event   string
 		payload any

@@ -53,10 +53,14 @@ func costRecord(spans []change.Span, costs []routelog.Cost) *history.Cost {
 		out.FailedByStatus[strconv.Itoa(status)] = n
 	}
 	for i, sp := range spans {
-		out.Parts = append(out.Parts, history.CostPart{
+		part := history.CostPart{
 			Part: sp.Part, Step: sp.Step, Weight: sp.Weight, Seconds: round(sp.To.Sub(sp.From).Seconds(), 2),
 			Requests: costs[i].Requests, Failed: costs[i].Failed, ReachedRetiring: costs[i].Retiring,
-		})
+		}
+		for _, r := range sp.Retiring {
+			part.Retired = append(part.Retired, history.Retired{Addresses: r.Addrs, AfterSeconds: round(r.Since.Sub(sp.From).Seconds(), 2)})
+		}
+		out.Parts = append(out.Parts, part)
 	}
 	return out
 }

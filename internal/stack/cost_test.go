@@ -44,7 +44,7 @@ func TestAChangesCostIsReadFromNginxsLogPartByPartAndPrinted(t *testing.T) {
 	got := s.changeCost(context.Background(), c)
 	want := &history.Cost{Requests: 5, Failed: 2, FailedByStatus: map[string]int{"502": 1, "499": 1}, ReachedRetiring: 1, Parts: []history.CostPart{
 		{Part: "step", Step: 1, Weight: 10, Seconds: 1, Requests: 2, Failed: 1},
-		{Part: "abort", Seconds: 1, Requests: 3, Failed: 1, ReachedRetiring: 1},
+		{Part: "abort", Seconds: 1, Requests: 3, Failed: 1, ReachedRetiring: 1, Retired: []history.Retired{{Addresses: []string{"172.20.0.9"}, AfterSeconds: 0.5}}},
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("cost %+v, want %+v", got, want)
