@@ -106,7 +106,7 @@ func (c *Cost) add(l logLine, retiring []Retiring) {
 		c.FailedBy[l.status]++
 	}
 	for _, r := range retiring {
-		if !l.arrived.Before(r.Since) && slices.ContainsFunc(l.addrs, func(a string) bool { return slices.Contains(r.Addrs, host(a)) }) {
+		if !l.arrived.Before(r.Since) && l.tried(r.Addrs) {
 			c.Retiring++
 			return
 		}
@@ -117,14 +117,31 @@ func (c *Cost) add(l logLine, retiring []Retiring) {
 type logLine struct {
 	at, arrived time.Time
 	status      int
-	addrs       []string
+	upstreams   string // $upstream_addr: every address tried
 	uri         string
 }
 
-// parseLine reads a line of seven fields, or eight with $request_time.
+// tried reports whether nginx tried one of addrs (hosts, no port) for the
+// request. It splits the upstream field only when asked: most lines are
+// never looked at for a retiring build.
+func (l logLine) tried(addrs []string) bool {
+	return slices.ContainsFunc(attempts(l.upstreams), func(a string) bool { return slices.Contains(addrs, host(a)) })
+}
+
+// parseLine reads a line of seven fields, or eight with $request_time,
+// without allocating.
 func parseLine(line string) (logLine, bool) {
-	f := strings.Split(line, "|")
-	if len(f) != 7 && len(f) != 8 {
+	var f [8]string
+	n := 0
+	for n < len(f) {
+		field, rest, more := strings.Cut(line, "|")
+		f[n], line = field, rest
+		n++
+		if !more {
+			break
+		}
+	}
+	if (n != 7 && n != 8) || strings.Contains(line, "|") {
 		return logLine{}, false
 	}
 	secs, err := strconv.ParseFloat(f[0], 64)
@@ -135,16 +152,11 @@ func parseLine(line string) (logLine, bool) {
 	if err != nil {
 		return logLine{}, false
 	}
-	l := logLine{at: time.Unix(0, int64(secs*1e9)), status: status, uri: f[6]}
+	l := logLine{at: time.Unix(0, int64(secs*1e9)), status: status, upstreams: f[3], uri: f[6]}
 	l.arrived = l.at
-	if len(f) == 8 {
+	if n == 8 {
 		if held, err := strconv.ParseFloat(f[7], 64); err == nil {
 			l.arrived = l.at.Add(-time.Duration(held * 1e9))
-		}
-	}
-	for _, a := range attempts(f[3]) {
-		if a != "-" {
-			l.addrs = append(l.addrs, a)
 		}
 	}
 	return l, true
