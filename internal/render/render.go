@@ -37,9 +37,11 @@ const (
 	ResolverDir = ".swiftdeploy/resolver"
 	// ResolverImage is the image setup builds from resolver/.
 	ResolverImage = "swiftdeploy-resolver:latest"
-	// ReleaseLogDir is where nginx writes, during a release, one line per
-	// request saying which build answered it: SwiftDeploy judges each build
-	// from it. The nginx container mounts it at MountedReleaseLogDir.
+	// ReleaseLogDir is where nginx writes, during every change (a switch or
+	// a release), one line per request saying which build answered it:
+	// SwiftDeploy judges each build of a release, and measures what each
+	// change cost clients, from it. The nginx container mounts it at
+	// MountedReleaseLogDir.
 	ReleaseLogDir        = ".swiftdeploy/release"
 	MountedReleaseLogDir = "/var/log/swiftdeploy-release"
 	// ProbePath is SwiftDeploy's probe of the app's health path through
@@ -63,7 +65,7 @@ const (
 	CanaryHost = "canary"
 )
 
-// ReleaseLog is the file nginx writes during a release, relative to the
+// ReleaseLog is the file nginx writes during a change, relative to the
 // project root: one line per request while Recording exists.
 var (
 	ReleaseLog = filepath.Join(ReleaseLogDir, "requests.log")
