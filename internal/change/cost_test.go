@@ -143,3 +143,14 @@ func TestACanaryKilledMidStepIsRetiredInTheAbortByTheAddressItHad(t *testing.T) 
 		t.Errorf("spans %v, want %v: requests nginx still tries on the dead canary's address count", got, want)
 	}
 }
+
+func TestRecoveringAChangeAKilledCommandLeftStopsNginxsLogOfIt(t *testing.T) {
+	for _, phase := range []Phase{Takeover, Moved} {
+		e, c := killedSwitch(t, phase)
+		e.router.recording = true // the killed command had started it
+		e.recoverLeft(t, c)
+		if e.router.recording || !slices.Equal(e.router.records, []bool{false}) {
+			t.Errorf("%s: recording %v after recovery (records %v), want it stopped", phase, e.router.recording, e.router.records)
+		}
+	}
+}
