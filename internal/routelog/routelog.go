@@ -6,11 +6,14 @@
 //
 // A line is
 //
-//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri
+//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$swiftdeploy_smoke|$uri
 //
 // where the three upstream fields list every attempt, comma-separated: a
 // request nginx could not deliver to the canary and retried on stable counts
-// as a failure of the canary and an answer of stable.
+// as a failure of the canary and an answer of stable. $swiftdeploy_smoke is
+// 1 for SwiftDeploy's own smoke requests (rollout.smoke), which count with
+// the rest and are also counted apart. $uri comes last, whole even when it
+// holds a '|'.
 package routelog
 
 import (
@@ -26,7 +29,10 @@ import (
 
 // Figures measure one build over a window.
 type Figures struct {
-	Requests         int
+	Requests int
+	// Smoke is how many of Requests were SwiftDeploy's smoke requests; the
+	// rest are users'.
+	Smoke            int
 	Errors           int
 	ErrorRatePercent float64
 	P99Ms            float64
@@ -53,8 +59,16 @@ type Side func(addr string) (canary bool)
 // side (see nginx.conf).
 const CanaryRoute = "app_canary"
 
-// excluded paths are probes and the tool's own calls, never clients' traffic.
-func excluded(uri string) bool {
+// SmokeMark is what nginx logs in the smoke field of a smoke request (see
+// nginx.conf).
+const SmokeMark = "1"
+
+// Users is how many of the requests were users' (not smoke).
+func (f Figures) Users() int { return f.Requests - f.Smoke }
+
+// Excluded reports whether a path is left out of every window: probes and
+// the tool's own calls, never clients' traffic.
+func Excluded(uri string) bool {
 	switch uri {
 	case "/healthz", "/metrics", "/chaos":
 		return true
@@ -82,8 +96,8 @@ func Read(r io.Reader, from, to time.Time, isCanary Side) (Window, error) {
 }
 
 func (w *Window) add(line string, isCanary Side) bool {
-	f := strings.Split(line, "|")
-	if len(f) != 7 {
+	f := strings.SplitN(line, "|", 8)
+	if len(f) != 8 {
 		return false
 	}
 	secs, err := strconv.ParseFloat(f[0], 64)
@@ -91,11 +105,15 @@ func (w *Window) add(line string, isCanary Side) bool {
 		return false
 	}
 	at := time.Unix(0, int64(secs*1e9))
-	if at.Before(w.From) || !at.Before(w.To) || excluded(f[6]) {
+	if at.Before(w.From) || !at.Before(w.To) || Excluded(f[7]) {
 		return true
 	}
 	status, _ := strconv.Atoi(f[2])
+	smoke := f[6] == SmokeMark
 	w.All.Requests++
+	if smoke {
+		w.All.Smoke++
+	}
 	if status >= 500 || status == 0 {
 		w.All.Errors++
 	}
@@ -105,7 +123,7 @@ func (w *Window) add(line string, isCanary Side) bool {
 	addrs, statuses, times := attempts(f[3]), attempts(f[4]), attempts(f[5])
 	if len(addrs) == 0 || addrs[0] == "-" {
 		// nginx answered without reaching any build: charge the side it chose.
-		w.count(f[1] == CanaryRoute, status >= 500, math.NaN(), at)
+		w.count(f[1] == CanaryRoute, smoke, status >= 500, math.NaN(), at)
 		return true
 	}
 	for i, addr := range addrs {
@@ -115,12 +133,12 @@ func (w *Window) add(line string, isCanary Side) bool {
 		if t, err := strconv.ParseFloat(at2(times, i), 64); err == nil {
 			ms = t * 1000
 		}
-		w.count(isCanary(host(addr)), failed, ms, at)
+		w.count(isCanary(host(addr)), smoke, failed, ms, at)
 	}
 	return true
 }
 
-func (w *Window) count(canary, failed bool, ms float64, at time.Time) {
+func (w *Window) count(canary, smoke, failed bool, ms float64, at time.Time) {
 	f := &w.Stable
 	if canary {
 		f = &w.Canary
@@ -129,6 +147,9 @@ func (w *Window) count(canary, failed bool, ms float64, at time.Time) {
 		}
 	}
 	f.Requests++
+	if smoke {
+		f.Smoke++
+	}
 	if failed {
 		f.Errors++
 	}
