@@ -103,17 +103,23 @@ type releaseRun struct {
 	failedProbes int
 }
 
-// Prepare empties nginx's release log of an earlier release.
-func (rel *releaseRun) Prepare() error { return rel.s.prepareReleaseLog() }
+// Prepare empties nginx's release log of an earlier release, and says what
+// smoke traffic the steps get.
+func (rel *releaseRun) Prepare() error {
+	rel.sayingSmoke()
+	return rel.s.prepareReleaseLog()
+}
 
 // Begin notes where nginx's release log stands as c's step begins.
 func (rel *releaseRun) Begin(c *change.Change) {
 	rel.r, rel.stepOffset, rel.stepFrom = c, fileSize(rel.s.path(render.ReleaseLog)), time.Now()
 }
 
-// Step holds c's step and judges it.
+// Step holds c's step and judges it, with rollout.smoke's traffic to both
+// builds while it runs.
 func (rel *releaseRun) Step(ctx context.Context, c *change.Change) (change.Verdict, error) {
 	rel.r = c
+	defer rel.startSmoke(ctx)()
 	verdict, reasons, firstBad, err := rel.judgeStep(ctx)
 	return change.Verdict{Promote: verdict == policy.VerdictPromote, Reasons: reasons, FirstBad: firstBad}, err
 }
