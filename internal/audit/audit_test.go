@@ -28,6 +28,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		{"malformed", 7, 5},
 		{"recover", 5, 0},
 		{"release", 16, 0},
+		{"smoke", 8, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
