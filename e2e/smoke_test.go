@@ -9,18 +9,18 @@ import (
 	"time"
 )
 
-// smokeRollout gives a quiet service's steps SwiftDeploy's own traffic: 10
-// requests a second to each build, about 30 per build in a 3 s step, past
+// smokeRollout gives a quiet service's steps SwiftDeploy's own traffic: 15
+// requests a second to each build, about 30 per build in a 2 s step, past
 // the release policy's min_requests (20, left as data.json says), where one
 // user request a second gives the canary 0 to 3.
 const smokeRollout = `rollout:
   strategy: canary
   steps: [10, 25, 50, 100]
-  step_seconds: 3
+  step_seconds: 2
   sticky: true
   smoke:
     paths: [/, "HEAD /?probe=smoke"]
-    rate: 10
+    rate: 15
     headers:
       Accept: application/json
 `
@@ -120,7 +120,7 @@ func TestAQuietServiceReleasesOnSmokeTrafficAndABadBuildIsAborted(t *testing.T) 
 	if code != 0 || !strings.Contains(out, "released ") {
 		t.Fatalf("the good build's release exited %d", code)
 	}
-	for _, want := range []string{"smoke traffic in each step (rollout.smoke): GET /, HEAD /?probe=smoke at 10/s to each build", " smoke), error rate"} {
+	for _, want := range []string{"smoke traffic in each step (rollout.smoke): GET /, HEAD /?probe=smoke at 15/s to each build", " smoke), error rate"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the release's output does not say %q", want)
 		}
