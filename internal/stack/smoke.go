@@ -3,9 +3,13 @@ package stack
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
 	"github.com/swiftdeploy/swiftdeploy/internal/router"
 	"github.com/swiftdeploy/swiftdeploy/internal/smoke"
@@ -57,4 +61,36 @@ func requestCount(f routelog.Figures) string {
 		return fmt.Sprintf("%d requests", f.Requests)
 	}
 	return fmt.Sprintf("%d requests (%d user + %d smoke)", f.Requests, f.Users(), f.Smoke)
+}
+
+// smokeEnough says, for validate, whether rollout.smoke alone gives each
+// step the canary requests the release policy needs: a warning, not a
+// failed check, since users' requests count too.
+func (s *Stack) smokeEnough(m *manifest.Manifest, eng *policy.Engine) {
+	min, ok := eng.Thresholds(policy.Release)["min_requests"].(float64)
+	if m.Rollout.Smoke == nil || !ok {
+		return
+	}
+	if note, enough := smokeNote(*m.Rollout.Smoke, m.Rollout.StepSeconds, min); enough {
+		s.Out.OK("%s", note)
+	} else {
+		s.Out.Warn("%s", note)
+	}
+}
+
+// smokeNote compares the smoke requests a step of stepSeconds gives each
+// build with the release policy's min_requests.
+func smokeNote(sm manifest.Smoke, stepSeconds int, minRequests float64) (string, bool) {
+	per := math.Floor(sm.Rate * float64(stepSeconds))
+	noun := "requests"
+	if per == 1 {
+		noun = "request"
+	}
+	what := fmt.Sprintf("rollout.smoke: about %s %s to each build in a %ds step, against the release policy's min_requests (%s)",
+		strconv.FormatFloat(per, 'f', -1, 64), noun, stepSeconds, strconv.FormatFloat(minRequests, 'f', -1, 64))
+	if per >= minRequests {
+		return what, true
+	}
+	rate := math.Ceil(minRequests/float64(stepSeconds)*10) / 10
+	return what + fmt.Sprintf(": a step is judged only when users' requests make up the rest, or after it is extended; a rate of %s or more gives enough alone", strconv.FormatFloat(rate, 'f', -1, 64)), false
 }

@@ -92,3 +92,23 @@ func TestARequestCountSaysUserAndSmokeOnlyWhenThereIsSmoke(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateSaysWhetherSmokeAloneGivesAStepEnoughRequests(t *testing.T) {
+	for _, c := range []struct {
+		rate        float64
+		stepSeconds int
+		min         float64
+		want        string
+		enough      bool
+	}{
+		{1, 30, 20, "rollout.smoke: about 30 requests to each build in a 30s step, against the release policy's min_requests (20)", true},
+		{2, 10, 20, "rollout.smoke: about 20 requests to each build in a 10s step, against the release policy's min_requests (20)", true},
+		{1, 10, 20, "about 10 requests to each build in a 10s step, against the release policy's min_requests (20): a step is judged only when users' requests make up the rest, or after it is extended; a rate of 2 or more gives enough alone", false},
+		{0.5, 3, 20, "about 1 request to each build in a 3s step, against the release policy's min_requests (20): a step is judged only when users' requests make up the rest, or after it is extended; a rate of 6.7 or more gives enough alone", false},
+	} {
+		note, enough := smokeNote(manifest.Smoke{Rate: c.rate}, c.stepSeconds, c.min)
+		if enough != c.enough || !strings.Contains(note, c.want) {
+			t.Errorf("rate %v, %ds steps, min %v: %q (enough %t), want %q (enough %t)", c.rate, c.stepSeconds, c.min, note, enough, c.want, c.enough)
+		}
+	}
+}
