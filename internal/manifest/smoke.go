@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
@@ -40,8 +41,10 @@ type Header struct{ Name, Value string }
 // Limits of rollout.smoke.
 const (
 	DefaultSmokeRate = 1
-	// MaxSmokeRate keeps smoke traffic what it is for, a few requests a
-	// second to show a build's behaviour, not a load test.
+	// MinSmokeRate is one request every 100 s: below it a step hardly
+	// sees one. MaxSmokeRate keeps smoke traffic what it is for, a few
+	// requests a second to show a build's behaviour, not a load test.
+	MinSmokeRate    = 0.01
 	MaxSmokeRate    = 100
 	maxSmokePaths   = 20
 	maxSmokeHeaders = 20
@@ -142,10 +145,10 @@ func dotSegment(p string) bool {
 }
 
 func (c *checker) smokeRate(n *yaml.Node, path string) float64 {
-	if v, ok := number(n); ok && v > 0 && v <= MaxSmokeRate {
+	if v, ok := number(n); ok && v >= MinSmokeRate && v <= MaxSmokeRate {
 		return v
 	}
-	c.report(n, path, "must be a number of requests per second to each build, above 0 and at most %d (such as 0.5 or 5), got %s", MaxSmokeRate, describe(n))
+	c.report(n, path, "must be a number of requests per second to each build, from %s to %d (such as 0.5 or 5), got %s", strconv.FormatFloat(MinSmokeRate, 'f', -1, 64), MaxSmokeRate, describe(n))
 	return 0
 }
 

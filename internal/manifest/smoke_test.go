@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -63,8 +64,10 @@ func TestSmokeMistakesAreReportedAtTheirField(t *testing.T) {
 		{"smoke: {paths: [/.well-known/swiftdeploy/probe]}", "is never judged"},
 		{"smoke: {paths: [/, 'GET /']}", "rollout.smoke.paths[1]: GET / is listed twice (first at line 11)"},
 		{"smoke: {paths: [42]}", `rollout.smoke.paths[0]: must be a request such as / or HEAD /v1/items, got "42"`},
-		{"smoke: {paths: [/], rate: 0}", `rollout.smoke.rate: must be a number of requests per second to each build, above 0 and at most 100 (such as 0.5 or 5), got "0"`},
-		{"smoke: {paths: [/], rate: -2}", `rollout.smoke.rate: must be a number of requests per second to each build, above 0`},
+		{"smoke: {paths: [/], rate: 0}", `rollout.smoke.rate: must be a number of requests per second to each build, from 0.01 to 100 (such as 0.5 or 5), got "0"`},
+		{"smoke: {paths: [/], rate: -2}", `rollout.smoke.rate: must be a number of requests per second to each build, from 0.01`},
+		{"smoke: {paths: [/], rate: 1e-300}", `got "1e-300"`},
+		{"smoke: {paths: [/], rate: 0.009}", `got "0.009"`},
 		{"smoke: {paths: [/], rate: 1000}", `got "1000"`},
 		{"smoke: {paths: [/], rate: .inf}", `got ".inf"`},
 		{"smoke: {paths: [/], rate: '5'}", `got "5" (a quoted string: remove the quotes)`},
@@ -103,5 +106,18 @@ func TestEveryBadSmokeFieldIsReportedAtOnce(t *testing.T) {
 	e, ok := err.(*Error)
 	if !ok || len(e.Problems) != 4 {
 		t.Fatalf("got %v, want 4 problems (two paths, the rate, the header)", err)
+	}
+}
+
+func TestTheSmokeRateBoundsAreAccepted(t *testing.T) {
+	for _, rate := range []string{"0.01", "100", "3"} {
+		m, err := Parse("manifest.yaml", []byte(minimal+"rollout:\n  smoke:\n    paths: [/]\n    rate: "+rate+"\n"))
+		if err != nil {
+			t.Errorf("rate %s: %v", rate, err)
+			continue
+		}
+		if got := strconv.FormatFloat(m.Rollout.Smoke.Rate, 'f', -1, 64); got != rate {
+			t.Errorf("rate %s read as %s", rate, got)
+		}
 	}
 }
