@@ -157,4 +157,8 @@ func TestAQuietServiceReleasesOnSmokeTrafficAndABadBuildIsAborted(t *testing.T) 
 	if h := p.health(); h.Version != "2.1.0" || h.Mode != "stable" {
 		t.Errorf("after the abort /healthz says %+v, want 2.1.0 in stable mode", h)
 	}
+	p.must("audit")
+	if report := p.read("audit_report.md"); strings.Count(report, " smoke |") < 2*len(steps) {
+		t.Errorf("the audit's step tables do not show each build's requests as N user + M smoke:\n%s", report)
+	}
 }
