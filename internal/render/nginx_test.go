@@ -443,7 +443,7 @@ func TestTheReleaseLogTimesAStreamToItsHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := string(files[0].Data)
-	only(t, conf, "log_format swiftdeploy_release", `'$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$swiftdeploy_upstream_time|$swiftdeploy_smoke|$uri'`)
+	only(t, conf, "log_format swiftdeploy_release", `'$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$swiftdeploy_upstream_time|$uri|$swiftdeploy_smoke'`)
 	m := regexp.MustCompile(`(?s)map \$swiftdeploy_stream \$swiftdeploy_upstream_time \{(.*?)\n    \}`).FindStringSubmatch(conf)
 	if m == nil {
 		t.Fatalf("no map of $swiftdeploy_stream to $swiftdeploy_upstream_time:\n%s", conf)

@@ -6,14 +6,13 @@
 //
 // A line is
 //
-//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$swiftdeploy_smoke|$uri
+//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri|$swiftdeploy_smoke
 //
 // where the three upstream fields list every attempt, comma-separated: a
 // request nginx could not deliver to the canary and retried on stable counts
 // as a failure of the canary and an answer of stable. $swiftdeploy_smoke is
 // 1 for SwiftDeploy's own smoke requests (rollout.smoke), which count with
-// the rest and are also counted apart. $uri comes last, whole even when it
-// holds a '|'.
+// the rest and are also counted apart.
 package routelog
 
 import (
@@ -66,9 +65,12 @@ const SmokeMark = "1"
 // Users is how many of the requests were users' (not smoke).
 func (f Figures) Users() int { return f.Requests - f.Smoke }
 
-// Excluded reports whether a path is left out of every window: probes and
-// the tool's own calls, never clients' traffic.
-func Excluded(uri string) bool {
+// Excluded reports whether a path is left out of every window, for what
+// checks paths beforehand (rollout.smoke's).
+func Excluded(uri string) bool { return excluded(uri) }
+
+// excluded paths are probes and the tool's own calls, never clients' traffic.
+func excluded(uri string) bool {
 	switch uri {
 	case "/healthz", "/metrics", "/chaos":
 		return true
@@ -96,7 +98,7 @@ func Read(r io.Reader, from, to time.Time, isCanary Side) (Window, error) {
 }
 
 func (w *Window) add(line string, isCanary Side) bool {
-	f := strings.SplitN(line, "|", 8)
+	f := strings.Split(line, "|")
 	if len(f) != 8 {
 		return false
 	}
@@ -105,11 +107,11 @@ func (w *Window) add(line string, isCanary Side) bool {
 		return false
 	}
 	at := time.Unix(0, int64(secs*1e9))
-	if at.Before(w.From) || !at.Before(w.To) || Excluded(f[7]) {
+	if at.Before(w.From) || !at.Before(w.To) || excluded(f[6]) {
 		return true
 	}
 	status, _ := strconv.Atoi(f[2])
-	smoke := f[6] == SmokeMark
+	smoke := f[7] == SmokeMark
 	w.All.Requests++
 	if smoke {
 		w.All.Smoke++

@@ -11,19 +11,19 @@ var canaryAt = func(addr string) bool { return addr == "172.20.0.9" }
 
 func TestReadMeasuresEachBuildFromItsAttempts(t *testing.T) {
 	log := strings.Join([]string{
-		"100.000|app_stable|200|172.20.0.3:3000|200|0.002||/",
-		"100.100|app_canary|200|172.20.0.9:3000|200|0.004||/",
-		"100.200|app_canary|500|172.20.0.9:3000|500|0.001||/api",
+		"100.000|app_stable|200|172.20.0.3:3000|200|0.002|/|",
+		"100.100|app_canary|200|172.20.0.9:3000|200|0.004|/|",
+		"100.200|app_canary|500|172.20.0.9:3000|500|0.001|/api|",
 		// the canary refused the connection: nginx retried on stable.
-		"100.300|app_canary|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.000, 0.003||/",
+		"100.300|app_canary|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.000, 0.003|/|",
 		// probes and the tool's own calls are not traffic.
-		"100.400|app_canary|200|172.20.0.9:3000|200|0.001||/healthz",
-		"100.500|app_stable|200|-|-|-||/.well-known/swiftdeploy/routing",
+		"100.400|app_canary|200|172.20.0.9:3000|200|0.001|/healthz|",
+		"100.500|app_stable|200|-|-|-|/.well-known/swiftdeploy/routing|",
 		// nginx answered 502 without any address to try.
-		"100.600|app_canary|502|-|-|-||/",
+		"100.600|app_canary|502|-|-|-|/|",
 		// outside the window.
-		"99.999|app_canary|500|172.20.0.9:3000|500|0.001||/",
-		"101.000|app_canary|500|172.20.0.9:3000|500|0.001||/",
+		"99.999|app_canary|500|172.20.0.9:3000|500|0.001|/|",
+		"101.000|app_canary|500|172.20.0.9:3000|500|0.001|/|",
 		"garbage",
 	}, "\n")
 	w, err := Read(strings.NewReader(log), time.Unix(100, 0), time.Unix(101, 0), canaryAt)
@@ -65,17 +65,19 @@ func TestP99InterpolatesBetweenRanks(t *testing.T) {
 
 func TestSmokeRequestsCountWithTheRestAndApart(t *testing.T) {
 	log := strings.Join([]string{
-		"100.000|app_stable|200|172.20.0.3:3000|200|0.002||/",
-		"100.100|app_stable|200|172.20.0.3:3000|200|0.002|1|/",
-		"100.200|app_canary|500|172.20.0.9:3000|500|0.001|1|/api",
-		"100.300|app_canary|200|172.20.0.9:3000|200|0.001|1|/a|b",
+		"100.000|app_stable|200|172.20.0.3:3000|200|0.002|/|",
+		"100.100|app_stable|200|172.20.0.3:3000|200|0.002|/|1",
+		"100.200|app_canary|500|172.20.0.9:3000|500|0.001|/api|1",
+		"100.300|app_canary|200|172.20.0.9:3000|200|0.001|/a|1",
 		// the canary failed a smoke request and nginx answered it from stable:
 		// smoke on both sides, as every attempt counts.
-		"100.400|app_canary|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.000, 0.003|1|/",
+		"100.400|app_canary|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.000, 0.003|/|1",
 		// a smoke request of a probe path is still not traffic.
-		"100.500|app_canary|200|172.20.0.9:3000|200|0.001|1|/healthz",
-		// an old line without the smoke field does not parse.
+		"100.500|app_canary|200|172.20.0.9:3000|200|0.001|/healthz|1",
+		// an old line without the smoke field does not parse, nor does one
+		// whose $uri holds a '|'.
 		"100.600|app_canary|200|172.20.0.9:3000|200|0.001|/",
+		"100.700|app_canary|200|172.20.0.9:3000|200|0.001|/a|b|1",
 	}, "\n")
 	w, err := Read(strings.NewReader(log), time.Unix(100, 0), time.Unix(101, 0), canaryAt)
 	if err != nil {
@@ -90,7 +92,7 @@ func TestSmokeRequestsCountWithTheRestAndApart(t *testing.T) {
 	if w.All.Requests != 5 || w.All.Smoke != 4 {
 		t.Errorf("all %+v, want 5 requests, 4 of them smoke", w.All)
 	}
-	if w.Skipped != 1 {
-		t.Errorf("skipped %d lines, want the old one", w.Skipped)
+	if w.Skipped != 2 {
+		t.Errorf("skipped %d lines, want the old one and the one with a '|' in its path", w.Skipped)
 	}
 }

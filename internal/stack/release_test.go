@@ -187,7 +187,7 @@ func (f *releaseRuntime) traffic() {
 				}
 				addr, code = canaryApp.Addr, status
 			}
-			fmt.Fprintf(log, "%.3f|app_x|%d|%s:3000|%d|0.002||/\n", now, code, addr, code)
+			fmt.Fprintf(log, "%.3f|app_x|%d|%s:3000|%d|0.002|/|\n", now, code, addr, code)
 		}
 	}
 }

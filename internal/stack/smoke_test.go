@@ -34,7 +34,7 @@ func (f *releaseRuntime) smokeLine(r *http.Request) {
 	}
 	defer log.Close()
 	f.smokeSeen = append(f.smokeSeen, r.Method+" "+r.URL.RequestURI()+" "+r.Header.Get("X-Canary"))
-	fmt.Fprintf(log, "%.3f|app_%s|200|%s:3000|200|0.001|1|%s\n", float64(time.Now().UnixNano())/1e9, r.Header.Get("X-Canary"), addr, r.URL.Path)
+	fmt.Fprintf(log, "%.3f|app_%s|200|%s:3000|200|0.001|%s|1\n", float64(time.Now().UnixNano())/1e9, r.Header.Get("X-Canary"), addr, r.URL.Path)
 }
 
 // A canary that users send nothing (canaryStatus 0) cannot be judged: the
