@@ -22,13 +22,13 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		name            string
 		events, skipped int
 	}{
+		{"smoke", 8, 0},
 		{"empty", 0, 0},
 		{"small", 13, 0},
 		{"chaos", 47, 0},
 		{"malformed", 7, 5},
 		{"recover", 5, 0},
 		{"release", 16, 0},
-		{"smoke", 8, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,6 +64,7 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		}
 	} else {
 		s.Out.Step("releasing %s → %s step by step: %s of requests, %ds each", from, m.Build(), percentList(c.Steps), m.Rollout.StepSeconds)
+		s.sayingSmoke(m)
 		eng, err := s.loadPolicies(m)
 		if err != nil {
 			return err
@@ -103,12 +104,8 @@ type releaseRun struct {
 	failedProbes int
 }
 
-// Prepare empties nginx's release log of an earlier release, and says what
-// smoke traffic the steps get.
-func (rel *releaseRun) Prepare() error {
-	rel.sayingSmoke()
-	return rel.s.prepareReleaseLog()
-}
+// Prepare empties nginx's release log of an earlier release.
+func (rel *releaseRun) Prepare() error { return rel.s.prepareReleaseLog() }
 
 // Begin notes where nginx's release log stands as c's step begins.
 func (rel *releaseRun) Begin(c *change.Change) {

@@ -24,10 +24,11 @@ const smokeGrace = time.Second
 // nginx.proxy_timeout) before the sender gives up on it.
 const smokeMargin = 5 * time.Second
 
-// sayingSmoke says, as a release starts, what smoke traffic its steps get.
-func (rel *releaseRun) sayingSmoke() {
-	if sm := rel.m.Rollout.Smoke; sm != nil {
-		rel.s.Out.Info("smoke traffic in each step (rollout.smoke): %s, through nginx's admin listener; judged with users' requests, counted apart", smoke.Describe(*sm))
+// sayingSmoke says, as a release of m starts, what smoke traffic its steps
+// get.
+func (s *Stack) sayingSmoke(m *manifest.Manifest) {
+	if sm := m.Rollout.Smoke; sm != nil {
+		s.Out.Info("smoke traffic in each step (rollout.smoke): %s, through nginx's admin listener; judged with users' requests, counted apart", smoke.Describe(*sm))
 	}
 }
 
