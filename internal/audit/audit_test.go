@@ -22,6 +22,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		name            string
 		events, skipped int
 	}{
+		{"smoke", 8, 0},
 		{"empty", 0, 0},
 		{"small", 13, 0},
 		{"chaos", 47, 0},

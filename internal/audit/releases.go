@@ -133,8 +133,8 @@ func renderReleases(m md, r *releases, c *costs) {
 				step += fmt.Sprintf(" (extension %d)", s.Extension)
 			}
 			m.row(step, strconv.Itoa(s.Weight)+"%", number(s.WindowSeconds), s.Verdict,
-				number(s.Canary.Requests), number(s.Canary.ErrorRatePercent)+"%", number(s.Canary.P99Ms),
-				number(s.Stable.Requests), number(s.Stable.ErrorRatePercent)+"%", number(s.Stable.P99Ms))
+				requests(s.Canary), number(s.Canary.ErrorRatePercent)+"%", number(s.Canary.P99Ms),
+				requests(s.Stable), number(s.Stable.ErrorRatePercent)+"%", number(s.Stable.P99Ms))
 		}
 		if x.moreSteps > 0 {
 			m.row("…", "", "", fmt.Sprintf("%d more steps", x.moreSteps), "", "", "", "", "", "")

@@ -348,6 +348,7 @@ type BuildView struct {
 	Image             string  `json:"Image"`
 	Version           string  `json:"Version"`
 	Requests          int     `json:"Requests"`
+	SmokeRequests     int     `json:"SmokeRequests,omitempty"` // of Requests, SwiftDeploy's own (rollout.smoke)
 	RequestsPerSecond float64 `json:"RequestsPerSecond"`
 	ErrorRatePercent  float64 `json:"ErrorRatePercent"`
 	P99Ms             float64 `json:"P99Ms"`
@@ -391,7 +392,10 @@ type ReleaseEvent struct {
 
 // BuildFigures measure one build over a step's window.
 type BuildFigures struct {
-	Requests         float64 `json:"requests"`
+	Requests float64 `json:"requests"`
+	// SmokeRequests is how many of Requests were SwiftDeploy's own
+	// (rollout.smoke); the rest were users'.
+	SmokeRequests    int     `json:"smoke_requests,omitempty"`
 	ErrorRatePercent float64 `json:"error_rate_percent"`
 	P99Ms            float64 `json:"p99_latency_ms"`
 }

@@ -179,7 +179,10 @@ type data struct {
 	RoutedProbePath   string
 	UpstreamHeader    string
 	AdminPort         int
-	Apps              []appService
+	// SmokeHeader marks SwiftDeploy's smoke requests, and SmokeVariable is
+	// nginx's variable for it without the $http_.
+	SmokeHeader, SmokeVariable string
+	Apps                       []appService
 	// Swarm renders docker-compose.yml as a stack file for `docker stack
 	// deploy` (runtime: swarm), and Root is where its bind mounts start.
 	Swarm bool
@@ -289,6 +292,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		ResolverZone: ResolverZone, Lines: WeightedLines, StickyCookie: StickyCookie,
 		CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RecordingMarker: MountedReleaseLogDir + "/" + recordingFile,
 		ProbePath: ProbePath, RoutedProbePath: RoutedProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
+		SmokeHeader: manifest.SmokeHeader, SmokeVariable: strings.ReplaceAll(strings.ToLower(manifest.SmokeHeader), "-", "_"),
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
 			Replicas: m.Services.Replicas, SwarmRestart: swarmRestart[m.Services.RestartPolicy],
 			Healthcheck: opt.healthchecked(m.Services.Image)}}}

@@ -18,7 +18,7 @@ func BenchmarkCosts(b *testing.B) {
 		if i%2 == 1 {
 			addr = "172.20.0.4:3000"
 		}
-		fmt.Fprintf(&log, "%d.%03d|app|200|%s|200|0.002|/|0.002\n", 100+i/1000, i%1000, addr)
+		fmt.Fprintf(&log, "%d.%03d|app|200|%s|200|0.002|/||0.002\n", 100+i/1000, i%1000, addr)
 	}
 	var spans []Span
 	for p := range 5 {

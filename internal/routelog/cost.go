@@ -12,10 +12,12 @@ import (
 // A change's cost to clients, from the same log: what nginx failed and what
 // reached a build already on its way out.
 //
-// The log's eighth field, $request_time, says how long nginx held the
+// The log's last field, $request_time, says how long nginx held the
 // request, so that its arrival (the line's time less that) tells a request
 // nginx routed before a build's retirement began from one it routed after.
 // Lines written before the field existed count as arriving when logged.
+// SwiftDeploy's own smoke requests (rollout.smoke) are no client's, and are
+// left out with the probes.
 
 // Span is a stretch of a change reported on its own (a release step, a
 // takeover, an abort, a whole switch): the lines logged in [From, To) are
@@ -36,8 +38,8 @@ type Retiring struct {
 
 // Cost is what a span cost clients.
 type Cost struct {
-	// Requests are the clients' requests logged in the span (probes and
-	// SwiftDeploy's own calls left out).
+	// Requests are the clients' requests logged in the span (probes,
+	// smoke requests and SwiftDeploy's own calls left out).
 	Requests int
 	// Failed are the requests nginx itself answered with a failure (502 or
 	// 504: it could not reach a build, or the build did not answer in
@@ -65,7 +67,7 @@ func Costs(r io.Reader, spans []Span) ([]Cost, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		l, ok := parseLine(sc.Text())
-		if !ok || excluded(l.uri) {
+		if !ok || l.smoke || excluded(l.uri) {
 			continue
 		}
 		for i := range spans {
@@ -119,6 +121,7 @@ type logLine struct {
 	status      int
 	upstreams   string // $upstream_addr: every address tried
 	uri         string
+	smoke       bool
 }
 
 // tried reports whether nginx tried one of addrs (hosts, no port) for the
@@ -128,10 +131,26 @@ func (l logLine) tried(addrs []string) bool {
 	return slices.ContainsFunc(attempts(l.upstreams), func(a string) bool { return slices.Contains(addrs, host(a)) })
 }
 
-// parseLine reads a line of seven fields, or eight with $request_time,
+// wellFormed reports whether f are the fields of one line: eight, or nine
+// with $request_time, a number; the smoke field empty or SmokeMark. A '|' in
+// $uri shifts the fields, and this finds most such lines out.
+func wellFormed(f []string) bool {
+	switch {
+	case len(f) != 8 && len(f) != 9:
+		return false
+	case f[7] != "" && f[7] != SmokeMark:
+		return false
+	case len(f) == 9:
+		_, err := strconv.ParseFloat(f[8], 64)
+		return err == nil || f[8] == "-"
+	}
+	return true
+}
+
+// parseLine reads a line of eight fields, or nine with $request_time,
 // without allocating.
 func parseLine(line string) (logLine, bool) {
-	var f [8]string
+	var f [9]string
 	n := 0
 	for n < len(f) {
 		field, rest, more := strings.Cut(line, "|")
@@ -141,7 +160,7 @@ func parseLine(line string) (logLine, bool) {
 			break
 		}
 	}
-	if (n != 7 && n != 8) || strings.Contains(line, "|") {
+	if !wellFormed(f[:n]) || strings.Contains(line, "|") {
 		return logLine{}, false
 	}
 	secs, err := strconv.ParseFloat(f[0], 64)
@@ -152,10 +171,10 @@ func parseLine(line string) (logLine, bool) {
 	if err != nil {
 		return logLine{}, false
 	}
-	l := logLine{at: time.Unix(0, int64(secs*1e9)), status: status, upstreams: f[3], uri: f[6]}
+	l := logLine{at: time.Unix(0, int64(secs*1e9)), status: status, upstreams: f[3], uri: f[6], smoke: f[7] == SmokeMark}
 	l.arrived = l.at
-	if n == 8 {
-		if held, err := strconv.ParseFloat(f[7], 64); err == nil {
+	if n == 9 {
+		if held, err := strconv.ParseFloat(f[8], 64); err == nil {
 			l.arrived = l.at.Add(-time.Duration(held * 1e9))
 		}
 	}

@@ -11,22 +11,29 @@ func at(ms int) time.Time { return time.Unix(100, int64(ms)*1e6) }
 
 func TestCostsCountProxyFailuresButNotTheBuildsOwnErrors(t *testing.T) {
 	log := strings.Join([]string{
-		"100.000|app|200|172.20.0.3:3000|200|0.002|/|0.002",
+		"100.000|app|200|172.20.0.3:3000|200|0.002|/||0.002",
 		// nginx could not reach a build, or it did not answer in time.
-		"100.100|app|502|172.20.0.3:3000|502|0.000|/|0.000",
-		"100.200|app|504|172.20.0.3:3000|504|30.000|/|30.001",
+		"100.100|app|502|172.20.0.3:3000|502|0.000|/||0.000",
+		"100.200|app|504|172.20.0.3:3000|504|30.000|/||30.001",
 		// a client that gave up.
-		"100.300|app|499|172.20.0.3:3000|-|-|/|2.000",
+		"100.300|app|499|172.20.0.3:3000|-|-|/||2.000",
 		// the build's own error (chaos): not the change's doing.
-		"100.400|app|500|172.20.0.3:3000|500|0.001|/|0.001",
-		"100.500|app|503|172.20.0.3:3000|503|0.001|/|0.001",
+		"100.400|app|500|172.20.0.3:3000|500|0.001|/||0.001",
+		"100.500|app|503|172.20.0.3:3000|503|0.001|/||0.001",
 		// a refused connect retried on the other build: answered, not failed.
-		"100.600|app|200|172.20.0.3:3000, 172.20.0.4:3000|502, 200|0.000, 0.002|/|0.003",
+		"100.600|app|200|172.20.0.3:3000, 172.20.0.4:3000|502, 200|0.000, 0.002|/||0.003",
 		// probes are not clients' traffic.
-		"100.700|app|502|172.20.0.3:3000|502|0.000|/healthz|0.000",
+		"100.700|app|502|172.20.0.3:3000|502|0.000|/healthz||0.000",
+		// SwiftDeploy's own smoke request is no client's.
+		"100.750|app|502|172.20.0.3:3000|502|0.000|/|1|0.000",
 		// a line written before $request_time was logged still counts.
 		"100.800|app|502|-|-|-|/|",
-		"100.900|app|502|-|-|-|/",
+		"100.900|app|502|-|-|-|/|",
+		// nor does one of seven fields, from before the smoke field, nor one
+		// whose $uri holds a '|'.
+		"100.950|app|502|-|-|-|/",
+		"100.960|app|502|-|-|-|/a|b|0.001",
+		"100.970|app|502|-|-|-|/a|b||0.001",
 		"garbage",
 	}, "\n")
 	costs, err := Costs(strings.NewReader(log), []Span{{From: at(0), To: at(1000)}})
@@ -50,15 +57,15 @@ func TestCostsCountRequestsThatArriveAtARetiringBuildAfterItsRetirementBegan(t *
 	log := strings.Join([]string{
 		// routed to the old build before its retirement began: fine, even
 		// when it finished after (logged at 0.700 s, arrived at 0.400 s).
-		"100.499|app|200|172.20.0.3:3000|200|0.001|/|0.001",
-		"100.700|app|200|172.20.0.3:3000|200|0.300|/|0.300",
+		"100.499|app|200|172.20.0.3:3000|200|0.001|/||0.001",
+		"100.700|app|200|172.20.0.3:3000|200|0.300|/||0.300",
 		// arrived at 0.500 s and after: it reached a retiring build.
-		"100.500|app|200|172.20.0.3:3000|200|0.000|/|0.000",
-		"100.800|app|200|172.20.0.3:3000|200|0.001|/|0.001",
+		"100.500|app|200|172.20.0.3:3000|200|0.000|/||0.000",
+		"100.800|app|200|172.20.0.3:3000|200|0.001|/||0.001",
 		// a refused connect to the old one, retried on the new: reached it.
-		"100.900|app|200|172.20.0.3:3000, 172.20.0.4:3000|502, 200|0.000, 0.001|/|0.001",
+		"100.900|app|200|172.20.0.3:3000, 172.20.0.4:3000|502, 200|0.000, 0.001|/||0.001",
 		// the new build: not retiring.
-		"100.950|app|200|172.20.0.4:3000|200|0.001|/|0.001",
+		"100.950|app|200|172.20.0.4:3000|200|0.001|/||0.001",
 	}, "\n")
 	costs, err := Costs(strings.NewReader(log), []Span{{From: at(0), To: at(1000), Retiring: []Retiring{old}}})
 	if err != nil {
@@ -71,11 +78,11 @@ func TestCostsCountRequestsThatArriveAtARetiringBuildAfterItsRetirementBegan(t *
 
 func TestCostsGiveEachSpanItsOwnLines(t *testing.T) {
 	log := strings.Join([]string{
-		"100.100|app|502|-|-|-|/|0.000",
-		"100.999|app|200|172.20.0.9:3000|200|0.001|/|0.001",
-		"101.000|app|200|172.20.0.9:3000|200|0.000|/|0.000",
-		"101.500|app|504|172.20.0.3:3000|504|1.0|/|1.000",
-		"102.000|app|502|-|-|-|/|0.000", // after the last span
+		"100.100|app|502|-|-|-|/||0.000",
+		"100.999|app|200|172.20.0.9:3000|200|0.001|/||0.001",
+		"101.000|app|200|172.20.0.9:3000|200|0.000|/||0.000",
+		"101.500|app|504|172.20.0.3:3000|504|1.0|/||1.000",
+		"102.000|app|502|-|-|-|/||0.000", // after the last span
 	}, "\n")
 	canary := Retiring{Addrs: []string{"172.20.0.9"}, Since: at(1000)}
 	spans := []Span{{From: at(0), To: at(1000)}, {From: at(1000), To: at(2000), Retiring: []Retiring{canary}}}

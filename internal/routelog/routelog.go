@@ -6,11 +6,14 @@
 //
 // A line is
 //
-//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri|$request_time
+//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri|$swiftdeploy_smoke|$request_time
 //
-// (lines written before $request_time was added have seven fields), where the three upstream fields list every attempt, comma-separated: a
-// request nginx could not deliver to the canary and retried on stable counts
-// as a failure of the canary and an answer of stable.
+// (lines written before $request_time was added have eight fields), where
+// the three upstream fields list every attempt, comma-separated: a request
+// nginx could not deliver to the canary and retried on stable counts
+// as a failure of the canary and an answer of stable. $swiftdeploy_smoke is
+// 1 for SwiftDeploy's own smoke requests (rollout.smoke), which count with
+// the rest and are also counted apart.
 package routelog
 
 import (
@@ -26,7 +29,10 @@ import (
 
 // Figures measure one build over a window.
 type Figures struct {
-	Requests         int
+	Requests int
+	// Smoke is how many of Requests were SwiftDeploy's smoke requests; the
+	// rest are users'.
+	Smoke            int
 	Errors           int
 	ErrorRatePercent float64
 	P99Ms            float64
@@ -52,6 +58,17 @@ type Side func(addr string) (canary bool)
 // CanaryRoute is the route nginx logs for a request it sent to the canary's
 // side (see nginx.conf).
 const CanaryRoute = "app_canary"
+
+// SmokeMark is what nginx logs in the smoke field of a smoke request (see
+// nginx.conf).
+const SmokeMark = "1"
+
+// Users is how many of the requests were users' (not smoke).
+func (f Figures) Users() int { return f.Requests - f.Smoke }
+
+// Excluded reports whether a path is left out of every window, for what
+// checks paths beforehand (rollout.smoke's).
+func Excluded(uri string) bool { return excluded(uri) }
 
 // excluded paths are probes and the tool's own calls, never clients' traffic.
 func excluded(uri string) bool {
@@ -83,7 +100,7 @@ func Read(r io.Reader, from, to time.Time, isCanary Side) (Window, error) {
 
 func (w *Window) add(line string, isCanary Side) bool {
 	f := strings.Split(line, "|")
-	if len(f) != 7 && len(f) != 8 {
+	if !wellFormed(f) {
 		return false
 	}
 	secs, err := strconv.ParseFloat(f[0], 64)
@@ -95,7 +112,11 @@ func (w *Window) add(line string, isCanary Side) bool {
 		return true
 	}
 	status, _ := strconv.Atoi(f[2])
+	smoke := f[7] == SmokeMark
 	w.All.Requests++
+	if smoke {
+		w.All.Smoke++
+	}
 	if status >= 500 || status == 0 {
 		w.All.Errors++
 	}
@@ -105,7 +126,7 @@ func (w *Window) add(line string, isCanary Side) bool {
 	addrs, statuses, times := attempts(f[3]), attempts(f[4]), attempts(f[5])
 	if len(addrs) == 0 || addrs[0] == "-" {
 		// nginx answered without reaching any build: charge the side it chose.
-		w.count(f[1] == CanaryRoute, status >= 500, math.NaN(), at)
+		w.count(f[1] == CanaryRoute, smoke, status >= 500, math.NaN(), at)
 		return true
 	}
 	for i, addr := range addrs {
@@ -115,12 +136,12 @@ func (w *Window) add(line string, isCanary Side) bool {
 		if t, err := strconv.ParseFloat(at2(times, i), 64); err == nil {
 			ms = t * 1000
 		}
-		w.count(isCanary(host(addr)), failed, ms, at)
+		w.count(isCanary(host(addr)), smoke, failed, ms, at)
 	}
 	return true
 }
 
-func (w *Window) count(canary, failed bool, ms float64, at time.Time) {
+func (w *Window) count(canary, smoke, failed bool, ms float64, at time.Time) {
 	f := &w.Stable
 	if canary {
 		f = &w.Canary
@@ -129,6 +150,9 @@ func (w *Window) count(canary, failed bool, ms float64, at time.Time) {
 		}
 	}
 	f.Requests++
+	if smoke {
+		f.Smoke++
+	}
 	if failed {
 		f.Errors++
 	}

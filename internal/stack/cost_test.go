@@ -24,12 +24,12 @@ func TestAChangesCostIsReadFromNginxsLogPartByPartAndPrinted(t *testing.T) {
 	}
 	log := strings.Join([]string{
 		// the step: one 500 from the canary (its own), one 502 from nginx.
-		"100.100|app|500|172.20.0.9:3000|500|0.001|/|0.001",
-		"100.200|app|502|172.20.0.9:3000|502|0.000|/|0.000",
+		"100.100|app|500|172.20.0.9:3000|500|0.001|/||0.001",
+		"100.200|app|502|172.20.0.9:3000|502|0.000|/||0.000",
 		// the abort, from 101 s: the canary retires from 101.5 s.
-		"101.400|app|200|172.20.0.9:3000|200|0.001|/|0.001",
-		"101.600|app|200|172.20.0.9:3000|200|0.001|/|0.001",
-		"101.700|app|499|172.20.0.3:3000|-|-|/|1.000",
+		"101.400|app|200|172.20.0.9:3000|200|0.001|/||0.001",
+		"101.600|app|200|172.20.0.9:3000|200|0.001|/||0.001",
+		"101.700|app|499|172.20.0.3:3000|-|-|/||1.000",
 	}, "\n") + "\n"
 	if err := os.WriteFile(s.path(render.ReleaseLog), []byte(log), 0o644); err != nil {
 		t.Fatal(err)

@@ -93,8 +93,8 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 		if err != nil {
 			return policy.VerdictAbort, nil, w.FirstCanaryError, err
 		}
-		s.Out.Info("canary: %d requests, error rate %.2f%%, P99 %.1f ms; stable: %d requests, error rate %.2f%%, P99 %.1f ms (nginx's view)",
-			w.Canary.Requests, w.Canary.ErrorRatePercent, w.Canary.P99Ms, w.Stable.Requests, w.Stable.ErrorRatePercent, w.Stable.P99Ms)
+		s.Out.Info("canary: %s, error rate %.2f%%, P99 %.1f ms; stable: %s, error rate %.2f%%, P99 %.1f ms (nginx's view)",
+			requestCount(w.Canary), w.Canary.ErrorRatePercent, w.Canary.P99Ms, requestCount(w.Stable), w.Stable.ErrorRatePercent, w.Stable.P99Ms)
 		s.gate(rel.eng).Print(d)
 		s.record(history.EventReleaseStep, history.Fields(stepRecord(r, extension, d, w, input)))
 		switch d.Verdict {
@@ -192,7 +192,7 @@ func stepRecord(r *change.Change, extension int, d policy.Decision, w routelog.W
 }
 
 func buildFigures(f routelog.Figures) history.BuildFigures {
-	return history.BuildFigures{Requests: float64(f.Requests), ErrorRatePercent: round(f.ErrorRatePercent, 3), P99Ms: round(f.P99Ms, 2)}
+	return history.BuildFigures{Requests: float64(f.Requests), SmokeRequests: f.Smoke, ErrorRatePercent: round(f.ErrorRatePercent, 3), P99Ms: round(f.P99Ms, 2)}
 }
 
 func appFigures(app *gate.Figures) *history.BuildFigures {

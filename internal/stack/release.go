@@ -65,6 +65,7 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		}
 	} else {
 		s.Out.Step("releasing %s → %s step by step: %s of requests, %ds each", from, m.Build(), percentList(c.Steps), m.Rollout.StepSeconds)
+		s.sayingSmoke(m)
 		eng, err := s.loadPolicies(m)
 		if err != nil {
 			return err
@@ -109,9 +110,11 @@ func (rel *releaseRun) Begin(c *change.Change) {
 	rel.r, rel.stepOffset, rel.stepFrom = c, fileSize(rel.s.path(render.ReleaseLog)), time.Now()
 }
 
-// Step holds c's step and judges it.
+// Step holds c's step and judges it, with rollout.smoke's traffic to both
+// builds while it runs.
 func (rel *releaseRun) Step(ctx context.Context, c *change.Change) (change.Verdict, error) {
 	rel.r = c
+	defer rel.startSmoke(ctx)()
 	verdict, reasons, firstBad, err := rel.judgeStep(ctx)
 	return change.Verdict{Promote: verdict == policy.VerdictPromote, Reasons: reasons, FirstBad: firstBad}, err
 }

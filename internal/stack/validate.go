@@ -108,8 +108,11 @@ func (s *Stack) validate(ctx context.Context) error {
 	}
 	s.exposure(m)
 	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
-	_, policyErr := s.loadPolicies(m)
+	eng, policyErr := s.loadPolicies(m)
 	add("policies compile", "", policyErr)
+	if policyErr == nil {
+		s.smokeEnough(m, eng)
+	}
 	return s.validated(checks)
 }
 
