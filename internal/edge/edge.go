@@ -241,6 +241,7 @@ func (e *Edge) Unregister(project string) (int, error) {
 			os.Remove(e.path(certsDir, f.Name()))
 		}
 	}
+	e.removeFailures(claimed)
 	return len(claims), nil
 }
 

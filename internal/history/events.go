@@ -213,6 +213,9 @@ type Certificate struct {
 	Source string `json:"source"`           // acme or files
 	Action string `json:"action"`           // issue (a first one), renew (replacing one) or install (the operator's files)
 	Forced bool   `json:"forced,omitempty"` // renewed on request, not because it was due
+	// By is "renewer" for an order the edge's renewer made on its own, ""
+	// for one a command made.
+	By     string `json:"by,omitempty"`
 	Result string `json:"result"`
 	Issuer string `json:"issuer,omitempty"`
 	Serial string `json:"serial,omitempty"`
