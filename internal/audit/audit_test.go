@@ -418,3 +418,23 @@ func TestAHistoryWhoseChangesFailedNoRequestSaysZeroDowntime(t *testing.T) {
 		t.Errorf("a promote that never moved counts as an unmeasured change:\n%s", report)
 	}
 }
+
+func TestTheTimelineSaysWhichRenewalsTheEdgesRenewerMadeAndWhatAFailedOneKept(t *testing.T) {
+	hist := `{"timestamp":"2026-05-05T21:00:00Z","event":"edge_certificate","action":"renew","by":"renewer","host":"b.test","issuer":"CN=Pebble Intermediate","not_after":"2026-05-05T21:02:00Z","result":"ok","serial":"0A1B","source":"acme"}
+{"timestamp":"2026-05-05T21:01:00Z","event":"edge_certificate","action":"renew","forced":true,"host":"b.test","issuer":"CN=Pebble Intermediate","not_after":"2026-05-05T21:03:00Z","result":"ok","serial":"0A1C","source":"acme"}
+{"timestamp":"2026-05-05T21:02:00Z","event":"edge_certificate","action":"renew","by":"renewer","error":"b.test: connection refused","host":"b.test","kept":"the certificate expiring 2026-05-05T21:03:00Z","result":"failed","source":"acme"}
+`
+	var out strings.Builder
+	if _, err := Write(&out, strings.NewReader(hist), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"renew b.test (acme, by the edge's renewer): CN=Pebble Intermediate, serial 0A1B, expires 2026-05-05T21:02:00Z",
+		"renew b.test (acme, forced): CN=Pebble Intermediate, serial 0A1C",
+		"renew b.test (acme, by the edge's renewer): b.test: connection refused; serving the certificate expiring 2026-05-05T21:03:00Z",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -131,6 +131,9 @@ func (c *collector) addCertificate(e event, p *history.Certificate) {
 	if p.Forced {
 		detail += ", forced"
 	}
+	if p.By == "renewer" {
+		detail += ", by the edge's renewer"
+	}
 	detail += ")"
 	if p.Result == "ok" {
 		detail += ": " + joinNonEmpty(", ", p.Issuer, "serial "+p.Serial, "expires "+p.NotAfter)

@@ -55,15 +55,16 @@ func snapshots() map[string]Snapshot {
 			},
 		},
 		// Behind the host's edge: a certificate in good time, one due for
-		// renewal, one expired, and a name with none.
+		// renewal whose last order failed, one expired, and a name with none.
 		"behind_edge": {
 			At: at, Project: "swiftdeploy-shop", Up: true, Mode: "stable", Version: "v1.4.2",
 			UptimeSeconds: 600, Chaos: "none",
 			Containers: containers("healthy"),
 			Domains:    []Domain{{Name: policy.Infrastructure, Decision: pass(policy.Infrastructure)}},
-			Edge: &Edge{Running: true, Routed: true, HTTPPort: 80, HTTPSPort: 443, TLS: "acme", Hosts: []EdgeHost{
+			Edge: &Edge{Running: true, Routed: true, HTTPPort: 80, HTTPSPort: 443, TLS: "acme", Renewer: true, RenewEvery: time.Hour, Hosts: []EdgeHost{
 				{Name: "shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "04AB", NotAfter: at.Add(80 * 24 * time.Hour), RenewAfter: at.Add(50 * 24 * time.Hour)},
-				{Name: "www.shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "04AC", NotAfter: at.Add(20 * 24 * time.Hour), RenewAfter: at.Add(-10 * 24 * time.Hour)},
+				{Name: "www.shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "04AC", NotAfter: at.Add(20 * 24 * time.Hour), RenewAfter: at.Add(-10 * 24 * time.Hour),
+					Failure: "the CA answered 503", FailedAt: at.Add(-5 * time.Minute), RetryAt: at.Add(5 * time.Minute)},
 				{Name: "old.shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "03FF", NotAfter: at.Add(-time.Hour), RenewAfter: at.Add(-31 * 24 * time.Hour)},
 				{Name: "new.shop.example.com"},
 			}},
