@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/docker/dockertest"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
@@ -232,5 +233,33 @@ func TestTheRenewerIsGivenEachClaimingStacksFolderAndTheEdgesOwnAtTheirPaths(t *
 		if !strings.Contains(string(compose), want) {
 			t.Errorf("the edge's compose file lacks %q:\n%s", want, compose)
 		}
+	}
+}
+
+func TestAStackJoiningRecreatesTheRenewerAloneWithItsFolderAndAnEdgeFromBeforeTheRenewerIsLeftAlone(t *testing.T) {
+	e := testEdge(t)
+	f := dockertest.New(t).On("ps -aq --no-trunc *", "").On("compose *", "")
+	if err := e.Register(acmeClaim("shop", "/srv/shop", "https://ca.test/dir", "shop.test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Refresh(context.Background()); err != nil || f.Count("compose") != 0 {
+		t.Errorf("an edge with no settings (started before the renewer): %v, %d compose calls, want none", err, f.Count("compose"))
+	}
+	st, _ := json.Marshal(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 443, Renew: DefaultSchedule()})
+	os.WriteFile(e.path(settingsFile), st, 0o644)
+	if err := e.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var ups []string
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "compose ") && strings.Contains(c, " up ") {
+			ups = append(ups, c)
+		}
+	}
+	if len(ups) != 1 || !strings.HasSuffix(ups[0], "up --detach --wait --no-deps renewer") {
+		t.Errorf("compose up calls %q, want one of the renewer alone", ups)
+	}
+	if compose, _ := os.ReadFile(e.path("docker-compose.yml")); !strings.Contains(string(compose), `"/srv/shop:/srv/shop"`) {
+		t.Errorf("the renewer is not given the joining stack's folder:\n%s", compose)
 	}
 }

@@ -82,7 +82,8 @@ func (s *Stack) edgeReady(ctx context.Context, m *manifest.Manifest) error {
 
 // edgeCertificates gives each of m's host names the certificate its TLS mode
 // says: the operator's files, or one from the ACME CA when the name has none,
-// its certificate is due (a third of its life left) or came from another
+// its certificate is due (edge.Schedule: a third of its life or 30 days
+// left) or came from another
 // directory, or force says so. A name whose order fails keeps its old
 // certificate, if it has one, and the failure is recorded; a name left with
 // none fails the command.
