@@ -58,15 +58,10 @@ func (e *Edge) clearFailure(host string) {
 	os.Remove(e.path(failuresDir, host+".json"))
 }
 
-// needsOrder reports whether a host name with certificate c (ok false: none)
-// needs an order from a at now: it has none, or one from elsewhere, or one
-// that is due.
-func needsOrder(a ACME, c Cert, ok bool, s Schedule, now time.Time) bool {
-	return !ok || c.Source != manifest.TLSACME || c.Directory != a.Directory || s.Due(c, now)
-}
-
 // Wanted lists which of hosts need an order from a at now (all of them with
-// force), and the certificates they have.
+// force): those with no certificate, or one from elsewhere (the operator's
+// files, another directory), or one that is due; and the certificates they
+// have.
 func (e *Edge) Wanted(a ACME, hosts []string, now time.Time, force bool) (wanted []string, old map[string]Cert, err error) {
 	s := e.Schedule()
 	old = map[string]Cert{}
@@ -78,7 +73,7 @@ func (e *Edge) Wanted(a ACME, hosts []string, now time.Time, force bool) (wanted
 		if ok {
 			old[h] = c
 		}
-		if force || needsOrder(a, c, ok, s, now) {
+		if force || !ok || c.Source != manifest.TLSACME || c.Directory != a.Directory || s.Due(c, now) {
 			wanted = append(wanted, h)
 		}
 	}
@@ -187,7 +182,11 @@ type due struct {
 }
 
 // dueNow lists, for each claim with ACME, the host names the renewer orders
-// at now: those needsOrder says, but not one whose last failure says to wait.
+// at now: a name with no certificate, or one from the CA that is due, but not
+// one whose last failure says to wait. A certificate from another directory,
+// or the operator's, is deploy's to replace: while a deploy changes a
+// stack's directory or TLS mode its claim still says the old one, and the
+// renewer must not undo what the deploy just installed.
 func (e *Edge) dueNow(claims []Claim, s Schedule, now time.Time) ([]due, error) {
 	var out []due
 	for _, c := range claims {
@@ -206,7 +205,7 @@ func (e *Edge) dueNow(claims []Claim, s Schedule, now time.Time) ([]due, error) 
 			if f, failed := e.LastFailure(h); failed && now.Before(f.Retry) {
 				continue
 			}
-			if needsOrder(*c.ACME, cert, ok, s, now) {
+			if !ok || cert.Source == manifest.TLSACME && s.Due(cert, now) {
 				d.hosts = append(d.hosts, h)
 			}
 		}
