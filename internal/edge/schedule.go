@@ -21,9 +21,9 @@ type Schedule struct {
 	RetryMax time.Duration `json:"retry_max"`
 }
 
-// The environment of the command that starts or changes the edge (deploy,
-// teardown) sets its schedule; the renewer, status and renew read it from
-// the edge's folder.
+// The environment of each deploy of a stack behind the edge sets its
+// schedule (Up); the renewer, status and renew read it from the edge's
+// folder.
 const (
 	RenewEveryEnv  = "SWIFTDEPLOY_EDGE_RENEW_EVERY"
 	RenewBeforeEnv = "SWIFTDEPLOY_EDGE_RENEW_BEFORE"
