@@ -194,10 +194,8 @@ func (s *Stack) edgeJoin(ctx context.Context, m *manifest.Manifest) error {
 		return fmt.Errorf("deploy: %w", err)
 	}
 	// The renewer records its orders in this stack's history: it is given
-	// the stack's folder.
-	if err := e.Refresh(ctx); err != nil {
-		return fmt.Errorf("deploy: %w", err)
-	}
+	// the stack's folder. The stack serves either way.
+	s.refreshRenewer(ctx, e)
 	if err := s.edgeRoutes(ctx, m); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
@@ -241,13 +239,21 @@ func (s *Stack) edgeLeave(ctx context.Context) error {
 		return err
 	}
 	if left > 0 {
-		if err := e.Refresh(ctx); err != nil {
-			return err
-		}
+		s.refreshRenewer(ctx, e)
 	}
 	s.Out.OK("the host's edge no longer serves %s", strings.Join(mine.Hosts, ", "))
 	s.record(history.EventEdge, history.Edge{Action: "left", Hosts: mine.Hosts, EdgeRemoved: left == 0, Result: "ok"})
 	return nil
+}
+
+// refreshRenewer gives the edge's renewer the folders of the stacks on the
+// edge after this one joined or left. A renewer that cannot be recreated
+// (its image gone, say) is warned about, not fatal: the stack's routes are
+// right already, and status shows the renewer not running.
+func (s *Stack) refreshRenewer(ctx context.Context, e *edge.Edge) {
+	if err := e.Refresh(ctx); err != nil {
+		s.Out.Warn("the edge's renewer: %v; certificates are not renewed on their own until it runs (run setup, then deploy)", err)
+	}
 }
 
 // existingEdge returns the host's edge, locked for this stack's teardown
