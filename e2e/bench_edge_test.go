@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -24,7 +26,12 @@ const (
 // through the edge over plain HTTP (a stack with edge.tls.mode: off: the
 // second hop alone), and through the edge over HTTPS (the hop and TLS). It
 // reports each one's req/s and p99, the hop's share of the throughput, and
-// TLS's on top.
+// TLS's on top. Beside the edge, as peers, HAProxy and Caddy from Debian
+// terminate TLS with the same certificate in front of the same stack's
+// nginx.port, loaded alike. And for the edge and each peer, 20 clients that
+// open a new connection per request, a full TLS handshake each (no session
+// resumption): handshakes per second, and p99 of such a first request, from
+// the dial to the last byte of the answer.
 func BenchmarkEdgeCost(b *testing.B) {
 	e, _ := newTestEdge(b)
 	secure := newProject(b, manifestOptions{})
@@ -46,16 +53,34 @@ func BenchmarkEdgeCost(b *testing.B) {
 			return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), requestTimeout)
 		}
 	}
+	// A client without a session cache: every new connection is a full
+	// handshake, as a new visitor's is.
+	tlsTo := func(port int) func() (net.Conn, error) {
+		return func() (net.Conn, error) {
+			d := &net.Dialer{Timeout: requestTimeout}
+			return tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: "bench-tls.test", RootCAs: roots})
+		}
+	}
+	// The peers as the edge: HAProxy and Caddy from Debian terminating TLS
+	// with the same certificate in front of the same stack's nginx.port.
+	programs := peerPrograms(b)
+	b.Logf("peers: %s", peerVersions(b, programs))
+	stackAddr := fmt.Sprintf("127.0.0.1:%d", secure.port)
+	haproxy := startTLSHAProxy(b, programs["haproxy"], certPEM, keyPEM, stackAddr)
+	caddy := startTLSCaddy(b, programs["caddy"], certPEM, keyPEM, stackAddr)
 	ways := []struct {
 		name, host string
 		dial       func() (net.Conn, error)
+		fresh      bool // a new connection, and handshake, per request
 	}{
-		{"direct", "127.0.0.1", tcp(secure.port)},
-		{"edge-http", "bench-plain.test", tcp(e.httpPort)},
-		{"edge-https", "bench-tls.test", func() (net.Conn, error) {
-			d := &net.Dialer{Timeout: requestTimeout}
-			return tls.DialWithDialer(d, "tcp", fmt.Sprintf("127.0.0.1:%d", e.httpsPort), &tls.Config{ServerName: "bench-tls.test", RootCAs: roots})
-		}},
+		{"direct", "127.0.0.1", tcp(secure.port), false},
+		{"edge-http", "bench-plain.test", tcp(e.httpPort), false},
+		{"edge-https", "bench-tls.test", tlsTo(e.httpsPort), false},
+		{"haproxy-https", "bench-tls.test", tlsTo(haproxy), false},
+		{"caddy-https", "bench-tls.test", tlsTo(caddy), false},
+		{"edge-new", "bench-tls.test", tlsTo(e.httpsPort), true},
+		{"haproxy-new", "bench-tls.test", tlsTo(haproxy), true},
+		{"caddy-new", "bench-tls.test", tlsTo(caddy), true},
 	}
 	for b.Loop() {
 		rates := make([][]float64, len(ways))
@@ -65,7 +90,11 @@ func BenchmarkEdgeCost(b *testing.B) {
 			for k := range ways {
 				w := ways[(k+r)%len(ways)]
 				i := (k + r) % len(ways)
-				l := startLoadDialing(b, w.host, "/", 20, w.dial)
+				start := startLoadDialing
+				if w.fresh {
+					start = startFreshLoad
+				}
+				l := start(b, w.host, "/", 20, w.dial)
 				time.Sleep(edgeRound)
 				l.stop()
 				rates[i] = append(rates[i], l.rate())
@@ -76,6 +105,11 @@ func BenchmarkEdgeCost(b *testing.B) {
 		}
 		med := func(xs []float64) float64 { s := slices.Clone(xs); slices.Sort(s); return s[len(s)/2] }
 		for i, w := range ways {
+			if w.fresh {
+				b.ReportMetric(med(rates[i]), w.name+"-handshakes/s")
+				b.ReportMetric(med(p99s[i]), w.name+"-first-p99-ms")
+				continue
+			}
 			b.ReportMetric(med(rates[i]), w.name+"-req/s")
 			b.ReportMetric(med(p99s[i]), w.name+"-p99-ms")
 		}
@@ -84,4 +118,65 @@ func BenchmarkEdgeCost(b *testing.B) {
 		b.ReportMetric(100*(1-tlsRate/hop), "tls-cost-%")
 		b.ReportMetric(failed, "failed")
 	}
+}
+
+// startTLSHAProxy runs HAProxy terminating TLS with the certificate and key
+// in front of addr, keeping its connections to it alive, and returns its
+// port.
+func startTLSHAProxy(b *testing.B, program string, certPEM, keyPEM []byte, addr string) int {
+	b.Helper()
+	dir := peerDir(b)
+	port := freePort(b)
+	both := filepath.Join(dir, "bench.pem")
+	writeConfig(b, both, string(certPEM)+string(keyPEM))
+	config := filepath.Join(dir, "haproxy.cfg")
+	writeConfig(b, config, fmt.Sprintf(`global
+    maxconn %[1]d
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+
+defaults
+    mode http
+    maxconn %[1]d
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 65s
+
+frontend bench
+    bind 127.0.0.1:%[2]d ssl crt %[3]s alpn h2,http/1.1
+    default_backend stack
+
+backend stack
+    server stack %[4]s
+`, proxiesConnections, port, both, addr))
+	startServer(b, peerCommand(program, "-db", "-f", config), port)
+	return port
+}
+
+// startTLSCaddy runs Caddy terminating TLS with the certificate and key in
+// front of addr (no admin endpoint, no certificates of its own), and returns
+// its port.
+func startTLSCaddy(b *testing.B, program string, certPEM, keyPEM []byte, addr string) int {
+	b.Helper()
+	dir := peerDir(b)
+	port := freePort(b)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeConfig(b, cert, string(certPEM))
+	writeConfig(b, key, string(keyPEM))
+	config := filepath.Join(dir, "Caddyfile")
+	writeConfig(b, config, fmt.Sprintf(`{
+	admin off
+	auto_https off
+}
+
+https://bench-tls.test:%d {
+	bind 127.0.0.1
+	tls %s %s
+	reverse_proxy %s
+}
+`, port, cert, key, addr))
+	caddy := peerCommand(program, "run", "--config", config, "--adapter", "caddyfile")
+	caddy.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	startServer(b, caddy, port)
+	return port
 }

@@ -254,9 +254,14 @@ func BenchmarkOpenLoop(b *testing.B) {
 		t.report()
 	})
 
-	// A good build released 10 → 25 → 50 → 100 (4 s a step) at the held rate.
+	// A good build released 10 → 25 → 50 → 100 (4 s a step) at half the held
+	// rate. A release runs two builds and the judge beside nginx on the same
+	// two cores: at the held rate itself, the saturation point, the machine
+	// has no room for them (P99 over 500 ms at 8,000 req/s, past the release
+	// policy's absolute limit, whatever the build), and no operator releases
+	// at the edge of capacity.
 	b.Run("release", func(b *testing.B) {
-		rate := max(heldRate(b), searchFrom)
+		rate := max(heldRate(b)/2, searchFrom)
 		// The switch above may have left the stack in canary mode; a release
 		// starts from stable.
 		if strings.Contains(p.read("manifest.yaml"), "mode: canary") {

@@ -15,6 +15,7 @@ import (
 // and chaos append their own events from other processes: every line must come
 // out whole, in the shape the history promises, and none may be lost.
 func TestStatusRefreshingWhilePromoteAndChaosRunLosesNoHistoryLine(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.must("deploy")
 	status := p.start(3*time.Minute, nil, "status", "-interval=1s")
@@ -90,6 +91,7 @@ func checkHistoryLine(line string) (event, problem string) {
 // nothing to do, instead of running a second switch "from stable". With a short
 // lock wait, a command that cannot get the lock exits 1 naming the holder.
 func TestTwoPromotesStartedTogetherChangeTheStackOneAfterTheOther(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.must("deploy")
 	first := p.start(3*time.Minute, nil, "promote", "canary")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestDeployIsDeniedWhenTheDiskThresholdCannotBeMet(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{policy: `  infrastructure:
     min_disk_free_gb: 1000000000
     max_cpu_load_1m: 1000
@@ -21,7 +22,8 @@ func TestDeployIsDeniedWhenTheDiskThresholdCannotBeMet(t *testing.T) {
 		}
 	}
 	t.Run("break-glass lets it through and is recorded", func(t *testing.T) {
-		t.Setenv("SWIFTDEPLOY_BREAK_GLASS", "e2e: disk alarm is known to be wrong")
+		// In the target's environment alone: the test runs beside others.
+		p.env = append(p.env, "SWIFTDEPLOY_BREAK_GLASS=e2e: disk alarm is known to be wrong")
 		p.expect(0, []string{"BREAK-GLASS", "deployed in"}, "deploy")
 		if !strings.Contains(p.read("history.jsonl"), `"override_reason":"e2e: disk alarm is known to be wrong"`) {
 			t.Error("history.jsonl does not record the override and its reason")
@@ -33,6 +35,7 @@ func TestDeployIsDeniedWhenTheDiskThresholdCannotBeMet(t *testing.T) {
 // app: on the read-only root the stack gives it, it exits at once, so its
 // health path never answers.
 func TestADeployWhoseAppNeverGetsHealthyFailsAndSaysWhy(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{image: "nginx:latest"})
 	out := p.expect(1, []string{"gave up waiting for /healthz through nginx", "(app)", "Read-only file system"}, "deploy", "-timeout=8s")
 	if !strings.Contains(out, "starting") && !strings.Contains(out, "unhealthy") && !strings.Contains(out, "exit code") {
@@ -45,6 +48,7 @@ func TestADeployWhoseAppNeverGetsHealthyFailsAndSaysWhy(t *testing.T) {
 // apart, so the app runs (and has logged its start) but is not yet healthy when
 // the 5 s are up, however slow the machine is to start containers.
 func TestADeployThatOutlivesItsTimeoutSaysWhereItStopped(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.write("docker-compose.override.yml", "services:\n  app:\n    healthcheck:\n      interval: 60s\n      start_period: 60s\n")
 	p.expect(1, []string{"did not become healthy within 5s", "(app): running, starting", "swiftdeploy-app"}, "deploy", "-timeout=5s")

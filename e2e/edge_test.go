@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,11 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
+// certLifetime is how long pebble's certificates last in the edge's test:
+// the edge's renewer renews one by its standard rule (a third of its life
+// left) 60 s after it was issued, during the test.
+const certLifetime = 90 * time.Second
+
 func startACME(t *testing.T, httpPort int, ports []int) *acmeServer {
 	t.Helper()
 	for _, bin := range []string{"pebble", "pebble-challtestsrv"} {
@@ -85,6 +91,7 @@ func startACME(t *testing.T, httpPort int, ports []int) *acmeServer {
 	config, _ := json.Marshal(map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": manage, "certificate": a.caFile, "privateKey": keyFile,
 		"httpPort": httpPort, "tlsPort": ports[4], "ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"certificateValidityPeriod": int(certLifetime / time.Second),
 	}})
 	configFile := write("pebble.json", config)
 	a.directory = "https://" + listen + "/dir"
@@ -284,8 +291,10 @@ func protoOf(t *testing.T, c *http.Client, url string) (string, int, http.Header
 // pebble's root only, HTTP redirected, unknown names refused. Then, under
 // load on both, a.test is released, aborted, rolled back and torn down:
 // b.test loses no request and no connection, and a.test's own figures are
-// what its releases promise without an edge. A renewal forced under load
-// changes the served serial with no failed request.
+// what its releases promise without an edge. pebble's certificates last 90
+// s: the edge's renewer renews both names on its own while both are under
+// load, and a renewal forced under load changes the served serial too, with
+// no failed request; history and audit say who renewed what.
 func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	busybox, err := busyboxImages()
 	if err != nil {
@@ -300,7 +309,9 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	}
 
 	b := newProject(t, manifestOptions{image: busybox[0]})
-	b.env = append(e.env, "SWIFTDEPLOY_EDGE_DNS="+acme.dns)
+	// The renewer looks every second (an hour by default), by the rule it
+	// uses everywhere.
+	b.env = append(e.env, "SWIFTDEPLOY_EDGE_DNS="+acme.dns, "SWIFTDEPLOY_EDGE_RENEW_EVERY=1s")
 	b.manifest = strings.NewReplacer("port: 3000", "port: 8000\n  health_path: /health.txt", `version: "2.0.0"`, `version: "1"`).Replace(b.manifest) +
 		e.section("b.test", acmeTLS, "")
 	b.write("manifest.yaml", b.manifest)
@@ -316,6 +327,12 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	a.write("manifest.yaml", a.manifest)
 	a.write("pebble.pem", string(caPEM))
 
+	// Before the stacks' teardowns remove the edge: what its renewer said.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the edge's renewer's log:\n%s", e.renewerLog())
+		}
+	})
 	a.expect(0, []string{"starting the host's edge", "ordering certificates for a.test", "the edge serves a.test with a certificate from",
 		fmt.Sprintf("the host's edge serves https://a.test:%d/", e.httpsPort)}, "deploy")
 	b.expect(0, []string{"the edge serves b.test with a certificate from", fmt.Sprintf("the host's edge serves https://b.test:%d/", e.httpsPort)}, "deploy")
@@ -357,6 +374,7 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	// its teardown. b.test loses nothing.
 	bLoad := startEdgeLoad(t, e, acme.roots, e.url("https", "b.test", "/"), 20)
 	aLoad := startEdgeLoad(t, e, acme.roots, e.url("https", "a.test", "/"), 20)
+	underLoad := map[string]string{"a.test": servedSerial(t, e, acme.roots, "a.test"), "b.test": servedSerial(t, e, acme.roots, "b.test")}
 
 	a.write("manifest.yaml", strings.Replace(a.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
 	a.expect(0, []string{"released "}, "deploy")
@@ -380,7 +398,31 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	if aLoad.errs.Load() != 0 {
 		t.Errorf("a.test's connections failed through the abort: %s", aLoad)
 	}
+	// From here a.test is under load again (the rollback too): with both
+	// names under load from their first load on, the renewer's own
+	// renewals. Each name is served a certificate the renewer ordered after
+	// the load began, and each stack's history says the renewer renewed it.
+	aLoad = startEdgeLoad(t, e, acme.roots, e.url("https", "a.test", "/"), 20)
 	a.expect(0, []string{"rollback: "}, "rollback")
+	for host, p := range map[string]*project{"a.test": a, "b.test": b} {
+		renewed := func() bool {
+			served := servedSerial(t, e, acme.roots, host)
+			return served != underLoad[host] && slices.Contains(p.renewerSerials(host), served)
+		}
+		deadline := time.Now().Add(certLifetime)
+		for !renewed() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the edge's renewer did not renew %s within %s (serial %s served since the load began); its log:\n%s", host, certLifetime, underLoad[host], e.renewerLog())
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	aLoad.stop()
+	t.Logf("the renewer renewed a.test %d times and b.test %d times so far", len(a.renewerSerials("a.test")), len(b.renewerSerials("b.test")))
+	t.Logf("a.test through its rollback and until the renewer had renewed both names: %s", aLoad)
+	if aLoad.non2xx.Load() != 0 || aLoad.errs.Load() != 0 {
+		t.Errorf("a.test's requests failed through its rollback and the renewer's renewals: %s", aLoad)
+	}
 
 	// A renewal forced while both names are under load.
 	before := servedSerial(t, e, acme.roots, "b.test")
@@ -397,7 +439,7 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	if bLoad.non2xx.Load() != 0 || bLoad.errs.Load() != 0 || bLoad.reconnects() != 0 {
 		t.Errorf("b.test was disturbed by a.test's changes: %s", bLoad)
 	}
-	b.expect(0, []string{"Edge running on ports", "b.test  CN=Pebble Intermediate"}, "status", "-once")
+	b.expect(0, []string{"Edge running on ports", "renewer looks every 1s", "b.test  CN=Pebble Intermediate"}, "status", "-once")
 
 	// A name that resolves elsewhere is reported before the CA is asked.
 	acme.answer(t, "d.test", "192.0.2.9")
@@ -408,8 +450,10 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	d.expect(2, []string{"d.test resolves to 192.0.2.9, which does not lead to this host's edge"}, "validate")
 
 	// The CA gone: a renewal fails, says so, and the old certificate serves on.
-	serial := servedSerial(t, e, acme.roots, "b.test")
+	// The renewer may have installed one just before: it is waited for.
 	acme.stopCA()
+	serial := e.installedSerial(t, "b.test")
+	waitUntil(t, 15*time.Second, "the last certificate installed to be served", func() bool { return servedSerial(t, e, acme.roots, "b.test") == serial })
 	b.expect(1, []string{"the edge keeps serving the one that expires", "no new certificate for b.test (the old one still serves)"}, "renew", "-force")
 	if got := servedSerial(t, e, acme.roots, "b.test"); got != serial {
 		t.Errorf("after a failed renewal the edge serves serial %s, want the old %s", got, serial)
@@ -422,9 +466,53 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 		t.Error("history does not record the failed renewal and what the edge kept serving")
 	}
 	b.must("audit")
-	if report := b.read("audit_report.md"); !strings.Contains(report, "renew b.test (acme, forced)") {
-		t.Errorf("the audit report does not list b.test's renewals:\n%s", report)
+	report := b.read("audit_report.md")
+	for _, want := range []string{"renew b.test (acme, forced)", "renew b.test (acme, by the edge's renewer): CN=Pebble Intermediate"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the audit report does not list b.test's renewals (%q):\n%s", want, report)
+		}
 	}
+}
+
+// renewerSerials are the serials, in decimal, of host's certificates that
+// the stack's history says the edge's renewer renewed.
+func (p *project) renewerSerials(host string) []string {
+	var out []string
+	for _, ev := range p.events() {
+		if ev["event"] == "edge_certificate" && ev["host"] == host && ev["by"] == "renewer" && ev["action"] == "renew" && ev["result"] == "ok" {
+			if n, ok := new(big.Int).SetString(fmt.Sprint(ev["serial"]), 16); ok {
+				out = append(out, n.String())
+			}
+		}
+	}
+	return out
+}
+
+// installedSerial is the serial, in decimal, of the certificate the edge's
+// folder holds for host.
+func (e *testEdge) installedSerial(t *testing.T, host string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.dir, "certs", host+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := new(big.Int).SetString(jsonField(data, "serial"), 16)
+	if !ok {
+		t.Fatalf("certs/%s.json has no serial: %s", host, data)
+	}
+	return n.String()
+}
+
+// renewerLog is the last lines of the edge's renewer's log.
+func (e *testEdge) renewerLog() string {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.service=renewer",
+		"--filter", "label=com.docker.compose.project.working_dir="+e.dir).Output()
+	id := strings.TrimSpace(string(out))
+	if id == "" {
+		return "(no renewer container)"
+	}
+	log, _ := exec.Command("docker", "logs", "--tail", "30", strings.Fields(id)[0]).CombinedOutput()
+	return string(log)
 }
 
 // answer makes pebble's DNS answer name with addr.

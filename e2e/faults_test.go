@@ -124,6 +124,7 @@ func (p *project) events() []map[string]any {
 // app while it is still starting: the promotion must give up, remove it, and
 // leave the stable app, the manifest and the traffic as they were.
 func TestANewAppKilledDuringPromotionLeavesTheOldOneServing(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	old := p.deployed("app", 1)
 	manifest := p.read("manifest.yaml")
@@ -175,6 +176,7 @@ func TestANewAppKilledDuringPromotionLeavesTheOldOneServing(t *testing.T) {
 // TestAStoppedNginxIsShownByStatusAndRepairedByDeploy stops nginx behind the
 // tool's back: status must show the stack down, and deploy must bring it back.
 func TestAStoppedNginxIsShownByStatusAndRepairedByDeploy(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	nginx := p.deployed("nginx", 1)
 	// A stop, not a kill: the restart policy (unless-stopped) never undoes a
@@ -209,6 +211,7 @@ func TestAStoppedNginxIsShownByStatusAndRepairedByDeploy(t *testing.T) {
 // TestAnUnreachableDockerEngineFailsFastWithAClearMessage points every command
 // at a Docker socket that does not exist.
 func TestAnUnreachableDockerEngineFailsFastWithAClearMessage(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	noEngine := []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}
 	run := func(args ...string) (string, int) {
@@ -234,6 +237,7 @@ func TestAnUnreachableDockerEngineFailsFastWithAClearMessage(t *testing.T) {
 // TestAuditSkipsAndCountsATruncatedLastHistoryLine gives audit a history whose
 // last line was cut short by a crash mid-write.
 func TestAuditSkipsAndCountsATruncatedLastHistoryLine(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.write("history.jsonl", `{"timestamp":"2026-11-23T09:00:00Z","event":"deploy","elapsed_seconds":2.4,"mode":"stable","result":"ok"}
 {"timestamp":"2026-11-23T09:05:00Z","event":"promote","elapsed_seconds":5.1,"from":"stable","overridden":false,"result":"ok","to":"canary"}
@@ -259,6 +263,7 @@ func TestAuditSkipsAndCountsATruncatedLastHistoryLine(t *testing.T) {
 // an operator could, and expects deploy and promote to refuse, saying which
 // file is at fault, and to change nothing.
 func TestAMissingOrBrokenPolicyFolderFailsClosed(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	canary := p.read("policies/canary.rego")
 	data := p.read("policies/data.json")
@@ -322,6 +327,7 @@ func TestAMissingOrBrokenPolicyFolderFailsClosed(t *testing.T) {
 // stack did not start, as an operator debugging the app might, and checks that
 // teardown leaves it alone, says what blocks it and how to clear it.
 func TestTeardownNamesAForeignContainerLeftOnTheNetwork(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.deployed("app", 1)
 	visitor := p.name + "-visitor"
@@ -380,6 +386,7 @@ func TestAPromoteKilledAfterItsNewAppStartedIsSeenAndUndone(t *testing.T) {
 // switch refuses to start (it could not move nginx), and deploy recreates
 // nginx, after which the switch goes through.
 func TestAResolverReplacedAfterNginxIsRepairedByDeploy(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	resolver := p.deployed("resolver", 1)
 	docker(t, "restart", resolver[0])

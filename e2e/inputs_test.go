@@ -25,6 +25,7 @@ network:
 `
 
 func TestABadManifestIsReportedWholeAndGeneratesNothing(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.write("manifest.yaml", severalMistakes)
 	for _, target := range []string{"init", "deploy"} {
@@ -51,6 +52,7 @@ func TestABadManifestIsReportedWholeAndGeneratesNothing(t *testing.T) {
 }
 
 func TestBadArgumentsExitTwoAndAreRecorded(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.expect(2, []string{`unknown mode "foo"`}, "promote", "foo")
 	p.expect(2, []string{`unknown chaos mode "boom"`}, "chaos", "boom")
@@ -68,6 +70,7 @@ func TestBadArgumentsExitTwoAndAreRecorded(t *testing.T) {
 }
 
 func TestTheWalkthroughWrapperKeepsExitCodes(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	wrapper := filepath.Join(repoRoot, "swiftdeploy")
 	for _, c := range []struct {
 		args []string
@@ -97,6 +100,7 @@ func TestTheWalkthroughWrapperKeepsExitCodes(t *testing.T) {
 // TestValidateNamesEachFailingCheck breaks each check in turn and expects
 // validate to mark exactly that one with ✘ and exit non-zero.
 func TestValidateNamesEachFailingCheck(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	cases := []struct {
 		name  string
 		code  int

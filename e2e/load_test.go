@@ -27,6 +27,10 @@ type load struct {
 	firstErr         string
 	latencies        []time.Duration // of successful requests, gathered from the clients at stop
 	started, stopped time.Time
+	// fresh makes every request open its own connection (and ask the server
+	// to close it), timed from the dial: the cost of a new connection, its
+	// TLS handshake included when dial makes one.
+	fresh bool
 }
 
 // requestTimeout is how long one request may take before it counts as failed
@@ -42,7 +46,18 @@ func startLoad(t testing.TB, addr, path string, conns int) *load {
 // for requests naming host.
 func startLoadDialing(t testing.TB, host, path string, conns int, dial func() (net.Conn, error)) *load {
 	t.Helper()
-	l := &load{started: time.Now()}
+	return runLoad(t, &load{}, host, path, conns, dial)
+}
+
+// startFreshLoad is startLoadDialing with a new connection for every request.
+func startFreshLoad(t testing.TB, host, path string, conns int, dial func() (net.Conn, error)) *load {
+	t.Helper()
+	return runLoad(t, &load{fresh: true}, host, path, conns, dial)
+}
+
+func runLoad(t testing.TB, l *load, host, path string, conns int, dial func() (net.Conn, error)) *load {
+	t.Helper()
+	l.started = time.Now()
 	for range conns {
 		l.wg.Add(1)
 		go l.client(host, path, dial)
@@ -76,7 +91,11 @@ func (l *load) client(addr, path string, dial func() (net.Conn, error)) {
 		l.latencies = append(l.latencies, latencies...)
 		l.mu.Unlock()
 	}()
-	request := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: swiftdeploy-e2e-load\r\n\r\n", path, addr)
+	closing := ""
+	if l.fresh {
+		closing = "Connection: close\r\n"
+	}
+	request := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: swiftdeploy-e2e-load\r\n%s\r\n", path, addr, closing)
 	var conn net.Conn
 	var r *bufio.Reader
 	var body bytes.Buffer
@@ -88,6 +107,7 @@ func (l *load) client(addr, path string, dial func() (net.Conn, error)) {
 	}
 	defer drop()
 	for !l.stopping.Load() {
+		began := time.Now()
 		if conn == nil {
 			c, err := dial()
 			if err != nil {
@@ -98,6 +118,9 @@ func (l *load) client(addr, path string, dial func() (net.Conn, error)) {
 			conn, r = c, bufio.NewReader(c)
 		}
 		sent := time.Now()
+		if l.fresh {
+			sent = began
+		}
 		conn.SetDeadline(sent.Add(requestTimeout))
 		if _, err := io.WriteString(conn, request); err != nil {
 			l.fail(err)
@@ -125,7 +148,7 @@ func (l *load) client(addr, path string, dial func() (net.Conn, error)) {
 			l.non2xx.Add(1)
 			l.note(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body.Bytes()))
 		}
-		if resp.Close {
+		if resp.Close || l.fresh {
 			drop()
 		}
 	}

@@ -39,6 +39,7 @@ func oldNginxImage(t *testing.T) string {
 // validate and deploy, saying which version was found, which is needed and
 // what to do, instead of nginx crash-looping on `resolve`.
 func TestAnNginxImageTooOldForTheConfigIsRefusedWithWhatToDo(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	image := oldNginxImage(t)
 	p := newProject(t, manifestOptions{nginx: image})
 	want := []string{image + " has nginx 1.22", "needs nginx 1.27.3 or newer", "nginx:latest"}

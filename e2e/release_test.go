@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,6 +331,79 @@ func TestAGoodBuildIsReleasedStepByStepUnderLoadThenRolledBack(t *testing.T) {
 	if h := p.health(); h.Version != "2.0.0" || h.Mode != "stable" {
 		t.Errorf("after the rollback /healthz says %+v, want 2.0.0 in stable mode", h)
 	}
+	// What each change cost clients, from nginx's own log: nothing, as the
+	// clients above saw, for the release part by part and for the rollback.
+	p.wantCost("the release", p.lastRelease()["cost"], []string{"step", "step", "step", "step", "takeover"}, true, 0)
+	p.wantCost("the rollback", p.lastEvent("rollback")["cost"], []string{"switch"}, true, 0)
+	p.wantAuditCosts("**Zero downtime: 0 failed, 0 reached a retiring build, in 2 changes measured",
+		"| release 2.0.0 → 2.1.0 (canary) | completed | step 1 (10%) |", "| rollback build 2.1.0 → 2.0.0 | ok | switch |")
+}
+
+// lastEvent is the last event of history named name.
+func (p *project) lastEvent(name string) map[string]any {
+	p.t.Helper()
+	var last map[string]any
+	for _, e := range p.events() {
+		if e["event"] == name {
+			last = e
+		}
+	}
+	if last == nil {
+		p.t.Fatalf("history records no %s", name)
+	}
+	return last
+}
+
+// wantCost checks a change's recorded cost: its parts in order, requests
+// logged in each when it ran under load, failed as want, and none reaching
+// a retiring build. A part's name says how many builds it retired: a
+// switch and an abort one, a takeover two (the old build and the canary),
+// a step none; so a 0 is never for want of a retirement to watch.
+func (p *project) wantCost(what string, cost any, parts []string, underLoad bool, failed float64) {
+	p.t.Helper()
+	c, ok := cost.(map[string]any)
+	if !ok {
+		p.t.Errorf("history records no cost for %s: %v", what, cost)
+		return
+	}
+	p.t.Logf("what %s cost clients: %v", what, c)
+	var got []string
+	list, _ := c["parts"].([]any)
+	for _, part := range list {
+		pm := part.(map[string]any)
+		got = append(got, pm["part"].(string))
+		if underLoad && pm["requests"].(float64) == 0 {
+			p.t.Errorf("%s: nginx logged no request in its %v part: %v", what, pm["part"], pm)
+		}
+		retired, _ := pm["retired"].([]any)
+		if want := map[string]int{"switch": 1, "abort": 1, "takeover": 2}[pm["part"].(string)]; len(retired) != want {
+			p.t.Errorf("%s: its %v part retired %v, want %d builds", what, pm["part"], retired, want)
+		}
+	}
+	if !slices.Equal(got, parts) {
+		p.t.Errorf("%s has parts %v, want %v", what, got, parts)
+	}
+	if c["failed"] != failed || c["reached_retiring"] != 0.0 {
+		p.t.Errorf("%s: %v failed by nginx and %v reached a retiring build, want %v and 0", what, c["failed"], c["reached_retiring"], failed)
+	}
+}
+
+// wantAuditCosts writes the audit and checks that its releases section
+// says what each change cost.
+func (p *project) wantAuditCosts(want ...string) {
+	p.t.Helper()
+	p.must("audit")
+	report := p.read("audit_report.md")
+	for _, w := range want {
+		if !strings.Contains(report, w) {
+			p.t.Errorf("audit_report.md lacks %q", w)
+		}
+	}
+	if p.t.Failed() {
+		if i := strings.Index(report, "### What each change cost clients"); i >= 0 {
+			p.t.Logf("the audit's costs:\n%s", report[i:])
+		}
+	}
 }
 
 // deployedAskingFor deploys a stack of version 2.0.0 with quickRollout, then
@@ -360,10 +434,16 @@ func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
 	release := p.start(3*time.Minute, nil, "deploy")
 	p.waitForStep(release, 10)
 	p.expect(0, []string{"goes to its canary build", "chaos error injected"}, "chaos", "error", "-rate=0.5")
+	// A tester asks for the canary (X-Canary: always) all along: once the
+	// canary's weight is 0 nginx sends even those to stable (the canary's
+	// name stands for stable outside a release), so none reaches the
+	// canary while it retires.
+	tester := startCanaryTester(p)
 	out, code := release.wait()
+	tested := tester()
 	load.stop()
 	raw.stop()
-	t.Logf("load during the bad release: %s; clients that never retry: %s (their non-2xx are the canary's own 500s)", load, raw)
+	t.Logf("load during the bad release: %s; clients that never retry: %s (their non-2xx are the canary's own 500s); a tester's X-Canary: always requests: %d", load, raw, tested)
 	if raw.errs.Load() != 0 {
 		t.Errorf("clients that never retry saw connections fail through the abort: %s", raw)
 	}
@@ -405,6 +485,54 @@ func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
 	if h := p.health(); h.Version != "2.0.0" || h.Mode != "canary" {
 		t.Errorf("promote canary after the abort serves %+v, want the running 2.0.0 in canary mode", h)
 	}
+	// The canary's 500s are its own, judged by the release policy: nginx
+	// failed no request, and none reached the canary once it was retiring,
+	// not even the tester's.
+	if tested == 0 {
+		t.Error("the tester's X-Canary: always requests got no answer")
+	}
+	p.wantCost("the aborted release", r["cost"], abortedParts(r), true, 0)
+	p.wantCost("the promote", p.lastEvent("promote")["cost"], []string{"switch"}, false, 0)
+	p.wantAuditCosts("**Zero downtime: 0 failed, 0 reached a retiring build, in 2 changes measured",
+		"| release 2.0.0 → 2.1.0 (canary) | aborted | step 1 (10%) |", "|  |  |  | abort |", "| promote stable → canary | ok | switch |")
+}
+
+// startCanaryTester sends X-Canary: always requests through nginx one
+// after another, as a tester would, until the function it returns is
+// called, which returns how many were answered.
+func startCanaryTester(p *project) func() int {
+	stop, done := make(chan struct{}), make(chan int)
+	go func() {
+		client := &http.Client{Timeout: 5 * time.Second}
+		n := 0
+		defer func() { done <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			req, _ := http.NewRequest(http.MethodGet, p.url("/"), nil)
+			req.Header.Set("X-Canary", "always")
+			if resp, err := client.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				n++
+			}
+		}
+	}()
+	return func() int { close(stop); return <-done }
+}
+
+// abortedParts are the parts a release aborted at its recorded step has:
+// each step it reached, then the abort.
+func abortedParts(release map[string]any) []string {
+	step, _ := release["step"].(float64)
+	var parts []string
+	for range int(step) {
+		parts = append(parts, "step")
+	}
+	return append(parts, "abort")
 }
 
 // TestACanaryFailingHalfItsRequestsIsAbortedWithinSecondsInsideItsStep
@@ -496,6 +624,10 @@ func TestACanaryKilledMidReleaseIsAborted(t *testing.T) {
 	if h := p.health(); h.Version != "2.0.0" {
 		t.Errorf("after the abort /healthz says %+v, want the stable 2.0.0", h)
 	}
+	// nginx retried what the dead canary could not answer: the abort cost
+	// clients nothing, as they saw.
+	r := p.lastRelease()
+	p.wantCost("the aborted release", r["cost"], abortedParts(r), true, 0)
 }
 
 // plainImage builds, once per run, an image of a service that is not

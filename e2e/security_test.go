@@ -93,6 +93,7 @@ func checkLockedDown(t *testing.T, p *project, id string) {
 }
 
 func TestEveryContainerIsUnprivilegedAndLockedDown(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	all := p.deployed("", 3) // app, nginx and the resolver
 	for _, id := range all {
@@ -111,6 +112,7 @@ func TestEveryContainerIsUnprivilegedAndLockedDown(t *testing.T) {
 // nginx may answer as a policy engine. The paths reach the app, which knows
 // none of them (an app's own /v1/ API is served, never blocked by nginx).
 func TestNothingOnTheNginxPortAnswersForPolicyEnginePaths(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{})
 	p.must("deploy")
 	for _, path := range []string{"/v1/data", "/v1/data/swiftdeploy", "/v1/data/swiftdeploy/canary/decision",
@@ -156,6 +158,7 @@ func (p *project) adminAddr() string {
 // the admin listener on loopback, and SwiftDeploy's own probe paths were
 // never on the public port.
 func TestTheAdminPathsLeaveThePublicPortWhenTheManifestSaysSo(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{mode: "canary", closeAdminPaths: true})
 	out := p.must("validate")
 	if !strings.Contains(out, "serves the app without /chaos and /metrics") {
@@ -194,6 +197,7 @@ func TestTheAdminPathsLeaveThePublicPortWhenTheManifestSaysSo(t *testing.T) {
 // TestChaosRefusesOversizedBodies posts chaos bodies over the service's small
 // limit: whoever refuses them, nginx or the app, nothing may be injected.
 func TestChaosRefusesOversizedBodies(t *testing.T) {
+	t.Parallel() // no load on it: it may share the machine with the others like it (the harness)
 	p := newProject(t, manifestOptions{mode: "canary"})
 	p.must("deploy")
 	for _, size := range []int{2 << 10, 64 << 10} {

@@ -71,7 +71,7 @@ func Teardown(ctx context.Context, clean *bool) error {
 	return run(func(s *stack.Stack) error { return s.Teardown(ctx, clean != nil && *clean) })
 }
 
-// Renew renews the certificates the host's edge serves for this stack that are due (a third of their life left); -force renews them now.
+// Renew renews by hand the certificates the host's edge serves for this stack that are due (the edge's renewer does it on its own); -force renews them now.
 func Renew(ctx context.Context, force *bool) error {
 	return run(func(s *stack.Stack) error { return s.Renew(ctx, force != nil && *force) })
 }

@@ -22,6 +22,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		name            string
 		events, skipped int
 	}{
+		{"smoke", 8, 0},
 		{"empty", 0, 0},
 		{"small", 13, 0},
 		{"chaos", 47, 0},
@@ -29,6 +30,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		{"recover", 5, 0},
 		{"release", 16, 0},
 		{"judged", 30, 0},
+		{"costs", 14, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -365,6 +367,75 @@ func TestAValueOfTheWrongTypeLeavesTheRestOfItsLineInTheReport(t *testing.T) {
 		"| Chaos injections | 1 |", "| Failed commands and errors | 1 |", "| Releases | 0 |"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
+	}
+}
+
+func TestEveryMeasuredChangeIsAddedUpAndOnlyTheLatestAreListed(t *testing.T) {
+	var hist strings.Builder
+	start := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	for i := range maxCosts + 5 {
+		failed := ""
+		if i == 0 {
+			// the first, no longer listed, still counts in the figure.
+			failed = `"failed_by_status":{"504":1},`
+		}
+		n := map[bool]int{true: 1, false: 0}[i == 0]
+		fmt.Fprintf(&hist, `{"timestamp":%q,"event":"promote","cost":{"failed":%d,%s"parts":[{"failed":%d,"part":"switch","reached_retiring":0,"requests":10,"seconds":6}],"reached_retiring":0,"requests":10},"from":"stable","result":"ok","to":"canary"}`+"\n",
+			start.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), n, failed, n)
+	}
+	var out strings.Builder
+	if _, err := Write(&out, strings.NewReader(hist.String()), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	report := out.String()
+	want := fmt.Sprintf("**1 failed (504 ×1), 0 reached a retiring build, in %d changes measured (%d requests).**", maxCosts+5, 10*(maxCosts+5))
+	if !strings.Contains(report, want) || !strings.Contains(report, fmt.Sprintf("The last %d measured changes are listed.", maxCosts)) {
+		t.Errorf("the report does not add every change up or does not say it lists the latest:\n%s", report)
+	}
+	if rows := strings.Count(report, "| promote stable → canary | ok | switch |"); rows != maxCosts {
+		t.Errorf("%d changes listed, want the last %d", rows, maxCosts)
+	}
+	if strings.Contains(report, "| 2026-12-02 09:04:00 | promote stable → canary | ok | switch") || !strings.Contains(report, "| 2026-12-02 09:05:00 | promote stable → canary | ok | switch") {
+		t.Error("the changes listed are not the latest ones")
+	}
+}
+
+func TestAHistoryWhoseChangesFailedNoRequestSaysZeroDowntime(t *testing.T) {
+	hist := `{"timestamp":"2026-12-02T09:00:00Z","event":"promote","cost":{"failed":0,"parts":[{"failed":0,"part":"switch","reached_retiring":0,"requests":500,"seconds":6}],"reached_retiring":0,"requests":500},"from":"stable","result":"ok","to":"canary"}
+{"timestamp":"2026-12-02T09:01:00Z","event":"promote","cost":{"failed":0,"parts":[{"failed":0,"part":"switch","reached_retiring":0,"requests":0,"seconds":6}],"reached_retiring":0,"requests":0},"error":"promote stable: the new app exited","from":"canary","result":"failed","to":"stable"}
+{"timestamp":"2026-12-02T09:02:00Z","event":"promote","error":"the stack is locked","result":"failed","to":"stable"}
+`
+	var out strings.Builder
+	if _, err := Write(&out, strings.NewReader(hist), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	report := out.String()
+	if !strings.Contains(report, "**Zero downtime: 0 failed, 0 reached a retiring build, in 2 changes measured (500 requests).**") {
+		t.Errorf("the report does not state its zero-downtime figure:\n%s", report)
+	}
+	// A command that failed before it moved anything is no change.
+	if strings.Contains(report, "without their cost") || strings.Contains(report, "without its cost") {
+		t.Errorf("a promote that never moved counts as an unmeasured change:\n%s", report)
+	}
+}
+
+func TestTheTimelineSaysWhichRenewalsTheEdgesRenewerMadeAndWhatAFailedOneKept(t *testing.T) {
+	hist := `{"timestamp":"2026-05-05T21:00:00Z","event":"edge_certificate","action":"renew","by":"renewer","host":"b.test","issuer":"CN=Pebble Intermediate","not_after":"2026-05-05T21:02:00Z","result":"ok","serial":"0A1B","source":"acme"}
+{"timestamp":"2026-05-05T21:01:00Z","event":"edge_certificate","action":"renew","forced":true,"host":"b.test","issuer":"CN=Pebble Intermediate","not_after":"2026-05-05T21:03:00Z","result":"ok","serial":"0A1C","source":"acme"}
+{"timestamp":"2026-05-05T21:02:00Z","event":"edge_certificate","action":"renew","by":"renewer","error":"b.test: connection refused","host":"b.test","kept":"the certificate expiring 2026-05-05T21:03:00Z","result":"failed","source":"acme"}
+`
+	var out strings.Builder
+	if _, err := Write(&out, strings.NewReader(hist), Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"renew b.test (acme, by the edge's renewer): CN=Pebble Intermediate, serial 0A1B, expires 2026-05-05T21:02:00Z",
+		"renew b.test (acme, forced): CN=Pebble Intermediate, serial 0A1C",
+		"renew b.test (acme, by the edge's renewer): b.test: connection refused; serving the certificate expiring 2026-05-05T21:03:00Z",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
 	}
 }

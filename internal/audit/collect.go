@@ -53,6 +53,7 @@ type collector struct {
 	violations groups
 	chart      series
 	releases   releases
+	costs      costs
 }
 
 func newCollector() *collector {
@@ -129,6 +130,9 @@ func (c *collector) addCertificate(e event, p *history.Certificate) {
 	detail := p.Action + " " + p.Host + " (" + p.Source
 	if p.Forced {
 		detail += ", forced"
+	}
+	if p.By == "renewer" {
+		detail += ", by the edge's renewer"
 	}
 	detail += ")"
 	if p.Result == "ok" {
@@ -248,6 +252,7 @@ func (c *collector) addPromote(e event, p *history.Promote) {
 	c.promotions.add(e.result)
 	c.noteMode(e, p.To)
 	c.row(e, modeChange(p.From, p.To)+overrideNote(p.Overridden != nil && *p.Overridden))
+	c.addSwitchCost(e, modeChange(p.From, p.To), p.Cost)
 }
 
 func (c *collector) addRollback(e event, p *history.Rollback) {
@@ -258,9 +263,12 @@ func (c *collector) addRollback(e event, p *history.Rollback) {
 		detail = "build " + orDash(p.FromVersion) + " → " + p.ToVersion
 	}
 	if p.Release != "" {
-		detail = "release " + p.Release
+		// The release it aborted records its own cost.
+		c.row(e, "release "+p.Release)
+		return
 	}
 	c.row(e, detail)
+	c.addSwitchCost(e, detail, p.Cost)
 }
 
 func (c *collector) addTeardown(e event, p *history.Teardown) {

@@ -57,6 +57,9 @@ func (c *collector) addRelease(ev event, e *history.ReleaseEvent) {
 	r.event = *e
 	if e.Result != history.ReleaseStarted {
 		r.end = ev.at
+		if e.Result != history.ReleaseFailed || e.Cost != nil {
+			c.costs.add(ev.at, "release "+e.FromVersion+" → "+e.ToVersion+" ("+e.Strategy+")", e.Result, e.Cost)
+		}
 	}
 	c.row(ev, releaseDetail(*e))
 }
@@ -95,10 +98,14 @@ func releaseDetail(e history.ReleaseEvent) string {
 	return d
 }
 
-func renderReleases(m md, r *releases) {
+func renderReleases(m md, r *releases, c *costs) {
 	if !m.section("Releases", r.total == 0, "No release was recorded.") {
+		if c.measured+c.unmeasured > 0 {
+			renderCosts(m, c)
+		}
 		return
 	}
+	defer renderCosts(m, c)
 	if r.dropped > 0 {
 		m.line("%d releases; the last %d are listed.", r.total, len(r.list))
 		m.line("")
@@ -131,8 +138,8 @@ func renderReleases(m md, r *releases) {
 			}
 			errs, latency := evidenceCells(s)
 			m.row(step, strconv.Itoa(s.Weight)+"%", number(s.WindowSeconds), decided(s), s.Verdict,
-				number(s.Canary.Requests), number(s.Canary.ErrorRatePercent)+"%", number(s.Canary.P99Ms),
-				number(s.Stable.Requests), number(s.Stable.ErrorRatePercent)+"%", number(s.Stable.P99Ms), errs, latency)
+				requests(s.Canary), number(s.Canary.ErrorRatePercent)+"%", number(s.Canary.P99Ms),
+				requests(s.Stable), number(s.Stable.ErrorRatePercent)+"%", number(s.Stable.P99Ms), errs, latency)
 		}
 		if x.moreSteps > 0 {
 			m.row("…", "", "", "", fmt.Sprintf("%d more steps", x.moreSteps), "", "", "", "", "", "", "", "")

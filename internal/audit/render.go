@@ -46,7 +46,7 @@ func render(w *bufio.Writer, c *collector, stats Stats, opt Options) {
 	m.line("")
 	renderSummary(m, c, stats)
 	renderTimeline(m, &c.timeline)
-	renderReleases(m, &c.releases)
+	renderReleases(m, &c.releases, &c.costs)
 	renderViolations(m, &c.violations)
 	renderChart(m, &c.chart)
 	renderSkips(m, stats)
@@ -65,6 +65,7 @@ func renderSummary(m md, c *collector, stats Stats) {
 		{"Promotions", c.promotions.String()},
 		{"Rollbacks", c.rollbacks.String()},
 		{"Releases", strconv.Itoa(c.releases.total)},
+		{"What changes cost clients (nginx's failures, requests to a retiring build)", c.costs.summary()},
 		{"Blocked actions (deploy_blocked, promote_blocked)", strconv.Itoa(c.blocked)},
 		{"Denied policy decisions", strconv.Itoa(c.denials)},
 		{"Break-glass overrides", strconv.Itoa(c.overrides)},

@@ -90,9 +90,14 @@ type Change struct {
 	Old      []string  `json:"old"`              // instances serving before
 	Canary   []string  `json:"canary,omitempty"` // the new build in canary mode
 	New      []string  `json:"new,omitempty"`    // instances serving after
+	// Spans are the change's parts as the command that makes it marks
+	// them, for its cost to clients (not recorded in the state file).
+	Spans []Span `json:"-"`
 	// healthyAt is when the new instance turned healthy, in the command
 	// that moves to it.
 	healthyAt time.Time
+	// addrs are the addresses of the instances the command saw, by id.
+	addrs map[string]string
 }
 
 // Stepped reports whether the change is a canary release: nginx routes a

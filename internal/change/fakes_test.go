@@ -175,6 +175,11 @@ type fakeRouter struct {
 	routes []string
 	stuck  bool
 	follow time.Duration
+	// recording says nginx logs every request; records is every start
+	// (true) and stop; recordErr fails every Record.
+	recording bool
+	records   []bool
+	recordErr error
 }
 
 func (r *fakeRouter) Pin(apps []platform.Instance) error {
@@ -236,6 +241,17 @@ func (r *fakeRouter) MoveTo(ctx context.Context, apps []platform.Instance, want 
 		return err
 	}
 	return r.Confirm(ctx, apps, want)
+}
+
+func (r *fakeRouter) Record(on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recordErr != nil {
+		return r.recordErr
+	}
+	r.recording = on
+	r.records = append(r.records, on)
+	return nil
 }
 
 func (r *fakeRouter) Route(_ context.Context, rel *render.Release) error {

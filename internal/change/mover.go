@@ -28,6 +28,9 @@ type Router interface {
 	Confirm(ctx context.Context, apps []platform.Instance, want router.Expect) error
 	MoveTo(ctx context.Context, apps []platform.Instance, want router.Expect) error
 	Route(ctx context.Context, rel *render.Release) error
+	// Record starts (emptying what an earlier change left) or stops
+	// nginx's log of every request.
+	Record(on bool) error
 	// RouteConfirmed is Route, then Confirm of the instances apps lists
 	// (asked once nginx took the routing) answering as want.
 	RouteConfirmed(ctx context.Context, rel *render.Release, want router.Expect, apps func(context.Context) []platform.Instance) error
@@ -94,8 +97,12 @@ func (mv *Mover) strategy() strategy {
 // healthy while the old ones serve, nginx moves to them, then the old ones
 // drain and stop; nginx never restarts. If anything fails before nginx
 // moved for good, the old instances keep serving and the generated files
-// describe cur again.
+// describe cur again. nginx logs every request meanwhile: c.Spans say
+// which of them the change is to answer for.
 func (mv *Mover) Switch(ctx context.Context, c *Change, cur, next *manifest.Manifest) error {
+	stop, _ := mv.record(c)
+	defer stop()
+	c.open(PartSwitch, 0, 0)
 	if err := mv.move(ctx, c, cur, next); err != nil {
 		return mv.undoOrSay(ctx, c, cur, err)
 	}
@@ -125,6 +132,7 @@ func (mv *Mover) move(ctx context.Context, c *Change, cur, next *manifest.Manife
 		if err := mv.Router.RouteConfirmed(ctx, nil, router.Serving(next), func(context.Context) []platform.Instance { return started }); err != nil {
 			return err
 		}
+		mv.retire(ctx, c, c.Canary)
 	} else if err := mv.Router.Confirm(ctx, started, router.Serving(next)); err != nil {
 		return err
 	}
@@ -197,6 +205,7 @@ func (mv *Mover) undoOrSay(ctx context.Context, c *Change, cur *manifest.Manifes
 	if left := leftForNext(c, reason); left != nil {
 		return left
 	}
+	c.open(PartUndo, 0, 0)
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if _, err := mv.undo(cleanup, c, cur); err != nil {
@@ -233,10 +242,12 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		if old, err = mv.strategy().steerBack(ctx, c); err != nil {
 			return time.Time{}, err
 		}
+		mv.retire(ctx, c, c.New)
 	}
 	if err := mv.Files(cur, nil); err != nil {
 		return time.Time{}, err
 	}
+	var stopped time.Time
 	switch {
 	case c.Stepped():
 		// Always reread: a command killed between writing its state and
@@ -252,12 +263,16 @@ func (mv *Mover) undo(ctx context.Context, c *Change, cur *manifest.Manifest) (t
 		if err := mv.Router.RouteConfirmed(ctx, nil, router.Serving(cur), stable); err != nil {
 			return time.Time{}, fmt.Errorf("nginx could not be moved back to %s: %w", c.From.Build, err)
 		}
+		stopped = time.Now()
+		mv.retire(ctx, c, c.Canary)
 	case steered:
 		if err := mv.Router.Confirm(ctx, old, router.Serving(cur)); err != nil {
 			return time.Time{}, fmt.Errorf("nginx could not be moved back to the %s app: %w", Describe(c.From, c.To), err)
 		}
 	}
-	stopped := time.Now()
+	if stopped.IsZero() {
+		stopped = time.Now()
+	}
 	// What failed says why, before it goes.
 	for _, i := range c.started(ctx, mv.Runtime) {
 		if !i.Running() || i.Health != "healthy" {
@@ -319,6 +334,7 @@ func (mv *Mover) waitNew(ctx context.Context, c *Change, m *manifest.Manifest, i
 			return false, "", fmt.Errorf("%s %s disappeared: %v", what, i.Name, err)
 		}
 		got = mv.Health(ctx, m, got)
+		c.remember([]platform.Instance{got})
 		if pin == nil {
 			follow = 0
 		}

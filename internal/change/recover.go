@@ -23,6 +23,8 @@ const (
 // finished. m is the operator's manifest, for everything c does not say.
 func (mv *Mover) Recover(ctx context.Context, c *Change, m *manifest.Manifest) (string, error) {
 	mv.Out.Warn("found an interrupted %s", c)
+	// The killed command left nginx logging every request.
+	defer mv.stopRecording()
 	fillLegacy(c, m)
 	cur, next := c.From.Of(m), c.To.Of(m)
 	finish, serving, err := mv.strategy().outcome(ctx, c)

@@ -14,8 +14,6 @@ import (
 
 // Judge judges the steps of a canary release.
 type Judge interface {
-	// Prepare readies what the judge reads, before the canary starts.
-	Prepare() error
 	// Begin marks the start of c's current step, just before nginx is
 	// steered to its weight.
 	Begin(c *Change)
@@ -63,12 +61,15 @@ func (a *Aborted) Unwrap() error { return ErrAborted }
 // step passed the new build takes over in stable mode by the same move as
 // a switch. A failed step, a canary that dies or a rollback's request
 // aborts: nginx back to the stable build at once, the canary removed,
-// *Aborted returned.
+// *Aborted returned. nginx logs every request meanwhile: c.Spans say which
+// of them each step, the takeover or the abort is to answer for.
 func (mv *Mover) Release(ctx context.Context, c *Change, cur, next *manifest.Manifest, judge Judge) error {
 	if err := mv.save(c); err != nil {
 		return err
 	}
-	if err := judge.Prepare(); err != nil {
+	stop, err := mv.record(c)
+	defer stop()
+	if err != nil {
 		return mv.abort(ctx, c, cur, err.Error(), time.Time{})
 	}
 	if err := mv.startCanary(ctx, c, cur, next); err != nil {
@@ -76,6 +77,7 @@ func (mv *Mover) Release(ctx context.Context, c *Change, cur, next *manifest.Man
 	}
 	for i, weight := range c.Steps {
 		c.Step, c.Weight, c.Phase = i, weight, Canary
+		c.open(PartStep, i+1, weight)
 		// Saved before nginx changes, so that a kill in between is undone.
 		if err := mv.save(c); err != nil {
 			return mv.abort(ctx, c, cur, err.Error(), time.Time{})
@@ -136,6 +138,7 @@ func (mv *Mover) weigh(ctx context.Context, c *Change, cur *manifest.Manifest) e
 // takeover makes the new build the stable one once every step passed.
 func (mv *Mover) takeover(ctx context.Context, c *Change, cur, next *manifest.Manifest) error {
 	c.Phase = Takeover
+	c.open(PartTakeover, 0, 0)
 	if err := mv.save(c); err != nil {
 		return mv.abort(ctx, c, cur, err.Error(), time.Time{})
 	}
@@ -160,6 +163,7 @@ func (mv *Mover) abort(ctx context.Context, c *Change, cur *manifest.Manifest, r
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	mv.Out.Fail("release aborted at step %d of %d (%d%%): %s", c.Step+1, len(c.Steps), c.Weight, reason)
+	c.open(PartAbort, 0, 0)
 	stopped, err := mv.undo(ctx, c, cur)
 	if err != nil {
 		return fmt.Errorf("release aborted (%s), but it could not be undone: %w; run `rollback` to finish undoing it", reason, err)

@@ -72,6 +72,8 @@ func (b beside) replace(ctx context.Context, c *Change, cur, next *manifest.Mani
 	if err := mv.waitNew(waitCtx, c, next, started[0], "the new app", pin); err != nil {
 		return nil, err
 	}
+	// Every nginx worker sends requests to the new app alone now.
+	c.retiring(old)
 	return started, nil
 }
 
@@ -156,6 +158,7 @@ func (r rolling) replace(ctx context.Context, c *Change, cur, next *manifest.Man
 	limit := mv.HealthTimeout + time.Duration(next.Services.Replicas)*(follow+Grace)
 	waitCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	old, _ := Instances(ctx, mv.Runtime, platform.App, c.Old)
 	if err := r.roller.Roll(waitCtx, platform.App); err != nil {
 		if errors.Is(err, platform.ErrRolledBack) {
 			return nil, fmt.Errorf("%w; the runtime put the %s app back", err, Describe(c.From, c.To))
@@ -165,6 +168,9 @@ func (r rolling) replace(ctx context.Context, c *Change, cur, next *manifest.Man
 	// The last old instance stopped just now, maybe before nginx learnt the
 	// newest one's address: until it has, one instance carries the traffic.
 	wait.Sleep(waitCtx, follow)
+	// The runtime stopped each old task after its successor was ready;
+	// nginx must have left the last of them by now.
+	c.retiring(old)
 	rolled, err := r.running(ctx, c.To)
 	if err != nil {
 		return nil, err

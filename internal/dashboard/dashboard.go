@@ -70,8 +70,12 @@ type Edge struct {
 	HTTPPort, HTTPSPort int
 	TLS                 string // acme, files or off
 	Routed              bool   // the edge routes the stack's host names here
-	Hosts               []EdgeHost
-	Problem             string // why the edge's state is not known ("" when it is)
+	// Renewer says whether the edge's renewer runs, and RenewEvery how
+	// often it looks at the certificates.
+	Renewer    bool
+	RenewEvery time.Duration
+	Hosts      []EdgeHost
+	Problem    string // why the edge's state is not known ("" when it is)
 }
 
 // EdgeHost is one host name and the certificate the edge serves for it.
@@ -84,6 +88,10 @@ type EdgeHost struct {
 	NotAfter time.Time
 	// RenewAfter is when it is due for renewal (a third of its life left).
 	RenewAfter time.Time
+	// Failure is why the last order for this name failed ("" when it did
+	// not), at FailedAt; the renewer asks again from RetryAt.
+	Failure           string
+	FailedAt, RetryAt time.Time
 }
 
 // A domain's status as both outputs show it.

@@ -55,15 +55,16 @@ func snapshots() map[string]Snapshot {
 			},
 		},
 		// Behind the host's edge: a certificate in good time, one due for
-		// renewal, one expired, and a name with none.
+		// renewal whose last order failed, one expired, and a name with none.
 		"behind_edge": {
 			At: at, Project: "swiftdeploy-shop", Up: true, Mode: "stable", Version: "v1.4.2",
 			UptimeSeconds: 600, Chaos: "none",
 			Containers: containers("healthy"),
 			Domains:    []Domain{{Name: policy.Infrastructure, Decision: pass(policy.Infrastructure)}},
-			Edge: &Edge{Running: true, Routed: true, HTTPPort: 80, HTTPSPort: 443, TLS: "acme", Hosts: []EdgeHost{
+			Edge: &Edge{Running: true, Routed: true, HTTPPort: 80, HTTPSPort: 443, TLS: "acme", Renewer: true, RenewEvery: time.Hour, Hosts: []EdgeHost{
 				{Name: "shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "04AB", NotAfter: at.Add(80 * 24 * time.Hour), RenewAfter: at.Add(50 * 24 * time.Hour)},
-				{Name: "www.shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "04AC", NotAfter: at.Add(20 * 24 * time.Hour), RenewAfter: at.Add(-10 * 24 * time.Hour)},
+				{Name: "www.shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "04AC", NotAfter: at.Add(20 * 24 * time.Hour), RenewAfter: at.Add(-10 * 24 * time.Hour),
+					Failure: "the CA answered 503", FailedAt: at.Add(-5 * time.Minute), RetryAt: at.Add(5 * time.Minute)},
 				{Name: "old.shop.example.com", Issuer: "CN=R11,O=Let's Encrypt", Serial: "03FF", NotAfter: at.Add(-time.Hour), RenewAfter: at.Add(-31 * 24 * time.Hour)},
 				{Name: "new.shop.example.com"},
 			}},
@@ -104,6 +105,15 @@ func snapshots() map[string]Snapshot {
 			}},
 			Containers: append(containers("healthy"), Container{Name: "swiftdeploy-canary-1", Service: "canary", State: "running", Health: "healthy", StartedAt: at.Add(-50 * time.Second)}),
 		},
+		"release_with_smoke": {
+			At: at, Project: "swiftdeploy", Up: true, Mode: "stable", Version: "v1.4.2", UptimeSeconds: 400, Chaos: "none",
+			Change: "in progress: release v1.4.2 → v1.5.0 (pid 4242, started 09:26:01 UTC, canary, step 1 of 4 at 10%)",
+			Release: &Release{From: "v1.4.2", To: "v1.5.0", Phase: "canary", Step: 1, Steps: 4, Weight: 10, WindowSeconds: 10, Builds: []Build{
+				{Side: "stable", Image: "team/app:1.4.2", Version: "v1.4.2", Requests: 59, SmokeRequests: 50, RequestsPerSecond: 5.9, P99Ms: 4.1},
+				{Side: "canary", Image: "team/app:1.5.0", Version: "v1.5.0", Requests: 51, SmokeRequests: 50, RequestsPerSecond: 5.1, ErrorRatePercent: 1.96, P99Ms: 6.3},
+			}},
+			Containers: append(containers("healthy"), Container{Name: "swiftdeploy-canary-1", Service: "canary", State: "running", Health: "healthy", StartedAt: at.Add(-50 * time.Second)}),
+		},
 		"first_refresh": {
 			At: at, Project: "swiftdeploy", Up: true, Mode: "stable", Version: "v1.4.2", UptimeSeconds: 2, Chaos: "none",
 			Containers: containers("healthy"),
@@ -123,7 +133,7 @@ func TestTextMatchesGoldenFiles(t *testing.T) {
 }
 
 func TestJSONMatchesGoldenFiles(t *testing.T) {
-	for _, name := range []string{"canary_error_chaos", "stack_down", "interrupted_switch", "release_in_progress", "behind_edge"} {
+	for _, name := range []string{"canary_error_chaos", "stack_down", "interrupted_switch", "release_in_progress", "release_with_smoke", "behind_edge"} {
 		t.Run(name, func(t *testing.T) {
 			out, err := JSON(snapshots()[name])
 			if err != nil {

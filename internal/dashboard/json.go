@@ -36,13 +36,16 @@ type document struct {
 }
 
 type edgeDoc struct {
-	Running   bool          `json:"running"`
-	Routed    bool          `json:"routed"`
-	HTTPPort  int           `json:"http_port"`
-	HTTPSPort int           `json:"https_port"`
-	TLS       string        `json:"tls"`
-	Problem   string        `json:"problem,omitempty"`
-	Hosts     []edgeHostDoc `json:"hosts"`
+	Running   bool   `json:"running"`
+	Routed    bool   `json:"routed"`
+	HTTPPort  int    `json:"http_port"`
+	HTTPSPort int    `json:"https_port"`
+	TLS       string `json:"tls"`
+	Problem   string `json:"problem,omitempty"`
+	Renewer   bool   `json:"renewer"`
+	// RenewEverySeconds is how often the renewer looks.
+	RenewEverySeconds float64       `json:"renew_every_seconds"`
+	Hosts             []edgeHostDoc `json:"hosts"`
 }
 
 type edgeHostDoc struct {
@@ -51,18 +54,27 @@ type edgeHostDoc struct {
 	Serial     *string `json:"serial"`
 	NotAfter   *string `json:"not_after"`
 	RenewAfter *string `json:"renew_after"`
+	// The last order's failure, when it failed.
+	Failure  *string `json:"failure,omitempty"`
+	FailedAt *string `json:"failed_at,omitempty"`
+	RetryAt  *string `json:"retry_at,omitempty"`
 }
 
 func edgeDocOf(e *Edge) *edgeDoc {
 	if e == nil {
 		return nil
 	}
-	d := &edgeDoc{Running: e.Running, Routed: e.Routed, HTTPPort: e.HTTPPort, HTTPSPort: e.HTTPSPort, TLS: e.TLS, Problem: e.Problem, Hosts: []edgeHostDoc{}}
+	d := &edgeDoc{Running: e.Running, Routed: e.Routed, HTTPPort: e.HTTPPort, HTTPSPort: e.HTTPSPort, TLS: e.TLS, Problem: e.Problem,
+		Renewer: e.Renewer, RenewEverySeconds: e.RenewEvery.Seconds(), Hosts: []edgeHostDoc{}}
 	for _, h := range e.Hosts {
 		hd := edgeHostDoc{Name: h.Name}
 		if h.Issuer != "" {
 			na, ra := h.NotAfter.UTC().Format(time.RFC3339), h.RenewAfter.UTC().Format(time.RFC3339)
 			hd.Issuer, hd.Serial, hd.NotAfter, hd.RenewAfter = optString(h.Issuer), optString(h.Serial), &na, &ra
+		}
+		if h.Failure != "" {
+			fa, ra := h.FailedAt.UTC().Format(time.RFC3339), h.RetryAt.UTC().Format(time.RFC3339)
+			hd.Failure, hd.FailedAt, hd.RetryAt = optString(h.Failure), &fa, &ra
 		}
 		d.Hosts = append(d.Hosts, hd)
 	}

@@ -314,6 +314,13 @@ func writeEdge(b *strings.Builder, at time.Time, e *Edge, p palette) {
 	case !e.Routed:
 		state += ", " + p.warn("not routing this stack's names (deploy routes them)")
 	}
+	if e.TLS == "acme" && e.Problem == "" {
+		if e.Renewer {
+			state += ", renewer looks every " + humanDuration(e.RenewEvery.Seconds())
+		} else {
+			state += ", " + p.warn("renewer not running (deploy starts it)")
+		}
+	}
 	fmt.Fprintf(b, "\n%s %s (TLS %s)\n", p.bold("Edge"), state, e.TLS)
 	for _, h := range e.Hosts {
 		switch {
@@ -325,10 +332,16 @@ func writeEdge(b *strings.Builder, at time.Time, e *Edge, p palette) {
 			expiry := "expires " + h.NotAfter.UTC().Format("2006-01-02")
 			if at.After(h.NotAfter) {
 				expiry = p.fail("EXPIRED " + h.NotAfter.UTC().Format("2006-01-02"))
+			} else if at.After(h.RenewAfter) && e.Renewer {
+				expiry = p.warn(expiry + ", renewal due (the renewer orders it)")
 			} else if at.After(h.RenewAfter) {
 				expiry = p.warn(expiry + ", renewal due (run renew)")
 			}
 			fmt.Fprintf(b, "  %s  %s, %s, serial %s\n", h.Name, h.Issuer, expiry, h.Serial)
+		}
+		if h.Failure != "" {
+			fmt.Fprintf(b, "    %s; next try from %s\n", p.fail("order failed "+h.FailedAt.UTC().Format("2006-01-02 15:04 UTC")+": "+h.Failure),
+				h.RetryAt.UTC().Format("2006-01-02 15:04 UTC"))
 		}
 	}
 }

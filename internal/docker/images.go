@@ -74,6 +74,15 @@ func BuildResolverImage(ctx context.Context, root, ref string) error {
 	return buildGoImage(ctx, root, "resolver", ResolverBinary, ref, nil)
 }
 
+// RenewerBinary is the edge's renewer's executable inside its image.
+const RenewerBinary = "swiftdeploy-renewer"
+
+// BuildRenewerImage builds root/renewer, the edge's renewer, into a FROM
+// scratch image tagged ref.
+func BuildRenewerImage(ctx context.Context, root, ref string) error {
+	return buildGoImage(ctx, root, "renewer", RenewerBinary, ref, nil)
+}
+
 // buildGoImage builds the Go package in root/pkg as a static binary named
 // binary on the host, and packages it with root/pkg/Dockerfile, tagged ref and
 // labelled as built by SwiftDeploy. extra adds files to the build context.

@@ -41,12 +41,16 @@ type Cert struct {
 	Installed time.Time `json:"installed"`
 }
 
-// RenewAfter is when c is due for renewal: when a third of its lifetime is
-// left (30 days of a 90-day certificate), as Let's Encrypt advises.
-func (c Cert) RenewAfter() time.Time { return c.NotAfter.Add(-c.NotAfter.Sub(c.NotBefore) / 3) }
+// MaxRenewWindow is the longest a certificate is renewed before it expires.
+const MaxRenewWindow = 30 * 24 * time.Hour
 
-// Due reports whether c should be renewed at now.
-func (c Cert) Due(now time.Time) bool { return now.After(c.RenewAfter()) }
+// RenewAfter is when c is due for renewal by the standard rule: when a third
+// of its lifetime is left, as Let's Encrypt advises (30 days of a 90-day
+// certificate, 2 of a 6-day one), or 30 days, whichever comes later (30 days
+// of a year-long one).
+func (c Cert) RenewAfter() time.Time {
+	return c.NotAfter.Add(-min(c.NotAfter.Sub(c.NotBefore)/3, MaxRenewWindow))
+}
 
 // Certificate returns host's installed certificate; ok is false when none is.
 func (e *Edge) Certificate(host string) (Cert, bool, error) {

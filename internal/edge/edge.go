@@ -14,6 +14,11 @@
 // a few seconds), so a new or renewed certificate is served without a
 // reload either.
 //
+// The edge renews its certificates itself: its compose project runs a
+// renewer (renewer/, RenewDue) beside nginx, which orders each certificate
+// that is due through the same code as deploy and renew, and records each
+// order in the history of the stack that claimed the name.
+//
 // Everything the edge knows lives in one folder (Dir): the claims of each
 // stack, the links and sockets, the certificates, the ACME account and
 // challenges, and the generated nginx.conf and compose file.
@@ -241,6 +246,7 @@ func (e *Edge) Unregister(project string) (int, error) {
 			os.Remove(e.path(certsDir, f.Name()))
 		}
 	}
+	e.removeFailures(claimed)
 	return len(claims), nil
 }
 

@@ -170,17 +170,6 @@ func TestOperatorsFilesAreCheckedForEveryHostBeforeAnyIsInstalled(t *testing.T) 
 	}
 }
 
-func TestACertificateIsDueWhenAThirdOfItsLifeIsLeft(t *testing.T) {
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := Cert{NotBefore: start, NotAfter: start.Add(90 * 24 * time.Hour)}
-	if want := start.Add(60 * 24 * time.Hour); !c.RenewAfter().Equal(want) {
-		t.Errorf("a 90-day certificate is due at %v, want %v (30 days left)", c.RenewAfter(), want)
-	}
-	if c.Due(start.Add(59*24*time.Hour)) || !c.Due(start.Add(61*24*time.Hour)) {
-		t.Error("Due does not turn at 60 days")
-	}
-}
-
 // TestTheSelfCheckFollowsTheNameToThisEdge serves the edge's challenge folder
 // as the edge would, and checks a name that leads to it and one that does not.
 func TestTheSelfCheckFollowsTheNameToThisEdge(t *testing.T) {
@@ -219,7 +208,7 @@ func TestTheSelfCheckFollowsTheNameToThisEdge(t *testing.T) {
 
 func TestTheEdgesConfigurationNamesNoApp(t *testing.T) {
 	e := testEdge(t)
-	nginx, compose, err := e.render("nginx:latest", 80, 8443)
+	nginx, compose, err := e.render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 8443})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +224,7 @@ func TestTheEdgesConfigurationNamesNoApp(t *testing.T) {
 			t.Errorf("the edge's compose file lacks %q", want)
 		}
 	}
-	if n, _, _ := e.render("nginx:latest", 80, 443); strings.Contains(string(n), "https://$host:443") {
+	if n, _, _ := e.render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 443}); strings.Contains(string(n), "https://$host:443") {
 		t.Error("the redirect names port 443")
 	}
 }

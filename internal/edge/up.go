@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 	"text/template"
 	"time"
@@ -35,23 +37,82 @@ const (
 )
 
 type files struct {
-	Project, Dir, Image                   string
+	Project, Dir, Image, RenewerImage     string
 	HTTPPort, HTTPSPort                   int
 	HTTPContainerPort, HTTPSContainerPort int
 	HTTPListen, HTTPSListen               string
 	HTTPSSuffix                           string
 	CertDir, ChallengeRoot, RunDir        string
 	CertCache                             string
+	// Folders are the claiming stacks' folders: the renewer records its
+	// orders in each one's history.
+	Folders []string
 }
 
-func (e *Edge) render(image string, httpPort, httpsPort int) (nginx, compose []byte, err error) {
-	f := files{Project: e.Project, Dir: e.Dir, Image: image,
-		HTTPPort: httpPort, HTTPSPort: httpsPort, HTTPContainerPort: httpContainerPort, HTTPSContainerPort: httpsContainerPort,
+// RenewerImage is the edge's renewer, built by setup from renewer/.
+const RenewerImage = "swiftdeploy-renewer:latest"
+
+// DNSEnv names a DNS server (host:port) SwiftDeploy asks for the edge's
+// host names before it orders certificates, instead of the system's
+// resolver: a test's own DNS, or a split-horizon one.
+const DNSEnv = "SWIFTDEPLOY_EDGE_DNS"
+
+// settings are what the command that last started the edge said, kept in
+// its folder: the renewer and later commands read them from there.
+type settings struct {
+	Image     string   `json:"image"` // nginx's
+	HTTPPort  int      `json:"http_port"`
+	HTTPSPort int      `json:"https_port"`
+	DNS       string   `json:"dns,omitempty"` // DNSEnv's
+	Renew     Schedule `json:"renew"`
+}
+
+const settingsFile = "settings.json"
+
+// settings reads the edge's settings; a missing or broken file is the
+// defaults.
+func (e *Edge) settings() settings {
+	st := settings{Renew: DefaultSchedule()}
+	if data, err := os.ReadFile(e.path(settingsFile)); err == nil {
+		json.Unmarshal(data, &st)
+	}
+	return st
+}
+
+// Schedule is when the edge's renewer looks and renews.
+func (e *Edge) Schedule() Schedule { return e.settings().Renew }
+
+// Lookup resolves a host name as the CA will see it, as far as this host
+// can tell: through dns (host:port), or the system's resolver when "".
+func Lookup(dns string) func(context.Context, string) ([]string, error) {
+	if dns == "" {
+		return net.DefaultResolver.LookupHost
+	}
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, dns)
+	}}
+	return r.LookupHost
+}
+
+func (e *Edge) render(st settings) (nginx, compose []byte, err error) {
+	f := files{Project: e.Project, Dir: e.Dir, Image: st.Image, RenewerImage: RenewerImage,
+		HTTPPort: st.HTTPPort, HTTPSPort: st.HTTPSPort, HTTPContainerPort: httpContainerPort, HTTPSContainerPort: httpsContainerPort,
 		HTTPListen: strconv.Itoa(httpContainerPort), HTTPSListen: strconv.Itoa(httpsContainerPort),
 		CertDir: mountedCerts, ChallengeRoot: mountedChallenges, RunDir: MountedRun, CertCache: fmt.Sprintf("%ds", int(CertCache/time.Second))}
-	if httpsPort != 443 {
-		f.HTTPSSuffix = ":" + strconv.Itoa(httpsPort)
+	if st.HTTPSPort != 443 {
+		f.HTTPSSuffix = ":" + strconv.Itoa(st.HTTPSPort)
 	}
+	claims, err := e.Claims()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range claims {
+		if !slices.Contains(f.Folders, c.Folder) && c.Folder != e.Dir {
+			f.Folders = append(f.Folders, c.Folder)
+		}
+	}
+	sort.Strings(f.Folders)
 	t, err := template.New("").Funcs(template.FuncMap{"quote": func(s string) string { b, _ := json.Marshal(s); return string(b) }}).
 		Option("missingkey=error").ParseFS(templates, "templates/*.tmpl")
 	if err != nil {
@@ -71,23 +132,30 @@ func (e *Edge) compose() docker.Project {
 	return docker.Project{Name: e.Project, Dir: e.Dir, File: "docker-compose.yml"}
 }
 
-// Up starts the edge, or leaves a running one as it is, and waits until it
-// accepts connections on both ports. image is the nginx image it runs.
+// Up starts the edge and its renewer, or leaves running ones as they are,
+// and waits until the edge accepts connections on both ports. image is the
+// nginx image it runs. The renewer's schedule and DNS come from this
+// command's environment (RenewEveryEnv, RenewBeforeEnv, DNSEnv).
 func (e *Edge) Up(ctx context.Context, image string, httpPort, httpsPort int) error {
-	nginx, compose, err := e.render(image, httpPort, httpsPort)
+	renew, err := ScheduleFromEnv()
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
+	st := settings{Image: image, HTTPPort: httpPort, HTTPSPort: httpsPort, DNS: os.Getenv(DNSEnv), Renew: renew}
 	for _, d := range []string{"nginx", certsDir, challengesDir, hostsDir, socketsDir} {
 		if err := os.MkdirAll(e.path(d), 0o755); err != nil {
 			return fmt.Errorf("edge: %w", err)
 		}
 	}
-	if err := atomicfile.Write(e.path("nginx", "nginx.conf"), nginx, 0o644); err != nil {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(e.path(settingsFile), append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	if err := atomicfile.Write(e.path("docker-compose.yml"), compose, 0o644); err != nil {
-		return fmt.Errorf("edge: %w", err)
+	if _, err := e.writeFiles(st); err != nil {
+		return err
 	}
 	if _, err := e.compose().Compose(ctx, "up", "--detach", "--wait", "--remove-orphans"); err != nil {
 		return fmt.Errorf("edge: start: %w", err)
@@ -100,9 +168,49 @@ func (e *Edge) Up(ctx context.Context, image string, httpPort, httpsPort int) er
 	return nil
 }
 
+// writeFiles writes the edge's nginx.conf and compose file for st and the
+// claims; changed says whether the compose file changed.
+func (e *Edge) writeFiles(st settings) (changed bool, err error) {
+	nginx, compose, err := e.render(st)
+	if err != nil {
+		return false, fmt.Errorf("edge: %w", err)
+	}
+	if err := atomicfile.Write(e.path("nginx", "nginx.conf"), nginx, 0o644); err != nil {
+		return false, fmt.Errorf("edge: %w", err)
+	}
+	old, _ := os.ReadFile(e.path("docker-compose.yml"))
+	if err := atomicfile.Write(e.path("docker-compose.yml"), compose, 0o644); err != nil {
+		return false, fmt.Errorf("edge: %w", err)
+	}
+	return !bytes.Equal(old, compose), nil
+}
+
+// Refresh gives the renewer the claiming stacks' folders after a stack
+// joined or left: it recreates the renewer alone when its mounts changed.
+// The edge's nginx is left as it is.
+func (e *Edge) Refresh(ctx context.Context) error {
+	st := e.settings()
+	if st.Image == "" {
+		return nil // an edge from before the renewer: its next deploy starts one
+	}
+	changed, err := e.writeFiles(st)
+	if err != nil || (!changed && e.running(ctx, "renewer")) {
+		return err
+	}
+	if _, err := e.compose().Compose(ctx, "up", "--detach", "--wait", "--no-deps", "renewer"); err != nil {
+		return fmt.Errorf("edge: start the renewer: %w", err)
+	}
+	return nil
+}
+
 // Running reports whether the edge's nginx runs.
-func (e *Edge) Running(ctx context.Context) bool {
-	cs, err := e.compose().Containers(ctx, "edge")
+func (e *Edge) Running(ctx context.Context) bool { return e.running(ctx, "edge") }
+
+// RenewerRunning reports whether the edge's renewer runs.
+func (e *Edge) RenewerRunning(ctx context.Context) bool { return e.running(ctx, "renewer") }
+
+func (e *Edge) running(ctx context.Context, service string) bool {
+	cs, err := e.compose().Containers(ctx, service)
 	return err == nil && len(cs) > 0 && cs[0].Running()
 }
 

@@ -244,3 +244,30 @@ func FuzzDecodeAgreesWithEncodingJSON(f *testing.F) {
 		agree(t, &d, string(data), &every{})
 	})
 }
+
+func TestAChangeRecordedBeforeItsCostWasMeasuredDecodesWithNoCostAndANewOneWithIt(t *testing.T) {
+	lines := `{"timestamp":"2026-11-23T18:14:27Z","event":"promote","elapsed_seconds":8.24,"from":"stable","overridden":false,"result":"ok","to":"canary"}
+{"timestamp":"2026-12-02T10:00:00Z","event":"promote","cost":{"failed":1,"failed_by_status":{"504":1},"parts":[{"failed":1,"part":"switch","reached_retiring":0,"requests":70,"seconds":6.5}],"reached_retiring":0,"requests":70},"from":"stable","result":"ok","to":"canary"}
+`
+	r := NewReader(strings.NewReader(lines))
+	var got []Promote
+	for {
+		raw, ok := r.NextRaw()
+		if !ok {
+			break
+		}
+		var p Promote
+		if err := raw.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	if len(got) != 2 || got[0].Cost != nil || got[0].Result != "ok" {
+		t.Fatalf("decoded %+v, want the old promote with no cost", got)
+	}
+	want := &Cost{Requests: 70, Failed: 1, FailedByStatus: map[string]int{"504": 1},
+		Parts: []CostPart{{Part: "switch", Seconds: 6.5, Requests: 70, Failed: 1}}}
+	if !reflect.DeepEqual(got[1].Cost, want) {
+		t.Errorf("cost %+v, want %+v", got[1].Cost, want)
+	}
+}

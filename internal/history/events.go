@@ -114,7 +114,10 @@ type Promote struct {
 	Overridden     *bool   `json:"overridden,omitempty"`
 	Result         string  `json:"result"`
 	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// Cost is what the switch cost clients; absent when no switch was
+	// made (and in histories of SwiftDeploy before it measured it).
+	Cost  *Cost  `json:"cost,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Rollback is the payload of EventRollback: a switch back to stable mode
@@ -134,7 +137,50 @@ type Rollback struct {
 	Overridden     *bool   `json:"overridden,omitempty"`
 	Result         string  `json:"result"`
 	ElapsedSeconds float64 `json:"elapsed_seconds,omitempty"`
-	Error          string  `json:"error,omitempty"`
+	// Cost: as for Promote.
+	Cost  *Cost  `json:"cost,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Cost is what a change (a switch, a release) cost clients, from nginx's own
+// log of every request during it: the requests nginx answered with a
+// failure, and those that reached a build after its retirement began (nginx
+// had been steered away from it, and it was about to stop). A zero-downtime
+// change has 0 of both.
+type Cost struct {
+	Requests int `json:"requests"` // clients' requests nginx logged during the change
+	// Failed are the requests nginx answered 502 or 504 (it could not get an
+	// answer from a build) and those whose clients gave up (499); a build's
+	// own errors, such as chaos's 500s, are not counted.
+	Failed int `json:"failed"`
+	// FailedByStatus counts Failed by status code ("502": 3).
+	FailedByStatus map[string]int `json:"failed_by_status,omitempty"`
+	// ReachedRetiring are the requests that reached a retiring build.
+	ReachedRetiring int `json:"reached_retiring"`
+	// Parts are the change's parts, each with its own figures: one switch,
+	// or a release's steps and its takeover or abort.
+	Parts []CostPart `json:"parts,omitempty"`
+}
+
+// CostPart is one part of a change and what it cost.
+type CostPart struct {
+	Part            string  `json:"part"`             // switch, step, takeover, abort or undo
+	Step            int     `json:"step,omitempty"`   // 1-based, for a step
+	Weight          int     `json:"weight,omitempty"` // the canary's share, for a step
+	Seconds         float64 `json:"seconds"`
+	Requests        int     `json:"requests"`
+	Failed          int     `json:"failed"`
+	ReachedRetiring int     `json:"reached_retiring"`
+	// Retired are the builds the part retired, each from when nginx sent
+	// it no new request on.
+	Retired []Retired `json:"retired,omitempty"`
+}
+
+// Retired is a build a part of a change retired: its instances' addresses,
+// and when its retirement began, in seconds from the part's start.
+type Retired struct {
+	Addresses    []string `json:"addresses"`
+	AfterSeconds float64  `json:"after_seconds"`
 }
 
 // Recover is the payload of EventRecover: a switch or release that a killed
@@ -169,6 +215,9 @@ type Certificate struct {
 	Source string `json:"source"`           // acme or files
 	Action string `json:"action"`           // issue (a first one), renew (replacing one) or install (the operator's files)
 	Forced bool   `json:"forced,omitempty"` // renewed on request, not because it was due
+	// By is "renewer" for an order the edge's renewer made on its own, ""
+	// for one a command made.
+	By     string `json:"by,omitempty"`
 	Result string `json:"result"`
 	Issuer string `json:"issuer,omitempty"`
 	Serial string `json:"serial,omitempty"`
@@ -315,6 +364,7 @@ type BuildView struct {
 	Image             string  `json:"Image"`
 	Version           string  `json:"Version"`
 	Requests          int     `json:"Requests"`
+	SmokeRequests     int     `json:"SmokeRequests,omitempty"` // of Requests, SwiftDeploy's own (rollout.smoke)
 	RequestsPerSecond float64 `json:"RequestsPerSecond"`
 	ErrorRatePercent  float64 `json:"ErrorRatePercent"`
 	P99Ms             float64 `json:"P99Ms"`
@@ -351,12 +401,17 @@ type ReleaseEvent struct {
 	// FirstBadToAbort is the time from the first failed canary request
 	// nginx logged to the canary's weight being 0, for an abort.
 	FirstBadToAbort float64 `json:"first_bad_to_abort_seconds,omitempty"`
-	Error           string  `json:"error,omitempty"`
+	// Cost is what the release cost clients, at its end.
+	Cost  *Cost  `json:"cost,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // BuildFigures measure one build over a step's window.
 type BuildFigures struct {
-	Requests         float64 `json:"requests"`
+	Requests float64 `json:"requests"`
+	// SmokeRequests is how many of Requests were SwiftDeploy's own
+	// (rollout.smoke); the rest were users'.
+	SmokeRequests    int     `json:"smoke_requests,omitempty"`
 	ErrorRatePercent float64 `json:"error_rate_percent"`
 	P99Ms            float64 `json:"p99_latency_ms"`
 }

@@ -34,6 +34,9 @@ func fullEvents() []struct {
 	sample := Sample{At: t0, Requests: 2500, Errors: 12, Buckets: []metrics.Bucket{{UpperBound: 0.005, Count: 1500}, {UpperBound: math.Inf(1), Count: 2500}},
 		UptimeSeconds: 517, Mode: 1, Chaos: 2}
 	figures := BuildFigures{Requests: 300, ErrorRatePercent: 0.5, P99Ms: 12}
+	cost := &Cost{Requests: 9000, Failed: 3, FailedByStatus: map[string]int{"502": 2, "499": 1}, ReachedRetiring: 1,
+		Parts: []CostPart{{Part: "step", Step: 1, Weight: 10, Seconds: 5.02, Requests: 4000, Failed: 3, ReachedRetiring: 1,
+			Retired: []Retired{{Addresses: []string{"172.20.0.9"}, AfterSeconds: 1.5}}}}}
 	return []struct {
 		event   string
 		payload any
@@ -44,9 +47,9 @@ func fullEvents() []struct {
 		{EventDeploy, &Deploy{Result: "ok", Mode: "stable", Release: true, ElapsedSeconds: 2.5, Overridden: true, Error: "x"}},
 		{EventDeployBlocked, &Blocked{From: "stable", To: "canary", Action: "promote", Domain: "infrastructure", Violations: []Violation{violation},
 			Decision: decision, Reason: "low disk", Message: "see df"}},
-		{EventPromote, &Promote{From: "stable", To: "canary", Overridden: yes(), Result: "ok", ElapsedSeconds: 3.2, Error: "x"}},
+		{EventPromote, &Promote{From: "stable", To: "canary", Overridden: yes(), Result: "ok", ElapsedSeconds: 3.2, Cost: cost, Error: "x"}},
 		{EventRollback, &Rollback{From: "canary", To: "stable", FromImage: "app:2", FromVersion: "2", ToImage: "app:1", ToVersion: "1",
-			Release: "undone", Overridden: yes(), Result: "ok", ElapsedSeconds: 6.68, Error: "x"}},
+			Release: "undone", Overridden: yes(), Result: "ok", ElapsedSeconds: 6.68, Cost: cost, Error: "x"}},
 		{EventRecover, &Recover{Action: "promote", From: "stable", To: "canary", Phase: "moved", PID: 4242, Result: "finished"}},
 		{EventChaos, &Chaos{Mode: "error", Target: "release canary", Duration: num(2), Rate: num(0.5), Instances: count(3), Result: "ok", Error: "x"}},
 		{EventTeardown, &Teardown{Clean: true, Result: "ok", Error: "x"}},
@@ -59,7 +62,7 @@ func fullEvents() []struct {
 				Builds: []BuildView{{Side: "canary", Image: "app:2", Version: "1.2.0", Requests: 50, RequestsPerSecond: 5, ErrorRatePercent: 2, P99Ms: 7}}}}},
 		{EventMetricsSample, &sample},
 		{EventRelease, &ReleaseEvent{Result: ReleaseAborted, Strategy: "canary", FromImage: "app:1", FromVersion: "1", ToImage: "app:2", ToVersion: "2",
-			Steps: []int{10, 50, 100}, Step: 1, Weight: 10, Reasons: []string{"r"}, Elapsed: 12.49, FirstBadToAbort: 7.09, Error: "x"}},
+			Steps: []int{10, 50, 100}, Step: 1, Weight: 10, Reasons: []string{"r"}, Elapsed: 12.49, FirstBadToAbort: 7.09, Cost: cost, Error: "x"}},
 		{EventReleaseStep, &ReleaseStep{Step: 1, Steps: 3, Weight: 10, Extension: 1, WindowSeconds: 5.03, Verdict: "abort", Canary: figures, Stable: figures,
 			CanaryApp: &figures, StableApp: &figures, Reasons: []string{"r"}, StepSeconds: 30, Final: true, Notes: []string{"n"},
 			Evidence:     &judge.Evidence{Confidence: 0.95, Spending: stats.Look{Spending: "pocock", Look: 3, Alpha: 0.001}},

@@ -75,6 +75,9 @@ import (
 	"time"
 )
 
+// File is the history's name in each stack's folder.
+const File = "history.jsonl"
+
 // Event is the fields of one event as passed to Append: everything but
 // "timestamp" and "event", which Append writes itself.
 type Event map[string]any

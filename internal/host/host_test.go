@@ -40,7 +40,7 @@ func TestSetupStepsAreTheSameOnBothRuntimesButSwarmAlsoNeedsAManager(t *testing.
 		}
 		return names
 	}
-	common := []string{"Docker engine", "Docker Compose v2 plugin", "app image app:2", "resolver image swiftdeploy-resolver:latest", "nginx image nginx:1.27"}
+	common := []string{"Docker engine", "Docker Compose v2 plugin", "app image app:2", "resolver image swiftdeploy-resolver:latest", "renewer image swiftdeploy-renewer:latest", "nginx image nginx:1.27"}
 	if got := names(manifest.RuntimeCompose); !slices.Equal(got, common) {
 		t.Errorf("compose steps = %q, want %q", got, common)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker"
+	"github.com/swiftdeploy/swiftdeploy/internal/edge"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
 
@@ -60,6 +61,18 @@ func (h *Host) ResolverImage(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "built from resolver/", nil
+}
+
+// RenewerImage builds renewer/ into the edge's renewer image every time, as
+// ResolverImage does the resolver's.
+func (h *Host) RenewerImage(ctx context.Context) (string, error) {
+	if !h.has("renewer") && docker.ImageExists(ctx, edge.RenewerImage) {
+		return "present (this folder has no renewer/ to rebuild it from)", nil
+	}
+	if err := docker.BuildRenewerImage(ctx, h.Root, edge.RenewerImage); err != nil {
+		return "", err
+	}
+	return "built from renewer/", nil
 }
 
 // NginxImage pulls ref, or where no registry answers, builds nginx from the

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/edge"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 )
@@ -14,7 +15,7 @@ type Step struct {
 }
 
 // Steps are what this host needs to run m, in order: an engine that
-// answers, with live-restore as m's runtime needs, the Compose plugin, the app, resolver and nginx images, and for
+// answers, with live-restore as m's runtime needs, the Compose plugin, the app, resolver, edge renewer and nginx images, and for
 // runtime: swarm, this engine's part as a swarm manager. Which runtime needs
 // what of the host is known here, so that the command ordering them need not.
 func (h *Host) Steps(m *manifest.Manifest) []Step {
@@ -23,6 +24,7 @@ func (h *Host) Steps(m *manifest.Manifest) []Step {
 		{"Docker Compose v2 plugin", h.Compose},
 		{"app image " + m.Services.Image, func(ctx context.Context) (string, error) { return h.AppImage(ctx, m.Services.Image) }},
 		{"resolver image " + render.ResolverImage, h.ResolverImage},
+		{"renewer image " + edge.RenewerImage, h.RenewerImage},
 		{"nginx image " + m.Nginx.Image, func(ctx context.Context) (string, error) { return h.NginxImage(ctx, m.Nginx.Image) }},
 	}
 	if m.Runtime == manifest.RuntimeSwarm {

@@ -134,7 +134,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
-	var replicas, driver, edgeNode *yaml.Node
+	var replicas, driver, edgeNode, smokeNode *yaml.Node
 	services := []field{
 		{"image", true, func(c *checker, n *yaml.Node, p string) { s.Image = c.text(n, p, imageRule) }},
 		{"port", true, func(c *checker, n *yaml.Node, p string) { s.Port = c.integer(n, p, 1, 65535, "") }},
@@ -165,6 +165,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"steps", false, func(c *checker, n *yaml.Node, p string) { r.Steps = c.steps(n, p) }},
 		{"step_seconds", false, func(c *checker, n *yaml.Node, p string) { r.StepSeconds = c.integer(n, p, 1, 3600, " seconds") }},
 		{"sticky", false, func(c *checker, n *yaml.Node, p string) { r.Sticky = c.boolean(n, p) }},
+		{"smoke", false, func(c *checker, n *yaml.Node, p string) { r.Smoke, smokeNode = c.smoke(n, p), n }},
 	}
 	top := []field{
 		{"services", true, func(c *checker, n *yaml.Node, p string) { c.mapping(n, p, services) }},
@@ -179,6 +180,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 	c.mapping(root, "", top)
 	c.runtimeFits(m, replicas, driver)
 	c.edgeFits(m, edgeNode)
+	c.smokeFits(m, smokeNode)
 	return m
 }
 

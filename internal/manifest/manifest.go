@@ -110,6 +110,9 @@ type Rollout struct {
 	Steps       []int  // percent of requests the new build gets at each step, rising, ending at 100
 	StepSeconds int    // how long each step runs before it is judged
 	Sticky      bool   // a client stays on one build for the whole release (a cookie)
+	// Smoke is traffic SwiftDeploy sends each build itself during a step,
+	// so that a quiet service's steps have requests to judge; nil for none.
+	Smoke *Smoke
 }
 
 // Build is what a release changes: the image and the version it is told.

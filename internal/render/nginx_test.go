@@ -2,12 +2,14 @@ package render
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
+	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
 )
 
 // renderNginx renders m and returns nginx.conf.
@@ -441,7 +443,7 @@ func TestTheReleaseLogTimesAStreamToItsHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := string(files[0].Data)
-	only(t, conf, "log_format swiftdeploy_release", `'$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$swiftdeploy_upstream_time|$uri'`)
+	only(t, conf, "log_format swiftdeploy_release", `'$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$swiftdeploy_upstream_time|$uri|$swiftdeploy_smoke|$request_time'`)
 	m := regexp.MustCompile(`(?s)map \$swiftdeploy_stream \$swiftdeploy_upstream_time \{(.*?)\n    \}`).FindStringSubmatch(conf)
 	if m == nil {
 		t.Fatalf("no map of $swiftdeploy_stream to $swiftdeploy_upstream_time:\n%s", conf)
@@ -476,6 +478,33 @@ func TestNginxResendsOnlyARequestNoAppReceived(t *testing.T) {
 		}
 		if got := strings.Join(directive(l[1], "error_page"), " | "); got != "502 @bad_gateway | 503 @unavailable | 504 @gateway_timeout" {
 			t.Errorf("@resend_%s error pages %q: a second failure must answer the JSON page", page, got)
+		}
+	}
+}
+
+// Only a request that came in on the admin listener with the smoke header
+// is logged as smoke (routelog.SmokeMark): a client's copy of the header on
+// the public port counts as a client's. The admin listener moves off 9180
+// when nginx.port takes it, and the map follows.
+func TestTheReleaseLogMarksSmokeOnlyFromTheAdminListener(t *testing.T) {
+	for _, c := range []struct {
+		nginxPort, admin int
+	}{{18080, 9180}, {9180, 9181}} {
+		m := load(t, "custom")
+		m.Nginx.Port = c.nginxPort
+		files, err := Render(templatesDir, m, DefaultProject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := string(files[0].Data)
+		got := regexp.MustCompile(`(?s)map "\$server_port:\$http_x_swiftdeploy_smoke" \$swiftdeploy_smoke \{(.*?)\n    \}`).FindStringSubmatch(conf)
+		if got == nil {
+			t.Fatalf("no map of the admin port and %s to $swiftdeploy_smoke:\n%s", manifest.SmokeHeader, conf)
+		}
+		only(t, got[1], "default", `""`)
+		only(t, got[1], fmt.Sprintf(`"%d:1"`, c.admin), routelog.SmokeMark)
+		if admin := AdminPort(m); admin != c.admin {
+			t.Errorf("nginx.port %d: the admin listener is on %d, want %d", c.nginxPort, admin, c.admin)
 		}
 	}
 }

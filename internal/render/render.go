@@ -37,9 +37,11 @@ const (
 	ResolverDir = ".swiftdeploy/resolver"
 	// ResolverImage is the image setup builds from resolver/.
 	ResolverImage = "swiftdeploy-resolver:latest"
-	// ReleaseLogDir is where nginx writes, during a release, one line per
-	// request saying which build answered it: SwiftDeploy judges each build
-	// from it. The nginx container mounts it at MountedReleaseLogDir.
+	// ReleaseLogDir is where nginx writes, during every change (a switch or
+	// a release), one line per request saying which build answered it:
+	// SwiftDeploy judges each build of a release, and measures what each
+	// change cost clients, from it. The nginx container mounts it at
+	// MountedReleaseLogDir.
 	ReleaseLogDir        = ".swiftdeploy/release"
 	MountedReleaseLogDir = "/var/log/swiftdeploy-release"
 	// ProbePath is SwiftDeploy's probe of the app's health path through
@@ -63,7 +65,7 @@ const (
 	CanaryHost = "canary"
 )
 
-// ReleaseLog is the file nginx writes during a release, relative to the
+// ReleaseLog is the file nginx writes during a change, relative to the
 // project root: one line per request while Recording exists.
 var (
 	ReleaseLog = filepath.Join(ReleaseLogDir, "requests.log")
@@ -177,7 +179,10 @@ type data struct {
 	RoutedProbePath   string
 	UpstreamHeader    string
 	AdminPort         int
-	Apps              []appService
+	// SmokeHeader marks SwiftDeploy's smoke requests, and SmokeVariable is
+	// nginx's variable for it without the $http_.
+	SmokeHeader, SmokeVariable string
+	Apps                       []appService
 	// Swarm renders docker-compose.yml as a stack file for `docker stack
 	// deploy` (runtime: swarm), and Root is where its bind mounts start.
 	Swarm bool
@@ -287,6 +292,7 @@ func RenderWith(templatesDir string, m *manifest.Manifest, project string, opt O
 		ResolverZone: ResolverZone, Lines: WeightedLines, StickyCookie: StickyCookie,
 		CanaryHost: CanaryHost, ReleaseLogDir: ReleaseLogDir, MountedReleaseLog: MountedReleaseLogDir, RecordingMarker: MountedReleaseLogDir + "/" + recordingFile,
 		ProbePath: ProbePath, RoutedProbePath: RoutedProbePath, UpstreamHeader: UpstreamHeader, AdminPort: AdminPort(m),
+		SmokeHeader: manifest.SmokeHeader, SmokeVariable: strings.ReplaceAll(strings.ToLower(manifest.SmokeHeader), "-", "_"),
 		Apps: []appService{{Name: "app", Image: m.Services.Image, Mode: m.Services.Mode, Version: m.Services.Version, Restart: m.Services.RestartPolicy,
 			Replicas: m.Services.Replicas, SwarmRestart: swarmRestart[m.Services.RestartPolicy],
 			Healthcheck: opt.healthchecked(m.Services.Image)}}}

@@ -6,11 +6,14 @@
 //
 // A line is
 //
-//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri
+//	$msec|$swiftdeploy_route|$status|$upstream_addr|$upstream_status|$upstream_response_time|$uri|$swiftdeploy_smoke|$request_time
 //
-// where the three upstream fields list every attempt, comma-separated: a
-// request nginx could not deliver to the canary and retried on stable counts
-// as a failure of the canary and an answer of stable.
+// (lines written before $request_time was added have eight fields), where
+// the three upstream fields list every attempt, comma-separated: a request
+// nginx could not deliver to the canary and retried on stable counts
+// as a failure of the canary and an answer of stable. $swiftdeploy_smoke is
+// 1 for SwiftDeploy's own smoke requests (rollout.smoke), which count with
+// the rest and are also counted apart.
 package routelog
 
 import (
@@ -36,7 +39,10 @@ const SampleSize = 4096
 
 // Figures measure one build over a window.
 type Figures struct {
-	Requests         int
+	Requests int
+	// Smoke is how many of Requests were SwiftDeploy's smoke requests; the
+	// rest are users'.
+	Smoke            int
 	Errors           int
 	ErrorRatePercent float64
 	// P99Ms is the 99th percentile of Latencies, exact up to SampleSize
@@ -66,6 +72,17 @@ type Side func(addr string) (canary bool)
 // CanaryRoute is the route nginx logs for a request it sent to the canary's
 // side (see nginx.conf).
 const CanaryRoute = "app_canary"
+
+// SmokeMark is what nginx logs in the smoke field of a smoke request (see
+// nginx.conf).
+const SmokeMark = "1"
+
+// Users is how many of the requests were users' (not smoke).
+func (f Figures) Users() int { return f.Requests - f.Smoke }
+
+// Excluded reports whether a path is left out of every window, for what
+// checks paths beforehand (rollout.smoke's).
+func Excluded(uri string) bool { return excluded(uri) }
 
 // excluded paths are probes and the tool's own calls, never clients' traffic.
 func excluded(uri string) bool {
@@ -190,7 +207,7 @@ func (t *Tally) Window() Window {
 
 func (t *Tally) add(line string) bool {
 	f := strings.Split(line, "|")
-	if len(f) != 7 {
+	if !wellFormed(f) {
 		return false
 	}
 	secs, err := strconv.ParseFloat(f[0], 64)
@@ -212,15 +229,16 @@ func (t *Tally) add(line string) bool {
 		t.last = at
 	}
 	status, _ := strconv.Atoi(f[2])
+	smoke := f[7] == SmokeMark
 	ms := math.NaN()
 	if s, err := strconv.ParseFloat(lastOf(attempts(f[5])), 64); err == nil {
 		ms = s * 1000
 	}
-	t.all.count(status >= 500 || status == 0, ms)
+	t.all.count(smoke, status >= 500 || status == 0, ms)
 	addrs, statuses, times := attempts(f[3]), attempts(f[4]), attempts(f[5])
 	if len(addrs) == 0 || addrs[0] == "-" {
 		// nginx answered without reaching any build: charge the side it chose.
-		t.count(f[1] == CanaryRoute, status >= 500, math.NaN(), at)
+		t.count(f[1] == CanaryRoute, smoke, status >= 500, math.NaN(), at)
 		return true
 	}
 	for i, addr := range addrs {
@@ -230,12 +248,12 @@ func (t *Tally) add(line string) bool {
 		if s, err := strconv.ParseFloat(at2(times, i), 64); err == nil {
 			ms = s * 1000
 		}
-		t.count(t.isCanary(host(addr)), failed, ms, at)
+		t.count(t.isCanary(host(addr)), smoke, failed, ms, at)
 	}
 	return true
 }
 
-func (t *Tally) count(canary, failed bool, ms float64, at time.Time) {
+func (t *Tally) count(canary, smoke, failed bool, ms float64, at time.Time) {
 	b := &t.stable
 	if canary {
 		b = &t.canary
@@ -243,15 +261,15 @@ func (t *Tally) count(canary, failed bool, ms float64, at time.Time) {
 			t.firstCanaryError = at
 		}
 	}
-	b.count(failed, ms)
+	b.count(smoke, failed, ms)
 }
 
 // build is one build's counts and sample.
 type build struct {
-	requests, errors int
-	seen             int // times offered to the sample
-	sample           []float64
-	rng              *rand.Rand
+	requests, smoke, errors int
+	seen                    int // times offered to the sample
+	sample                  []float64
+	rng                     *rand.Rand
 }
 
 // newBuild starts a build whose sample draws from a generator of its own,
@@ -260,8 +278,11 @@ func newBuild(seed uint64) build {
 	return build{rng: rand.New(rand.NewPCG(seed, 0x5eed))}
 }
 
-func (b *build) count(failed bool, ms float64) {
+func (b *build) count(smoke, failed bool, ms float64) {
 	b.requests++
+	if smoke {
+		b.smoke++
+	}
 	if failed {
 		b.errors++
 	}
@@ -277,7 +298,7 @@ func (b *build) count(failed bool, ms float64) {
 }
 
 func (b *build) figures() Figures {
-	f := Figures{Requests: b.requests, Errors: b.errors, P99Ms: P99(b.sample), Latencies: slices.Clone(b.sample)}
+	f := Figures{Requests: b.requests, Smoke: b.smoke, Errors: b.errors, P99Ms: P99(b.sample), Latencies: slices.Clone(b.sample)}
 	if f.Requests > 0 {
 		f.ErrorRatePercent = 100 * float64(f.Errors) / float64(f.Requests)
 	}

@@ -26,13 +26,14 @@ type Nginx interface {
 
 // Files are the files through which the router steers nginx, all under
 // the project (render names them): the resolver's routes file and the
-// served file it writes back, and the marker that has nginx record each
-// request in the release log.
-type Files struct{ Routes, Served, Recording string }
+// served file it writes back, the marker that has nginx record each
+// request, and the log it records them in.
+type Files struct{ Routes, Served, Recording, Log string }
 
 // FilesIn are the router's files of the project at root.
 func FilesIn(root string) Files {
-	return Files{Routes: filepath.Join(root, render.RoutesFile), Served: filepath.Join(root, render.ServedFile), Recording: filepath.Join(root, render.Recording)}
+	return Files{Routes: filepath.Join(root, render.RoutesFile), Served: filepath.Join(root, render.ServedFile),
+		Recording: filepath.Join(root, render.Recording), Log: filepath.Join(root, render.ReleaseLog)}
 }
 
 // resolveMargin covers a DNS answer that was on its way to nginx when the

@@ -215,8 +215,7 @@ const routeLimit = 10 * time.Second
 // until the resolver has answered nginx's questions for both lines from it
 // twice. nginx asks a line again one second after it applied an answer, so
 // the second question proves that nginx routes by the first; connections
-// already open stay where they are. While a release is under way nginx
-// also records each request in the release log.
+// already open stay where they are.
 func (r *Router) Route(ctx context.Context, rel *render.Release) error {
 	return r.route(ctx, rel, nil)
 }
@@ -238,11 +237,6 @@ func (r *Router) RouteConfirmed(ctx context.Context, rel *render.Release, want E
 }
 
 func (r *Router) route(ctx context.Context, rel *render.Release, confirm func(context.Context) error) error {
-	if rel != nil {
-		if err := touch(r.files.Recording); err != nil {
-			return fmt.Errorf("start nginx's release log: %w", err)
-		}
-	}
 	gen, err := r.change(func(rt *routes) {
 		rt.Canary = nil
 		if rel != nil {
@@ -254,26 +248,46 @@ func (r *Router) route(ctx context.Context, rel *render.Release, confirm func(co
 	}
 	ctx, cancel := context.WithTimeout(ctx, routeLimit)
 	defer cancel()
-	confirmed := make(chan error, 1)
 	if confirm == nil {
-		confirmed <- nil
-	} else {
-		if err := r.waitServed(ctx, gen, 1, rel.Routing()); err != nil {
-			return err
-		}
-		go func() { confirmed <- confirm(ctx) }()
+		return r.waitServed(ctx, gen, 2, rel.Routing())
 	}
+	if err := r.waitServed(ctx, gen, 1, rel.Routing()); err != nil {
+		return err
+	}
+	confirmed := make(chan error, 1)
+	go func() { confirmed <- confirm(ctx) }()
 	err = r.waitServed(ctx, gen, 2, rel.Routing())
 	if confirmErr := <-confirmed; err == nil {
 		err = confirmErr
 	}
-	if err != nil {
-		return err
-	}
-	if rel == nil {
+	return err
+}
+
+// Record starts (on) or stops nginx's recording of every request in the
+// release log, for a change under way: a release's judge and every
+// change's cost read it. Starting empties what an earlier change left, so
+// that the log holds one change at most; the log is created writable by
+// nginx's unprivileged user and owned by whoever runs SwiftDeploy, who can
+// then empty and remove it. nginx notices the marker within a second.
+func (r *Router) Record(on bool) error {
+	if !on {
 		if err := os.Remove(r.files.Recording); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("stop nginx's release log: %w", err)
 		}
+		return nil
+	}
+	f, err := os.OpenFile(r.files.Log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o666)
+	if err == nil {
+		err = f.Close()
+	}
+	if err == nil {
+		err = os.Chmod(r.files.Log, 0o666)
+	}
+	if err == nil {
+		err = touch(r.files.Recording)
+	}
+	if err != nil {
+		return fmt.Errorf("start nginx's release log: %w", err)
 	}
 	return nil
 }

@@ -184,17 +184,44 @@ func TestRouteWeighsTheCanaryThroughTheResolverAndWaitsUntilNginxAskedTwice(t *t
 	if n := asked.Load(); n < 2 {
 		t.Errorf("Route returned after %d questions, want at least two from the new generation", n)
 	}
-	if _, err := os.Stat(r.files.Recording); err != nil {
-		t.Errorf("nginx does not record the release's requests: %v", err)
-	}
 	if err := r.Route(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if rt, _ := r.readRoutes(); rt.Canary != nil {
 		t.Errorf("routes %+v after the release, want no canary", rt)
 	}
+}
+
+func TestRecordingEmptiesTheLogOfTheLastChangeAndStopsWhenAsked(t *testing.T) {
+	r := startNginx(t, appA.Addr, "1").router(t)
+	if err := os.WriteFile(r.files.Log, []byte("100.000|app|200|192.0.2.10:3000|200|0.001|/|0.001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Record(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(r.files.Recording); err != nil {
+		t.Errorf("nginx does not record the change's requests: %v", err)
+	}
+	if fi, err := os.Stat(r.files.Log); err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o666 {
+		t.Errorf("the log of the last change: %v, %v; want it emptied and writable by nginx's user", fi, err)
+	}
+	// A route change no longer stops the recording: the retirement after
+	// a release's takeover is part of what it cost.
+	fakeResolver(t, r.files)
+	if err := r.Route(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(r.files.Recording); err != nil {
+		t.Errorf("routing every request to stable stopped the recording: %v", err)
+	}
+	for range 2 {
+		if err := r.Record(false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := os.Stat(r.files.Recording); !os.IsNotExist(err) {
-		t.Errorf("nginx still records requests after the release: %v", err)
+		t.Errorf("nginx still records requests after the change: %v", err)
 	}
 }
 
@@ -276,9 +303,6 @@ func TestRouteConfirmedRoutesThenSeesTheAppsAnswerThroughNginx(t *testing.T) {
 	}
 	if rt, _ := r.readRoutes(); rt.Canary != nil {
 		t.Errorf("routes %+v, want no canary", rt)
-	}
-	if _, err := os.Stat(r.files.Recording); !os.IsNotExist(err) {
-		t.Errorf("nginx still records requests: %v", err)
 	}
 	// The weighted pool keeps answering from the canary: routed, but not
 	// confirmed.

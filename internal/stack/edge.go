@@ -21,23 +21,10 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 )
 
-// EdgeDNSEnv names a DNS server (host:port) SwiftDeploy asks for the edge's
-// host names before it orders certificates, instead of the system's
-// resolver: a test's own DNS, or a split-horizon one.
-const EdgeDNSEnv = "SWIFTDEPLOY_EDGE_DNS"
-
 // lookupHost resolves a host name as the CA will see it, as far as this
-// host can tell.
+// host can tell: through edge.DNSEnv's server when set.
 func lookupHost(ctx context.Context, host string) ([]string, error) {
-	server := os.Getenv(EdgeDNSEnv)
-	if server == "" {
-		return net.DefaultResolver.LookupHost(ctx, host)
-	}
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, server)
-	}}
-	return r.LookupHost(ctx, host)
+	return edge.Lookup(os.Getenv(edge.DNSEnv))(ctx, host)
 }
 
 // edgeReady makes the host's edge ready for m before the stack starts: it
@@ -95,7 +82,8 @@ func (s *Stack) edgeReady(ctx context.Context, m *manifest.Manifest) error {
 
 // edgeCertificates gives each of m's host names the certificate its TLS mode
 // says: the operator's files, or one from the ACME CA when the name has none,
-// its certificate is due (a third of its life left) or came from another
+// its certificate is due (edge.Schedule: a third of its life or 30 days
+// left) or came from another
 // directory, or force says so. A name whose order fails keeps its old
 // certificate, if it has one, and the failure is recorded; a name left with
 // none fails the command.
@@ -130,66 +118,32 @@ func (s *Stack) edgeCertificates(ctx context.Context, e *edge.Edge, m *manifest.
 		}
 		return nil
 	}
-	claim := edge.ClaimOf(m, s.Project, s.Root)
-	acme := *claim.ACME
-	now := time.Now()
-	var wanted []string
-	old := map[string]edge.Cert{}
-	for _, h := range m.Edge.Hosts {
-		c, ok, err := e.Certificate(h)
-		if err != nil {
-			return err
-		}
-		if ok {
-			old[h] = c
-		}
-		if force || !ok || c.Source != "acme" || c.Directory != acme.Directory || c.Due(now) {
-			wanted = append(wanted, h)
-		}
+	acme := *edge.ClaimOf(m, s.Project, s.Root).ACME
+	wanted, old, err := e.Wanted(acme, m.Edge.Hosts, time.Now(), force)
+	if err != nil || len(wanted) == 0 {
+		return err
 	}
-	if len(wanted) == 0 {
-		return nil
-	}
-	s.Out.Step("checking that %s lead%s to this host's edge before asking %s", strings.Join(wanted, ", "), plural1(len(wanted)), acme.Directory)
-	if err := e.SelfCheck(ctx, wanted, m.Edge.HTTPPort, lookupHost); err != nil {
-		for _, h := range wanted {
-			s.recordCertFailure(h, old, force, err)
-		}
-		return s.certFailure(wanted, old, err, renewing)
-	}
-	s.Out.Step("ordering certificates for %s (HTTP-01, answered by the edge)", strings.Join(wanted, ", "))
 	start := time.Now()
-	certs, err := e.Obtain(ctx, acme, wanted)
-	got := map[string]bool{}
-	for _, c := range certs {
-		got[c.Host] = true
-		action := "issue"
-		if _, ok := old[c.Host]; ok {
-			action = "renew"
+	orders := e.Certify(ctx, edge.Request{ACME: acme, Hosts: wanted, HTTPPort: m.Edge.HTTPPort, Old: old, Lookup: lookupHost, Now: start},
+		func(format string, args ...any) { s.Out.Step(format, args...) })
+	var missing []string
+	var errs []error
+	for _, o := range orders {
+		s.record(history.EventCertificate, o.Event(force, ""))
+		if o.Err != nil {
+			missing = append(missing, o.Host)
+			if !slices.ContainsFunc(errs, func(e error) bool { return e.Error() == o.Err.Error() }) {
+				errs = append(errs, o.Err)
+			}
+			continue
 		}
+		c := o.New
 		s.Out.OK("the edge serves %s with a certificate from %s (serial %s, expires %s), %.1fs", c.Host, c.Issuer, shortSerial(c.Serial), c.NotAfter.Format("2006-01-02"), time.Since(start).Seconds())
-		s.record(history.EventCertificate, history.Certificate{Host: c.Host, Source: "acme", Action: action, Forced: force && action == "renew", Result: "ok",
-			Issuer: c.Issuer, Serial: c.Serial, NotAfter: c.NotAfter.Format(time.RFC3339)})
 	}
-	if err == nil {
+	if len(missing) == 0 {
 		return nil
 	}
-	var missing []string
-	for _, h := range wanted {
-		if !got[h] {
-			s.recordCertFailure(h, old, force, err)
-			missing = append(missing, h)
-		}
-	}
-	return s.certFailure(missing, old, err, renewing)
-}
-
-func (s *Stack) recordCertFailure(host string, old map[string]edge.Cert, force bool, err error) {
-	ev := history.Certificate{Host: host, Source: "acme", Action: "issue", Forced: force, Result: "failed", Kept: "nothing", Error: err.Error()}
-	if c, ok := old[host]; ok {
-		ev.Action, ev.Kept = "renew", "the certificate expiring "+c.NotAfter.Format(time.RFC3339)
-	}
-	s.record(history.EventCertificate, ev)
+	return s.certFailure(missing, old, errors.Join(errs...), renewing)
 }
 
 // certFailure is the command's error for names whose order failed: a name
@@ -239,6 +193,9 @@ func (s *Stack) edgeJoin(ctx context.Context, m *manifest.Manifest) error {
 	if err := e.Register(claim); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
+	// The renewer records its orders in this stack's history: it is given
+	// the stack's folder. The stack serves either way.
+	s.refreshRenewer(ctx, e)
 	if err := s.edgeRoutes(ctx, m); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
@@ -281,9 +238,22 @@ func (s *Stack) edgeLeave(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if left > 0 {
+		s.refreshRenewer(ctx, e)
+	}
 	s.Out.OK("the host's edge no longer serves %s", strings.Join(mine.Hosts, ", "))
 	s.record(history.EventEdge, history.Edge{Action: "left", Hosts: mine.Hosts, EdgeRemoved: left == 0, Result: "ok"})
 	return nil
+}
+
+// refreshRenewer gives the edge's renewer the folders of the stacks on the
+// edge after this one joined or left. A renewer that cannot be recreated
+// (its image gone, say) is warned about, not fatal: the stack's routes are
+// right already, and status shows the renewer not running.
+func (s *Stack) refreshRenewer(ctx context.Context, e *edge.Edge) {
+	if err := e.Refresh(ctx); err != nil {
+		s.Out.Warn("the edge's renewer: %v; certificates are not renewed on their own until it runs (run setup, then deploy)", err)
+	}
 }
 
 // existingEdge returns the host's edge, locked for this stack's teardown
@@ -322,13 +292,6 @@ func (s *Stack) edgeRemoveIfUnused(ctx context.Context) error {
 	}
 	s.Out.OK("removed the host's edge: no stack is left on it")
 	return nil
-}
-
-func plural1(n int) string {
-	if n == 1 {
-		return "s"
-	}
-	return ""
 }
 
 func shortSerial(s string) string {
@@ -376,7 +339,7 @@ func (s *Stack) Renew(ctx context.Context, force bool) error {
 		for _, h := range m.Edge.Hosts {
 			if c, ok, _ := e.Certificate(h); ok {
 				s.Out.OK("%s: certificate from %s, serial %s, expires %s (renewal due %s)", h, c.Issuer, shortSerial(c.Serial),
-					c.NotAfter.Format("2006-01-02"), c.RenewAfter().Format("2006-01-02"))
+					c.NotAfter.Format("2006-01-02"), e.Schedule().RenewAt(c).Format("2006-01-02"))
 			}
 		}
 		return nil
@@ -396,6 +359,8 @@ func (s *Stack) edgeStatus(ctx context.Context, m *manifest.Manifest) *dashboard
 		return v
 	}
 	v.Running = e.Running(ctx)
+	sched := e.Schedule()
+	v.Renewer, v.RenewEvery = e.RenewerRunning(ctx), sched.Every
 	if routed, err := e.Routed(); err == nil {
 		for _, h := range m.Edge.Hosts {
 			v.Routed = v.Routed || routed[h] == s.Project
@@ -405,7 +370,10 @@ func (s *Stack) edgeStatus(ctx context.Context, m *manifest.Manifest) *dashboard
 		eh := dashboard.EdgeHost{Name: h}
 		if c, ok, err := e.Certificate(h); err == nil && ok {
 			eh.Issuer, eh.Serial, eh.NotAfter = c.Issuer, c.Serial, c.NotAfter
-			eh.RenewAfter = c.RenewAfter()
+			eh.RenewAfter = sched.RenewAt(c)
+		}
+		if f, failed := e.LastFailure(h); failed {
+			eh.Failure, eh.FailedAt, eh.RetryAt = f.Error, f.At, f.Retry
 		}
 		v.Hosts = append(v.Hosts, eh)
 	}

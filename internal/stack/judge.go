@@ -238,9 +238,9 @@ func (w *stepWatch) report(l *looked) {
 	if !l.final {
 		when = fmt.Sprintf("at look %d, %.1fs into the step", ev.Spending.Look, l.at.Sub(w.from).Seconds())
 	}
-	s.Out.Info("%s: canary %d requests, %d failed (%.2f%%), P99 %.1f ms; stable %d requests, %d failed (%.2f%%), P99 %.1f ms (nginx's view)",
-		when, win.Canary.Requests, win.Canary.Errors, win.Canary.ErrorRatePercent, win.Canary.P99Ms,
-		win.Stable.Requests, win.Stable.Errors, win.Stable.ErrorRatePercent, win.Stable.P99Ms)
+	s.Out.Info("%s: canary %s, %d failed (%.2f%%), P99 %.1f ms; stable %s, %d failed (%.2f%%), P99 %.1f ms (nginx's view)",
+		when, requestCount(win.Canary), win.Canary.Errors, win.Canary.ErrorRatePercent, win.Canary.P99Ms,
+		requestCount(win.Stable), win.Stable.Errors, win.Stable.ErrorRatePercent, win.Stable.P99Ms)
 	s.gate(w.rel.eng).Print(l.decision)
 	rec := stepRecord(w.rel.r, w.extension, l.decision, win, l.input)
 	rec.StepSeconds = w.length.Seconds()
@@ -367,7 +367,7 @@ func stepRecord(r *change.Change, extension int, d policy.Decision, w routelog.W
 }
 
 func buildFigures(f routelog.Figures) history.BuildFigures {
-	return history.BuildFigures{Requests: float64(f.Requests), ErrorRatePercent: round(f.ErrorRatePercent, 3), P99Ms: round(f.P99Ms, 2)}
+	return history.BuildFigures{Requests: float64(f.Requests), SmokeRequests: f.Smoke, ErrorRatePercent: round(f.ErrorRatePercent, 3), P99Ms: round(f.P99Ms, 2)}
 }
 
 func appFigures(app *gate.Figures) *history.BuildFigures {

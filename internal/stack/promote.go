@@ -135,7 +135,10 @@ func (s *Stack) rollbackBuild(ctx context.Context, m *manifest.Manifest, previou
 	start := time.Now()
 	mv := s.mover(m, rt)
 	next := m.WithBuild(previous)
-	if err := mv.Switch(ctx, mv.Begin(change.Rollback, cur, next, apps), cur, next); err != nil {
+	c := mv.Begin(change.Rollback, cur, next, apps)
+	err = mv.Switch(ctx, c, cur, next)
+	event.Cost = s.changeCost(ctx, c)
+	if err != nil {
 		return fmt.Errorf("rollback to %s: %w", previous, err)
 	}
 	event.ElapsedSeconds = round(time.Since(start).Seconds(), 2)
@@ -204,7 +207,10 @@ func (s *Stack) switchModeLocked(ctx context.Context, target, action string) (er
 	next := *cur
 	next.Services.Mode = target
 	mv := s.mover(m, rt)
-	if err := mv.Switch(ctx, mv.Begin(action, cur, &next, old), cur, &next); err != nil {
+	c := mv.Begin(action, cur, &next, old)
+	err = mv.Switch(ctx, c, cur, &next)
+	event.Cost = s.changeCost(ctx, c)
+	if err != nil {
 		return fmt.Errorf("%s %s: %w", action, target, err)
 	}
 	elapsed := time.Since(start)
@@ -221,5 +227,5 @@ func (s *Stack) recordSwitch(action string, ev history.Promote) {
 		s.record(action, ev)
 		return
 	}
-	s.record(action, history.Rollback{From: ev.From, To: ev.To, Overridden: ev.Overridden, Result: ev.Result, ElapsedSeconds: ev.ElapsedSeconds, Error: ev.Error})
+	s.record(action, history.Rollback{From: ev.From, To: ev.To, Overridden: ev.Overridden, Result: ev.Result, ElapsedSeconds: ev.ElapsedSeconds, Cost: ev.Cost, Error: ev.Error})
 }

@@ -32,6 +32,7 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		if rmErr := store.ClearAbort(); rmErr != nil {
 			s.Out.Warn("%v", rmErr)
 		}
+		event.Cost = s.changeCost(ctx, c)
 		event.Elapsed = round(time.Since(start).Seconds(), 2)
 		if c.Stepped() && c.Phase != change.Starting {
 			event.Step, event.Weight = c.Step+1, c.Weight
@@ -66,6 +67,7 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		}
 	} else {
 		s.Out.Step("releasing %s → %s step by step: %s of requests, %ds each", from, m.Build(), percentList(c.Steps), m.Rollout.StepSeconds)
+		s.sayingSmoke(m)
 		eng, err := s.loadPolicies(m)
 		if err != nil {
 			return err
@@ -113,35 +115,18 @@ type releaseRun struct {
 	failedProbes int
 }
 
-// Prepare empties nginx's release log of an earlier release.
-func (rel *releaseRun) Prepare() error { return rel.s.prepareReleaseLog() }
-
 // Begin notes where nginx's release log stands as c's step begins.
 func (rel *releaseRun) Begin(c *change.Change) {
 	rel.r, rel.stepOffset, rel.stepFrom = c, fileSize(rel.s.path(render.ReleaseLog)), time.Now()
 }
 
-// Step holds c's step and judges it.
+// Step holds c's step and judges it, with rollout.smoke's traffic to both
+// builds while it runs.
 func (rel *releaseRun) Step(ctx context.Context, c *change.Change) (change.Verdict, error) {
 	rel.r = c
+	defer rel.startSmoke(ctx)()
 	verdict, reasons, firstBad, err := rel.judgeStep(ctx)
 	return change.Verdict{Promote: verdict == policy.VerdictPromote, Reasons: reasons, FirstBad: firstBad}, err
-}
-
-// prepareReleaseLog empties the log of an earlier release (nginx appends to
-// it, and judging reads from where a step starts), creating it writable by
-// nginx's unprivileged user and owned by whoever runs SwiftDeploy, who can
-// then empty and remove it.
-func (s *Stack) prepareReleaseLog() error {
-	path := s.path(render.ReleaseLog)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o666)
-	if err != nil {
-		return fmt.Errorf("prepare nginx's release log: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Chmod(path, 0o666)
 }
 
 // makeWritableDir makes a folder an unprivileged container writes in (nginx

@@ -41,6 +41,7 @@ type releaseRuntime struct {
 	mu           sync.Mutex
 	instances    []platform.Instance
 	canaryStatus int      // what the canary answers; 0: it gets no traffic at all
+	smokeSeen    []string // the smoke requests the admin listener got: method, target, X-Canary
 	canaryDies   bool     // the canary exits once it gets traffic
 	routing      string   // as the routes file says
 	pinned       []string // the app's pinned addresses
@@ -186,7 +187,7 @@ func (f *releaseRuntime) traffic() {
 				}
 				addr, code = canaryApp.Addr, status
 			}
-			fmt.Fprintf(log, "%.3f|app_x|%d|%s:3000|%d|0.002|/\n", now, code, addr, code)
+			fmt.Fprintf(log, "%.3f|app_x|%d|%s:3000|%d|0.002|/|\n", now, code, addr, code)
 		}
 	}
 }
@@ -208,6 +209,10 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 			w.Header().Set(render.UpstreamHeader, app.Addr+":3000")
 			fmt.Fprintf(w, `{"status":"ok","mode":"stable","version":%q}`, app.Version)
 		default:
+			if r.Header.Get(manifest.SmokeHeader) == "1" {
+				rt.smokeLine(r)
+				return
+			}
 			http.NotFound(w, r)
 		}
 	}))

@@ -26,7 +26,7 @@ import (
 // Files at the project root.
 const (
 	ManifestFile = "manifest.yaml"
-	HistoryFile  = "history.jsonl"
+	HistoryFile  = history.File
 	TemplatesDir = "templates"
 	PoliciesDir  = "policies"
 	StateDir     = ".swiftdeploy"

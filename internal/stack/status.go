@@ -277,7 +277,7 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 		build manifest.Build
 		f     routelog.Figures
 	}{{"stable", r.From.Build, w.Stable}, {"canary", r.To.Build, w.Canary}} {
-		view.Builds = append(view.Builds, dashboard.Build{Side: b.side, Image: b.build.Image, Version: b.build.Version, Requests: b.f.Requests,
+		view.Builds = append(view.Builds, dashboard.Build{Side: b.side, Image: b.build.Image, Version: b.build.Version, Requests: b.f.Requests, SmokeRequests: b.f.Smoke,
 			RequestsPerSecond: float64(b.f.Requests) / secs, ErrorRatePercent: b.f.ErrorRatePercent, P99Ms: b.f.P99Ms})
 	}
 	snap.Release = view
@@ -303,7 +303,7 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 func releaseView(v *dashboard.Release) *history.ReleaseView {
 	rec := &history.ReleaseView{From: v.From, To: v.To, Phase: v.Phase, Step: v.Step, Steps: v.Steps, Weight: v.Weight, WindowSeconds: v.WindowSeconds}
 	for _, b := range v.Builds {
-		rec.Builds = append(rec.Builds, history.BuildView{Side: b.Side, Image: b.Image, Version: b.Version, Requests: b.Requests,
+		rec.Builds = append(rec.Builds, history.BuildView{Side: b.Side, Image: b.Image, Version: b.Version, Requests: b.Requests, SmokeRequests: b.SmokeRequests,
 			RequestsPerSecond: b.RequestsPerSecond, ErrorRatePercent: b.ErrorRatePercent, P99Ms: b.P99Ms})
 	}
 	return rec

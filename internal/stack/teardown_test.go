@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/docker/dockertest"
+	"github.com/swiftdeploy/swiftdeploy/internal/edge"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
 	"github.com/swiftdeploy/swiftdeploy/internal/ui"
 )
@@ -101,5 +102,41 @@ func TestTeardownWithoutAnEngineSaysHowToStartOne(t *testing.T) {
 	}
 	if len(f.Calls()) != 1 {
 		t.Errorf("calls = %q, want nothing asked of an engine that does not answer", f.Calls())
+	}
+}
+
+func TestTeardownBehindTheEdgeWarnsButFinishesWhenTheRenewerCannotBeRecreated(t *testing.T) {
+	var out bytes.Buffer
+	s, f := tornDown(t, &out)
+	t.Setenv(edge.DirEnv, t.TempDir())
+	e, err := edge.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []edge.Claim{
+		{Project: s.Project, Folder: s.Root, Hosts: []string{"shop.test"}, HTTPPort: 80, HTTPSPort: 443, TLS: "acme"},
+		{Project: "other", Folder: "/srv/other", Hosts: []string{"blog.test"}, HTTPPort: 80, HTTPSPort: 443, TLS: "acme"},
+	} {
+		if err := e.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(e.Dir, "settings.json"), []byte(`{"image": "nginx:latest", "http_port": 80, "https_port": 443}`), 0o644)
+	composeLeft(f)
+	f.On("ps -aq --no-trunc *", "").Fail("compose * up *", "Error response from daemon: No such image: swiftdeploy-renewer:latest", 1)
+	if err := s.Teardown(context.Background(), false); err != nil {
+		t.Fatalf("teardown failed because the renewer could not be recreated: %v", err)
+	}
+	if f.Count("compose") != 1 {
+		t.Errorf("calls = %q, want one try to recreate the renewer", f.Calls())
+	}
+	for _, want := range []string{"✔ the host's edge no longer serves shop.test", "! the edge's renewer: ", "No such image: swiftdeploy-renewer:latest",
+		"✔ the stack swiftdeploy-unit is down"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("printed %q, want %q", out.String(), want)
+		}
+	}
+	if claims, _ := e.Claims(); len(claims) != 1 || claims[0].Project != "other" {
+		t.Errorf("claims left: %+v, want the other stack's alone", claims)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/edge"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/host"
@@ -69,7 +70,11 @@ func (s *Stack) validate(ctx context.Context) error {
 	}
 
 	engineErr := engine(ctx)
-	imagesErr := firstErr(engineErr, host.MissingImages(ctx, m.Services.Image, m.Nginx.Image, render.ResolverImage))
+	images := []string{m.Services.Image, m.Nginx.Image, render.ResolverImage}
+	if m.Edge != nil {
+		images = append(images, edge.RenewerImage)
+	}
+	imagesErr := firstErr(engineErr, host.MissingImages(ctx, images...))
 	add("3. images exist locally", "", imagesErr)
 	note, portErr := host.PortFree(ctx, m.Nginx.Port, s.Project, engineErr == nil)
 	add("4. nginx port "+strconv.Itoa(m.Nginx.Port)+" is free", note, portErr)
@@ -108,8 +113,11 @@ func (s *Stack) validate(ctx context.Context) error {
 	}
 	s.exposure(m)
 	add("docker compose config accepts "+strings.Join(s.fileNames(s.Runtime(m).Files()), " + "), "", firstErr(engineErr, composeErr))
-	_, policyErr := s.loadPolicies(m)
+	eng, policyErr := s.loadPolicies(m)
 	add("policies compile", "", policyErr)
+	if policyErr == nil {
+		s.smokeEnough(m, eng)
+	}
 	return s.validated(checks)
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,12 @@ import (
 
 // TestTimeout bounds the go test run of the whole suite.
 const TestTimeout = 17 * time.Minute
+
+// TestParallel is how many end-to-end tests that put no load on a stack
+// (bad input, faults, hardening: those that call t.Parallel) run at once,
+// after the ones under load, which run alone so that what they measure is
+// the stack's, not a neighbour's.
+const TestParallel = 4
 
 // FuzzExecs is how many generated inputs the test target gives each fuzz
 // target beyond its seed corpus: enough to catch a shallow crash, few enough for
@@ -79,7 +86,7 @@ func (r *Runner) Test(ctx context.Context) error {
 		return err
 	}
 	r.Out.Step("go test ./... (unit, policy, golden, fuzz corpora and end-to-end tests)")
-	if err := r.goTest(ctx, "-count=1", "-timeout", TestTimeout.String(), "./..."); err != nil {
+	if err := r.goTest(ctx, "-count=1", "-timeout", TestTimeout.String(), "-parallel", strconv.Itoa(TestParallel), "./..."); err != nil {
 		return fmt.Errorf("tests failed: %w", err)
 	}
 	targets, err := fuzzTargets(ctx, r.Root)
