@@ -45,8 +45,11 @@ evidence_numbers := [
 
 final if input.final == true
 
-# At 100 % stable serves no request: there is nothing to compare the canary with.
+# At 100 % stable serves no user's request: the canary is compared with it only when it had
+# some (rollout.smoke's, which go to both builds whatever the weight).
 compared if input.weight < 100
+
+compared if input.stable.requests > 0
 
 ev := input.evidence
 
@@ -291,7 +294,7 @@ notes contains sprintf("inconclusive: %s; the step is extended (%v of %v extensi
 	verdict == "hold"
 }
 
-notes contains "stable serves no request at 100%: the canary is judged on the absolute limits alone" if {
+notes contains "stable served no request at 100%: the canary is judged on the absolute limits alone" if {
 	final
 	not compared
 }

@@ -212,10 +212,19 @@ test_at_100_percent_the_canary_is_judged_on_the_limits_alone if {
 	significant := with_evidence(alone, {"errors": object.union(evidence.errors, {"p_value": 0, "step_errors_needed": -1})})
 	d := release.decision with input as significant
 	d.verdict == "promote"
-	"stable serves no request at 100%: the canary is judged on the absolute limits alone" in d.notes
+	"stable served no request at 100%: the canary is judged on the absolute limits alone" in d.notes
 
 	empty := release.decision with input as with_canary(alone, figures(0, 0, 0))
 	empty.verdict == "hold"
+}
+
+# rollout.smoke sends stable requests at 100 % too: the canary is compared with it.
+test_at_100_percent_a_stable_build_with_smoke_requests_is_compared_with if {
+	smoked := object.union(good, {"weight": 100, "stable": figures(30, 0, 3)})
+	worse := with_evidence(smoked, {"errors": object.union(evidence.errors, {"p_value": 0.0001})})
+	d := release.decision with input as worse
+	d.verdict == "abort"
+	rules(d) == {"errors_vs_stable"}
 }
 
 # The evidence must be computed at the policy's own confidence.

@@ -168,10 +168,11 @@ func decided(s history.ReleaseStep) string {
 // evidenceCells are the step's two comparisons with stable as the report
 // shows them: each p-value against the look's α, the difference of error
 // rates with its interval, the latency's effect size (beyond its margin)
-// and medians. Not at 100 %, where stable serves nothing.
+// and medians. Not where stable served nothing (at 100 %, without
+// rollout.smoke).
 func evidenceCells(s history.ReleaseStep) (errs, latency string) {
 	e := s.Evidence
-	if e == nil || s.Weight >= 100 {
+	if e == nil || s.Stable.Requests == 0 {
 		return "", ""
 	}
 	d := e.Errors.DifferencePoints

@@ -489,8 +489,8 @@ func TestAGoodCanaryWaitsEachStepOutWhileLookedAt(t *testing.T) {
 		t.Fatalf("history records %d judged steps, want 3", len(steps))
 	}
 	for _, st := range steps {
-		if !st.Final || st.Verdict != "promote" || st.WindowSeconds < 2 || len(st.Looks) < 8 {
-			t.Errorf("step %d: final %v, verdict %s after %.2fs and %d looks; want a promote at the step's end, looked at about 10 times", st.Step, st.Final, st.Verdict, st.WindowSeconds, len(st.Looks))
+		if !st.Final || st.Verdict != "promote" || st.WindowSeconds < 2 || len(st.Looks) < 5 {
+			t.Errorf("step %d: final %v, verdict %s after %.2fs and %d looks; want a promote at the step's end, looked at about 10 times (5 at least on a busy machine)", st.Step, st.Final, st.Verdict, st.WindowSeconds, len(st.Looks))
 		}
 		if st.Evidence == nil || len(st.Notes) == 0 || !strings.HasPrefix(st.Notes[0], "errors: canary 0.00% of ") && st.Weight < 100 {
 			t.Errorf("step %d records no evidence in words: %v", st.Step, st.Notes)
