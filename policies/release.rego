@@ -38,7 +38,7 @@ evidence_numbers := [
 	"confidence", "spending.look", "spending.total", "errors.p_value", "errors.alpha", "errors.step_errors_needed",
 	"errors.canary.rate_percent", "errors.stable.rate_percent",
 	"errors.difference_points.lower", "errors.difference_points.upper",
-	"latency.p_value", "latency.alpha", "latency.probability_slower", "latency.margin_percent",
+	"latency.p_value", "latency.alpha", "latency.probability_slower", "latency.margin_percent", "latency.slack_ms",
 	"latency.canary_median_ms", "latency.stable_median_ms",
 	"error_limit.lower_percent", "error_limit.alpha", "p99_limit.lower_ms", "p99_limit.alpha",
 ]
@@ -142,11 +142,11 @@ findings contains {
 	"rule": "latency_vs_stable",
 	"observed": ev.latency.p_value,
 	"limit": ev.latency.alpha,
-	"message": sprintf("the canary is more than %v%% slower than stable: median %s ms of %v requests against %s ms of %v, a canary request more than %v%% slower than a stable one in %s%% of pairs, p = %s at or under α = %s (Mann-Whitney U at look %v)", [
-		ev.latency.margin_percent,
+	"message": sprintf("the canary is slower than stable by more than %v%% and %v ms: median %s ms of %v requests against %s ms of %v, a canary request the slower of a pair by that much in %s%% of pairs, p = %s at or under α = %s (Mann-Whitney U at look %v)", [
+		ev.latency.margin_percent, ev.latency.slack_ms,
 		checks.fixed2(ev.latency.canary_median_ms), ev.latency.canary_n,
 		checks.fixed2(ev.latency.stable_median_ms), ev.latency.stable_n,
-		ev.latency.margin_percent, checks.fixed2(100 * ev.latency.probability_slower),
+		checks.fixed2(100 * ev.latency.probability_slower),
 		checks.sig(ev.latency.p_value), checks.sig(ev.latency.alpha), ev.spending.look,
 	]),
 } if {
@@ -278,10 +278,10 @@ notes contains sprintf("errors: canary %s%% of %v, stable %s%% of %v; p = %s aga
 	checks.fixed2(ev.errors.difference_points.lower), checks.fixed2(ev.errors.difference_points.upper), percent(ev.confidence),
 ]) if compared
 
-notes contains sprintf("latency: canary median %s ms of %v, stable %s ms of %v; a canary request more than %v%% slower than a stable one in %s%% of pairs; p = %s against α = %s (Mann-Whitney U)", [
+notes contains sprintf("latency: canary median %s ms of %v, stable %s ms of %v; a canary request slower than a stable one by more than %v%% and %v ms in %s%% of pairs; p = %s against α = %s (Mann-Whitney U)", [
 	checks.fixed2(ev.latency.canary_median_ms), ev.latency.canary_n,
 	checks.fixed2(ev.latency.stable_median_ms), ev.latency.stable_n,
-	ev.latency.margin_percent, checks.fixed2(100 * ev.latency.probability_slower), checks.sig(ev.latency.p_value), checks.sig(ev.latency.alpha),
+	ev.latency.margin_percent, ev.latency.slack_ms, checks.fixed2(100 * ev.latency.probability_slower), checks.sig(ev.latency.p_value), checks.sig(ev.latency.alpha),
 ]) if compared
 
 notes contains sprintf("look %v at %vs: nothing shows the canary worse yet; the step runs on", [ev.spending.look, input.window_seconds]) if {

@@ -21,7 +21,7 @@ evidence := {
 		"step_errors_needed": 3,
 	},
 	"latency": {
-		"test": "mann_whitney_greater", "method": "normal", "canary_n": 300, "stable_n": 2700, "margin": 0.1, "margin_percent": 10,
+		"test": "mann_whitney_greater", "method": "normal", "canary_n": 300, "stable_n": 2700, "margin": 0.1, "margin_percent": 10, "slack_ms": 1,
 		"u": 405000, "z": -0.000035854979585024505, "p_value": 0.5000143040673163, "probability_slower": 0.5,
 		"min_p_value": 2.9662591470308786e-147, "alpha": 0.00015266823930713217, "reachable": true,
 		"canary_median_ms": 3, "stable_median_ms": 3,
@@ -58,7 +58,7 @@ test_a_good_canary_is_promoted_at_the_steps_end_with_its_evidence if {
 	d.violations == set()
 	d.checked == good
 	"errors: canary 0.00% of 300, stable 0.04% of 2700; p = 1 against α = 0.00015 at look 30 (Fisher's exact test, pocock spending); the difference is -0.21 to 1.23 points (95% interval)" in d.notes
-	"latency: canary median 3.00 ms of 300, stable 3.00 ms of 2700; a canary request more than 10% slower than a stable one in 50.00% of pairs; p = 0.5 against α = 0.00015 (Mann-Whitney U)" in d.notes
+	"latency: canary median 3.00 ms of 300, stable 3.00 ms of 2700; a canary request slower than a stable one by more than 10% and 1 ms in 50.00% of pairs; p = 0.5 against α = 0.00015 (Mann-Whitney U)" in d.notes
 }
 
 test_a_good_canary_waits_its_step_out if {
@@ -110,7 +110,7 @@ test_a_slower_canary_aborts_at_any_look if {
 	d.verdict == "abort"
 	rules(d) == {"latency_vs_stable"}
 	some v in d.violations
-	v.message == "the canary is more than 10% slower than stable: median 25.00 ms of 300 requests against 3.00 ms of 2700, a canary request more than 10% slower than a stable one in 93.00% of pairs, p = 0.0001 at or under α = 0.00015 (Mann-Whitney U at look 30)"
+	v.message == "the canary is slower than stable by more than 10% and 1 ms: median 25.00 ms of 300 requests against 3.00 ms of 2700, a canary request the slower of a pair by that much in 93.00% of pairs, p = 0.0001 at or under α = 0.00015 (Mann-Whitney U at look 30)"
 }
 
 test_a_canary_slower_by_chance_is_not_aborted if {

@@ -179,8 +179,8 @@ func evidenceCells(s history.ReleaseStep) (errs, latency string) {
 	errs = fmt.Sprintf("p = %s %s α %s; %s to %s points (%s%%)", sig(e.Errors.PValue), against(e.Errors.PValue, e.Errors.Alpha), sig(e.Errors.Alpha),
 		signed(d.Lower), signed(d.Upper), number(100*d.Confidence))
 	l := e.Latency
-	latency = fmt.Sprintf("p = %s %s α %s; more than %s%% slower in %s%% of pairs; medians %s and %s ms", sig(l.PValue), against(l.PValue, l.Alpha), sig(l.Alpha),
-		number(l.MarginPercent), number(100*l.ProbabilitySlower), number(l.CanaryMedianMs), number(l.StableMedianMs))
+	latency = fmt.Sprintf("p = %s %s α %s; slower by more than %s%% and %s ms in %s%% of pairs; medians %s and %s ms", sig(l.PValue), against(l.PValue, l.Alpha), sig(l.Alpha),
+		number(l.MarginPercent), number(l.SlackMs), number(100*l.ProbabilitySlower), number(l.CanaryMedianMs), number(l.StableMedianMs))
 	return errs, latency
 }
 

@@ -6,10 +6,11 @@
 //   - errors: is the canary's error proportion greater than stable's?
 //     Fisher's exact test, one-sided, with the difference's interval;
 //   - latency: do the canary's requests take more than
-//     latency_margin_percent longer than stable's? Mann-Whitney U,
-//     one-sided, on each request's upstream time, against stable's times
-//     scaled by the margin (a non-inferiority test: without a margin,
-//     thousands of requests a side show differences nobody would abort for);
+//     latency_margin_percent, and nginx's 1 ms resolution, longer than
+//     stable's? Mann-Whitney U, one-sided, on each request's upstream time,
+//     against stable's times scaled by the margin and shifted by a tick (a
+//     non-inferiority test: without a margin, thousands of requests a side
+//     show differences nobody would abort for);
 //   - error limit: a lower confidence bound of the canary's error rate
 //     (Wilson), for the policy to compare with max_error_rate_percent;
 //   - P99 limit: a lower confidence bound of the canary's P99 (an order
@@ -112,6 +113,12 @@ func SettingsFrom(thresholds map[string]any) (Settings, error) {
 	s.Extensions = int(extensions)
 	return s, nil
 }
+
+// Resolution is that of the request times nginx logs
+// ($upstream_response_time, in milliseconds): the latency test asks for the
+// canary to be slower by the margin and one tick more, since a build
+// answering in 2 ms where the other took 1 ms is a tick, not evidence.
+const Resolution = time.Millisecond
 
 // tests share the budget: errors, latency, error limit, P99 limit.
 const tests = 4
@@ -235,7 +242,7 @@ func (st *Step) Look(elapsed time.Duration, canary, stable Build) (Evidence, err
 		return Evidence{}, err
 	}
 	e.Latency.MarginPercent = st.settings.MarginPercent
-	if e.Latency.LatencyEvidence, err = stats.CompareLatency(seconds(canary.LatenciesMs), seconds(stable.LatenciesMs), alpha, st.settings.MarginPercent/100); err != nil {
+	if e.Latency.LatencyEvidence, err = stats.CompareLatency(seconds(canary.LatenciesMs), seconds(stable.LatenciesMs), alpha, st.settings.MarginPercent/100, Resolution.Seconds()); err != nil {
 		return Evidence{}, err
 	}
 	lower, err := stats.WilsonLower(c, alpha)

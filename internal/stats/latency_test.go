@@ -9,7 +9,7 @@ import (
 
 func TestCompareLatencyEvidence(t *testing.T) {
 	// Hollander & Wolfe's samples (see TestMannWhitneyAgainstR) as seconds.
-	e, err := CompareLatency(hwX, hwY, 0.05, 0)
+	e, err := CompareLatency(hwX, hwY, 0.05, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestCompareLatencySaysWhenNoOutcomeCouldReachAlpha(t *testing.T) {
 		{[]float64{0.01, 0.01}, []float64{0.01, 0.01, 0.01}, 0.05, false, 1},
 		{nil, stable(100), 0.05, false, 1},
 	} {
-		e, err := CompareLatency(c.canary, c.stable, c.alpha, 0)
+		e, err := CompareLatency(c.canary, c.stable, c.alpha, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,10 +68,10 @@ func TestCompareLatencySaysWhenNoOutcomeCouldReachAlpha(t *testing.T) {
 }
 
 func TestCompareLatencyRejectsBadArguments(t *testing.T) {
-	if _, err := CompareLatency([]float64{math.NaN()}, []float64{0.1}, 0.05, 0); err == nil {
+	if _, err := CompareLatency([]float64{math.NaN()}, []float64{0.1}, 0.05, 0, 0); err == nil {
 		t.Error("NaN accepted")
 	}
-	if _, err := CompareLatency([]float64{0.1}, []float64{0.1}, -0.1, 0); err == nil {
+	if _, err := CompareLatency([]float64{0.1}, []float64{0.1}, -0.1, 0, 0); err == nil {
 		t.Error("alpha -0.1 accepted")
 	}
 }
@@ -92,11 +92,11 @@ func TestALatencyMarginAsksForMoreThanAnyDifference(t *testing.T) {
 		return s
 	}
 	canary, stable := times(4096, 900, 1), times(4096, 740, 1)
-	plain, err := CompareLatency(canary, stable, 0.0015, 0)
+	plain, err := CompareLatency(canary, stable, 0.0015, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	within, err := CompareLatency(canary, stable, 0.0015, 0.1)
+	within, err := CompareLatency(canary, stable, 0.0015, 0.1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +106,54 @@ func TestALatencyMarginAsksForMoreThanAnyDifference(t *testing.T) {
 	if within.StableMedianMs != 1 || within.CanaryMedianMs != 1 || within.Margin != 0.1 {
 		t.Errorf("evidence %+v, want both medians as measured, 1 ms, and the margin", within)
 	}
-	slower, err := CompareLatency(times(300, 0, 1.3), times(3000, 0, 1), 0.0015, 0.1)
+	slower, err := CompareLatency(times(300, 0, 1.3), times(3000, 0, 1), 0.0015, 0.1, 0)
 	if err != nil || !(slower.PValue <= 0.0015) {
 		t.Errorf("every canary request 30%% slower: p = %g (%v), want significant within 10%%", slower.PValue, err)
 	}
-	if _, err := CompareLatency(canary, stable, 0.05, -0.1); err == nil {
+	if _, err := CompareLatency(canary, stable, 0.05, -0.1, 0); err == nil {
 		t.Error("a margin of -10% accepted")
+	}
+}
+
+// TestALatencySlackOfOneResolutionStepAsksForMoreThanATick: builds that
+// answer in 1-3 ms at nginx's millisecond resolution, medians 2 ms, the
+// canary more often a tick slower (like busybox's httpd in the e2e, where a
+// 10 % margin alone aborted a good build: a canary request more than 10 %
+// slower in 52.9 % of pairs), are not slower by more than 10 % and 1 ms; a
+// canary 3 ms slower on every request is.
+func TestALatencySlackOfOneResolutionStepAsksForMoreThanATick(t *testing.T) {
+	spread := func(n int, ones, threes float64, add float64) []float64 {
+		s := make([]float64, n)
+		for i := range s {
+			switch f := float64(i) / float64(n); {
+			case f < ones:
+				s[i] = 0.001
+			case f < ones+threes:
+				s[i] = 0.003
+			default:
+				s[i] = 0.002
+			}
+			s[i] += add
+		}
+		return s
+	}
+	canary, stable := spread(4096, 0.10, 0.30, 0), spread(4096, 0.45, 0.05, 0)
+	margin, err := CompareLatency(canary, stable, 0.0017, 0.1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slack, err := CompareLatency(canary, stable, 0.0017, 0.1, 0.001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(margin.PValue <= 0.0017) || slack.PValue <= 0.0017 || slack.SlackMs != 1 {
+		t.Errorf("a tick more often: p = %g within 10%%, %g within 10%% and 1 ms (slack %v ms); want only the first significant", margin.PValue, slack.PValue, slack.SlackMs)
+	}
+	slower, err := CompareLatency(spread(1000, 0.45, 0.05, 0.003), stable, 0.0017, 0.1, 0.001)
+	if err != nil || !(slower.PValue <= 0.0017) {
+		t.Errorf("every canary request 3 ms slower: p = %g (%v), want significant within 10%% and 1 ms", slower.PValue, err)
+	}
+	if _, err := CompareLatency(canary, stable, 0.05, 0.1, -1); err == nil {
+		t.Error("a slack of -1 s accepted")
 	}
 }
