@@ -317,11 +317,11 @@ func TestTwoAppsShareTheEdgeByNameWithCertificatesFromAnACMECA(t *testing.T) {
 	b.write("manifest.yaml", b.manifest)
 	b.write("pebble.pem", string(caPEM))
 
-	// The test is about isolation: a P99 gate tripped by this 2-core
-	// machine's own contention (the release's 4 s steps are short) is not its
-	// subject, so the relative P99 limit is loosened; the errors gate stays.
-	a := newProject(t, manifestOptions{rollout: strings.Replace(quickRollout, "[10, 25, 50, 100]", "[50, 100]", 1),
-		policy: defaultPolicy + "  release:\n    min_p99_excess_ms: 400\n"})
+	// The release is judged as any: the canary's request times against
+	// stable's by rank over the same window, where this 2-core machine's
+	// contention slows both builds alike (the relative P99 limit it used to
+	// trip, min_p99_excess_ms, is gone).
+	a := newProject(t, manifestOptions{rollout: strings.Replace(quickRollout, "[10, 25, 50, 100]", "[50, 100]", 1)})
 	a.env = b.env
 	a.manifest += e.section("a.test", acmeTLS, "")
 	a.write("manifest.yaml", a.manifest)

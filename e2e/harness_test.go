@@ -146,7 +146,29 @@ policy:
 	}
 	p.write("manifest.yaml", p.manifest)
 	t.Cleanup(p.teardownAndCheck)
+	if keep := os.Getenv(keepHistoriesEnv); keep != "" {
+		t.Cleanup(func() { p.keepHistory(keep) })
+	}
 	return p
+}
+
+// keepHistoriesEnv names a folder where each test project's history.jsonl
+// is copied when its test ends (as <test>-<project id>.jsonl), to read a
+// run's releases, or to make a fixture of one, after the project is gone.
+const keepHistoriesEnv = "SWIFTDEPLOY_E2E_KEEP_HISTORIES"
+
+func (p *project) keepHistory(dir string) {
+	data, err := os.ReadFile(filepath.Join(p.dir, "history.jsonl"))
+	if err != nil {
+		return
+	}
+	name := strings.NewReplacer("/", "_").Replace(p.t.Name()) + "-" + p.id + ".jsonl"
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	if err != nil {
+		p.t.Logf("keep the history in %s: %v", dir, err)
+	}
 }
 
 func (p *project) write(name, content string) {
@@ -277,11 +299,30 @@ func (p *project) containers(service string) []string {
 }
 
 func (p *project) teardownAndCheck() {
+	if p.t.Failed() {
+		p.logRouting()
+	}
 	if _, code := p.run("teardown"); code != 0 {
 		p.t.Errorf("teardown exited %d", code)
 	}
 	if left := p.leftovers(); len(left) > 0 {
 		p.t.Errorf("teardown left %v behind", left)
+	}
+}
+
+// logRouting shows, for a failed test, how nginx was being steered: the
+// resolver's routes and served files and the last lines the resolver and
+// nginx logged, before teardown removes them.
+func (p *project) logRouting() {
+	for _, f := range []string{"routes.json", "served.json"} {
+		data, _ := os.ReadFile(filepath.Join(p.dir, ".swiftdeploy", "resolver", f))
+		p.t.Logf("%s: %s", f, data)
+	}
+	for _, service := range []string{"resolver", "nginx", "canary"} {
+		for _, id := range p.containers(service) {
+			out, _ := exec.Command("docker", "logs", "--tail", "30", id).CombinedOutput()
+			p.t.Logf("the %s's last log lines:\n%s", service, out)
+		}
 	}
 }
 

@@ -299,15 +299,19 @@ func TestAGoodBuildIsReleasedStepByStepUnderLoadThenRolledBack(t *testing.T) {
 	if got := p.containers("app"); len(got) != 1 {
 		t.Errorf("%d apps run after the release, want 1", len(got))
 	}
-	steps := 0
+	steps, looks, judged := 0, 0, 0.0
 	for _, e := range p.events() {
 		if e["event"] == "release_step" && e["verdict"] == "promote" {
 			steps++
+			l, _ := e["looks"].([]any)
+			looks += len(l)
+			judged += e["canary"].(map[string]any)["requests"].(float64) + e["stable"].(map[string]any)["requests"].(float64)
 		}
 	}
 	if steps != 4 {
 		t.Errorf("history records %d promoted steps, want 4", steps)
 	}
+	t.Logf("the good build was looked at %d times over its four steps, on %.0f requests, and never found worse", looks, judged)
 	if r := p.lastRelease(); r["result"] != "completed" {
 		t.Errorf("the release ended %v, want completed", r["result"])
 	}
@@ -443,8 +447,8 @@ func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
 	if raw.errs.Load() != 0 {
 		t.Errorf("clients that never retry saw connections fail through the abort: %s", raw)
 	}
-	if code != 3 || !strings.Contains(out, "release aborted at step") || !strings.Contains(out, "canary error rate") {
-		t.Errorf("the bad release exited %d, want 3 naming the canary's error rate", code)
+	if code != 3 || !strings.Contains(out, "release aborted at step") || !strings.Contains(out, "the canary fails more often than stable") {
+		t.Errorf("the bad release exited %d, want 3 saying the canary fails more often than stable", code)
 	}
 	r := p.lastRelease()
 	if r["result"] != "aborted" {
@@ -529,6 +533,74 @@ func abortedParts(release map[string]any) []string {
 		parts = append(parts, "step")
 	}
 	return append(parts, "abort")
+}
+
+// TestACanaryFailingHalfItsRequestsIsAbortedWithinSecondsInsideItsStep
+// releases with 30 s steps under load: looked at every second, the good
+// canary rides its 10 % step for a few seconds, then chaos makes it answer
+// 500 to half its requests, and the release aborts within 3 s of the first
+// one, long before the step's end, with stable serving throughout.
+func TestACanaryFailingHalfItsRequestsIsAbortedWithinSecondsInsideItsStep(t *testing.T) {
+	p := newProject(t, manifestOptions{rollout: strings.Replace(quickRollout, "step_seconds: 4", "step_seconds: 30", 1)})
+	p.must("deploy")
+	p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, `version: "2.1.0"`, 1))
+	load := startHTTPLoad(t, p.url("/"), 20)
+	raw := startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
+	release := p.start(3*time.Minute, nil, "deploy")
+	p.waitForStep(release, 10)
+	// A good build under the same load, looked at every second, waits.
+	time.Sleep(6 * time.Second)
+	if release.finished() {
+		out, code := release.wait()
+		t.Fatalf("the release of a good build ended (exit %d) at its first step:\n%s", code, out)
+	}
+	good := load.ok.Load() + load.non2xx.Load()
+	injected := time.Now()
+	p.expect(0, []string{"goes to its canary build", "chaos error injected"}, "chaos", "error", "-rate=0.5")
+	out, code := release.wait()
+	load.stop()
+	raw.stop()
+	t.Logf("load: %s; clients that never retry: %s", load, raw)
+	if code != 3 || !strings.Contains(out, "release aborted at step 1 of 4 (10%)") || !strings.Contains(out, "the canary fails more often than stable") {
+		t.Fatalf("the release exited %d, want 3 at step 1 saying the canary fails more often than stable:\n%s", code, out)
+	}
+	var step map[string]any
+	for _, e := range p.events() {
+		if e["event"] == "release_step" {
+			step = e
+		}
+	}
+	verdictAt, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(step["timestamp"]))
+	toVerdict, _ := step["first_bad_to_verdict_seconds"].(float64)
+	evidence, _ := step["evidence"].(map[string]any)
+	errs, _ := evidence["errors"].(map[string]any)
+	spending, _ := evidence["spending"].(map[string]any)
+	if step["verdict"] != "abort" || step["final"] == true || errs == nil || !(errs["p_value"].(float64) <= errs["alpha"].(float64)) {
+		t.Fatalf("the aborting step's record: %v; want an abort before the step's end on the errors test", step)
+	}
+	r := p.lastRelease()
+	toZero, _ := r["first_bad_to_abort_seconds"].(float64)
+	firstBad := verdictAt.Add(-time.Duration(toVerdict * float64(time.Second)))
+	t.Logf("chaos injected at +0; the canary's first failed request at +%.2fs; aborted by look %v (%.0fs into the step) at +%.2fs, %.2fs after it (p = %v ≤ α = %v); weight 0 confirmed by nginx %.2fs after it, +%.2fs from the injection",
+		firstBad.Sub(injected).Seconds(), spending["look"], step["window_seconds"], verdictAt.Sub(injected).Seconds(), toVerdict, errs["p_value"], errs["alpha"], toZero,
+		firstBad.Sub(injected).Seconds()+toZero)
+	if !(toVerdict > 0 && toVerdict <= 3) {
+		t.Errorf("%.2fs from the first failed request to the abort, want at most 3 s", toVerdict)
+	}
+	if !(toZero > 0 && toZero <= 3) {
+		t.Errorf("%.2fs from the first failed request to the canary's weight 0 confirmed by nginx, want at most 3 s", toZero)
+	}
+	all := load.ok.Load() + load.non2xx.Load()
+	t.Logf("Go clients' requests answered 500 by the canary: %d of %d (%.2f%%; %d requests before the chaos)", load.non2xx.Load(), all, 100*float64(load.non2xx.Load())/float64(all), good)
+	if load.errs.Load() != 0 || raw.errs.Load() != 0 {
+		t.Errorf("connection errors through the abort: Go clients %s; others %s", load, raw)
+	}
+	if h := p.health(); h.Version != "2.0.0" {
+		t.Errorf("after the abort /healthz says %+v, want the stable 2.0.0", h)
+	}
+	if got := p.containers("canary"); len(got) != 0 {
+		t.Errorf("the canary still runs after the abort: %v", got)
+	}
 }
 
 // TestACanaryKilledMidReleaseIsAborted kills the canary during a step: the

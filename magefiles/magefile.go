@@ -105,6 +105,11 @@ func Audit() error {
 	return run(func(s *stack.Stack) error { return s.Audit() })
 }
 
+// Replay re-judges every release step in history.jsonl under the policies as they are now, and prints each release then and now.
+func Replay(ctx context.Context) error {
+	return run(func(s *stack.Stack) error { return s.Replay(ctx) })
+}
+
 // Test runs setup, then every test: unit, Rego policy, fuzz corpora and end-to-end against real Docker.
 func Test(ctx context.Context) error {
 	return run(func(s *stack.Stack) error { return runner(s).Test(ctx) })

@@ -47,3 +47,8 @@ input_or_null(field) := value if {
 fixed2(x) := sprintf("%.2f", [x]) if {
 	sprintf("%T", [x]) == "float64"
 } else := sprintf("%d.00", [x])
+
+# sig prints a number with two significant digits, for p-values and alphas: 0.0014, 1.2e-120, 0.
+sig(x) := sprintf("%.2g", [x]) if {
+	sprintf("%T", [x]) == "float64"
+} else := sprintf("%d", [x])

@@ -30,6 +30,7 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		{"recover", 5, 0},
 		{"release", 16, 0},
 		{"costs", 14, 0},
+		{"judged", 30, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

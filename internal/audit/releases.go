@@ -77,7 +77,11 @@ func (c *collector) addReleaseStep(ev event, st *history.ReleaseStep) {
 		r.moreSteps++
 		return
 	}
-	r.steps = append(r.steps, *st)
+	// What a re-judgment needs and the report does not show stays in the
+	// history: the report's memory stays flat.
+	kept := *st
+	kept.Looks, kept.CanarySample, kept.StableSample, kept.Notes = nil, nil, nil, nil
+	r.steps = append(r.steps, kept)
 }
 
 func releaseDetail(e history.ReleaseEvent) string {
@@ -126,21 +130,75 @@ func renderReleases(m md, r *releases, c *costs) {
 		}
 		m.line("Steps of %s → %s, started %s UTC:", x.event.FromVersion, x.event.ToVersion, x.start.Format(timeLayout))
 		m.line("")
-		m.table("Step", "Canary share", "Window (s)", "Verdict", "Canary requests", "Canary error rate", "Canary P99 (ms)", "Stable requests", "Stable error rate", "Stable P99 (ms)")
+		m.table("Step", "Canary share", "Window (s)", "Decided", "Verdict", "Canary requests", "Canary error rate", "Canary P99 (ms)", "Stable requests", "Stable error rate", "Stable P99 (ms)", "Errors against stable", "Latency against stable")
 		for _, s := range x.steps {
 			step := strconv.Itoa(s.Step)
 			if s.Extension > 0 {
 				step += fmt.Sprintf(" (extension %d)", s.Extension)
 			}
-			m.row(step, strconv.Itoa(s.Weight)+"%", number(s.WindowSeconds), s.Verdict,
+			errs, latency := evidenceCells(s)
+			m.row(step, strconv.Itoa(s.Weight)+"%", number(s.WindowSeconds), decided(s), s.Verdict,
 				requests(s.Canary), number(s.Canary.ErrorRatePercent)+"%", number(s.Canary.P99Ms),
-				requests(s.Stable), number(s.Stable.ErrorRatePercent)+"%", number(s.Stable.P99Ms))
+				requests(s.Stable), number(s.Stable.ErrorRatePercent)+"%", number(s.Stable.P99Ms), errs, latency)
 		}
 		if x.moreSteps > 0 {
-			m.row("…", "", "", fmt.Sprintf("%d more steps", x.moreSteps), "", "", "", "", "", "")
+			m.row("…", "", "", "", fmt.Sprintf("%d more steps", x.moreSteps), "", "", "", "", "", "", "", "")
 		}
 		m.line("")
 	}
+}
+
+// decided says which look decided a step: its end, or a look before it
+// (an early abort), with the time from the canary's first failed request.
+// Steps recorded before the looks were: nothing.
+func decided(s history.ReleaseStep) string {
+	if s.Evidence == nil {
+		return ""
+	}
+	out := fmt.Sprintf("look %d at %s s", s.Evidence.Spending.Look, number(s.WindowSeconds))
+	if s.Final {
+		out = "the step's end (" + out + ")"
+	}
+	if s.FirstBadToVerdict > 0 {
+		out += fmt.Sprintf(", %s s after the first failed request", number(s.FirstBadToVerdict))
+	}
+	return out
+}
+
+// evidenceCells are the step's two comparisons with stable as the report
+// shows them: each p-value against the look's α, the difference of error
+// rates with its interval, the latency's effect size (beyond its margin)
+// and medians. Not at 100 %, where stable serves nothing.
+func evidenceCells(s history.ReleaseStep) (errs, latency string) {
+	e := s.Evidence
+	if e == nil || s.Weight >= 100 {
+		return "", ""
+	}
+	d := e.Errors.DifferencePoints
+	errs = fmt.Sprintf("p = %s %s α %s; %s to %s points (%s%%)", sig(e.Errors.PValue), against(e.Errors.PValue, e.Errors.Alpha), sig(e.Errors.Alpha),
+		signed(d.Lower), signed(d.Upper), number(100*d.Confidence))
+	l := e.Latency
+	latency = fmt.Sprintf("p = %s %s α %s; more than %s%% slower in %s%% of pairs; medians %s and %s ms", sig(l.PValue), against(l.PValue, l.Alpha), sig(l.Alpha),
+		number(l.MarginPercent), number(100*l.ProbabilitySlower), number(l.CanaryMedianMs), number(l.StableMedianMs))
+	return errs, latency
+}
+
+// against is how a p-value stands to its α: at or under it is significant.
+// (Markdown would escape a ">".)
+func against(p, alpha float64) string {
+	if alpha > 0 && p <= alpha {
+		return "≤"
+	}
+	return "above"
+}
+
+func sig(x float64) string { return strconv.FormatFloat(x, 'g', 2, 64) }
+
+func signed(x float64) string {
+	if x > 0 {
+		return "+" + number(x)
+	}
+	return number(x)
 }
 
 // stepsSummary is "3 of 4 (10% → 25% → 50%)".

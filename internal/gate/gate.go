@@ -32,7 +32,7 @@ type Gate struct {
 
 // Load compiles the policies in dir with the manifest's overrides. Any
 // failure here stops the action: the policies fail closed.
-func Load(dir string, overrides map[string]map[string]float64) (*policy.Engine, error) {
+func Load(dir string, overrides map[string]map[string]any) (*policy.Engine, error) {
 	eng, err := policy.Load(dir, overrides)
 	if err != nil {
 		return nil, Unavailable(err)
@@ -138,13 +138,15 @@ func violations(vs []policy.Violation) []history.Violation {
 	return out
 }
 
-// Print shows a decision: pass, pass by override or fail, with every
-// violation and note.
+// Print shows a decision: pass, pass by override, hold (a release step
+// measured longer) or fail, with every violation and note.
 func (g Gate) Print(d policy.Decision) {
 	if d.Allow && len(d.Violations) == 0 {
 		g.Out.OK("policy %s: PASS", d.Domain)
 	} else if d.Allow {
 		g.Out.Warn("policy %s: PASS by override (%s)", d.Domain, d.OverrideReason)
+	} else if d.Verdict == policy.VerdictHold && len(d.Violations) == 0 {
+		g.Out.Warn("policy %s: HOLD", d.Domain)
 	} else {
 		g.Out.Fail("policy %s: FAIL", d.Domain)
 	}

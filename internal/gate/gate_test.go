@@ -218,7 +218,7 @@ func TestWindowLengthIsTheCanaryPolicysWindow(t *testing.T) {
 	if got := WindowLength(eng); got != 30*time.Second {
 		t.Errorf("shipped window = %s, want 30s", got)
 	}
-	eng, err = Load(shipped, map[string]map[string]float64{policy.Canary: {"window_seconds": 7.5}})
+	eng, err = Load(shipped, map[string]map[string]any{policy.Canary: {"window_seconds": 7.5}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package gate
 import (
 	"encoding/json"
 	"math"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 )
 
 // The input of every policy domain: the one place where what SwiftDeploy
@@ -59,16 +61,20 @@ type Canary struct {
 }
 
 // ReleaseStep is the input of the release policy (policies/release.rego),
-// asked at the end of each step of a canary release: the new build and the
-// one serving before it, measured side by side over the step's window. Its
-// verdict is promote, hold (too few canary requests: the step runs longer)
-// or abort.
+// asked at each look at a step of a canary release (every look_seconds):
+// the new build and the one serving before it, measured side by side over
+// the step's window so far, and the evidence of the statistical tests that
+// compare them. Before the step's end (Final false) a look ends the step only
+// to abort, and its verdict is otherwise hold (the step runs on); at the end
+// it is promote, hold (inconclusive: the step runs step_seconds longer) or
+// abort.
 type ReleaseStep struct {
-	// WindowSeconds is how long the step's window measured; it grows with
-	// each extension, the requests already seen counting with the new ones.
+	// WindowSeconds is how long the step's window has measured so far; it
+	// grows with each extension, the requests already seen counting with
+	// the new ones.
 	WindowSeconds Number `json:"window_seconds"`
-	// Weight is the canary's share of requests in this step, in percent.
-	// Below 100, too little stable traffic is noted.
+	// Weight is the canary's share of requests in this step, in percent. At
+	// 100 stable serves no request, and the comparisons are not applied.
 	Weight int `json:"weight"`
 	// Extensions is how many times the step was extended as inconclusive,
 	// against max_inconclusive_extensions.
@@ -77,10 +83,20 @@ type ReleaseStep struct {
 	// policy does not read them; the decision records them.
 	Step  int `json:"step"`
 	Steps int `json:"steps"`
+	// Final says the step's time (with its extensions so far) is up: this
+	// look promotes, holds or aborts, and the absolute limits are the plain
+	// comparisons of what was measured. Before it they abort only when the
+	// evidence's lower bounds are above them.
+	Final bool `json:"final"`
 	// Canary is the new build, judged against the limits and against Stable,
 	// the build serving before it.
 	Canary Build `json:"canary"`
 	Stable Build `json:"stable"`
+	// Evidence is this look's tests, each at the nominal level the alpha
+	// spending rule leaves it (internal/judge): errors and latency against
+	// stable, and lower bounds of the canary's error rate and P99 for the
+	// limits. Its confidence is the release policy's own.
+	Evidence judge.Evidence `json:"evidence"`
 }
 
 // Build is one build's figures in a release step. Its Figures are nginx's
@@ -90,22 +106,19 @@ type Build struct {
 	Figures
 	// App is the build's own view, from its instances' /metrics; absent when
 	// it has none, and the policy then judges from nginx alone and notes it.
+	// It is measured over the whole window at a step's end, and absent before.
 	App *Figures `json:"app,omitempty"`
 }
 
 // Figures measure a build over a window, from one view.
 type Figures struct {
-	// Requests is how many requests the build was asked to answer, against
-	// min_requests: fewer canary requests hold the step, fewer stable ones
-	// leave the limits relative to stable unapplied.
+	// Requests is how many requests the build was asked to answer.
 	Requests Number `json:"requests"`
 	// ErrorRatePercent is the share that failed, against
-	// max_error_rate_percent and stable's plus
-	// max_error_rate_over_stable_percent.
+	// max_error_rate_percent at a step's end.
 	ErrorRatePercent Number `json:"error_rate_percent"`
 	// P99Ms is the 99th percentile of the latency in milliseconds, against
-	// max_p99_latency_ms and max_p99_ratio_to_stable times stable's (when
-	// also min_p99_excess_ms slower).
+	// max_p99_latency_ms at a step's end.
 	P99Ms Number `json:"p99_latency_ms"`
 }
 

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/golden"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
 	"github.com/swiftdeploy/swiftdeploy/internal/hoststats"
+	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
 	"github.com/swiftdeploy/swiftdeploy/internal/routelog"
@@ -20,6 +22,28 @@ import (
 // shipped is the policy folder the product ships.
 const shipped = "../../policies"
 
+// judged is step as the judge builds it at the end of a 5 s step, with the
+// evidence of canary and stable under the shipped thresholds.
+func judged(step ReleaseStep, canary, stable judge.Build) ReleaseStep {
+	eng, err := Load(shipped, nil)
+	if err != nil {
+		panic(err)
+	}
+	settings, err := judge.SettingsFrom(eng.Thresholds(policy.Release))
+	if err != nil {
+		panic(err)
+	}
+	st, err := judge.NewStep(settings, 5*time.Second)
+	if err != nil {
+		panic(err)
+	}
+	if step.Evidence, err = st.Look(time.Duration(float64(step.WindowSeconds)*float64(time.Second)), canary, stable); err != nil {
+		panic(err)
+	}
+	step.Final = true
+	return step
+}
+
 // inputs are one input of every domain, built as the commands build them.
 func inputs() []struct {
 	domain string
@@ -27,9 +51,10 @@ func inputs() []struct {
 } {
 	host := FromHost(hoststats.Stats{DiskFreeGB: 61.3, CPULoad1m: 0.42, MemFreePercent: 71.5})
 	window := FromWindow(metrics.Window{Seconds: 30.01, Requests: 150, Errors: 1, ErrorRatePercent: 0.6666666666666666, P99Ms: 14.5}, "stable", "canary", "promote")
-	step := ReleaseStep{WindowSeconds: 5.03, Weight: 10, Extensions: 0, Step: 1, Steps: 3,
+	step := judged(ReleaseStep{WindowSeconds: 5.03, Weight: 10, Extensions: 0, Step: 1, Steps: 3,
 		Canary: FromFigures(routelog.Figures{Requests: 300, ErrorRatePercent: 0, P99Ms: 12}, &history.BuildFigures{Requests: 301, ErrorRatePercent: 0, P99Ms: 10.5}),
-		Stable: FromFigures(routelog.Figures{Requests: 2700, Errors: 3, ErrorRatePercent: 0.1111111111111111, P99Ms: 11}, nil)}
+		Stable: FromFigures(routelog.Figures{Requests: 2700, Errors: 3, ErrorRatePercent: 0.1111111111111111, P99Ms: 11}, nil)},
+		judge.Build{Requests: 300, LatenciesMs: []float64{2, 3, 3, 4, 12}}, judge.Build{Requests: 2700, Errors: 3, LatenciesMs: []float64{2, 3, 3, 4, 11}})
 	return []struct {
 		domain string
 		input  any
@@ -122,33 +147,43 @@ func TestNumbersReachThePolicyAsTheirJSONText(t *testing.T) {
 	}
 }
 
-func TestThePolicyMessagesReadTheFiguresAsBefore(t *testing.T) {
+func TestTheReleasePolicyReadsTheJudgesEvidence(t *testing.T) {
 	eng, err := Load(shipped, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := ReleaseStep{WindowSeconds: 5, Weight: 10, Extensions: 2, Step: 1, Steps: 3,
-		Canary: FromFigures(routelog.Figures{Requests: 3, P99Ms: 10}, nil), Stable: FromFigures(routelog.Figures{Requests: 900, P99Ms: 11}, nil)}
-	d, err := Ask(context.Background(), eng, policy.Release, step)
+	quiet := judged(ReleaseStep{WindowSeconds: 5, Weight: 10, Extensions: 2, Step: 1, Steps: 3,
+		Canary: FromFigures(routelog.Figures{Requests: 3, P99Ms: 10}, nil), Stable: FromFigures(routelog.Figures{Requests: 5, P99Ms: 11}, nil)},
+		judge.Build{Requests: 3, LatenciesMs: []float64{10, 10, 10}}, judge.Build{Requests: 5, LatenciesMs: []float64{11, 11, 11, 11, 11}})
+	d, err := Ask(context.Background(), eng, policy.Release, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "only 3 canary requests after 2 extensions of the step: fewer than the 20 needed to judge it"
-	if len(d.Violations) != 1 || d.Violations[0].Message != want {
-		t.Errorf("violations = %+v, want one saying %q", d.Violations, want)
+	want := "inconclusive after 2 extensions of the step: 3 canary requests against stable's 0 failures in 5: not even all of them failing would show the canary worse at α = 0.013"
+	if d.Verdict != policy.VerdictAbort || len(d.Violations) != 1 || d.Violations[0].Message != want {
+		t.Errorf("verdict %s, violations %+v; want an abort saying %q", d.Verdict, d.Violations, want)
+	}
+	failing := judged(ReleaseStep{WindowSeconds: 5.03, Weight: 50, Step: 2, Steps: 3,
+		Canary: FromFigures(routelog.Figures{Requests: 5153, Errors: 2328, ErrorRatePercent: 45.177566466136234, P99Ms: 6.5}, nil),
+		Stable: FromFigures(routelog.Figures{Requests: 45565, P99Ms: 6}, nil)},
+		judge.Build{Requests: 5153, Errors: 2328, LatenciesMs: []float64{1, 2, 6.5}}, judge.Build{Requests: 45565, LatenciesMs: []float64{1, 2, 6}})
+	if d, err = Ask(context.Background(), eng, policy.Release, failing); err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != policy.VerdictAbort || len(d.Violations) != 2 || d.Violations[1].Rule != "error_rate" ||
+		!strings.HasPrefix(d.Violations[0].Message, "the canary fails more often than stable: 45.18% of 5153 requests against 0.00% of 45565, p = 0 at or under α = 0.0057 (Fisher's exact test at look 1); 43.82 to 46.54 points more (95% interval)") {
+		t.Errorf("verdict %s, violations %+v; want errors_vs_stable, then error_rate", d.Verdict, d.Violations)
 	}
 }
 
 // TestTypedInputsGetTheDecisionsTheirMapsGot asks the shipped policies about
 // each input and about the map the commands built before the inputs had
 // types (Go ints and float64s): the decisions, messages included, are equal.
+// (The release step's input has been typed since its evidence was added.)
 func TestTypedInputsGetTheDecisionsTheirMapsGot(t *testing.T) {
 	eng, err := Load(shipped, nil)
 	if err != nil {
 		t.Fatal(err)
-	}
-	figures := func(requests int, rate, p99 float64) map[string]any {
-		return map[string]any{"requests": requests, "error_rate_percent": rate, "p99_latency_ms": p99}
 	}
 	for _, tc := range []struct {
 		name, domain string
@@ -163,18 +198,6 @@ func TestTypedInputsGetTheDecisionsTheirMapsGot(t *testing.T) {
 		{"an empty window", policy.Canary, FromWindow(metrics.Window{Seconds: 30.2, NoTraffic: true}, "stable", "canary", "rollback"),
 			map[string]any{"current_mode": "stable", "target_mode": "canary", "action": "rollback", "window_seconds": 30.2, "requests": 0.0,
 				"error_rate_percent": 0.0, "p99_latency_ms": 0.0, "no_traffic": true}},
-		{"a step on hold", policy.Release, ReleaseStep{WindowSeconds: 5, Weight: 10, Extensions: 1, Step: 2, Steps: 3,
-			Canary: FromFigures(routelog.Figures{Requests: 3, P99Ms: 10}, &history.BuildFigures{Requests: 3, P99Ms: 9}),
-			Stable: FromFigures(routelog.Figures{Requests: 5, P99Ms: 11}, nil)},
-			map[string]any{"window_seconds": 5.0, "weight": 10, "extensions": 1, "step": 2, "steps": 3,
-				"canary": map[string]any{"requests": 3, "error_rate_percent": 0.0, "p99_latency_ms": 10.0,
-					"app": map[string]any{"requests": 3.0, "error_rate_percent": 0.0, "p99_latency_ms": 9.0}},
-				"stable": figures(5, 0, 11)}},
-		{"a step that aborts", policy.Release, ReleaseStep{WindowSeconds: 5.03, Weight: 50, Step: 2, Steps: 3,
-			Canary: FromFigures(routelog.Figures{Requests: 5153, ErrorRatePercent: 45.177566466136234, P99Ms: 1200.5}, nil),
-			Stable: FromFigures(routelog.Figures{Requests: 45565, P99Ms: 6}, nil)},
-			map[string]any{"window_seconds": 5.03, "weight": 50, "extensions": 0, "step": 2, "steps": 3,
-				"canary": figures(5153, 45.177566466136234, 1200.5), "stable": figures(45565, 0, 6)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Ask(context.Background(), eng, tc.domain, tc.typed)

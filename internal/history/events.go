@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 )
 
@@ -24,6 +25,7 @@ const (
 	EventChaos          = "chaos"            // Chaos
 	EventTeardown       = "teardown"         // Teardown
 	EventAudit          = "audit"            // Audit
+	EventReplay         = "replay"           // Replay
 	EventPolicyDecision = "policy_decision"  // PolicyDecision
 	EventStatusScrape   = "status_scrape"    // StatusScrape
 	EventMetricsSample  = "metrics_sample"   // Sample
@@ -258,6 +260,17 @@ type Audit struct {
 	Report  string `json:"report"`  // the report's file name
 }
 
+// Replay is the payload of EventReplay: the recorded release steps were
+// re-judged under the policies as they are now (see internal/replay).
+type Replay struct {
+	Result   string `json:"result"`
+	Releases int    `json:"releases"`
+	Steps    int    `json:"steps"`
+	Changed  int    `json:"changed"`  // steps whose verdict is another now
+	Unjudged int    `json:"unjudged"` // steps recorded without evidence
+	Error    string `json:"error,omitempty"`
+}
+
 // PolicyDecision is the payload of EventPolicyDecision: one question to a
 // policy domain and its answer, or why there was none.
 type PolicyDecision struct {
@@ -403,19 +416,42 @@ type BuildFigures struct {
 	P99Ms            float64 `json:"p99_latency_ms"`
 }
 
-// ReleaseStep is the payload of EventReleaseStep.
+// ReleaseStep is the payload of EventReleaseStep: a step's judgment, by the
+// look that decided it (an abort before the step's end, or the step's end),
+// with what a later re-judgment needs: the evidence, every look's time and
+// counts, and the request times the latency tests read.
 type ReleaseStep struct {
-	Step          int           `json:"step"` // 1-based
-	Steps         int           `json:"steps"`
-	Weight        int           `json:"weight"`
-	Extension     int           `json:"extension,omitempty"`
-	WindowSeconds float64       `json:"window_seconds"`
-	Verdict       string        `json:"verdict"` // promote, hold or abort
-	Canary        BuildFigures  `json:"canary"`
-	Stable        BuildFigures  `json:"stable"`
-	CanaryApp     *BuildFigures `json:"canary_app,omitempty"` // from its /metrics, when it has them
-	StableApp     *BuildFigures `json:"stable_app,omitempty"`
-	Reasons       []string      `json:"reasons,omitempty"`
+	Step          int     `json:"step"` // 1-based
+	Steps         int     `json:"steps"`
+	Weight        int     `json:"weight"`
+	Extension     int     `json:"extension,omitempty"`
+	WindowSeconds float64 `json:"window_seconds"`
+	// StepSeconds is the step's planned length (rollout.step_seconds), which
+	// the looks' information fractions are of.
+	StepSeconds float64 `json:"step_seconds,omitempty"`
+	// Final says the step's time was up; an abort without it was an early
+	// abort, at the look Evidence names.
+	Final     bool          `json:"final,omitempty"`
+	Verdict   string        `json:"verdict"` // promote, hold or abort
+	Canary    BuildFigures  `json:"canary"`
+	Stable    BuildFigures  `json:"stable"`
+	CanaryApp *BuildFigures `json:"canary_app,omitempty"` // from its /metrics, when it has them
+	StableApp *BuildFigures `json:"stable_app,omitempty"`
+	Reasons   []string      `json:"reasons,omitempty"`
+	// Notes are the decision's notes: the evidence in words.
+	Notes []string `json:"notes,omitempty"`
+	// Evidence is the deciding look's tests (internal/judge).
+	Evidence *judge.Evidence `json:"evidence,omitempty"`
+	// Looks are the step's looks up to the deciding one.
+	Looks []judge.Look `json:"looks,omitempty"`
+	// CanarySample and StableSample are the request times the deciding
+	// look's latency tests read: a uniform sample of at most
+	// routelog.SampleSize a build.
+	CanarySample *judge.Sample `json:"canary_sample,omitempty"`
+	StableSample *judge.Sample `json:"stable_sample,omitempty"`
+	// FirstBadToVerdict is the time from the canary's first failed request
+	// to an abort's verdict, in seconds (0: none failed, or no abort).
+	FirstBadToVerdict float64 `json:"first_bad_to_verdict_seconds,omitempty"`
 }
 
 // Fields turns a payload struct into a map of the fields Append writes. Its

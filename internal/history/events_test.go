@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/golden"
+	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
+	"github.com/swiftdeploy/swiftdeploy/internal/stats"
 )
 
 func yes() *bool                   { b := true; return &b }
@@ -52,6 +54,7 @@ func fullEvents() []struct {
 		{EventChaos, &Chaos{Mode: "error", Target: "release canary", Duration: num(2), Rate: num(0.5), Instances: count(3), Result: "ok", Error: "x"}},
 		{EventTeardown, &Teardown{Clean: true, Result: "ok", Error: "x"}},
 		{EventAudit, &Audit{Result: "ok", Events: 1000, Skipped: 2, Report: "audit_report.md"}},
+		{EventReplay, &Replay{Result: "failed", Releases: 3, Steps: 9, Changed: 1, Unjudged: 2, Error: "e"}},
 		{EventPolicyDecision, &PolicyDecision{Domain: "canary", Action: "promote", Input: raw(`{"action":"promote","requests":150}`),
 			Decision: decision, Overridden: yes(), Error: "x"}},
 		{EventStatusScrape, &StatusScrape{Refresh: Refresh{Mode: "canary", Chaos: "error", Window: window}, ReqPerSec: num(5), Sample: &sample,
@@ -61,7 +64,11 @@ func fullEvents() []struct {
 		{EventRelease, &ReleaseEvent{Result: ReleaseAborted, Strategy: "canary", FromImage: "app:1", FromVersion: "1", ToImage: "app:2", ToVersion: "2",
 			Steps: []int{10, 50, 100}, Step: 1, Weight: 10, Reasons: []string{"r"}, Elapsed: 12.49, FirstBadToAbort: 7.09, Cost: cost, Error: "x"}},
 		{EventReleaseStep, &ReleaseStep{Step: 1, Steps: 3, Weight: 10, Extension: 1, WindowSeconds: 5.03, Verdict: "abort", Canary: figures, Stable: figures,
-			CanaryApp: &figures, StableApp: &figures, Reasons: []string{"r"}}},
+			CanaryApp: &figures, StableApp: &figures, Reasons: []string{"r"}, StepSeconds: 30, Final: true, Notes: []string{"n"},
+			Evidence:     &judge.Evidence{Confidence: 0.95, Spending: stats.Look{Spending: "pocock", Look: 3, Alpha: 0.001}},
+			Looks:        []judge.Look{{Seconds: 1, Canary: stats.Counts{Requests: 10, Errors: 5}, Stable: stats.Counts{Requests: 90}}},
+			CanarySample: &judge.Sample{Ms: []float64{1, 2}, N: []int{3, 1}}, StableSample: &judge.Sample{Ms: []float64{1}, N: []int{9}},
+			FirstBadToVerdict: 1.1}},
 		{EventDeploy, &Outcome{Result: "failed", Error: "deploy: the stack is locked"}},
 		{EventError, &CommandError{Command: "chaos", Message: "post /chaos: 400"}},
 	}

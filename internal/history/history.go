@@ -34,6 +34,7 @@
 //	                                 rate, instances, result, error
 //	teardown         Teardown        clean, result, error
 //	audit            Audit           result, events, skipped, report
+//	replay           Replay          result, releases, steps, changed, unjudged, error
 //	policy_decision  PolicyDecision  domain, action, input (internal/gate's input of the
 //	                                 domain), decision{allow, domain, checked, violations,
 //	                                 notes, verdict, overridden, override_reason,
@@ -50,8 +51,11 @@
 //	                                 to_version, steps, step, weight, reasons,
 //	                                 elapsed_seconds, first_bad_to_abort_seconds, error
 //	release_step     ReleaseStep     step, steps, weight, extension, window_seconds,
-//	                                 verdict, canary, stable, canary_app, stable_app,
-//	                                 reasons
+//	                                 step_seconds, final, verdict, canary, stable,
+//	                                 canary_app, stable_app, reasons, notes, evidence
+//	                                 (internal/judge), looks[{seconds, canary, stable}],
+//	                                 canary_sample, stable_sample{ms, n},
+//	                                 first_bad_to_verdict_seconds
 //	<command>        Outcome         result, error: a command that could not take the
 //	                                 stack's lock, under its first word
 //	error            CommandError    command, message (older histories; commands now

@@ -348,7 +348,7 @@ func (c *checker) contact(n *yaml.Node, path string) string {
 }
 
 // policy returns the per-domain threshold overrides: domain → key → number.
-func (c *checker) policy(n *yaml.Node, path string) map[string]map[string]float64 {
+func (c *checker) policy(n *yaml.Node, path string) map[string]map[string]any {
 	if isNull(n) {
 		return nil
 	}
@@ -356,7 +356,7 @@ func (c *checker) policy(n *yaml.Node, path string) map[string]map[string]float6
 		c.report(n, path, "must be a mapping of policy domains (such as canary) to thresholds, got %s", describe(n))
 		return nil
 	}
-	out := map[string]map[string]float64{}
+	out := map[string]map[string]any{}
 	for _, d := range c.entries(n, path) {
 		dpath := join(path, d.key)
 		if !identifier.MatchString(d.key) {
@@ -367,11 +367,13 @@ func (c *checker) policy(n *yaml.Node, path string) map[string]map[string]float6
 	return out
 }
 
-// thresholds checks one policy domain's overrides: key → finite number.
-func (c *checker) thresholds(n *yaml.Node, path string) map[string]float64 {
-	out := map[string]float64{}
+// thresholds checks one policy domain's overrides: key → finite number, or
+// a name (alpha_spending: pocock). policies/data.json says which key takes
+// which (policy.CheckOverrides).
+func (c *checker) thresholds(n *yaml.Node, path string) map[string]any {
+	out := map[string]any{}
 	if !isNull(n) && n.Kind != yaml.MappingNode {
-		c.report(n, path, "must be a mapping of threshold names to numbers, got %s", describe(n))
+		c.report(n, path, "must be a mapping of threshold names to numbers or names, got %s", describe(n))
 		return out
 	}
 	for _, t := range c.entries(n, path) {
@@ -379,9 +381,13 @@ func (c *checker) thresholds(n *yaml.Node, path string) map[string]float64 {
 		if !identifier.MatchString(t.key) {
 			c.report(t.keyNode, tpath, "threshold names are lower-case identifiers such as max_error_rate_percent")
 		}
+		if t.value.Kind == yaml.ScalarNode && t.value.ShortTag() == "!!str" && identifier.MatchString(t.value.Value) {
+			out[t.key] = t.value.Value
+			continue
+		}
 		v, ok := number(t.value)
 		if !ok {
-			c.report(t.value, tpath, "must be a number, got %s", describe(t.value))
+			c.report(t.value, tpath, "must be a number (or a name such as pocock), got %s", describe(t.value))
 			continue
 		}
 		out[t.key] = v

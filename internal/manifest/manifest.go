@@ -75,8 +75,10 @@ type Manifest struct {
 	// when the manifest has no edge section (the stack serves nginx.port).
 	Edge *Edge
 	// Policy holds optional per-domain threshold overrides, for example
-	// Policy["canary"]["max_error_rate_percent"]. It is nil when the manifest has none.
-	Policy map[string]map[string]float64
+	// Policy["canary"]["max_error_rate_percent"]: each a float64, or a
+	// string for a threshold that names something (alpha_spending: pocock).
+	// It is nil when the manifest has none.
+	Policy map[string]map[string]any
 }
 
 // Services describes the application container.

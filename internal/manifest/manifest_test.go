@@ -36,7 +36,7 @@ func TestLoadReadsTheSpecExample(t *testing.T) {
 		Contact:  "ops@example.com",
 		Runtime:  RuntimeCompose,
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{5, 50, 100}, StepSeconds: 20, Sticky: false},
-		Policy:   map[string]map[string]float64{"canary": {"max_error_rate_percent": 1}},
+		Policy:   map[string]map[string]any{"canary": {"max_error_rate_percent": 1.0}},
 	}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("got  %+v\nwant %+v", m, want)
@@ -86,6 +86,10 @@ func TestParseAcceptsTheLenientButUnambiguousForms(t *testing.T) {
 			func(m *Manifest) bool { return m.Policy == nil }},
 		{"policy thresholds may be floats", [2]string{"nginx:", "policy:\n  canary:\n    max_p99_latency_ms: 250.5\nnginx:"},
 			func(m *Manifest) bool { return m.Policy["canary"]["max_p99_latency_ms"] == 250.5 }},
+		{"a policy threshold may be a name", [2]string{"nginx:", "policy:\n  release:\n    alpha_spending: obrien_fleming\n    confidence: 0.99\nnginx:"},
+			func(m *Manifest) bool {
+				return m.Policy["release"]["alpha_spending"] == "obrien_fleming" && m.Policy["release"]["confidence"] == 0.99
+			}},
 		{"an image may name a registry, a tag and a digest", [2]string{"app:1", "registry.local:5000/team/app:1.2@sha256:" + strings.Repeat("ab", 32)},
 			func(m *Manifest) bool { return strings.HasPrefix(m.Services.Image, "registry.local:5000/") }},
 		{"a flow mapping is a mapping", [2]string{"network:\n  name: net\n  driver_type: bridge", "network: {name: net, driver_type: overlay}"},
@@ -195,9 +199,9 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 		{"a contact that would break nginx config", [2]string{"nginx:", "contact: \"$host\"\nnginx:"},
 			`manifest.yaml:4:10: contact: must be text of at most 200 characters without quotes`},
 		{"a policy threshold that is not a number", [2]string{"nginx:", "policy:\n  canary:\n    max_error_rate_percent: .nan\nnginx:"},
-			`manifest.yaml:6:29: policy.canary.max_error_rate_percent: must be a number, got ".nan"`},
+			`manifest.yaml:6:29: policy.canary.max_error_rate_percent: must be a number (or a name such as pocock), got ".nan"`},
 		{"a policy domain that is not a mapping", [2]string{"nginx:", "policy:\n  canary: 1\nnginx:"},
-			`manifest.yaml:5:11: policy.canary: must be a mapping of threshold names to numbers, got "1"`},
+			`manifest.yaml:5:11: policy.canary: must be a mapping of threshold names to numbers or names, got "1"`},
 		{"a policy section that is a list", [2]string{"nginx:", "policy: [canary]\nnginx:"},
 			`manifest.yaml:4:9: policy: must be a mapping of policy domains (such as canary) to thresholds, got a list`},
 		{"a duplicate key", [2]string{"port: 3000", "port: 3000\n  port: 3001"},

@@ -17,7 +17,7 @@ type goldenCase struct {
 	name      string
 	domain    string
 	input     map[string]any
-	overrides map[string]map[string]float64
+	overrides map[string]map[string]any
 }
 
 // goldenRecord is what the golden file keeps of one decision: its JSON, its Go value with
@@ -51,8 +51,8 @@ func goldenCases() []goldenCase {
 			"disk_free_gb": json.Number("5"), "cpu_load_1m": int64(1), "mem_free_percent": float32(50.5),
 			"host": "a", "tags": []any{"x", 1, true}, "nested": map[string]any{"k": 2.5},
 		}},
-		{name: "infrastructure override", domain: Infrastructure, input: roomyHost(), overrides: map[string]map[string]float64{Infrastructure: {"min_disk_free_gb": 100000, "cpu_settle_seconds": 7.5}}},
-		{name: "infrastructure override cpu only", domain: Infrastructure, input: host(map[string]any{"cpu_load_1m": 3.0}), overrides: map[string]map[string]float64{Infrastructure: {"cpu_settle_seconds": 7.5}}},
+		{name: "infrastructure override", domain: Infrastructure, input: roomyHost(), overrides: map[string]map[string]any{Infrastructure: {"min_disk_free_gb": 100000, "cpu_settle_seconds": 7.5}}},
+		{name: "infrastructure override cpu only", domain: Infrastructure, input: host(map[string]any{"cpu_load_1m": 3.0}), overrides: map[string]map[string]any{Infrastructure: {"cpu_settle_seconds": 7.5}}},
 		{name: "canary healthy", domain: Canary, input: healthyCanary()},
 		{name: "canary high error rate", domain: Canary, input: canary(map[string]any{"error_rate_percent": 56.45})},
 		{name: "canary slow p99", domain: Canary, input: canary(map[string]any{"p99_latency_ms": 812.0})},
@@ -72,10 +72,10 @@ func goldenCases() []goldenCase {
 		{name: "canary NaN p99 with traffic", domain: Canary, input: canary(map[string]any{"p99_latency_ms": nan})},
 		{name: "canary float window", domain: Canary, input: canary(map[string]any{"window_seconds": 12.5, "requests": 0, "no_traffic": true})},
 		{name: "canary window missing", domain: Canary, input: canary(map[string]any{"window_seconds": nil, "requests": 0, "no_traffic": true})},
-		{name: "canary demands traffic", domain: Canary, input: canary(map[string]any{"requests": 3, "error_rate_percent": 0.0}), overrides: map[string]map[string]float64{Canary: {"min_requests": 50}}},
-		{name: "canary demands traffic on empty window", domain: Canary, input: canary(map[string]any{"requests": 0, "no_traffic": true}), overrides: map[string]map[string]float64{Canary: {"min_requests": 50.5, "window_seconds": 60}}},
-		{name: "canary loosened error rate", domain: Canary, input: canary(map[string]any{"error_rate_percent": 4.0}), overrides: map[string]map[string]float64{Canary: {"max_error_rate_percent": 5}}},
-		{name: "canary tightened with fractions", domain: Canary, input: canary(map[string]any{"error_rate_percent": 0.5, "p99_latency_ms": 87.5}), overrides: map[string]map[string]float64{Canary: {"max_error_rate_percent": 0.125, "max_p99_latency_ms": 12.345}}},
+		{name: "canary demands traffic", domain: Canary, input: canary(map[string]any{"requests": 3, "error_rate_percent": 0.0}), overrides: map[string]map[string]any{Canary: {"min_requests": 50}}},
+		{name: "canary demands traffic on empty window", domain: Canary, input: canary(map[string]any{"requests": 0, "no_traffic": true}), overrides: map[string]map[string]any{Canary: {"min_requests": 50.5, "window_seconds": 60}}},
+		{name: "canary loosened error rate", domain: Canary, input: canary(map[string]any{"error_rate_percent": 4.0}), overrides: map[string]map[string]any{Canary: {"max_error_rate_percent": 5}}},
+		{name: "canary tightened with fractions", domain: Canary, input: canary(map[string]any{"error_rate_percent": 0.5, "p99_latency_ms": 87.5}), overrides: map[string]map[string]any{Canary: {"max_error_rate_percent": 0.125, "max_p99_latency_ms": 12.345}}},
 		{name: "canary huge and tiny numbers", domain: Canary, input: canary(map[string]any{"error_rate_percent": 1e21, "p99_latency_ms": 0.005, "requests": 1e15})},
 		{name: "unknown domain", domain: "nope", input: roomyHost()},
 	}

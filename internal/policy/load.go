@@ -50,7 +50,7 @@ type Engine struct {
 // Load compiles every *.rego in dir (tests excluded) with the thresholds of dir/data.json,
 // after applying overrides (the manifest's policy section: domain → key → value) onto them.
 // An override for an unknown domain or key is an error wrapping fail.ErrInvalid.
-func Load(dir string, overrides map[string]map[string]float64) (*Engine, error) {
+func Load(dir string, overrides map[string]map[string]any) (*Engine, error) {
 	modules, err := parseModules(dir, false)
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func Load(dir string, overrides map[string]map[string]float64) (*Engine, error) 
 	if err != nil {
 		return nil, fmt.Errorf("policy: load %s: %w", filepath.Join(dir, DataFile), err)
 	}
-	if err := applyOverrides(thresholds, overrides); err != nil {
+	if err := applyOverrides(thresholds, retiredOf(data), overrides); err != nil {
 		return nil, err
 	}
 	compiler, err := compile(modules)
@@ -233,8 +233,9 @@ func jsonPosition(path string, src []byte, err error) string {
 }
 
 // thresholdsOf returns the swiftdeploy.thresholds section of data, checking its shape:
-// an object of domains, each an object of numbers. The maps are data's own, so that
-// overrides land in what the policies read.
+// an object of domains, each an object of thresholds, each a number or a name (a
+// string, such as the release judge's alpha_spending). The maps are data's own, so
+// that overrides land in what the policies read.
 func thresholdsOf(data map[string]any) (map[string]map[string]any, error) {
 	top, ok := data[root].(map[string]any)
 	if !ok {
@@ -253,8 +254,10 @@ func thresholdsOf(data map[string]any) (map[string]map[string]any, error) {
 			continue
 		}
 		for key, value := range values {
-			if _, ok := value.(json.Number); !ok {
-				problems = append(problems, fmt.Sprintf("%s.thresholds.%s.%s is not a number", root, domain, key))
+			switch value.(type) {
+			case json.Number, string:
+			default:
+				problems = append(problems, fmt.Sprintf("%s.thresholds.%s.%s is not a number or a name", root, domain, key))
 			}
 		}
 		out[domain] = values
@@ -266,9 +269,32 @@ func thresholdsOf(data map[string]any) (map[string]map[string]any, error) {
 	return out, nil
 }
 
-// applyOverrides writes the manifest's policy section onto the thresholds; every problem
-// is reported, in one line.
-func applyOverrides(thresholds map[string]map[string]any, overrides map[string]map[string]float64) error {
+// retiredOf returns the swiftdeploy.retired section of data: by domain, the
+// thresholds an earlier release of the policies had, each with what replaced
+// it, so that a manifest still setting one is told what to set instead. It is
+// optional; anything but strings in it is ignored.
+func retiredOf(data map[string]any) map[string]map[string]string {
+	top, _ := data[root].(map[string]any)
+	section, _ := top["retired"].(map[string]any)
+	out := map[string]map[string]string{}
+	for domain, v := range section {
+		keys, _ := v.(map[string]any)
+		for key, why := range keys {
+			if text, ok := why.(string); ok {
+				if out[domain] == nil {
+					out[domain] = map[string]string{}
+				}
+				out[domain][key] = text
+			}
+		}
+	}
+	return out
+}
+
+// applyOverrides writes the manifest's policy section onto the thresholds, each
+// value of the kind data.json gives its threshold (a number, or a name); every
+// problem is reported, in one line. A retired threshold says what replaced it.
+func applyOverrides(thresholds map[string]map[string]any, retired map[string]map[string]string, overrides map[string]map[string]any) error {
 	var problems []string
 	for domain, values := range overrides {
 		known, ok := thresholds[domain]
@@ -277,12 +303,37 @@ func applyOverrides(thresholds map[string]map[string]any, overrides map[string]m
 			continue
 		}
 		for key, value := range values {
-			if _, ok := known[key]; !ok {
-				problems = append(problems, fmt.Sprintf("policy.%s.%s: unknown threshold (known: %s)", domain, key, strings.Join(sortedKeys(known), ", ")))
+			at := fmt.Sprintf("policy.%s.%s", domain, key)
+			current, ok := known[key]
+			switch {
+			case !ok && retired[domain][key] != "":
+				problems = append(problems, fmt.Sprintf("%s: retired: %s; remove it", at, retired[domain][key]))
+				continue
+			case !ok:
+				problems = append(problems, fmt.Sprintf("%s: unknown threshold (known: %s)", at, strings.Join(sortedKeys(known), ", ")))
 				continue
 			}
-			if math.IsNaN(value) || math.IsInf(value, 0) {
-				problems = append(problems, fmt.Sprintf("policy.%s.%s: %v is not a finite number", domain, key, value))
+			_, wantName := current.(string)
+			if i, ok := value.(int); ok {
+				value = float64(i)
+			}
+			switch v := value.(type) {
+			case float64:
+				if wantName {
+					problems = append(problems, fmt.Sprintf("%s: must be a name such as %q, got %v", at, current, v))
+					continue
+				}
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					problems = append(problems, fmt.Sprintf("%s: %v is not a finite number", at, v))
+					continue
+				}
+			case string:
+				if !wantName {
+					problems = append(problems, fmt.Sprintf("%s: must be a number, got %q", at, v))
+					continue
+				}
+			default:
+				problems = append(problems, fmt.Sprintf("%s: must be a number or a name, got %v", at, v))
 				continue
 			}
 			known[key] = value

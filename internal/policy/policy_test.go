@@ -85,7 +85,7 @@ func TestDecideOnTheShippedPolicies(t *testing.T) {
 		name      string
 		domain    string
 		input     map[string]any
-		overrides map[string]map[string]float64
+		overrides map[string]map[string]any
 		allow     bool
 		messages  []string
 		notes     []string
@@ -108,7 +108,7 @@ func TestDecideOnTheShippedPolicies(t *testing.T) {
 		{
 			name: "a manifest override makes the disk threshold impossible", domain: Infrastructure,
 			input:     roomyHost(),
-			overrides: map[string]map[string]float64{Infrastructure: {"min_disk_free_gb": 100000}},
+			overrides: map[string]map[string]any{Infrastructure: {"min_disk_free_gb": 100000}},
 			messages:  []string{"disk free 120.50 GB is below the 100000.00 GB minimum"},
 		},
 		{
@@ -129,7 +129,7 @@ func TestDecideOnTheShippedPolicies(t *testing.T) {
 		{
 			name: "a manifest override loosens the error rate", domain: Canary,
 			input:     with(healthyCanary(), map[string]any{"error_rate_percent": 4.0}),
-			overrides: map[string]map[string]float64{Canary: {"max_error_rate_percent": 5}},
+			overrides: map[string]map[string]any{Canary: {"max_error_rate_percent": 5}},
 			allow:     true,
 		},
 		{
@@ -192,7 +192,7 @@ func TestAViolationCarriesObservedValueAndLimitAsNumbers(t *testing.T) {
 }
 
 func TestThresholdsShowDataWithOverridesApplied(t *testing.T) {
-	e := loadShipped(t, map[string]map[string]float64{Canary: {"max_p99_latency_ms": 250}})
+	e := loadShipped(t, map[string]map[string]any{Canary: {"max_p99_latency_ms": 250}})
 	want := map[string]any{"max_error_rate_percent": 1.0, "max_p99_latency_ms": 250.0, "window_seconds": 30.0, "min_requests": 0.0}
 	got := e.Thresholds(Canary)
 	if !reflect.DeepEqual(got, want) {
@@ -208,7 +208,7 @@ func TestThresholdsShowDataWithOverridesApplied(t *testing.T) {
 }
 
 func TestLoadReportsEveryUnknownOverrideAsInvalidInput(t *testing.T) {
-	_, err := Load(shipped, map[string]map[string]float64{
+	_, err := Load(shipped, map[string]map[string]any{
 		"canry":        {"max_error_rate_percent": 1},
 		Infrastructure: {"min_disk_gb": 5, "max_cpu_load_1m": math.Inf(1)},
 	})
@@ -285,9 +285,9 @@ func TestEveryFailureFailsClosedWithItsOwnMessage(t *testing.T) {
 			want:  "data.json: no such file or directory",
 		},
 		{
-			name:  "data.json with a threshold that is not a number",
-			files: map[string]string{"x.rego": okPolicy, "data.json": `{"swiftdeploy": {"thresholds": {"x": {"max": "5"}}}}`},
-			want:  "data.json: swiftdeploy.thresholds.x.max is not a number",
+			name:  "data.json with a threshold that is neither a number nor a name",
+			files: map[string]string{"x.rego": okPolicy, "data.json": `{"swiftdeploy": {"thresholds": {"x": {"max": true}}}}`},
+			want:  "data.json: swiftdeploy.thresholds.x.max is not a number or a name",
 		},
 		{
 			name:   "domain with no policy",
@@ -405,7 +405,7 @@ func with2(files map[string]string, name, content string) map[string]string {
 	return out
 }
 
-func loadShipped(t testing.TB, overrides map[string]map[string]float64) *Engine {
+func loadShipped(t testing.TB, overrides map[string]map[string]any) *Engine {
 	t.Helper()
 	e, err := Load(shipped, overrides)
 	if err != nil {

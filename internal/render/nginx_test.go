@@ -179,7 +179,7 @@ func TestNginxConfReachesTheAppThroughKeepAlivePools(t *testing.T) {
 // marker is there, and looks for it through the open file cache.
 func TestNginxRecordsRequestsWhileTheMarkerIsThere(t *testing.T) {
 	conf := renderNginx(t, load(t, "defaults"))
-	only(t, conf, "access_log "+MountedReleaseLogDir+"/requests.log", "swiftdeploy_release buffer=64k flush=1s if=$swiftdeploy_recording")
+	only(t, conf, "access_log "+MountedReleaseLogDir+"/requests.log", "swiftdeploy_release buffer=64k flush=250ms if=$swiftdeploy_recording")
 	only(t, conf, "open_file_cache_valid", "1s")
 	public, admin := servers(t, conf)
 	for _, block := range []string{public, admin} {
@@ -219,7 +219,7 @@ func TestNginxConfLogsTheSpecLine(t *testing.T) {
 	access := directive(conf, "access_log")
 	// The health probes are SwiftDeploy's own, not clients' requests.
 	want := []string{"/dev/stdout swiftdeploy buffer=32k flush=1s", LogDir + "/nginx-access.log swiftdeploy buffer=64k flush=1s",
-		MountedReleaseLogDir + "/requests.log swiftdeploy_release buffer=64k flush=1s if=$swiftdeploy_recording", "off", "off"}
+		MountedReleaseLogDir + "/requests.log swiftdeploy_release buffer=64k flush=250ms if=$swiftdeploy_recording", "off", "off"}
 	if strings.Join(access, "\n") != strings.Join(want, "\n") {
 		t.Errorf("access_log directives %q, want %q", access, want)
 	}

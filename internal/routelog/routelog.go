@@ -17,15 +17,25 @@
 package routelog
 
 import (
-	"bufio"
+	"bytes"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// SampleSize bounds the request times kept of each build over a window:
+// every one up to SampleSize, then a uniform sample of SampleSize of them
+// (a reservoir, Algorithm R: J. S. Vitter, "Random sampling with a
+// reservoir", ACM TOMS 11, 1985), so that a window's memory stays flat
+// however busy the service, and its sample can be recorded for a later
+// re-judgment. At nginx's millisecond resolution a build's sample holds a
+// few dozen distinct values.
+const SampleSize = 4096
 
 // Figures measure one build over a window.
 type Figures struct {
@@ -35,8 +45,12 @@ type Figures struct {
 	Smoke            int
 	Errors           int
 	ErrorRatePercent float64
-	P99Ms            float64
-	latencies        []float64
+	// P99Ms is the 99th percentile of Latencies, exact up to SampleSize
+	// requests, estimated from the sample beyond.
+	P99Ms float64
+	// Latencies are the build's attempts' upstream times in milliseconds,
+	// in arrival order: all of them, or a uniform sample of SampleSize.
+	Latencies []float64
 }
 
 // Window is what nginx logged for each build between From and To.
@@ -83,22 +97,115 @@ func excluded(uri string) bool {
 // by isCanary on each attempt's address. Lines that do not parse are counted
 // in Skipped.
 func Read(r io.Reader, from, to time.Time, isCanary Side) (Window, error) {
-	w := Window{From: from, To: to}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		w.Lines++
-		if !w.add(sc.Text(), isCanary) {
-			w.Skipped++
-		}
+	t := NewTally(from, isCanary)
+	t.Until(to)
+	if _, err := io.Copy(t, r); err != nil {
+		return t.Window(), err
 	}
-	w.Canary.finish()
-	w.Stable.finish()
-	w.All.finish()
-	return w, sc.Err()
+	t.Flush()
+	return t.Window(), nil
 }
 
-func (w *Window) add(line string, isCanary Side) bool {
+// Tally measures both builds from the lines of the log as they are written:
+// each look at a release step writes it what nginx appended since the last
+// look (it is an io.Writer), and Window says what the window holds so far.
+// Its memory is bounded: counts, and a sample of SampleSize times a build.
+type Tally struct {
+	isCanary            Side
+	from, until         time.Time
+	canary, stable, all build
+	firstCanaryError    time.Time
+	lines, skipped      int
+	partial             []byte    // a line not yet ended
+	later               []string  // lines logged at or after until
+	last                time.Time // the latest line's time
+}
+
+// maxLater bounds the lines a window ended by Until keeps for an
+// extension: at most about a flush interval's worth arrive after it.
+const maxLater = 1 << 16
+
+// NewTally measures the lines logged from from on, telling the builds
+// apart by isCanary on each attempt's address.
+func NewTally(from time.Time, isCanary Side) *Tally {
+	return &Tally{isCanary: isCanary, from: from,
+		canary: newBuild(1), stable: newBuild(2), all: newBuild(3)}
+}
+
+// Until ends the window before until: lines logged at or after it are kept
+// aside, and counted when a later Until reaches them (a step extended). The
+// zero time takes every line.
+func (t *Tally) Until(until time.Time) {
+	t.until = until
+	later := t.later
+	t.later = nil
+	for _, line := range later {
+		t.add(line)
+	}
+}
+
+// Write takes whatever nginx wrote: whole lines are counted, a line not
+// yet ended waits for the rest.
+func (t *Tally) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(t.partial) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			t.partial = append(t.partial, p...)
+			return n, nil
+		}
+		t.line(string(append(t.partial, p[:i]...)))
+		t.partial = t.partial[:0]
+		p = p[i+1:]
+	}
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			break
+		}
+		t.line(string(p[:i]))
+		p = p[i+1:]
+	}
+	if len(p) > 0 {
+		if len(t.partial)+len(p) > 1<<20 {
+			// No line of nginx's is this long: not a log.
+			t.partial = t.partial[:0]
+			t.skipped++
+			return n, nil
+		}
+		t.partial = append(t.partial, p...)
+	}
+	return n, nil
+}
+
+// Flush counts a last line that did not end with a newline.
+func (t *Tally) Flush() {
+	if len(t.partial) > 0 {
+		t.line(string(t.partial))
+		t.partial = t.partial[:0]
+	}
+}
+
+func (t *Tally) line(line string) {
+	t.lines++
+	if !t.add(line) {
+		t.skipped++
+	}
+}
+
+// Window is what the tally holds: each build's figures with a copy of its
+// sample, over [from, until) (until the latest line when no Until was
+// given).
+func (t *Tally) Window() Window {
+	w := Window{From: t.from, To: t.until, Canary: t.canary.figures(), Stable: t.stable.figures(), All: t.all.figures(),
+		FirstCanaryError: t.firstCanaryError, Lines: t.lines, Skipped: t.skipped}
+	if w.To.IsZero() {
+		w.To = t.last
+	}
+	return w
+}
+
+func (t *Tally) add(line string) bool {
 	f := strings.Split(line, "|")
 	if !wellFormed(f) {
 		return false
@@ -108,57 +215,94 @@ func (w *Window) add(line string, isCanary Side) bool {
 		return false
 	}
 	at := time.Unix(0, int64(secs*1e9))
-	if at.Before(w.From) || !at.Before(w.To) || excluded(f[6]) {
+	if at.Before(t.from) || excluded(f[6]) {
 		return true
+	}
+	if !t.until.IsZero() && !at.Before(t.until) {
+		if len(t.later) == maxLater {
+			return false
+		}
+		t.later = append(t.later, line)
+		return true
+	}
+	if at.After(t.last) {
+		t.last = at
 	}
 	status, _ := strconv.Atoi(f[2])
 	smoke := f[7] == SmokeMark
-	w.All.Requests++
-	if smoke {
-		w.All.Smoke++
+	ms := math.NaN()
+	if s, err := strconv.ParseFloat(lastOf(attempts(f[5])), 64); err == nil {
+		ms = s * 1000
 	}
-	if status >= 500 || status == 0 {
-		w.All.Errors++
-	}
-	if t, err := strconv.ParseFloat(lastOf(attempts(f[5])), 64); err == nil {
-		w.All.latencies = append(w.All.latencies, t*1000)
-	}
+	t.all.count(smoke, status >= 500 || status == 0, ms)
 	addrs, statuses, times := attempts(f[3]), attempts(f[4]), attempts(f[5])
 	if len(addrs) == 0 || addrs[0] == "-" {
 		// nginx answered without reaching any build: charge the side it chose.
-		w.count(f[1] == CanaryRoute, smoke, status >= 500, math.NaN(), at)
+		t.count(f[1] == CanaryRoute, smoke, status >= 500, math.NaN(), at)
 		return true
 	}
 	for i, addr := range addrs {
 		status, _ := strconv.Atoi(at2(statuses, i))
 		failed := status == 0 || status >= 500
 		ms := math.NaN()
-		if t, err := strconv.ParseFloat(at2(times, i), 64); err == nil {
-			ms = t * 1000
+		if s, err := strconv.ParseFloat(at2(times, i), 64); err == nil {
+			ms = s * 1000
 		}
-		w.count(isCanary(host(addr)), smoke, failed, ms, at)
+		t.count(t.isCanary(host(addr)), smoke, failed, ms, at)
 	}
 	return true
 }
 
-func (w *Window) count(canary, smoke, failed bool, ms float64, at time.Time) {
-	f := &w.Stable
+func (t *Tally) count(canary, smoke, failed bool, ms float64, at time.Time) {
+	b := &t.stable
 	if canary {
-		f = &w.Canary
-		if failed && w.FirstCanaryError.IsZero() {
-			w.FirstCanaryError = at
+		b = &t.canary
+		if failed && (t.firstCanaryError.IsZero() || at.Before(t.firstCanaryError)) {
+			t.firstCanaryError = at
 		}
 	}
-	f.Requests++
+	b.count(smoke, failed, ms)
+}
+
+// build is one build's counts and sample.
+type build struct {
+	requests, smoke, errors int
+	seen                    int // times offered to the sample
+	sample                  []float64
+	rng                     *rand.Rand
+}
+
+// newBuild starts a build whose sample draws from a generator of its own,
+// seeded by seed, so that the same lines give the same sample.
+func newBuild(seed uint64) build {
+	return build{rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+}
+
+func (b *build) count(smoke, failed bool, ms float64) {
+	b.requests++
 	if smoke {
-		f.Smoke++
+		b.smoke++
 	}
 	if failed {
-		f.Errors++
+		b.errors++
 	}
-	if !math.IsNaN(ms) {
-		f.latencies = append(f.latencies, ms)
+	if math.IsNaN(ms) {
+		return
 	}
+	b.seen++
+	if len(b.sample) < SampleSize {
+		b.sample = append(b.sample, ms)
+	} else if j := b.rng.IntN(b.seen); j < SampleSize {
+		b.sample[j] = ms
+	}
+}
+
+func (b *build) figures() Figures {
+	f := Figures{Requests: b.requests, Smoke: b.smoke, Errors: b.errors, P99Ms: P99(b.sample), Latencies: slices.Clone(b.sample)}
+	if f.Requests > 0 {
+		f.ErrorRatePercent = 100 * float64(f.Errors) / float64(f.Requests)
+	}
+	return f
 }
 
 // attempts splits an upstream field: attempts are separated by ", ", and
@@ -190,14 +334,6 @@ func host(addr string) string {
 		return h
 	}
 	return addr
-}
-
-func (f *Figures) finish() {
-	if f.Requests > 0 {
-		f.ErrorRatePercent = 100 * float64(f.Errors) / float64(f.Requests)
-	}
-	f.P99Ms = P99(f.latencies)
-	f.latencies = nil
 }
 
 // P99 is the 99th percentile of samples by linear interpolation between the

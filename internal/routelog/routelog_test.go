@@ -1,7 +1,9 @@
 package routelog
 
 import (
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +96,75 @@ func TestSmokeRequestsCountWithTheRestAndApart(t *testing.T) {
 	}
 	if w.Skipped != 2 {
 		t.Errorf("skipped %d lines, want the old one and the one with a '|' in its path", w.Skipped)
+	}
+}
+
+func TestATallyCountsWhatIsWrittenPieceByPiece(t *testing.T) {
+	lines := "100.000|app|200|172.20.0.3:3000|200|0.002|/|\n" +
+		"100.100|app|500|172.20.0.9:3000|500|0.001|/|\n" +
+		"100.200|app|200|172.20.0.9:3000|200|0.004|/|\n"
+	whole, err := Read(strings.NewReader(lines), time.Unix(100, 0), time.Time{}, canaryAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tally := NewTally(time.Unix(100, 0), canaryAt)
+	// nginx's buffer ends anywhere: in the middle of a line, of a number.
+	for _, piece := range []string{lines[:10], lines[10:50], lines[50:51], lines[51:]} {
+		tally.Write([]byte(piece))
+	}
+	got := tally.Window()
+	if got.Canary.Requests != 2 || got.Canary.Errors != 1 || got.Stable.Requests != 1 || got.Lines != 3 || got.Skipped != 0 {
+		t.Errorf("piece by piece: %+v; want 2 canary requests (1 failed) and 1 stable, 3 lines", got)
+	}
+	if !slices.Equal(got.Canary.Latencies, []float64{1, 4}) || !slices.Equal(whole.Canary.Latencies, got.Canary.Latencies) {
+		t.Errorf("canary latencies %v piece by piece, %v whole; want [1 4] ms", got.Canary.Latencies, whole.Canary.Latencies)
+	}
+	if !got.To.Equal(time.Unix(100, 200e6)) {
+		t.Errorf("a window without an end ends at %v, want its latest line", got.To)
+	}
+}
+
+func TestAnEndedWindowKeepsLaterLinesForItsExtension(t *testing.T) {
+	tally := NewTally(time.Unix(100, 0), canaryAt)
+	tally.Until(time.Unix(101, 0))
+	tally.Write([]byte("100.500|app|500|172.20.0.9:3000|500|0.001|/|\n101.500|app|500|172.20.0.9:3000|500|0.001|/|\n"))
+	if w := tally.Window(); w.Canary.Requests != 1 || !w.To.Equal(time.Unix(101, 0)) {
+		t.Errorf("window to 101: %d canary requests, to %v; want 1, to 101", w.Canary.Requests, w.To)
+	}
+	tally.Until(time.Unix(102, 0))
+	if w := tally.Window(); w.Canary.Requests != 2 || w.Lines != 2 {
+		t.Errorf("extended to 102: %d canary requests of %d lines; want the line kept aside counted once", w.Canary.Requests, w.Lines)
+	}
+}
+
+func TestASampleStaysBoundedAndUniform(t *testing.T) {
+	tally := NewTally(time.Unix(0, 0), canaryAt)
+	var b strings.Builder
+	const n = 10 * SampleSize
+	for i := range n {
+		// the first half of the requests take 1 ms, the second half 2 ms.
+		ms := 1 + 2*i/n
+		fmt.Fprintf(&b, "%d.000|app|200|172.20.0.9:3000|200|0.00%d|/|\n", 100+i/1000, ms)
+	}
+	tally.Write([]byte(b.String()))
+	w := tally.Window()
+	if w.Canary.Requests != n || len(w.Canary.Latencies) != SampleSize {
+		t.Fatalf("%d requests, a sample of %d; want %d and %d", w.Canary.Requests, len(w.Canary.Latencies), n, SampleSize)
+	}
+	late := 0
+	for _, ms := range w.Canary.Latencies {
+		if ms == 2 {
+			late++
+		}
+	}
+	// A uniform sample holds about half of each; the first SampleSize
+	// alone would hold no 2 ms at all.
+	if share := float64(late) / SampleSize; math.Abs(share-0.5) > 0.05 {
+		t.Errorf("%.1f%% of the sample is from the second half, want about 50%%", 100*share)
+	}
+	again := NewTally(time.Unix(0, 0), canaryAt)
+	again.Write([]byte(b.String()))
+	if !slices.Equal(again.Window().Canary.Latencies, w.Canary.Latencies) {
+		t.Error("the same lines gave another sample")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/change"
 	"github.com/swiftdeploy/swiftdeploy/internal/gate"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 	"github.com/swiftdeploy/swiftdeploy/internal/metrics"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
@@ -20,16 +21,31 @@ import (
 	"github.com/swiftdeploy/swiftdeploy/internal/wait"
 )
 
-// logFlush covers nginx's buffered release log: it writes at least every
+// logFlush covers nginx's buffered access log: it writes at least every
 // second (flush=1s in nginx.conf).
 var logFlush = 1100 * time.Millisecond
 
-// judgeStep holds the current step for step_seconds while watching the
-// canary, then asks the release policy about the window; an inconclusive
-// step is measured again as the policy allows. It returns the verdict, the
-// reasons for anything but promote, and when nginx logged the canary's first
-// failed request (zero if none). A canary that exits or turns unhealthy ends
-// the step at once with an error.
+// releaseLogFlush covers nginx's buffered release log, flushed every 250 ms
+// (nginx.conf) so that a look sees the last quarter second's requests.
+var releaseLogFlush = 350 * time.Millisecond
+
+// judgeTick is how often a step's watch wakes: to look when a look is due,
+// and every aliveEvery to see that the canary still runs.
+const (
+	judgeTick  = 100 * time.Millisecond
+	aliveEvery = 500 * time.Millisecond
+)
+
+// judgeStep holds the current step for step_seconds, looking at it every
+// look_seconds: each look reads what nginx logged since the one before,
+// computes the evidence (internal/judge) and asks the release policy. A look
+// whose verdict is abort ends the step at once. At the step's end, once
+// nginx's log holds its last requests, the final look promotes, holds (the
+// step runs step_seconds longer, the requests already seen counting with
+// the ones to come) or aborts. It returns the verdict, the reasons for
+// anything but promote, and when nginx logged the canary's first failed
+// request (zero if none). A canary that exits or turns unhealthy ends the
+// step at once with an error.
 func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Time, error) {
 	s, r := rel.s, rel.r
 	length := time.Duration(rel.m.Rollout.StepSeconds) * time.Second
@@ -43,7 +59,7 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 	if err != nil {
 		// It died while nginx moved to this step's weight: say what nginx saw
 		// of it since.
-		wait.Sleep(ctx, logFlush)
+		wait.Sleep(ctx, releaseLogFlush)
 		w, _ := readReleaseLog(s.path(render.ReleaseLog), rel.stepOffset, rel.stepFrom, time.Now(), addrSet([]platform.Instance{c}))
 		rel.sawDying(w)
 		return policy.VerdictAbort, nil, w.FirstCanaryError, err
@@ -53,59 +69,218 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 	if err != nil {
 		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("the stable build is not running: %w", err)
 	}
-	// An extension lengthens the step's window: the requests already seen
-	// count with the ones to come.
-	offset := fileSize(s.path(render.ReleaseLog))
-	from := time.Now()
+	st, err := judge.NewStep(rel.settings, length)
+	if err != nil {
+		return policy.VerdictAbort, nil, time.Time{}, err
+	}
+	log, err := openAtEnd(s.path(render.ReleaseLog))
+	if err != nil {
+		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
+	}
+	defer log.Close()
+	w := &stepWatch{rel: rel, step: st, log: log, from: time.Now(), length: length}
+	w.tally = routelog.NewTally(w.from, addrSet(canary))
 	canaryBefore, stableBefore := rel.scrape(ctx, canary), rel.scrape(ctx, stable)
-	deadline := from
+	deadline := w.from
 	for extension := 0; ; extension++ {
 		deadline = deadline.Add(length)
-		what := fmt.Sprintf("step %d at %d%%: measuring both builds", r.Step+1, r.Weight)
-		_, watchErr := s.waitFor(ctx, what, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-			if rel.abort() {
-				return false, "", change.ErrAbortRequested
-			}
-			if err := rel.canaryAlive(ctx, canary[0]); err != nil {
-				return false, "", err
-			}
-			left := time.Until(deadline)
-			return left <= 0, fmt.Sprintf("(%ds left)", int(left.Seconds()+0.999)), nil
-		})
+		w.extension = extension
+		early, err := w.watch(ctx, canary[0], deadline)
+		if err != nil {
+			// What nginx logged of the step until now, not only until the
+			// last look.
+			wait.Sleep(ctx, releaseLogFlush)
+			io.Copy(w.tally, log)
+			win := w.tally.Window()
+			rel.sawDying(win)
+			return policy.VerdictAbort, nil, win.FirstCanaryError, err
+		}
+		if early != nil {
+			w.report(early)
+			return policy.VerdictAbort, reasonsOf(early.decision), early.window.FirstCanaryError, nil
+		}
+		// The step's end: each build's own view over the window, then
+		// nginx's last lines of it.
 		to := time.Now()
-		canaryApp, stableApp := rel.window(ctx, canary, canaryBefore), rel.window(ctx, stable, stableBefore)
-		wait.Sleep(ctx, logFlush)
-		w, err := readReleaseLog(s.path(render.ReleaseLog), offset, from, to, addrSet(canary))
+		apps := [2]*history.BuildFigures{rel.window(ctx, canary, canaryBefore), rel.window(ctx, stable, stableBefore)}
+		wait.Sleep(ctx, releaseLogFlush)
+		w.tally.Until(to)
+		end, err := w.look(ctx, to, true, apps)
 		if err != nil {
-			return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
+			return policy.VerdictAbort, nil, w.tally.Window().FirstCanaryError, err
 		}
-		if watchErr != nil {
-			rel.sawDying(w)
-			return policy.VerdictAbort, nil, w.FirstCanaryError, watchErr
-		}
-		input := gate.ReleaseStep{
-			WindowSeconds: gate.Number(round(to.Sub(from).Seconds(), 2)), Weight: r.Weight, Extensions: extension,
-			Step: r.Step + 1, Steps: len(r.Steps),
-			Canary: gate.FromFigures(w.Canary, canaryApp),
-			Stable: gate.FromFigures(w.Stable, stableApp),
-		}
-		d, err := s.gate(rel.eng).Decide(ctx, policy.Release, "release", input)
-		if err != nil {
-			return policy.VerdictAbort, nil, w.FirstCanaryError, err
-		}
-		s.Out.Info("canary: %s, error rate %.2f%%, P99 %.1f ms; stable: %s, error rate %.2f%%, P99 %.1f ms (nginx's view)",
-			requestCount(w.Canary), w.Canary.ErrorRatePercent, w.Canary.P99Ms, requestCount(w.Stable), w.Stable.ErrorRatePercent, w.Stable.P99Ms)
-		s.gate(rel.eng).Print(d)
-		s.record(history.EventReleaseStep, history.Fields(stepRecord(r, extension, d, w, input)))
-		switch d.Verdict {
+		w.report(end)
+		switch end.decision.Verdict {
 		case policy.VerdictPromote, policy.VerdictAbort:
-			return d.Verdict, reasonsOf(d), w.FirstCanaryError, nil
+			return end.decision.Verdict, reasonsOf(end.decision), end.window.FirstCanaryError, nil
 		case policy.VerdictHold:
+			w.tally.Until(time.Time{})
 		default:
 			// A release policy without a verdict fails closed.
-			return policy.VerdictAbort, []string{"the release policy gave no verdict"}, w.FirstCanaryError, nil
+			return policy.VerdictAbort, []string{"the release policy gave no verdict"}, end.window.FirstCanaryError, nil
 		}
 	}
+}
+
+// stepWatch is one step being judged: its evidence so far and nginx's log
+// as read up to now.
+type stepWatch struct {
+	rel       *releaseRun
+	step      *judge.Step
+	log       *os.File
+	tally     *routelog.Tally
+	from      time.Time
+	length    time.Duration
+	extension int
+}
+
+// looked is one look's outcome.
+type looked struct {
+	at       time.Time
+	final    bool
+	window   routelog.Window
+	input    gate.ReleaseStep
+	decision policy.Decision
+}
+
+// watch looks at the step every look_seconds until deadline, checking
+// every aliveEvery that the canary still runs. It returns the look that
+// aborted, if one did before deadline; an error for a canary that failed,
+// a rollback's request or a broken look.
+func (w *stepWatch) watch(ctx context.Context, c platform.Instance, deadline time.Time) (*looked, error) {
+	rel, r := w.rel, w.rel.r
+	every := rel.settings.Look
+	next := w.from.Add(every * time.Duration(1+int(time.Since(w.from)/every)))
+	var alive time.Time
+	var early *looked
+	status := ""
+	what := fmt.Sprintf("step %d at %d%%: looking at both builds every %s", r.Step+1, r.Weight, every)
+	_, err := rel.s.waitFor(ctx, what, judgeTick, func(ctx context.Context) (bool, string, error) {
+		if rel.abort() {
+			return false, "", change.ErrAbortRequested
+		}
+		now := time.Now()
+		if now.Sub(alive) >= aliveEvery {
+			if err := rel.canaryAlive(ctx, c); err != nil {
+				return false, "", err
+			}
+			alive = now
+		}
+		if !now.Before(deadline) {
+			return true, "", nil
+		}
+		left := fmt.Sprintf("(%ds left", int(time.Until(deadline).Seconds()+0.999))
+		if now.Before(next) {
+			return false, left + status + ")", nil
+		}
+		for !next.After(now) {
+			next = next.Add(every)
+		}
+		l, err := w.look(ctx, now, false, [2]*history.BuildFigures{})
+		if err != nil {
+			return false, "", err
+		}
+		if l.decision.Verdict == policy.VerdictAbort {
+			early = l
+			return true, "", nil
+		}
+		status = fmt.Sprintf("; look %d: canary %d requests, %d failed", l.input.Evidence.Spending.Look, l.window.Canary.Requests, l.window.Canary.Errors)
+		return false, left + status + ")", nil
+	})
+	return early, err
+}
+
+// look reads what nginx logged since the last look, computes the evidence
+// at at and asks the release policy. A look before the step's end is asked
+// without a record unless it aborts; then it is decided, recorded and open
+// to break-glass, which lets the step run on. The final look carries both
+// builds' own views (apps: canary, stable) and is always decided.
+func (w *stepWatch) look(ctx context.Context, at time.Time, final bool, apps [2]*history.BuildFigures) (*looked, error) {
+	rel, r := w.rel, w.rel.r
+	if _, err := io.Copy(w.tally, w.log); err != nil {
+		return nil, fmt.Errorf("read nginx's release log: %w", err)
+	}
+	win := w.tally.Window()
+	elapsed := at.Sub(w.from)
+	ev, err := w.step.Look(elapsed, evidenceOf(win.Canary), evidenceOf(win.Stable))
+	if err != nil {
+		return nil, fmt.Errorf("judge the step: %w", err)
+	}
+	input := gate.ReleaseStep{
+		WindowSeconds: gate.Number(round(elapsed.Seconds(), 2)), Weight: r.Weight, Extensions: w.extension,
+		Step: r.Step + 1, Steps: len(r.Steps), Final: final,
+		Canary: gate.FromFigures(win.Canary, apps[0]), Stable: gate.FromFigures(win.Stable, apps[1]),
+		Evidence: ev,
+	}
+	g := rel.s.gate(rel.eng)
+	var d policy.Decision
+	if !final {
+		if d, err = gate.Ask(ctx, rel.eng, policy.Release, input); err == nil && d.Verdict == policy.VerdictAbort {
+			d, err = g.Decide(ctx, policy.Release, "release", input)
+			if err == nil && d.Overridden {
+				d.Verdict = policy.VerdictHold // break-glass: the step runs on
+			}
+		}
+	} else {
+		d, err = g.Decide(ctx, policy.Release, "release", input)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &looked{at: at, final: final, window: win, input: input, decision: d}, nil
+}
+
+// report prints a deciding look and records the step's judgment with what
+// a later re-judgment needs.
+func (w *stepWatch) report(l *looked) {
+	s, win, ev := w.rel.s, l.window, l.input.Evidence
+	when := "at the step's end"
+	if !l.final {
+		when = fmt.Sprintf("at look %d, %.1fs into the step", ev.Spending.Look, l.at.Sub(w.from).Seconds())
+	}
+	s.Out.Info("%s: canary %s, %d failed (%.2f%%), P99 %.1f ms; stable %s, %d failed (%.2f%%), P99 %.1f ms (nginx's view)",
+		when, requestCount(win.Canary), win.Canary.Errors, win.Canary.ErrorRatePercent, win.Canary.P99Ms,
+		requestCount(win.Stable), win.Stable.Errors, win.Stable.ErrorRatePercent, win.Stable.P99Ms)
+	s.gate(w.rel.eng).Print(l.decision)
+	rec := stepRecord(w.rel.r, w.extension, l.decision, win, l.input)
+	rec.StepSeconds = w.length.Seconds()
+	rec.Looks = w.step.Looks()
+	rec.CanarySample, rec.StableSample = latencySample(win.Canary.Latencies), latencySample(win.Stable.Latencies)
+	if !win.FirstCanaryError.IsZero() && l.decision.Verdict == policy.VerdictAbort {
+		rec.FirstBadToVerdict = round(l.at.Sub(win.FirstCanaryError).Seconds(), 2)
+		s.Out.Info("%.1fs from the canary's first failed request to this verdict", rec.FirstBadToVerdict)
+	}
+	s.record(history.EventReleaseStep, history.Fields(rec))
+}
+
+func latencySample(ms []float64) *judge.Sample {
+	sample := judge.SampleOf(ms)
+	return &sample
+}
+
+// evidenceOf is a build as the judge reads it.
+func evidenceOf(f routelog.Figures) judge.Build {
+	return judge.Build{Requests: int64(f.Requests), Errors: int64(f.Errors), LatenciesMs: f.Latencies}
+}
+
+// openAtEnd opens nginx's release log where it ends now: a step reads only
+// what nginx writes from then on. A log not there yet reads as empty until
+// it is.
+func openAtEnd(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Prepare creates it before the canary starts; an empty stand-in
+		// keeps a step reading nothing rather than failing.
+		return os.Open(os.DevNull)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // sawDying says what nginx logged of the canary in a step cut short.
@@ -182,10 +357,10 @@ func (rel *releaseRun) window(ctx context.Context, instances []platform.Instance
 }
 
 func stepRecord(r *change.Change, extension int, d policy.Decision, w routelog.Window, input gate.ReleaseStep) history.ReleaseStep {
+	ev := input.Evidence
 	rec := history.ReleaseStep{Step: r.Step + 1, Steps: len(r.Steps), Weight: r.Weight, Extension: extension,
-		WindowSeconds: w.To.Sub(w.From).Seconds(), Verdict: d.Verdict, Reasons: reasonsOf(d),
-		Canary: buildFigures(w.Canary), Stable: buildFigures(w.Stable)}
-	rec.WindowSeconds = round(rec.WindowSeconds, 2)
+		WindowSeconds: float64(input.WindowSeconds), Final: input.Final, Verdict: d.Verdict, Reasons: reasonsOf(d), Notes: d.Notes,
+		Canary: buildFigures(w.Canary), Stable: buildFigures(w.Stable), Evidence: &ev}
 	rec.CanaryApp = appFigures(input.Canary.App)
 	rec.StableApp = appFigures(input.Stable.App)
 	return rec

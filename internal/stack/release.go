@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/change"
 	"github.com/swiftdeploy/swiftdeploy/internal/fail"
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/policy"
@@ -70,7 +72,13 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		if err != nil {
 			return err
 		}
-		if err := mv.Release(ctx, c, cur, m, &releaseRun{s: s, rt: rt, m: m, eng: eng, abort: store.AbortRequested}); err != nil {
+		settings, err := judge.SettingsFrom(eng.Thresholds(policy.Release))
+		if err != nil {
+			return fmt.Errorf("%w: %w (policies/data.json, or the policy section of %s)", fail.ErrInvalid, err, ManifestFile)
+		}
+		s.Out.Info("each step is looked at every %s; a canary worse than stable at %s confidence (%s alpha spending) or above an absolute limit is aborted at once",
+			settings.Look, strconv.FormatFloat(100*settings.Confidence, 'f', -1, 64)+"%", settings.Spending)
+		if err := mv.Release(ctx, c, cur, m, &releaseRun{s: s, rt: rt, m: m, eng: eng, settings: settings, abort: store.AbortRequested}); err != nil {
 			return err
 		}
 	}
@@ -95,6 +103,8 @@ type releaseRun struct {
 	m   *manifest.Manifest // the new build, as the manifest asks
 	r   *change.Change
 	eng *policy.Engine
+	// settings are the judge's confidence, spending rule and look interval.
+	settings judge.Settings
 	// abort reports whether a rollback asked the release to abort.
 	abort func() bool
 	// Where nginx's release log stood when the current step began to move

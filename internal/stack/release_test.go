@@ -233,7 +233,7 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 	m.Services.Port = m.Nginx.Port // each build's /metrics: 404 from the fake nginx, or refused
 	m.Services.Version = "1.1.0"
 	m.Rollout = manifest.Rollout{Strategy: manifest.StrategyCanary, Steps: []int{10, 50, 100}, StepSeconds: 1, Sticky: true}
-	m.Policy = map[string]map[string]float64{"release": {"min_requests": 10, "max_inconclusive_extensions": 1}}
+	m.Policy = map[string]map[string]any{"release": {"max_inconclusive_extensions": 1}}
 	for _, dir := range []string{render.ResolverDir, render.ReleaseLogDir, render.MountedNginxDir} {
 		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
 			t.Fatal(err)
@@ -247,8 +247,8 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 	rt.instances = []platform.Instance{stableApp,
 		{ID: "nginx", Name: "swiftdeploy-nginx-1", Role: platform.Nginx, State: "running", StartedAt: time.Now()},
 		{ID: "resolver", Name: "swiftdeploy-resolver-1", Role: platform.Resolver, State: "running", StartedAt: time.Now().Add(-time.Minute)}}
-	logFlush = 100 * time.Millisecond
-	t.Cleanup(func() { logFlush = 1100 * time.Millisecond })
+	releaseLogFlush = 100 * time.Millisecond
+	t.Cleanup(func() { releaseLogFlush = 350 * time.Millisecond })
 	go rt.traffic()
 	t.Cleanup(func() { close(rt.stop) })
 	return s, m
@@ -347,7 +347,7 @@ func TestAFailingCanaryIsAbortedAtItsFirstStep(t *testing.T) {
 func TestAStepWithoutCanaryTrafficIsHeldThenAborted(t *testing.T) {
 	rt := &releaseRuntime{canaryStatus: 0}
 	s, err := runRelease(t, rt)
-	checkAborted(t, s, rt, err, "only 0 canary requests after 1 extensions")
+	checkAborted(t, s, rt, err, "inconclusive after 1 extensions of the step: 0 canary requests against stable's 0 failures in")
 	if got := stepVerdicts(t, s); !slices.Equal(got, []string{"hold", "abort"}) {
 		t.Errorf("history records the steps' verdicts %v, want hold, then abort", got)
 	}
@@ -427,4 +427,107 @@ func killedRelease(m *manifest.Manifest, phase change.Phase, step int) *change.C
 	return &change.Change{Action: change.Release, Strategy: manifest.StrategyCanary, From: change.Side{Build: stableApp.Build(), Mode: "stable"},
 		To: change.Side{Build: m.Build(), Mode: "stable"}, Steps: []int{10, 50, 100}, Step: step, Weight: []int{10, 50, 100}[step],
 		Phase: phase, PID: 4242, Started: time.Now(), Old: []string{stableApp.ID}, Canary: []string{canaryApp.ID}}
+}
+
+// stepRecords reads every release_step event of history.
+func stepRecords(t *testing.T, s *Stack) []history.ReleaseStep {
+	t.Helper()
+	var out []history.ReleaseStep
+	for _, line := range strings.Split(strings.TrimSpace(readFile(t, s.path(HistoryFile))), "\n") {
+		var e struct{ Event string }
+		json.Unmarshal([]byte(line), &e)
+		if e.Event != history.EventReleaseStep {
+			continue
+		}
+		var st history.ReleaseStep
+		if err := json.Unmarshal([]byte(line), &st); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func TestACanaryFailingEveryRequestIsAbortedAtALookLongBeforeItsStepsEnd(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 500}
+	s, m := releaseStack(t, rt)
+	m.Rollout.StepSeconds = 30
+	m.Policy["release"]["look_seconds"] = 0.2
+	start := time.Now()
+	err := s.release(context.Background(), rt, m, stableApp.Build(), []platform.Instance{stableApp})
+	took := time.Since(start)
+	checkAborted(t, s, rt, err, "the canary fails more often than stable: 100.00% of")
+	if took > 10*time.Second {
+		t.Errorf("the release took %s to abort a canary failing every request, in a 30 s step looked at every 0.2 s", took)
+	}
+	steps := stepRecords(t, s)
+	if len(steps) != 1 {
+		t.Fatalf("history records %d judged steps, want the one aborted", len(steps))
+	}
+	st := steps[0]
+	if st.Final || st.Verdict != "abort" || st.Evidence == nil || len(st.Looks) == 0 || st.Looks[len(st.Looks)-1].Canary.Errors == 0 {
+		t.Errorf("the aborted step's record: final %v, verdict %s, evidence %v, looks %+v; want an early abort with its evidence and looks", st.Final, st.Verdict, st.Evidence != nil, st.Looks)
+	}
+	if st.Evidence.Errors.PValue > st.Evidence.Errors.Alpha || st.StepSeconds != 30 || st.CanarySample == nil || len(st.CanarySample.Ms) == 0 {
+		t.Errorf("the aborting look's evidence %+v, step %vs, sample %+v", st.Evidence.Errors, st.StepSeconds, st.CanarySample)
+	}
+	if !(st.FirstBadToVerdict > 0 && st.FirstBadToVerdict < 2) {
+		t.Errorf("%.2fs from the first failed request to the verdict, want under 2 s with looks every 0.2 s", st.FirstBadToVerdict)
+	}
+}
+
+func TestAGoodCanaryWaitsEachStepOutWhileLookedAt(t *testing.T) {
+	rt := &releaseRuntime{canaryStatus: 200}
+	s, m := releaseStack(t, rt)
+	m.Rollout.StepSeconds = 2
+	m.Policy["release"]["look_seconds"] = 0.2
+	if err := s.release(context.Background(), rt, m, stableApp.Build(), []platform.Instance{stableApp}); err != nil {
+		t.Fatal(err)
+	}
+	steps := stepRecords(t, s)
+	if len(steps) != 3 {
+		t.Fatalf("history records %d judged steps, want 3", len(steps))
+	}
+	for _, st := range steps {
+		if !st.Final || st.Verdict != "promote" || st.WindowSeconds < 2 || len(st.Looks) < 8 {
+			t.Errorf("step %d: final %v, verdict %s after %.2fs and %d looks; want a promote at the step's end, looked at about 10 times", st.Step, st.Final, st.Verdict, st.WindowSeconds, len(st.Looks))
+		}
+		if st.Evidence == nil || len(st.Notes) == 0 || !strings.HasPrefix(st.Notes[0], "errors: canary 0.00% of ") && st.Weight < 100 {
+			t.Errorf("step %d records no evidence in words: %v", st.Step, st.Notes)
+		}
+	}
+}
+
+// TestAManifestWithTheRetiredReleaseMarginsGeneratesNothingAndSaysWhatReplacedThem:
+// a manifest written for the release policy's margins relative to stable.
+func TestAManifestWithTheRetiredReleaseMarginsGeneratesNothingAndSaysWhatReplacedThem(t *testing.T) {
+	root := t.TempDir()
+	for _, dir := range []string{TemplatesDir, PoliciesDir} {
+		if err := os.CopyFS(filepath.Join(root, dir), os.DirFS(filepath.Join("..", "..", dir))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := readFile(t, filepath.Join("testdata", "manifest.yaml")) + "  release:\n    min_p99_excess_ms: 400\n    max_error_rate_over_stable_percent: 0.5\n"
+	if err := os.WriteFile(filepath.Join(root, ManifestFile), []byte(m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{Root: root, Project: "swiftdeploy-unit", Out: ui.New(io.Discard), Now: time.Now}
+	err := s.Init()
+	if fail.Code(err) != fail.ExitInvalid {
+		t.Fatalf("init = %v (exit %d), want invalid input (exit 2)", err, fail.Code(err))
+	}
+	for _, want := range []string{
+		"manifest.yaml policy section: ",
+		"policy.release.min_p99_excess_ms: retired: the canary's request times are compared with stable's (Mann-Whitney U) at `confidence` instead of a P99 margin in ms; remove it",
+		"policy.release.max_error_rate_over_stable_percent: retired: the canary's error proportion is tested against stable's (Fisher's exact test) at `confidence` instead of a margin in points; remove it",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("init = %v\nwant it to say %q", err, want)
+		}
+	}
+	for _, f := range []string{render.NginxConf, render.ComposeFile} {
+		if _, err := os.Stat(filepath.Join(root, f)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s was generated from a refused manifest (%v)", f, err)
+		}
+	}
 }

@@ -263,7 +263,7 @@ func (s *Stack) releaseSnapshot(ctx context.Context, m *manifest.Manifest, eng *
 			canary = append(canary, i)
 		}
 	}
-	to := time.Now().Add(-logFlush)
+	to := time.Now().Add(-releaseLogFlush)
 	from := to.Add(-releaseWindow)
 	path := s.path(render.ReleaseLog)
 	w, err := readReleaseLog(path, max(0, fileSize(path)-releaseTail), from, to, addrSet(canary))

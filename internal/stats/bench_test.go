@@ -32,7 +32,7 @@ func BenchmarkCompareErrorsMillion(b *testing.B) {
 func BenchmarkCompareLatency100k(b *testing.B) {
 	canary, stable := benchSamples(100000)
 	for b.Loop() {
-		if _, err := CompareLatency(canary, stable, 0.001); err != nil {
+		if _, err := CompareLatency(canary, stable, 0.001, 0.1); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -26,10 +26,11 @@
 // # Latency: CompareLatency
 //
 // The Mann-Whitney U test, one-sided (MannWhitneyGreater), on each
-// request's duration in seconds, with the common-language effect size
-// ProbabilitySlower (the chance a canary request took longer than a stable
-// one) and both medians. Exact below ExactBelow requests a side, ties
-// included (the permutation distribution of midrank sums); the normal
+// request's duration in seconds against stable's scaled by 1 + a margin,
+// with the common-language effect size ProbabilitySlower (the chance a
+// canary request took longer than a scaled stable one) and both medians.
+// Exact below ExactBelow requests a side, ties included (the permutation
+// distribution of midrank sums); the normal
 // approximation with tie and continuity corrections above, as R's
 // wilcox.test. Sort plus one merge: 100,000 requests a side in 20-40 ms.
 // It compares whole distributions by rank, not one percentile, and needs
@@ -64,58 +65,17 @@
 // the fourth in 93 % with O'Brien-Fleming; Pocock is the one for early
 // aborts (TestPocockCatchesABrokenCanaryAtTheFirstLooks).
 //
-// # Wiring it into the release judge
+// # Where they are used
 //
-// What follows is a proposal for internal/stack/judge.go, internal/gate
-// and policies/release.rego; none of it is done in this package.
-//
-// Thresholds (data.swiftdeploy.thresholds.release): a confidence, say
-// 0.95, an alpha_spending function name ("pocock"), and the absolute limits
-// that stay. alpha = 1 - confidence is the false-abort rate the operator
-// accepts per step; split it between the two tests (alpha/2 each, so
-// either aborting is at most alpha likely for a good build), and note that
-// a release of s steps can falsely abort with probability up to s·alpha.
-//
-// The samples: routelog.Figures counts Requests and Errors per build, which
-// are the Counts; its per-request latencies are kept in milliseconds and
-// dropped by finish. Keep them per build for the window, in seconds (or
-// divide by 1000: the test is by rank and only the medians read the unit),
-// bounded for the history (replay needs them).
-//
-// In judgeStep, one Sequential per test per step, and at each look (every
-// second or two, at the window from the step's start to the moment):
-//
-//	perTest := (1 - confidence) / 2
-//	errSeq, _ := stats.NewSequential(spending, perTest) // at the step's start
-//	latSeq, _ := stats.NewSequential(spending, perTest)
-//	...
-//	t := stats.InformationFraction(elapsed.Seconds(), planned.Seconds())
-//	errLook, latLook := errSeq.Look(t), latSeq.Look(t)
-//	errs, _ := stats.CompareErrors(canaryCounts, stableCounts, errLook.Alpha, 1-2*perTest)
-//	lat, _ := stats.CompareLatency(canarySeconds, stableSeconds, latLook.Alpha)
-//
-// and the release policy's input gains the evidence, for example
-// "errors": errs, "latency": lat, "look": errLook. The policy's rules read
-// plain numbers: abort when errors.p_value <= errors.alpha or
-// latency.p_value <= latency.alpha (or an absolute limit is broken), with
-// a message from errors.difference_points, latency.probability_slower and
-// the medians; before the step's end anything else keeps the step running
-// (no verdict, the judge looks again); at the end, promote, or hold when a
-// test could not have reached its overall level: that is
-// ErrorsNeeded(stable, canary requests, perTest) < 0 or
-// latency.min_p_value > perTest, at the step's level rather than the last look's small
-// increment, which quiet windows would seldom reach. The planned
-// information is better taken as the step's length times (1 +
-// max_inconclusive_extensions): the extensions' looks are then paid from
-// the same alpha, where a fresh Sequential per extension would add up to
-// alpha to the false-abort rate each time. Time is the simplest fraction;
-// requests seen over requests expected suits bursty traffic, provided the
-// expectation is fixed before looking.
-//
-// For replay, record each look's Look and evidence in the history's
-// release step (they marshal as they are); re-judging under another policy
-// or confidence then recomputes the evidence from the recorded counts and
-// samples and the same sequence of information fractions.
+// internal/judge runs these at every look at a release step: CompareErrors,
+// CompareLatency (with a margin: "slower by more than 10 %", a
+// non-inferiority test, since without one thousands of requests a side show
+// differences nobody would abort for), WilsonLower for the error limit and
+// QuantileLowerBound for the P99's, each at the level one Sequential per
+// step leaves the look, the step's 1 - confidence split over the four
+// tests. The release policy (policies/release.rego) reads the evidence as
+// plain numbers and keeps the decision; internal/judge's package doc and
+// docs/releases.md say how.
 //
 // # References
 //

@@ -47,6 +47,25 @@ func WilsonInterval(c Counts, confidence float64) (Interval, error) {
 	return Interval{Estimate: c.rate(), Lower: lo, Upper: hi, Confidence: confidence, Method: MethodWilson}, nil
 }
 
+// WilsonLower is the one-sided lower bound, at level alpha, of the
+// proportion errors of requests: the two-sided interval's lower bound at
+// 1 - 2·alpha, also where alpha is too small for 1 - 2·alpha to be told
+// from 1 in floating point (an O'Brien-Fleming look early in a step spends
+// 1e-40). 0 without requests or without alpha.
+func WilsonLower(c Counts, alpha float64) (float64, error) {
+	if err := c.check("the build"); err != nil {
+		return 0, err
+	}
+	if err := checkAlpha(alpha); err != nil {
+		return 0, err
+	}
+	if alpha == 0 || c.Requests == 0 {
+		return 0, nil
+	}
+	lo, _ := wilson(c, NormalUpperQuantile(alpha))
+	return lo, nil
+}
+
 func wilson(c Counts, z float64) (lo, hi float64) {
 	if c.Requests == 0 {
 		return 0, 1

@@ -85,3 +85,35 @@ func TestIntervalsRejectABadConfidence(t *testing.T) {
 		}
 	}
 }
+
+// TestWilsonLowerIsTheIntervalsLowerBound: at alpha the two-sided interval's
+// lower bound at 1 - 2·alpha (Newcombe's 1998 case 81/263 at 95 %:
+// 0.2553), and it keeps going where 1 - 2·alpha is 1 in floating point.
+func TestWilsonLowerIsTheIntervalsLowerBound(t *testing.T) {
+	c := Counts{Requests: 263, Errors: 81}
+	two, err := WilsonInterval(c, 0.95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, err := WilsonLower(c, 0.025)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, "lower bound", lo, two.Lower, 1e-15)
+	expectClose(t, "Newcombe's 0.2553", lo, 0.25528851987827423, 1e-14)
+	tiny, err := WilsonLower(c, 1e-40)
+	if err != nil || !(tiny > 0 && tiny < lo) {
+		t.Errorf("at alpha 1e-40: %v (%v), want a bound between 0 and %v", tiny, err, lo)
+	}
+	for _, c := range []struct {
+		c     Counts
+		alpha float64
+	}{{Counts{Requests: 0}, 0.05}, {c, 0}} {
+		if got, err := WilsonLower(c.c, c.alpha); got != 0 || err != nil {
+			t.Errorf("%+v at %v: %v, %v; want 0", c.c, c.alpha, got, err)
+		}
+	}
+	if _, err := WilsonLower(Counts{Requests: 1, Errors: 2}, 0.05); err == nil {
+		t.Error("2 errors in 1 request accepted")
+	}
+}

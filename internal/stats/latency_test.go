@@ -9,7 +9,7 @@ import (
 
 func TestCompareLatencyEvidence(t *testing.T) {
 	// Hollander & Wolfe's samples (see TestMannWhitneyAgainstR) as seconds.
-	e, err := CompareLatency(hwX, hwY, 0.05)
+	e, err := CompareLatency(hwX, hwY, 0.05, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestCompareLatencySaysWhenNoOutcomeCouldReachAlpha(t *testing.T) {
 		{[]float64{0.01, 0.01}, []float64{0.01, 0.01, 0.01}, 0.05, false, 1},
 		{nil, stable(100), 0.05, false, 1},
 	} {
-		e, err := CompareLatency(c.canary, c.stable, c.alpha)
+		e, err := CompareLatency(c.canary, c.stable, c.alpha, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,10 +68,49 @@ func TestCompareLatencySaysWhenNoOutcomeCouldReachAlpha(t *testing.T) {
 }
 
 func TestCompareLatencyRejectsBadArguments(t *testing.T) {
-	if _, err := CompareLatency([]float64{math.NaN()}, []float64{0.1}, 0.05); err == nil {
+	if _, err := CompareLatency([]float64{math.NaN()}, []float64{0.1}, 0.05, 0); err == nil {
 		t.Error("NaN accepted")
 	}
-	if _, err := CompareLatency([]float64{0.1}, []float64{0.1}, -0.1); err == nil {
+	if _, err := CompareLatency([]float64{0.1}, []float64{0.1}, -0.1, 0); err == nil {
 		t.Error("alpha -0.1 accepted")
+	}
+}
+
+// TestALatencyMarginAsksForMoreThanAnyDifference: builds alike at nginx's
+// millisecond resolution, one answering 2 ms a little more often (the
+// e2e's false abort), are slower for the plain test and not with a 10 %
+// margin; a canary 30 % slower is slower with it.
+func TestALatencyMarginAsksForMoreThanAnyDifference(t *testing.T) {
+	times := func(n, twos int, scale float64) []float64 {
+		s := make([]float64, n)
+		for i := range s {
+			s[i] = 0.001 * scale
+			if i < twos {
+				s[i] = 0.002 * scale
+			}
+		}
+		return s
+	}
+	canary, stable := times(4096, 900, 1), times(4096, 740, 1)
+	plain, err := CompareLatency(canary, stable, 0.0015, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within, err := CompareLatency(canary, stable, 0.0015, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(plain.PValue <= 0.0015) || within.PValue <= 0.0015 {
+		t.Errorf("900 against 740 answers of 2 ms in 4096: plain p = %g, within 10%% p = %g; want only the plain test significant", plain.PValue, within.PValue)
+	}
+	if within.StableMedianMs != 1 || within.CanaryMedianMs != 1 || within.Margin != 0.1 {
+		t.Errorf("evidence %+v, want both medians as measured, 1 ms, and the margin", within)
+	}
+	slower, err := CompareLatency(times(300, 0, 1.3), times(3000, 0, 1), 0.0015, 0.1)
+	if err != nil || !(slower.PValue <= 0.0015) {
+		t.Errorf("every canary request 30%% slower: p = %g (%v), want significant within 10%%", slower.PValue, err)
+	}
+	if _, err := CompareLatency(canary, stable, 0.05, -0.1); err == nil {
+		t.Error("a margin of -10% accepted")
 	}
 }
