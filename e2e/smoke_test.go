@@ -121,7 +121,7 @@ func TestAQuietServiceReleasesOnSmokeTrafficAndABadBuildIsAborted(t *testing.T) 
 	if code != 0 || !strings.Contains(out, "released ") {
 		t.Fatalf("the good build's release exited %d", code)
 	}
-	for _, want := range []string{"smoke traffic in each step (rollout.smoke): GET /, HEAD /?probe=smoke at 15/s to each build", " smoke), error rate"} {
+	for _, want := range []string{"smoke traffic in each step (rollout.smoke): GET /, HEAD /?probe=smoke at 15/s to each build", " smoke), 0 failed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the release's output does not say %q", want)
 		}

@@ -29,8 +29,8 @@ func TestWriteMatchesGoldenReports(t *testing.T) {
 		{"malformed", 7, 5},
 		{"recover", 5, 0},
 		{"release", 16, 0},
-		{"judged", 30, 0},
 		{"costs", 14, 0},
+		{"judged", 31, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,6 +96,9 @@ var rows = slices.Concat([]row{
 		{"Audit of 1,000,000 events, wall time", "s", atMost(2, "s"), metric("BenchmarkAuditCommandMillionEvents", "s").or(metric("BenchmarkAuditMillionEvents", "ns/op").per(1e9)).value},
 		{"Audit of 1,000,000 events, peak memory", "MB", atMost(64, "MB"), metric("BenchmarkAuditCommandMillionEvents", "peak-rss-MB").value},
 		{"Audit report size", "KB", nil, metric("BenchmarkAuditCommandMillionEvents", "report-KB").or(metric("BenchmarkAuditMillionEvents", "report-KB")).value},
+		{"Replay of a 100,000-event history (release steps re-judged look by look), wall time", "s", nil, metric("BenchmarkReplayCommand", "s").value},
+		{"Replay of a 100,000-event history, peak memory", "MB", nil, metric("BenchmarkReplayCommand", "peak-rss-MB").value},
+		{"Replay of a 100,000-event history: release steps re-judged", "steps", nil, metric("BenchmarkReplayCommand", "steps").value},
 	},
 	edgeRows)
 

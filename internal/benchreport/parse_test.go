@@ -46,7 +46,7 @@ func TestParseReadsEveryBenchmarkOfACapturedRunAndNothingElse(t *testing.T) {
 		"BenchmarkOpenLoop/search", "BenchmarkOpenLoop/held/nginx", "BenchmarkOpenLoop/held/direct", "BenchmarkOpenLoop/switch", "BenchmarkOpenLoop/release",
 		"BenchmarkThroughputDirect", "BenchmarkThroughputThroughNginx", "BenchmarkThroughputSeedPython",
 		"BenchmarkMetricsMiddlewareCost", "BenchmarkAccessLogCost",
-		"BenchmarkDeployToHealthy", "BenchmarkSwarmDeployToHealthy", "BenchmarkSwarmPromoteUnderLoad", "BenchmarkReleaseAbort/rate-50pct", "BenchmarkReleaseAbort/rate-10pct", "BenchmarkReleaseAbort/rate-2pct", "BenchmarkReleaseFalseAborts", "BenchmarkEdgeCost", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents",
+		"BenchmarkDeployToHealthy", "BenchmarkSwarmDeployToHealthy", "BenchmarkSwarmPromoteUnderLoad", "BenchmarkReleaseAbort/rate-50pct", "BenchmarkReleaseAbort/rate-10pct", "BenchmarkReleaseAbort/rate-2pct", "BenchmarkReleaseFalseAborts", "BenchmarkEdgeCost", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents", "BenchmarkReplayCommand",
 	}
 	for _, group := range []string{"closed", "1000rps", "5000rps", "search", "overload"} {
 		if group == "search" {

@@ -65,6 +65,40 @@ func TestP99InterpolatesBetweenRanks(t *testing.T) {
 	}
 }
 
+func TestSmokeRequestsCountWithTheRestAndApart(t *testing.T) {
+	log := strings.Join([]string{
+		"100.000|app_stable|200|172.20.0.3:3000|200|0.002|/|",
+		"100.100|app_stable|200|172.20.0.3:3000|200|0.002|/|1",
+		"100.200|app_canary|500|172.20.0.9:3000|500|0.001|/api|1",
+		"100.300|app_canary|200|172.20.0.9:3000|200|0.001|/a|1",
+		// the canary failed a smoke request and nginx answered it from stable:
+		// smoke on both sides, as every attempt counts.
+		"100.400|app_canary|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.000, 0.003|/|1",
+		// a smoke request of a probe path is still not traffic.
+		"100.500|app_canary|200|172.20.0.9:3000|200|0.001|/healthz|1",
+		// an old line without the smoke field does not parse, nor does one
+		// whose $uri holds a '|'.
+		"100.600|app_canary|200|172.20.0.9:3000|200|0.001|/",
+		"100.700|app_canary|200|172.20.0.9:3000|200|0.001|/a|b|1",
+	}, "\n")
+	w, err := Read(strings.NewReader(log), time.Unix(100, 0), time.Unix(101, 0), canaryAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Canary.Requests != 3 || w.Canary.Smoke != 3 || w.Canary.Users() != 0 || w.Canary.Errors != 2 {
+		t.Errorf("canary %+v, want 3 requests, all smoke, 2 failed", w.Canary)
+	}
+	if w.Stable.Requests != 3 || w.Stable.Smoke != 2 || w.Stable.Users() != 1 {
+		t.Errorf("stable %+v, want 3 requests: 1 user + 2 smoke", w.Stable)
+	}
+	if w.All.Requests != 5 || w.All.Smoke != 4 {
+		t.Errorf("all %+v, want 5 requests, 4 of them smoke", w.All)
+	}
+	if w.Skipped != 2 {
+		t.Errorf("skipped %d lines, want the old one and the one with a '|' in its path", w.Skipped)
+	}
+}
+
 func TestATallyCountsWhatIsWrittenPieceByPiece(t *testing.T) {
 	lines := "100.000|app|200|172.20.0.3:3000|200|0.002|/|\n" +
 		"100.100|app|500|172.20.0.9:3000|500|0.001|/|\n" +
@@ -132,39 +166,5 @@ func TestASampleStaysBoundedAndUniform(t *testing.T) {
 	again.Write([]byte(b.String()))
 	if !slices.Equal(again.Window().Canary.Latencies, w.Canary.Latencies) {
 		t.Error("the same lines gave another sample")
-	}
-}
-
-func TestSmokeRequestsCountWithTheRestAndApart(t *testing.T) {
-	log := strings.Join([]string{
-		"100.000|app_stable|200|172.20.0.3:3000|200|0.002|/|",
-		"100.100|app_stable|200|172.20.0.3:3000|200|0.002|/|1",
-		"100.200|app_canary|500|172.20.0.9:3000|500|0.001|/api|1",
-		"100.300|app_canary|200|172.20.0.9:3000|200|0.001|/a|1",
-		// the canary failed a smoke request and nginx answered it from stable:
-		// smoke on both sides, as every attempt counts.
-		"100.400|app_canary|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.000, 0.003|/|1",
-		// a smoke request of a probe path is still not traffic.
-		"100.500|app_canary|200|172.20.0.9:3000|200|0.001|/healthz|1",
-		// an old line without the smoke field does not parse, nor does one
-		// whose $uri holds a '|'.
-		"100.600|app_canary|200|172.20.0.9:3000|200|0.001|/",
-		"100.700|app_canary|200|172.20.0.9:3000|200|0.001|/a|b|1",
-	}, "\n")
-	w, err := Read(strings.NewReader(log), time.Unix(100, 0), time.Unix(101, 0), canaryAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.Canary.Requests != 3 || w.Canary.Smoke != 3 || w.Canary.Users() != 0 || w.Canary.Errors != 2 {
-		t.Errorf("canary %+v, want 3 requests, all smoke, 2 failed", w.Canary)
-	}
-	if w.Stable.Requests != 3 || w.Stable.Smoke != 2 || w.Stable.Users() != 1 {
-		t.Errorf("stable %+v, want 3 requests: 1 user + 2 smoke", w.Stable)
-	}
-	if w.All.Requests != 5 || w.All.Smoke != 4 {
-		t.Errorf("all %+v, want 5 requests, 4 of them smoke", w.All)
-	}
-	if w.Skipped != 2 {
-		t.Errorf("skipped %d lines, want the old one and the one with a '|' in its path", w.Skipped)
 	}
 }

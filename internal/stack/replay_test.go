@@ -43,7 +43,7 @@ func TestReplayUnderTheShippedPoliciesSaysEveryVerdictIsAsItWas(t *testing.T) {
 		"step 1 at 10%, decided at the step's end: promote then, promote now",
 		"step 4 at 100%, decided at the step's end: promote then, promote now",
 		": aborted at step 1 (10%) then",
-		"step 1 at 10%, decided at look 7: abort then, abort now",
+		"step 1 at 10%, decided at look 6: abort then, abort now",
 		"now: as then",
 		"2 releases, 5 steps re-judged: every verdict as it was",
 	} {
@@ -57,13 +57,13 @@ func TestReplayUnderTheShippedPoliciesSaysEveryVerdictIsAsItWas(t *testing.T) {
 }
 
 func TestReplayUnderAStricterThresholdTurnsAPastPromoteIntoAnAbortAndSaysSo(t *testing.T) {
-	s, out := replayStack(t, "  release:\n    max_p99_latency_ms: 4\n")
+	s, out := replayStack(t, "  release:\n    max_p99_latency_ms: 10\n")
 	if err := s.Replay(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
 		"step 1 at 10%, decided at the step's end: promote then, abort now",
-		"✘ p99_latency: canary P99 latency 5.00 ms (as clients saw it at nginx) exceeds the 4.00 ms limit",
+		"✘ p99_latency: canary P99 latency 23.00 ms (as clients saw it at nginx) exceeds the 10.00 ms limit",
 		"now: aborted at step 1 (10%), look 4",
 		"2 releases, 5 steps re-judged: 4 verdicts change under the policies as they are now",
 	} {

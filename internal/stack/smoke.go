@@ -67,48 +67,52 @@ func requestCount(f routelog.Figures) string {
 }
 
 // smokeEnough says, for validate, whether rollout.smoke alone gives each
-// step enough requests to be judged at the release policy's confidence: a
-// warning, not a failed check, since users' requests count too.
+// step the canary requests the release judge needs to decide it: a warning,
+// not a failed check, since users' requests count too.
 func (s *Stack) smokeEnough(m *manifest.Manifest, eng *policy.Engine) {
-	settings, err := judge.SettingsFrom(eng.Thresholds(policy.Release))
-	if m.Rollout.Smoke == nil || err != nil {
+	if m.Rollout.Smoke == nil {
 		return
 	}
-	if note, enough := smokeNote(*m.Rollout.Smoke, m.Rollout.StepSeconds, settings); enough {
+	settings, err := judge.SettingsFrom(eng.Thresholds(policy.Release))
+	if err != nil {
+		return // validate's policy check names it
+	}
+	note, enough := smokeNote(*m.Rollout.Smoke, m.Rollout.StepSeconds, judgeableRequests(settings.PerTest()))
+	if enough {
 		s.Out.OK("%s", note)
 	} else {
 		s.Out.Warn("%s", note)
 	}
 }
 
+// judgeableRequests is the fewest requests to each build with which a step
+// can be judged at all, at the error test's level alpha for a whole step:
+// the fewest n for which n failures among the canary's n, against none in
+// stable's n (smoke gives both builds as many), would show the canary
+// worse. With fewer, the judge's verdict can only be inconclusive, the
+// same rule it applies to a step's window (stats.ErrorsNeeded).
+func judgeableRequests(alpha float64) int64 {
+	for n := int64(1); n < 1<<20; n++ {
+		if needed, err := stats.ErrorsNeeded(stats.Counts{Requests: n}, n, alpha); err == nil && needed >= 0 {
+			return n
+		}
+	}
+	return 1 << 20
+}
+
 // smokeNote compares the smoke requests a step of stepSeconds gives each
-// build with the fewest that judge a step alone: as many to each build, all
-// answered by stable, that a canary failing all of them would be shown
-// worse at the errors test's level for the step (5 at confidence 0.95).
-func smokeNote(sm manifest.Smoke, stepSeconds int, settings judge.Settings) (string, bool) {
+// build with the judgeable requests a step needs.
+func smokeNote(sm manifest.Smoke, stepSeconds int, judgeable int64) (string, bool) {
 	per := math.Floor(sm.Rate * float64(stepSeconds))
-	need := smokeNeeded(settings.PerTest())
 	noun := "requests"
 	if per == 1 {
 		noun = "request"
 	}
-	what := fmt.Sprintf("rollout.smoke: about %s %s to each build in a %ds step, against the %d a step needs alone to be judged at the release policy's confidence (%s%%)",
-		strconv.FormatFloat(per, 'f', -1, 64), noun, stepSeconds, need, strconv.FormatFloat(100*settings.Confidence, 'f', -1, 64))
-	if per >= float64(need) {
+	what := fmt.Sprintf("rollout.smoke: about %s %s to each build in a %ds step, against the %d a step needs before the release judge can decide it",
+		strconv.FormatFloat(per, 'f', -1, 64), noun, stepSeconds, judgeable)
+	if per >= float64(judgeable) {
 		return what, true
 	}
-	rate := math.Ceil(float64(need)/float64(stepSeconds)*10) / 10
+	rate := math.Ceil(float64(judgeable)/float64(stepSeconds)*10) / 10
 	return what + fmt.Sprintf(": a step is judged only when users' requests make up the rest, or after it is extended; a rate of %s or more gives enough alone", strconv.FormatFloat(rate, 'f', -1, 64)), false
-}
-
-// smokeNeeded is the fewest requests to each build for which a canary
-// failing every one, against a stable build failing none, is worse at
-// alpha.
-func smokeNeeded(alpha float64) int {
-	for n := int64(1); n < 1<<20; n++ {
-		if needed, err := stats.ErrorsNeeded(stats.Counts{Requests: n}, n, alpha); err == nil && needed >= 0 {
-			return int(n)
-		}
-	}
-	return 1 << 20
 }

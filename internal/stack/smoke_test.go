@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/history"
-	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 	"github.com/swiftdeploy/swiftdeploy/internal/manifest"
 	"github.com/swiftdeploy/swiftdeploy/internal/platform"
 	"github.com/swiftdeploy/swiftdeploy/internal/render"
@@ -95,24 +94,36 @@ func TestARequestCountSaysUserAndSmokeOnlyWhenThereIsSmoke(t *testing.T) {
 }
 
 func TestValidateSaysWhetherSmokeAloneGivesAStepEnoughRequests(t *testing.T) {
-	at95 := judge.Settings{Confidence: 0.95}
 	for _, c := range []struct {
 		rate        float64
 		stepSeconds int
-		settings    judge.Settings
+		judgeable   int64
 		want        string
 		enough      bool
 	}{
-		// 1/C(10, 5) = 0.004 ≤ 0.0125 < 1/C(8, 4) = 0.014: five a build.
-		{1, 30, at95, "rollout.smoke: about 30 requests to each build in a 30s step, against the 5 a step needs alone to be judged at the release policy's confidence (95%)", true},
-		{0.5, 10, at95, "rollout.smoke: about 5 requests to each build in a 10s step, against the 5 a step needs alone", true},
-		{0.2, 10, at95, "about 2 requests to each build in a 10s step, against the 5 a step needs alone to be judged at the release policy's confidence (95%): a step is judged only when users' requests make up the rest, or after it is extended; a rate of 0.5 or more gives enough alone", false},
-		// 1/C(12, 6) = 0.0011 ≤ 0.0025 < 1/C(10, 5) = 0.004: six at 0.99.
-		{0.5, 10, judge.Settings{Confidence: 0.99}, "about 5 requests to each build in a 10s step, against the 6 a step needs alone to be judged at the release policy's confidence (99%)", false},
+		{1, 30, 5, "rollout.smoke: about 30 requests to each build in a 30s step, against the 5 a step needs before the release judge can decide it", true},
+		{0.2, 30, 5, "rollout.smoke: about 6 requests to each build in a 30s step, against the 5 a step needs", true},
+		{0.1, 30, 5, "about 3 requests to each build in a 30s step, against the 5 a step needs before the release judge can decide it: a step is judged only when users' requests make up the rest, or after it is extended; a rate of 0.2 or more gives enough alone", false},
+		{0.5, 3, 5, "about 1 request to each build in a 3s step, against the 5 a step needs before the release judge can decide it: a step is judged only when users' requests make up the rest, or after it is extended; a rate of 1.7 or more gives enough alone", false},
 	} {
-		note, enough := smokeNote(manifest.Smoke{Rate: c.rate}, c.stepSeconds, c.settings)
+		note, enough := smokeNote(manifest.Smoke{Rate: c.rate}, c.stepSeconds, c.judgeable)
 		if enough != c.enough || !strings.Contains(note, c.want) {
-			t.Errorf("rate %v, %ds steps, confidence %v: %q (enough %t), want %q (enough %t)", c.rate, c.stepSeconds, c.settings.Confidence, note, enough, c.want, c.enough)
+			t.Errorf("rate %v, %ds steps, %d needed: %q (enough %t), want %q (enough %t)", c.rate, c.stepSeconds, c.judgeable, note, enough, c.want, c.enough)
+		}
+	}
+}
+
+// The fewest requests a step needs is the judge's own rule: all n of the
+// canary's failing against none of stable's n is Fisher-significant at
+// alpha only from n on. For n against n, that p-value is 1 / C(2n, n):
+// 1/20 at 3, 1/70 at 4, 1/252 at 5, 1/924 at 6, 1/3432 at 7.
+func TestASmokeStepNeedsWhatTheJudgeNeedsToDecide(t *testing.T) {
+	for _, c := range []struct {
+		alpha float64
+		want  int64
+	}{{0.05, 3}, {0.0125, 5}, {1.0 / 300, 6}, {0.001, 7}, {0.0002, 8}} {
+		if got := judgeableRequests(c.alpha); got != c.want {
+			t.Errorf("at alpha %v a step needs %d requests to each build, want %d", c.alpha, got, c.want)
 		}
 	}
 }
