@@ -130,25 +130,8 @@ func startTLSHAProxy(b *testing.B, program string, certPEM, keyPEM []byte, addr 
 	both := filepath.Join(dir, "bench.pem")
 	writeConfig(b, both, string(certPEM)+string(keyPEM))
 	config := filepath.Join(dir, "haproxy.cfg")
-	writeConfig(b, config, fmt.Sprintf(`global
-    maxconn %[1]d
-    ssl-default-bind-options ssl-min-ver TLSv1.2
-
-defaults
-    mode http
-    maxconn %[1]d
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    timeout http-keep-alive 65s
-
-frontend bench
-    bind 127.0.0.1:%[2]d ssl crt %[3]s alpn h2,http/1.1
-    default_backend stack
-
-backend stack
-    server stack %[4]s
-`, proxiesConnections, port, both, addr))
+	writeConfig(b, config, haproxyConfig("    ssl-default-bind-options ssl-min-ver TLSv1.2\n",
+		fmt.Sprintf("127.0.0.1:%d ssl crt %s alpn h2,http/1.1", port, both), addr))
 	startServer(b, peerCommand(program, "-db", "-f", config), port)
 	return port
 }

@@ -456,9 +456,16 @@ func startHAProxy(b *testing.B, program, app string) string {
 	dir := peerDir(b)
 	port := freePort(b)
 	config := filepath.Join(dir, "haproxy.cfg")
-	writeConfig(b, config, fmt.Sprintf(`global
-    maxconn %[1]d
+	writeConfig(b, config, haproxyConfig("", fmt.Sprintf("127.0.0.1:%d", port), app))
+	return startServer(b, peerCommand(program, "-db", "-f", config), port)
+}
 
+// haproxyConfig is a minimal HTTP proxy from bind to server, keeping its
+// connections to server alive (as by default), with global's lines added.
+func haproxyConfig(global, bind, server string) string {
+	return fmt.Sprintf(`global
+    maxconn %[1]d
+%[2]s
 defaults
     mode http
     maxconn %[1]d
@@ -468,13 +475,12 @@ defaults
     timeout http-keep-alive 65s
 
 frontend bench
-    bind 127.0.0.1:%[2]d
-    default_backend app
+    bind %[3]s
+    default_backend upstream
 
-backend app
-    server app %[3]s
-`, proxiesConnections, port, app))
-	return startServer(b, peerCommand(program, "-db", "-f", config), port)
+backend upstream
+    server upstream %[4]s
+`, proxiesConnections, global, bind, server)
 }
 
 // startCaddy runs Caddy with a reverse proxy to app and nothing else (no

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,20 +53,10 @@ func BenchmarkReplayCommand(b *testing.B) {
 	var wall time.Duration
 	var peakKB int64
 	for b.Loop() {
-		cmd := p.command(context.Background(), "replay")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		peak := watchPeakRSS(cmd.Process.Pid)
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("replay: %v\n%s", err, lastLinesOf(out.String(), 20))
-		}
-		wall += time.Since(start)
-		peakKB = max(peakKB, <-peak)
-		b.Logf("replay of %d events (%.0f MB, %d release steps): %s", replayEvents, float64(info.Size())/1e6, steps, lastLinesOf(out.String(), 2))
+		took, kb, out := p.measured(b, "replay")
+		wall += took
+		peakKB = max(peakKB, kb)
+		b.Logf("replay of %d events (%.0f MB, %d release steps): %s", replayEvents, float64(info.Size())/1e6, steps, lastLinesOf(out, 2))
 	}
 	b.ReportMetric(wall.Seconds()/float64(b.N), "s")
 	b.ReportMetric(float64(peakKB)/1024, "peak-rss-MB")

@@ -324,19 +324,9 @@ func BenchmarkAuditCommandMillionEvents(b *testing.B) {
 	var wall time.Duration
 	var peakKB int64
 	for b.Loop() {
-		cmd := p.command(context.Background(), "audit")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		peak := watchPeakRSS(cmd.Process.Pid)
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("audit: %v\n%s", err, out.String())
-		}
-		wall += time.Since(start)
-		peakKB = max(peakKB, <-peak)
+		took, kb, _ := p.measured(b, "audit")
+		wall += took
+		peakKB = max(peakKB, kb)
 	}
 	info, err := os.Stat(filepath.Join(p.dir, "audit_report.md"))
 	if err != nil {
@@ -345,6 +335,24 @@ func BenchmarkAuditCommandMillionEvents(b *testing.B) {
 	b.ReportMetric(wall.Seconds()/float64(b.N), "s")
 	b.ReportMetric(float64(peakKB)/1024, "peak-rss-MB")
 	b.ReportMetric(float64(info.Size())/1024, "report-KB")
+}
+
+// measured runs target as an operator would and returns its wall time, its
+// peak resident memory in KB and its output; a failure ends the benchmark.
+func (p *project) measured(b *testing.B, target string) (time.Duration, int64, string) {
+	b.Helper()
+	cmd := p.command(context.Background(), target)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	peak := watchPeakRSS(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("%s: %v\n%s", target, err, lastLinesOf(out.String(), 20))
+	}
+	return time.Since(start), <-peak, out.String()
 }
 
 // watchPeakRSS follows the peak resident memory of process pid (VmHWM in
