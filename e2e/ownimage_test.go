@@ -122,8 +122,19 @@ func TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack(t *testing.T) {
 	if _, body := p.get("/"); body != "busybox site version 1\n" {
 		t.Errorf("after the rollback / answers %q, want version 1", body)
 	}
-	// Without /metrics, a mode switch is gated from nginx's access log.
+	// Without /metrics, a mode switch is gated from nginx's access log, over
+	// the last 3 s. The last requests of the busy load above to finish are
+	// the ones busybox's full accept queue held for 1 s, and a window of
+	// nothing else judges them alone (P99 996 ms of 2 requests, in a CI
+	// run): the switch is asked for once they are out of the window, with
+	// one quiet client's requests in it instead.
+	users := startQuietUsers(t, p.url("/"))
+	time.Sleep(4 * time.Second)
 	p.expect(0, []string{"measuring the last 3s from nginx's access log", "policy canary: PASS", "promote: stable → canary"}, "promote", "canary")
+	users.stop()
+	if users.failed.Load() != 0 {
+		t.Errorf("%d of the quiet client's %d requests failed around the mode switch", users.failed.Load(), users.sent.Load())
+	}
 	if strings.Contains(p.read("history.jsonl"), secret) {
 		t.Error("history.jsonl holds a value from the env_file")
 	}
