@@ -106,6 +106,17 @@ func ComposeVersion(ctx context.Context) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
+// ComposePluginVersion returns the version of the Compose v2 plugin at path,
+// run by itself: it answers without the docker CLI, which setup may be
+// installing at the same time.
+func ComposePluginVersion(ctx context.Context, path string) (string, error) {
+	out, err := run(ctx, path, "version", "--short")
+	if err != nil {
+		return "", fmt.Errorf("compose plugin %s: %w", path, err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
 // ComposeModule is the Go module the Compose v2 plugin is built from; v5.7 needs
 // a newer Go than the machines have.
 const ComposeModule = "github.com/docker/compose/v5@v5.6.0"

@@ -178,21 +178,26 @@ func (h *Host) Compose(ctx context.Context) (string, error) {
 	if v, err := docker.ComposeVersion(ctx); err == nil {
 		return "version " + v, nil
 	}
-	if !docker.Available("go") {
-		return "", errors.New("`docker compose` is missing and Go is not installed to build it: install the Docker Compose v2 plugin")
-	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", err
 	}
+	// Where setup builds it; asked directly, since the docker CLI may not
+	// be installed yet (the engine's step runs beside this one).
 	dest := filepath.Join(home, ".docker", "cli-plugins", "docker-compose")
+	if v, err := docker.ComposePluginVersion(ctx, dest); err == nil {
+		return "version " + v, nil
+	}
+	if !docker.Available("go") {
+		return "", errors.New("`docker compose` is missing and Go is not installed to build it: install the Docker Compose v2 plugin")
+	}
 	work := filepath.Join(os.TempDir(), "swiftdeploy-compose-src")
 	h.Out.Step("building the Compose plugin from %s (about a minute the first time)", docker.ComposeModule)
 	if err := docker.BuildComposePlugin(ctx, work, dest); err != nil {
 		return "", err
 	}
 	os.RemoveAll(work)
-	v, err := docker.ComposeVersion(ctx)
+	v, err := docker.ComposePluginVersion(ctx, dest)
 	if err != nil {
 		return "", err
 	}

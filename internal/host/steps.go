@@ -12,6 +12,12 @@ import (
 type Step struct {
 	Name string
 	Do   func(context.Context) (string, error)
+	// Beside: the step needs nothing the others make, and none of them
+	// needs what it makes, so setup may run it beside them rather than in
+	// turn. Building the Compose plugin on a bare host is a minute and a
+	// half of compiling, while the engine's install and the nginx image's
+	// debootstrap mostly wait on packages.
+	Beside bool
 }
 
 // Steps are what this host needs to run m, in order: an engine that
@@ -20,15 +26,15 @@ type Step struct {
 // what of the host is known here, so that the command ordering them need not.
 func (h *Host) Steps(m *manifest.Manifest) []Step {
 	steps := []Step{
-		{"Docker engine", func(ctx context.Context) (string, error) { return h.Engine(ctx, m.Runtime == manifest.RuntimeSwarm) }},
-		{"Docker Compose v2 plugin", h.Compose},
-		{"app image " + m.Services.Image, func(ctx context.Context) (string, error) { return h.AppImage(ctx, m.Services.Image) }},
-		{"resolver image " + render.ResolverImage, h.ResolverImage},
-		{"renewer image " + edge.RenewerImage, h.RenewerImage},
-		{"nginx image " + m.Nginx.Image, func(ctx context.Context) (string, error) { return h.NginxImage(ctx, m.Nginx.Image) }},
+		{Name: "Docker engine", Do: func(ctx context.Context) (string, error) { return h.Engine(ctx, m.Runtime == manifest.RuntimeSwarm) }},
+		{Name: "Docker Compose v2 plugin", Do: h.Compose, Beside: true},
+		{Name: "app image " + m.Services.Image, Do: func(ctx context.Context) (string, error) { return h.AppImage(ctx, m.Services.Image) }},
+		{Name: "resolver image " + render.ResolverImage, Do: h.ResolverImage},
+		{Name: "renewer image " + edge.RenewerImage, Do: h.RenewerImage},
+		{Name: "nginx image " + m.Nginx.Image, Do: func(ctx context.Context) (string, error) { return h.NginxImage(ctx, m.Nginx.Image) }},
 	}
 	if m.Runtime == manifest.RuntimeSwarm {
-		steps = append(steps, Step{"Docker Swarm manager", h.Swarm})
+		steps = append(steps, Step{Name: "Docker Swarm manager", Do: h.Swarm})
 	}
 	return steps
 }
