@@ -123,13 +123,16 @@ func TestAnImageThatIsNotOursIsDeployedReleasedAndRolledBack(t *testing.T) {
 		t.Errorf("after the rollback / answers %q, want version 1", body)
 	}
 	// Without /metrics, a mode switch is gated from nginx's access log, over
-	// the last 3 s. The last requests of the busy load above to finish are
-	// the ones busybox's full accept queue held for 1 s, and a window of
-	// nothing else judges them alone (P99 996 ms of 2 requests, in a CI
-	// run): the switch is asked for once they are out of the window, with
-	// one quiet client's requests in it instead.
+	// 3 s. The last requests of the busy load above to finish are the ones
+	// busybox's full accept queue held for 1 s, and a window of nothing
+	// else judges them alone (P99 996 ms of 2 requests, in a CI run): the
+	// switch is asked for once they are out of the window, with one quiet
+	// client's requests in it instead. The window ends at the last whole
+	// second before the log's 1.1 s flush, and the log stamps whole
+	// seconds, so it reaches back up to 6.1 s (4 s was not enough: P99
+	// 1,021 ms of 6 requests, in another run).
 	users := startQuietUsers(t, p.url("/"))
-	time.Sleep(4 * time.Second)
+	time.Sleep(7 * time.Second)
 	p.expect(0, []string{"measuring the last 3s from nginx's access log", "policy canary: PASS", "promote: stable → canary"}, "promote", "canary")
 	users.stop()
 	if users.failed.Load() != 0 {
