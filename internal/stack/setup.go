@@ -51,12 +51,12 @@ func runSteps(ctx context.Context, out *ui.Printer, steps []host.Step) error {
 	do := func(step host.Step) error {
 		t := time.Now()
 		note, err := step.Do(ctx)
-		if err != nil && stopped.Load() {
-			out.Warn("%s: stopped, since another step failed", step.Name)
-			return fmt.Errorf("setup: %s: %w", step.Name, err)
-		}
 		if err != nil {
-			out.Fail("%s: %v", step.Name, err)
+			if stopped.Load() {
+				out.Warn("%s: stopped, since another step failed", step.Name)
+			} else {
+				out.Fail("%s: %v", step.Name, err)
+			}
 			return fmt.Errorf("setup: %s: %w", step.Name, err)
 		}
 		out.OK("%s: %s (%.1fs)", step.Name, note, time.Since(t).Seconds())
