@@ -2,6 +2,8 @@ package host
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,30 @@ func TestComposeThatAnswersIsLeftAlone(t *testing.T) {
 	dockertest.New(t).On("compose version --short", "2.29.1\n")
 	if note, err := hostIn(t, new(bytes.Buffer)).Compose(within(t)); err != nil || note != "version 2.29.1" {
 		t.Errorf("Compose() = %q, %v", note, err)
+	}
+}
+
+// The plugin setup built earlier is asked directly when `docker compose`
+// does not answer (the docker CLI may still be installing beside this step),
+// and found, it is not built again.
+func TestComposeBuiltEarlierIsFoundWithoutTheDockerCLI(t *testing.T) {
+	f := dockertest.New(t).Fail("compose version --short", "docker: 'compose' is not a docker command.", 1)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	plugin := filepath.Join(home, ".docker", "cli-plugins", "docker-compose")
+	if err := os.MkdirAll(filepath.Dir(plugin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plugin, []byte("#!/bin/sh\n[ \"$*\" = \"version --short\" ] && echo 5.6.0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	note, err := hostIn(t, &out).Compose(within(t))
+	if err != nil || note != "version 5.6.0" {
+		t.Errorf("Compose() = %q, %v", note, err)
+	}
+	if strings.Contains(out.String(), "building") || f.Count("compose version --short") != 1 {
+		t.Errorf("the plugin was built again or docker asked more than once (calls %q): %s", f.Calls(), out.String())
 	}
 }
 
