@@ -464,10 +464,18 @@ func run(ctx context.Context, cfg config, pollEvery time.Duration) error {
 	return serve(ctx, cfg, pollEvery, pc, l)
 }
 
-// serve answers DNS on pc (UDP) and l (TCP) until ctx ends.
+// serve answers DNS on pc (UDP) and l (TCP) until ctx ends. It returns
+// once the routes watch has stopped too, so that no write of the served
+// file outlives it (a test's folder was removed under one).
 func serve(ctx context.Context, cfg config, pollEvery time.Duration, pc net.PacketConn, l net.Listener) error {
 	h := newHandler(cfg)
-	go h.watch(ctx, pollEvery, func(err error) { fmt.Fprintln(os.Stderr, "swiftdeploy-resolver:", err) })
+	ctx, cancel := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		h.watch(ctx, pollEvery, func(err error) { fmt.Fprintln(os.Stderr, "swiftdeploy-resolver:", err) })
+	}()
+	defer func() { cancel(); <-watching }()
 	servers := []*dns.Server{
 		{PacketConn: pc, Handler: h},
 		{Listener: l, Handler: h},
