@@ -9,12 +9,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/atomicfile"
 	"github.com/swiftdeploy/swiftdeploy/internal/benchreport"
@@ -127,27 +132,79 @@ func (r *Runner) goTest(ctx context.Context, args ...string) error {
 
 type fuzzTarget struct{ pkg, name string }
 
-// fuzzTargets asks go test for every Fuzz function of the module, by package.
+// fuzzTargets finds every Fuzz function of the module, by package: go list
+// names each package's test files as this build sees them (build tags
+// applied), and each file is parsed for a top-level func FuzzXxx(*testing.F),
+// by go test's own rules. Nothing is compiled or linked, where
+// go test -list linked and ran every test binary of the module again (tens
+// of seconds on a bare machine, after the same binaries had just run).
 func fuzzTargets(ctx context.Context, root string) ([]fuzzTarget, error) {
-	out, err := docker.Go(ctx, root, "test", "-list", "^Fuzz", "./...")
+	const each = `{{$.ImportPath}}{{"\t"}}{{$.Dir}}{{"\t"}}{{.}}{{"\n"}}`
+	out, err := docker.Go(ctx, root, "list", "-f", "{{range .TestGoFiles}}"+each+"{{end}}{{range .XTestGoFiles}}"+each+"{{end}}", "./...")
 	if err != nil {
 		return nil, fmt.Errorf("list fuzz targets: %w", err)
 	}
 	var targets []fuzzTarget
-	var names []string
 	for _, line := range strings.Split(out, "\n") {
-		fields := strings.Fields(line)
-		switch {
-		case len(fields) == 1 && strings.HasPrefix(fields[0], "Fuzz"):
-			names = append(names, fields[0])
-		case len(fields) >= 2 && (fields[0] == "ok" || fields[0] == "?"):
-			for _, n := range names {
-				targets = append(targets, fuzzTarget{pkg: fields[1], name: n})
-			}
-			names = nil
+		fields := strings.Split(line, "\t")
+		if len(fields) != 3 {
+			continue
+		}
+		names, err := fuzzFuncs(filepath.Join(fields[1], fields[2]))
+		if err != nil {
+			return nil, fmt.Errorf("list fuzz targets: %w", err)
+		}
+		for _, n := range names {
+			targets = append(targets, fuzzTarget{pkg: fields[0], name: n})
 		}
 	}
 	return targets, nil
+}
+
+// fuzzFuncs returns the names of a test file's fuzz targets, in file order.
+func fuzzFuncs(file string) ([]string, error) {
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Recv != nil || !isFuzzName(fn.Name.Name) || fn.Type.Params.NumFields() != 1 {
+			continue
+		}
+		star, ok := fn.Type.Params.List[0].Type.(*ast.StarExpr)
+		if !ok {
+			continue
+		}
+		// go test's own check: *F or *something.F, since how a file
+		// imports testing cannot be known from the type alone.
+		switch x := star.X.(type) {
+		case *ast.Ident:
+			if x.Name == "F" {
+				names = append(names, fn.Name.Name)
+			}
+		case *ast.SelectorExpr:
+			if x.Sel.Name == "F" {
+				names = append(names, fn.Name.Name)
+			}
+		}
+	}
+	return names, nil
+}
+
+// isFuzzName is go test's rule: Fuzz, then nothing or a character that is
+// not a lower-case letter (FuzzParse, Fuzz_x, not Fuzzy).
+func isFuzzName(name string) bool {
+	rest, ok := strings.CutPrefix(name, "Fuzz")
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(rest)
+	return !unicode.IsLower(r)
 }
 
 // Bench prepares the host, and the peer proxies (BenchSetup), runs
