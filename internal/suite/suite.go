@@ -84,16 +84,19 @@ func (r *Runner) now() time.Time {
 // the real Docker engine, Compose and nginx, then each fuzz target briefly. It
 // never skips the end-to-end tests: without an engine they fail.
 func (r *Runner) Test(ctx context.Context) error {
+	start := r.now()
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
 	if err := acmeTestServer(ctx, r.Out); err != nil {
 		return err
 	}
+	tests := r.now()
 	r.Out.Step("go test ./... (unit, policy, golden, fuzz corpora and end-to-end tests)")
 	if err := r.goTest(ctx, "-count=1", "-timeout", TestTimeout.String(), "-parallel", strconv.Itoa(TestParallel), "./..."); err != nil {
 		return fmt.Errorf("tests failed: %w", err)
 	}
+	fuzz := r.now()
 	targets, err := fuzzTargets(ctx, r.Root)
 	if err != nil {
 		return err
@@ -104,7 +107,11 @@ func (r *Runner) Test(ctx context.Context) error {
 			return fmt.Errorf("fuzz %s %s failed (a failing input it found is saved under the package's testdata/fuzz/%s): %w", t.pkg, t.name, t.name, err)
 		}
 	}
-	r.Out.OK("all tests passed, %d fuzz targets ran %d inputs each", len(targets), FuzzExecs)
+	end := r.now()
+	// The phases' times, so that a run's place in the README's time budget
+	// is read off its own output.
+	r.Out.OK("all tests passed, %d fuzz targets ran %d inputs each, in %s (setup %s, go test %s, fuzzing %s)", len(targets), FuzzExecs,
+		end.Sub(start).Round(time.Second), tests.Sub(start).Round(time.Second), fuzz.Sub(tests).Round(time.Second), end.Sub(fuzz).Round(time.Second))
 	return nil
 }
 
