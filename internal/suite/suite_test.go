@@ -1,11 +1,17 @@
 package suite
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/swiftdeploy/swiftdeploy/internal/ui"
 )
 
 // A module with fuzz targets in internal and external test files, and the
@@ -71,5 +77,53 @@ func TestAnUnparsableTestFileIsAnError(t *testing.T) {
 	}
 	if _, err := fuzzTargets(context.Background(), root); err == nil {
 		t.Fatal("an unparsable test file gave no error")
+	}
+}
+
+// fuzz runs the targets one after another with the command it is given,
+// says which one failed, and stops there.
+func TestFuzzStopsAtTheFirstFailingTargetAndNamesIt(t *testing.T) {
+	root := t.TempDir()
+	// A stand-in for the go command: it fails for FuzzB's package.
+	goCmd := []string{"sh", "-c", `echo "ran $*"; case "$*" in *example.com/b*) exit 1;; esac`, "go"}
+	targets := []fuzzTarget{{pkg: "example.com/a", name: "FuzzA"}, {pkg: "example.com/b", name: "FuzzB"}, {pkg: "example.com/c", name: "FuzzC"}}
+	var out bytes.Buffer
+	err := (&Runner{Root: root}).fuzz(context.Background(), ui.New(&out), &out, goCmd, targets)
+	if err == nil || !strings.Contains(err.Error(), "fuzz example.com/b FuzzB failed") || !strings.Contains(err.Error(), "testdata/fuzz/FuzzB") {
+		t.Fatalf("err = %v, want FuzzB's failure and where its input is saved", err)
+	}
+	for _, want := range []string{"ran test -run ^$ -fuzz ^FuzzA$ -fuzztime 10000x example.com/a", "ran test -run ^$ -fuzz ^FuzzB$"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "FuzzC") {
+		t.Errorf("a target after the failing one ran:\n%s", out.String())
+	}
+}
+
+// Stopped (the tests beside it failed), fuzz interrupts the running target
+// with SIGINT and says it was stopped, not that a target failed.
+func TestFuzzStoppedSaysSoAndDoesNotBlameATarget(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	goCmd := []string{"sh", "-c", `trap 'echo interrupted; kill $!; exit 130' INT; sleep 30 & wait`, "go"}
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- (&Runner{Root: t.TempDir()}).fuzz(ctx, ui.New(&out), &out, goCmd, []fuzzTarget{{pkg: "example.com/a", name: "FuzzA"}})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		// An interrupt, which go test passes on to its fuzzing workers, not a kill.
+		if !strings.Contains(out.String(), "interrupted") {
+			t.Errorf("the target was not interrupted:\n%s", out.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("fuzz did not return after it was stopped")
 	}
 }
