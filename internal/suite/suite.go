@@ -128,7 +128,7 @@ func (r *Runner) Test(ctx context.Context) error {
 		if testErr == nil || !errors.Is(fuzzErr, context.Canceled) {
 			os.Stdout.Write(fuzzOut.Bytes())
 		}
-	} else {
+	} else if testErr == nil {
 		fuzzErr = r.fuzz(ctx, r.Out, os.Stdout, []string{"go"}, targets)
 	}
 	if testErr != nil {

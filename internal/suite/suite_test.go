@@ -106,13 +106,23 @@ func TestFuzzStopsAtTheFirstFailingTargetAndNamesIt(t *testing.T) {
 // with SIGINT and says it was stopped, not that a target failed.
 func TestFuzzStoppedSaysSoAndDoesNotBlameATarget(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	goCmd := []string{"sh", "-c", `trap 'echo interrupted; kill $!; exit 130' INT; sleep 30 & wait`, "go"}
+	// The stand-in says it is ready once its interrupt handler is set, so
+	// that the stop comes after it, however slow the machine.
+	ready := filepath.Join(t.TempDir(), "ready")
+	goCmd := []string{"sh", "-c", `trap 'echo interrupted; kill $!; exit 130' INT; touch "` + ready + `"; sleep 30 & wait`, "go"}
 	done := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
 		done <- (&Runner{Root: t.TempDir()}).fuzz(ctx, ui.New(&out), &out, goCmd, []fuzzTarget{{pkg: "example.com/a", name: "FuzzA"}})
 	}()
-	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stand-in for go test never started")
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
