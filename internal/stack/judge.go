@@ -176,7 +176,7 @@ func (w *stepWatch) watch(ctx context.Context, c platform.Instance, deadline tim
 		for !next.After(now) {
 			next = next.Add(every)
 		}
-		l, err := w.look(ctx, now, false, [2]*history.BuildFigures{})
+		l, err := w.look(ctx, time.Time{}, false, [2]*history.BuildFigures{})
 		if err != nil {
 			return false, "", err
 		}
@@ -191,7 +191,8 @@ func (w *stepWatch) watch(ctx context.Context, c platform.Instance, deadline tim
 }
 
 // look reads what nginx logged since the last look, computes the evidence
-// at at and asks the release policy. A look before the step's end is asked
+// and asks the release policy. The final look is as of at, the step's end;
+// an early look is as of the end of its read (at is not used). A look before the step's end is asked
 // without a record unless it aborts; then it is decided, recorded and open
 // to break-glass, which lets the step run on. The final look carries both
 // builds' own views (apps: canary, stable) and is always decided.
@@ -199,6 +200,12 @@ func (w *stepWatch) look(ctx context.Context, at time.Time, final bool, apps [2]
 	rel, r := w.rel, w.rel.r
 	if _, err := io.Copy(w.tally, w.log); err != nil {
 		return nil, fmt.Errorf("read nginx's release log: %w", err)
+	}
+	if !final {
+		// An early look's window is whatever nginx had logged by the end
+		// of the read, requests logged while it read included: the look
+		// is as of then, so that none of its evidence is later than it.
+		at = time.Now()
 	}
 	win := w.tally.Window()
 	elapsed := at.Sub(w.from)
