@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,28 @@ type Runner struct {
 	BenchSetup func(context.Context) error
 	// Now stamps the benchmark report with when it ran. nil: time.Now.
 	Now func() time.Time
+
+	// Stand-ins for this package's tests; nil: the real ones.
+	goCmd []string // the go command
+	// idleClass is the command that runs another in the idle scheduling
+	// class, or nil where none can.
+	idleClass func(ctx context.Context) []string
+	tools     func(ctx context.Context) error // what the tests need beside the stack's setup
+	stdout    io.Writer                       // where go test writes
+}
+
+func (r *Runner) goCommand() []string {
+	if r.goCmd == nil {
+		return []string{"go"}
+	}
+	return r.goCmd
+}
+
+func (r *Runner) out() io.Writer {
+	if r.stdout == nil {
+		return os.Stdout
+	}
+	return r.stdout
 }
 
 func (r *Runner) setup(ctx context.Context) error {
@@ -91,7 +114,11 @@ func (r *Runner) Test(ctx context.Context) error {
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
-	if err := acmeTestServer(ctx, r.Out); err != nil {
+	tools := r.tools
+	if tools == nil {
+		tools = func(ctx context.Context) error { return acmeTestServer(ctx, r.Out) }
+	}
+	if err := tools(ctx); err != nil {
 		return err
 	}
 	targets, err := fuzzTargets(ctx, r.Root)
@@ -109,11 +136,17 @@ func (r *Runner) Test(ctx context.Context) error {
 	fuzzDone := make(chan error, 1)
 	fuzzCtx, stopFuzz := context.WithCancel(ctx)
 	defer stopFuzz()
-	beside := idleClassWorks(ctx)
+	idleClass := r.idleClass
+	if idleClass == nil {
+		idleClass = idleClassPrefix
+	}
+	idle := idleClass(ctx)
+	beside := idle != nil
 	if beside {
 		r.Out.Step("fuzzing %d targets with %d inputs each beside the tests, in the idle scheduling class", len(targets), FuzzExecs)
+		goCmd := append(slices.Clip(idle), r.goCommand()...)
 		go func() {
-			fuzzDone <- r.fuzz(fuzzCtx, ui.New(&fuzzOut), &fuzzOut, []string{"chrt", "--idle", "0", "go"}, targets)
+			fuzzDone <- r.fuzz(fuzzCtx, ui.New(&fuzzOut), &fuzzOut, goCmd, targets)
 		}()
 	}
 	r.Out.Step("go test ./... (unit, policy, golden, fuzz corpora and end-to-end tests)")
@@ -126,10 +159,10 @@ func (r *Runner) Test(ctx context.Context) error {
 	if beside {
 		fuzzErr = <-fuzzDone
 		if testErr == nil || !errors.Is(fuzzErr, context.Canceled) {
-			os.Stdout.Write(fuzzOut.Bytes())
+			r.out().Write(fuzzOut.Bytes())
 		}
 	} else if testErr == nil {
-		fuzzErr = r.fuzz(ctx, r.Out, os.Stdout, []string{"go"}, targets)
+		fuzzErr = r.fuzz(ctx, r.Out, r.out(), r.goCommand(), targets)
 	}
 	if testErr != nil {
 		return fmt.Errorf("tests failed: %w", testErr)
@@ -145,11 +178,15 @@ func (r *Runner) Test(ctx context.Context) error {
 	return nil
 }
 
-// idleClassWorks says whether chrt can run a command in the idle scheduling
-// class here: it is util-linux's, on every Debian, but a sandbox may refuse
-// sched_setscheduler, and then the fuzzers run after the tests instead.
-func idleClassWorks(ctx context.Context) bool {
-	return docker.Available("chrt") && exec.CommandContext(ctx, "chrt", "--idle", "0", "true").Run() == nil
+// idleClassPrefix is the command that runs another in the idle scheduling
+// class, chrt --idle 0, if it works here: chrt is util-linux's, on every
+// Debian, but a sandbox may refuse sched_setscheduler, and then (nil) the
+// fuzzers run after the tests instead.
+func idleClassPrefix(ctx context.Context) []string {
+	if docker.Available("chrt") && exec.CommandContext(ctx, "chrt", "--idle", "0", "true").Run() == nil {
+		return []string{"chrt", "--idle", "0"}
+	}
+	return nil
 }
 
 // fuzz runs each target on FuzzExecs generated inputs, one after another, with
@@ -192,7 +229,8 @@ func (r *Runner) Swarm(ctx context.Context) error {
 }
 
 func (r *Runner) goTest(ctx context.Context, args ...string) error {
-	return docker.Stream(ctx, os.Stdout, r.Root, nil, "go", append([]string{"test"}, args...)...)
+	goCmd := r.goCommand()
+	return docker.Stream(ctx, r.out(), r.Root, nil, goCmd[0], append(slices.Concat(goCmd[1:], []string{"test"}), args...)...)
 }
 
 type fuzzTarget struct{ pkg, name string }

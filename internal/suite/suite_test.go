@@ -137,3 +137,150 @@ func TestFuzzStoppedSaysSoAndDoesNotBlameATarget(t *testing.T) {
 		t.Fatal("fuzz did not return after it was stopped")
 	}
 }
+
+// testRun is Runner.Test on a module of two fuzz targets, with a stand-in
+// for the go command that logs what it was asked and behaves as env says:
+// STANDIN_AWAIT_FUZZ (go test ./... waits for a fuzzer beside it to start),
+// STANDIN_TESTS_FAIL (go test ./... fails), STANDIN_FUZZ_BLOCKS (a fuzz
+// target runs until it is interrupted), STANDIN_FUZZ_FAILS (it fails).
+// beside says whether the idle scheduling class is there to fuzz beside the
+// tests (a stand-in for chrt that marks the command it runs).
+type testRun struct {
+	err           error
+	log, out, say string // what the stand-in was asked; go test's output; the runner's lines
+}
+
+func runTest(t *testing.T, beside bool, env ...string) testRun {
+	t.Helper()
+	root := t.TempDir()
+	for name, text := range map[string]string{
+		"go.mod":      "module example.com/m\n\ngo 1.22\n",
+		"m_test.go":   "package m\n\nimport \"testing\"\n\nfunc FuzzA(f *testing.F) {}\nfunc FuzzB(f *testing.F) {}\n",
+		"bin/go-like": standInGo,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"STANDIN_AWAIT_FUZZ", "STANDIN_TESTS_FAIL", "STANDIN_FUZZ_BLOCKS", "STANDIN_FUZZ_FAILS"} {
+		t.Setenv(name, "")
+	}
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	var out, say bytes.Buffer
+	r := &Runner{Root: root, Out: ui.New(&say), goCmd: []string{filepath.Join(root, "bin/go-like")}, stdout: &out,
+		tools: func(context.Context) error { return nil },
+		idleClass: func(context.Context) []string {
+			if beside {
+				return []string{"env", "STANDIN_CLASS=idle"}
+			}
+			return nil
+		}}
+	done := make(chan error, 1)
+	go func() { done <- r.Test(context.Background()) }()
+	var run testRun
+	select {
+	case run.err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Test did not return")
+	}
+	log, _ := os.ReadFile(filepath.Join(root, "bin/log"))
+	run.log, run.out, run.say = string(log), out.String(), say.String()
+	return run
+}
+
+const standInGo = `#!/bin/sh
+dir=$(dirname "$0")
+case "$*" in
+*-fuzz*)
+	echo "fuzz ${STANDIN_CLASS:-normal} $*" >> "$dir/log"
+	echo "fuzzed $*"
+	touch "$dir/fuzzing"
+	if [ -n "$STANDIN_FUZZ_BLOCKS" ]; then
+		trap 'echo interrupted >> "$dir/log"; exit 130' INT
+		while :; do sleep 0.05; done
+	fi
+	[ -z "$STANDIN_FUZZ_FAILS" ] || exit 1
+	;;
+*)
+	# The tests take long enough for a fuzzer beside them to have started
+	# (its output must still come after theirs), up to 10 s.
+	if [ -n "$STANDIN_AWAIT_FUZZ" ]; then
+		i=0
+		while [ ! -e "$dir/fuzzing" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done
+	fi
+	echo "tests $*" >> "$dir/log"
+	echo "tests ran"
+	[ -z "$STANDIN_TESTS_FAIL" ] || exit 1
+	;;
+esac
+`
+
+func TestTheFuzzersRunBesideTheTestsInTheIdleClassAndTheirOutputFollows(t *testing.T) {
+	run := runTest(t, true, "STANDIN_AWAIT_FUZZ=1")
+	if run.err != nil {
+		t.Fatalf("Test: %v\n%s", run.err, run.out)
+	}
+	for _, want := range []string{"tests test -count=1 -timeout 17m0s -parallel 4 ./...", "fuzz idle test -run ^$ -fuzz ^FuzzA$", "fuzz idle test -run ^$ -fuzz ^FuzzB$"} {
+		if !strings.Contains(run.log, want) {
+			t.Errorf("the go command was not asked %q:\n%s", want, run.log)
+		}
+	}
+	if tests, fuzz := strings.Index(run.out, "tests ran"), strings.Index(run.out, "fuzzed"); tests < 0 || fuzz < tests {
+		t.Errorf("the fuzzers' output does not follow the tests':\n%s", run.out)
+	}
+	if !strings.Contains(run.say, "beside the tests") || !strings.Contains(run.say, "all tests passed, 2 fuzz targets ran") {
+		t.Errorf("the runner said:\n%s", run.say)
+	}
+}
+
+func TestFailingTestsStopTheFuzzersBesideThem(t *testing.T) {
+	run := runTest(t, true, "STANDIN_AWAIT_FUZZ=1", "STANDIN_TESTS_FAIL=1", "STANDIN_FUZZ_BLOCKS=1")
+	if run.err == nil || !strings.Contains(run.err.Error(), "tests failed") {
+		t.Fatalf("err = %v, want the tests' failure", run.err)
+	}
+	if !strings.Contains(run.log, "interrupted") || strings.Contains(run.log, "FuzzB") {
+		t.Errorf("the fuzzer under way was not interrupted, or the next one ran:\n%s", run.log)
+	}
+	// A stopped fuzzer's output says nothing about the code.
+	if strings.Contains(run.out, "fuzzed") {
+		t.Errorf("a stopped fuzzer's output was printed:\n%s", run.out)
+	}
+}
+
+func TestAFailingFuzzerBesidePassingTestsFailsTheRun(t *testing.T) {
+	run := runTest(t, true, "STANDIN_AWAIT_FUZZ=1", "STANDIN_FUZZ_FAILS=1")
+	if run.err == nil || !strings.Contains(run.err.Error(), "fuzz example.com/m FuzzA failed") {
+		t.Fatalf("err = %v, want FuzzA's failure", run.err)
+	}
+	if !strings.Contains(run.out, "fuzzed") {
+		t.Errorf("the failing fuzzer's output was not printed:\n%s", run.out)
+	}
+}
+
+func TestWithoutTheIdleClassTheFuzzersRunAfterTestsThatPassed(t *testing.T) {
+	run := runTest(t, false)
+	if run.err != nil {
+		t.Fatalf("Test: %v\n%s", run.err, run.out)
+	}
+	tests, fuzz := strings.Index(run.log, "tests "), strings.Index(run.log, "fuzz normal test -run ^$ -fuzz ^FuzzA$")
+	if tests < 0 || fuzz < tests || !strings.Contains(run.log, "fuzz normal test -run ^$ -fuzz ^FuzzB$") {
+		t.Errorf("want the tests, then each fuzzer in the normal class:\n%s", run.log)
+	}
+	if strings.Contains(run.say, "beside the tests") {
+		t.Errorf("the runner said the fuzzers ran beside the tests:\n%s", run.say)
+	}
+
+	run = runTest(t, false, "STANDIN_TESTS_FAIL=1")
+	if run.err == nil || !strings.Contains(run.err.Error(), "tests failed") {
+		t.Fatalf("err = %v, want the tests' failure", run.err)
+	}
+	if strings.Contains(run.log, "fuzz") {
+		t.Errorf("fuzzers ran after tests that failed:\n%s", run.log)
+	}
+}
