@@ -25,6 +25,7 @@ type load struct {
 	wg               sync.WaitGroup
 	mu               sync.Mutex
 	firstErr         string
+	statuses         map[int]int64   // the answers outside 2xx, by status
 	latencies        []time.Duration // of successful requests, gathered from the clients at stop
 	started, stopped time.Time
 	// fresh makes every request open its own connection (and ask the server
@@ -147,11 +148,25 @@ func (l *load) client(addr, path string, dial func() (net.Conn, error)) {
 		} else {
 			l.non2xx.Add(1)
 			l.note(fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body.Bytes()))
+			l.mu.Lock()
+			if l.statuses == nil {
+				l.statuses = map[int]int64{}
+			}
+			l.statuses[resp.StatusCode]++
+			l.mu.Unlock()
 		}
 		if resp.Close || l.fresh {
 			drop()
 		}
 	}
+}
+
+// notFrom is how many answers outside 2xx had another status than status
+// (the app's own 500s, say): the ones someone else made.
+func (l *load) notFrom(status int) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.non2xx.Load() - l.statuses[status]
 }
 
 // stop ends the load and waits for the clients.
@@ -179,7 +194,9 @@ func (l *load) rate() float64 {
 }
 
 func (l *load) String() string {
-	return fmt.Sprintf("%d ok, %d non-2xx, %d connection errors (first failure: %q)", l.ok.Load(), l.non2xx.Load(), l.errs.Load(), l.firstErr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("%d ok, %d non-2xx %v, %d connection errors (first failure: %q)", l.ok.Load(), l.non2xx.Load(), l.statuses, l.errs.Load(), l.firstErr)
 }
 
 // TestNginxReusesItsConnectionsToTheApp loads the stack through nginx and

@@ -444,8 +444,10 @@ func TestABadBuildIsAbortedWithinOneStep(t *testing.T) {
 	load.stop()
 	raw.stop()
 	t.Logf("load during the bad release: %s; clients that never retry: %s (their non-2xx are the canary's own 500s); a tester's X-Canary: always requests: %d", load, raw, tested)
-	if raw.errs.Load() != 0 {
-		t.Errorf("clients that never retry saw connections fail through the abort: %s", raw)
+	// The canary's chaos answers 500; nothing else may fail them, nginx's
+	// 502 or 504 included.
+	if raw.errs.Load() != 0 || raw.notFrom(http.StatusInternalServerError) != 0 {
+		t.Errorf("clients that never retry saw failures the canary did not answer through the abort: %s", raw)
 	}
 	if code != 3 || !strings.Contains(out, "release aborted at step") || !strings.Contains(out, "the canary fails more often than stable") {
 		t.Errorf("the bad release exited %d, want 3 saying the canary fails more often than stable", code)
@@ -592,8 +594,8 @@ func TestACanaryFailingHalfItsRequestsIsAbortedWithinSecondsInsideItsStep(t *tes
 	}
 	all := load.ok.Load() + load.non2xx.Load()
 	t.Logf("Go clients' requests answered 500 by the canary: %d of %d (%.2f%%; %d requests before the chaos)", load.non2xx.Load(), all, 100*float64(load.non2xx.Load())/float64(all), good)
-	if load.errs.Load() != 0 || raw.errs.Load() != 0 {
-		t.Errorf("connection errors through the abort: Go clients %s; others %s", load, raw)
+	if load.errs.Load() != 0 || raw.errs.Load() != 0 || raw.notFrom(http.StatusInternalServerError) != 0 {
+		t.Errorf("failures the canary did not answer, through the abort: Go clients %s; clients that never retry %s", load, raw)
 	}
 	if h := p.health(); h.Version != "2.0.0" {
 		t.Errorf("after the abort /healthz says %+v, want the stable 2.0.0", h)
@@ -605,21 +607,23 @@ func TestACanaryFailingHalfItsRequestsIsAbortedWithinSecondsInsideItsStep(t *tes
 
 // TestACanaryKilledMidReleaseIsAborted kills the canary during a step: the
 // release sees it, aborts, and the requests nginx could not deliver to the
-// canary were answered by stable.
+// canary were answered by stable, for clients that never retry too.
 func TestACanaryKilledMidReleaseIsAborted(t *testing.T) {
 	p := deployedAskingFor(t, "2.1.0")
 	load := startHTTPLoad(t, p.url("/"), 20)
+	raw := startLoad(t, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
 	release := p.start(3*time.Minute, nil, "deploy")
 	p.waitForStep(release, 25)
 	docker(t, "kill", p.containers("canary")[0])
 	out, code := release.wait()
 	load.stop()
-	t.Logf("load while the canary was killed: %s", load)
+	raw.stop()
+	t.Logf("load while the canary was killed: Go clients %s; clients that never retry %s", load, raw)
 	if code != 3 || !strings.Contains(out, "stopped") || !strings.Contains(out, "the canary's share so far") {
 		t.Errorf("the release exited %d, want 3 saying the canary stopped and what the gate saw", code)
 	}
-	if load.non2xx.Load() != 0 || load.errs.Load() != 0 {
-		t.Errorf("requests failed while the canary died: %s; nginx should retry them on stable", load)
+	if load.non2xx.Load() != 0 || load.errs.Load() != 0 || raw.non2xx.Load() != 0 || raw.errs.Load() != 0 {
+		t.Errorf("requests failed while the canary died: Go clients %s; clients that never retry %s; nginx should retry them on stable", load, raw)
 	}
 	if h := p.health(); h.Version != "2.0.0" {
 		t.Errorf("after the abort /healthz says %+v, want the stable 2.0.0", h)
