@@ -496,3 +496,49 @@ func checkJSONError(t *testing.T, resp *http.Response, body string, code int) {
 		t.Errorf("HTTP %d (%s) %q, want nginx's JSON %d page", resp.StatusCode, resp.Header.Get("Content-Type"), body, code)
 	}
 }
+
+// TestALargeAnswerReachesClientsThatReadSlowlyWhole downloads a 40 MB answer
+// through nginx on four connections at once, each client waiting a second
+// before it reads: more than nginx's /tmp (a 16 MB tmpfs) could hold, so
+// nginx must not spool answers there (it did, and cut them short with a
+// 200); every byte arrives.
+func TestALargeAnswerReachesClientsThatReadSlowlyWhole(t *testing.T) {
+	image, err := wsImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProject(t, manifestOptions{image: image})
+	p.must("deploy")
+	const size, clients = 40_000_000, 4
+	type download struct {
+		status int
+		got    int64
+		err    error
+	}
+	downloads := make([]download, clients)
+	var wg sync.WaitGroup
+	for i := range downloads {
+		wg.Go(func() {
+			d := &downloads[i]
+			resp, err := http.Get(p.url(fmt.Sprintf("/blob?bytes=%d", size)))
+			if err != nil {
+				d.err = err
+				return
+			}
+			defer resp.Body.Close()
+			time.Sleep(time.Second)
+			d.status = resp.StatusCode
+			d.got, d.err = io.Copy(io.Discard, resp.Body)
+		})
+	}
+	wg.Wait()
+	for i, d := range downloads {
+		t.Logf("download %d: HTTP %d, %d of %d bytes, %v", i, d.status, d.got, size, d.err)
+		if d.status != http.StatusOK || d.got != size || d.err != nil {
+			t.Errorf("download %d: HTTP %d, %d of %d bytes (%v): nginx cut the answer short", i, d.status, d.got, size, d.err)
+		}
+	}
+	if t.Failed() {
+		p.logNginxTrouble()
+	}
+}

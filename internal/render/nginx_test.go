@@ -508,3 +508,12 @@ func TestTheReleaseLogMarksSmokeOnlyFromTheAdminListener(t *testing.T) {
 		}
 	}
 }
+
+// nginx never spools an answer to a temporary file on its small tmpfs /tmp,
+// where a large one was cut short: once per configuration, for every
+// server and location.
+func TestNginxNeverSpoolsAnAnswerToATemporaryFile(t *testing.T) {
+	for _, name := range []string{"defaults", "canary", "custom", "edge"} {
+		only(t, renderNginx(t, load(t, name)), "proxy_max_temp_file_size", "0")
+	}
+}

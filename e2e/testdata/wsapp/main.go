@@ -12,6 +12,7 @@
 //	             It answers X-Accel-Buffering: no unless ?accel=omit.
 //	/echo        the request as JSON: method, headers, body; ?delay=3s answers
 //	             after a wait, ?abort=1 closes the connection without answering
+//	/blob        ?bytes=N bytes of a repeating pattern: a large download
 //
 // On SIGTERM it stops taking connections, closes every WebSocket with a close
 // frame (1001, going away), ends every event stream, lets requests under way
@@ -19,6 +20,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -62,6 +64,7 @@ func main() {
 	mux.HandleFunc("/ws", a.ws)
 	mux.HandleFunc("/sse", a.sse)
 	mux.HandleFunc("/echo", a.echo)
+	mux.HandleFunc("/blob", a.blob)
 	srv := &http.Server{Addr: ":" + os.Getenv("APP_PORT"), Handler: mux}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -266,4 +269,24 @@ func (a *app) echo(w http.ResponseWriter, r *http.Request) {
 		Body   string      `json:"body"`
 		build
 	}{r.Method, r.Header, string(body), a.build})
+}
+
+// blob answers ?bytes=N bytes (at most 1 GB) of a repeating pattern, with
+// their length: a large download.
+func (a *app) blob(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
+	if err != nil || n < 0 || n > 1<<30 {
+		http.Error(w, "bytes: not a count between 0 and 1 GB", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	chunk := bytes.Repeat([]byte("swiftdeploy-blob"), 4096)
+	for n > 0 {
+		part := chunk[:min(n, int64(len(chunk)))]
+		if _, err := w.Write(part); err != nil {
+			return
+		}
+		n -= int64(len(part))
+	}
 }
