@@ -497,29 +497,40 @@ func checkJSONError(t *testing.T, resp *http.Response, body string, code int) {
 	}
 }
 
-// TestALargeAnswerReachesClientsThatReadSlowlyWhole downloads a 40 MB answer
-// through nginx on four connections at once, each client waiting a second
-// before it reads: more than nginx's /tmp (a 16 MB tmpfs) could hold, so
-// nginx must not spool answers there (it did, and cut them short with a
-// 200); every byte arrives.
-func TestALargeAnswerReachesClientsThatReadSlowlyWhole(t *testing.T) {
+// TestLargeAnswersAndBodiesPassWhole downloads a 40 MB answer through nginx
+// on four connections at once, each client waiting a second before it
+// reads, and uploads 1 MB bodies (nginx's limit) on 20 connections at once
+// to an app that answers each 2 s later: either is more than nginx's /tmp
+// (a 16 MB tmpfs) could hold, so nginx must not spool them there (it did,
+// and cut the answers short with a 200); every byte arrives.
+func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	image, err := wsImage()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := newProject(t, manifestOptions{image: image})
 	p.must("deploy")
-	const size, clients = 40_000_000, 4
-	type download struct {
-		status int
-		got    int64
-		err    error
+	type transfer struct {
+		status    int
+		got, want int64
+		err       error
 	}
-	downloads := make([]download, clients)
+	check := func(what string, transfers []transfer) {
+		for i, d := range transfers {
+			if d.status != http.StatusOK || d.got != d.want || d.err != nil {
+				t.Errorf("%s %d: HTTP %d, %d of %d bytes (%v): nginx failed it", what, i, d.status, d.got, d.want, d.err)
+			}
+		}
+		t.Logf("%d %ss: the first HTTP %d, %d of %d bytes, %v", len(transfers), what, transfers[0].status, transfers[0].got, transfers[0].want, transfers[0].err)
+	}
+
+	const size = 40_000_000
+	downloads := make([]transfer, 4)
 	var wg sync.WaitGroup
 	for i := range downloads {
 		wg.Go(func() {
 			d := &downloads[i]
+			d.want = size
 			resp, err := http.Get(p.url(fmt.Sprintf("/blob?bytes=%d", size)))
 			if err != nil {
 				d.err = err
@@ -532,11 +543,38 @@ func TestALargeAnswerReachesClientsThatReadSlowlyWhole(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for i, d := range downloads {
-		t.Logf("download %d: HTTP %d, %d of %d bytes, %v", i, d.status, d.got, size, d.err)
-		if d.status != http.StatusOK || d.got != size || d.err != nil {
-			t.Errorf("download %d: HTTP %d, %d of %d bytes (%v): nginx cut the answer short", i, d.status, d.got, size, d.err)
-		}
+	check("download", downloads)
+
+	body := strings.Repeat("u", 1<<20)
+	uploads := make([]transfer, 20)
+	for i := range uploads {
+		wg.Go(func() {
+			d := &uploads[i]
+			d.want = int64(len(body))
+			resp, err := http.Post(p.url("/echo?delay=2s"), "text/plain", strings.NewReader(body))
+			if err != nil {
+				d.err = err
+				return
+			}
+			defer resp.Body.Close()
+			var echo struct {
+				Body string `json:"body"`
+			}
+			d.status, d.err = resp.StatusCode, json.NewDecoder(resp.Body).Decode(&echo)
+			d.got = int64(len(echo.Body))
+		})
+	}
+	wg.Wait()
+	check("upload", uploads)
+	// One byte more is nginx's to refuse, with its JSON error page.
+	resp, err := http.Post(p.url("/echo"), "text/plain", strings.NewReader(body+"u"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), `"code": 413`) {
+		t.Errorf("a body over 1 MB: HTTP %d %q, want nginx's JSON 413", resp.StatusCode, page)
 	}
 	if t.Failed() {
 		p.logNginxTrouble()

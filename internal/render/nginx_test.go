@@ -354,7 +354,7 @@ func TestNginxWritesADollarInTheContactAsAUnicodeEscape(t *testing.T) {
 // by a location of nginx's own; the public port has no SwiftDeploy path.
 func TestNginxSendsEveryPathToTheApp(t *testing.T) {
 	public, admin := servers(t, renderNginx(t, load(t, "canary")))
-	pages := []string{"@bad_gateway", "@unavailable", "@gateway_timeout"}
+	pages := []string{"@too_large", "@bad_gateway", "@unavailable", "@gateway_timeout"}
 	for _, c := range []struct {
 		name, block string
 		want        []string
@@ -467,7 +467,7 @@ func TestNginxResendsOnlyARequestNoAppReceived(t *testing.T) {
 	only(t, m[1], "default", `""`)
 	public, _ := servers(t, conf)
 	root := regexp.MustCompile(`(?s)\n        location / \{(.*?)\n        \}`).FindStringSubmatch(public)
-	if got := strings.Join(directive(root[1], "error_page"), " | "); got != "418 = @stream | 502 = @resend_bad_gateway | 503 @unavailable | 504 = @resend_gateway_timeout" {
+	if got := strings.Join(directive(root[1], "error_page"), " | "); got != "413 @too_large | 418 = @stream | 502 = @resend_bad_gateway | 503 @unavailable | 504 = @resend_gateway_timeout" {
 		t.Errorf("location / error pages %q", got)
 	}
 	for page, code := range map[string]string{"bad_gateway": "502", "gateway_timeout": "504"} {
@@ -509,11 +509,15 @@ func TestTheReleaseLogMarksSmokeOnlyFromTheAdminListener(t *testing.T) {
 	}
 }
 
-// nginx never spools an answer to a temporary file on its small tmpfs /tmp,
-// where a large one was cut short: once per configuration, for every
-// server and location.
-func TestNginxNeverSpoolsAnAnswerToATemporaryFile(t *testing.T) {
+// nginx never spools an answer or a request's body to a temporary file on
+// its small tmpfs /tmp, where large ones failed: once per configuration,
+// for every server and location, a body as large as the limit held in
+// memory.
+func TestNginxNeverSpoolsToATemporaryFile(t *testing.T) {
 	for _, name := range []string{"defaults", "canary", "custom", "edge"} {
-		only(t, renderNginx(t, load(t, name)), "proxy_max_temp_file_size", "0")
+		conf := renderNginx(t, load(t, name))
+		only(t, conf, "proxy_max_temp_file_size", "0")
+		only(t, conf, "client_max_body_size", "1m")
+		only(t, conf, "client_body_buffer_size", "1m")
 	}
 }
