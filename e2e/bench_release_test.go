@@ -74,31 +74,43 @@ func BenchmarkReleaseAbort(b *testing.B) {
 const falseAbortReleases = 20
 
 // BenchmarkReleaseFalseAborts releases a good build (the same service, a new
-// version) falseAbortReleases times in four 4 s steps under 20 Go clients,
-// and counts the releases the judge aborted: each one is a false alarm.
+// version) falseAbortReleases times in four 4 s steps under 20 Go clients
+// and 20 clients that never retry (wrk's kind), and counts the releases the
+// judge aborted, each one a false alarm, and what either kind of client saw
+// fail: for those that never retry, every connection reset or closed under
+// them counts.
 func BenchmarkReleaseFalseAborts(b *testing.B) {
 	p := newProject(b, manifestOptions{rollout: quickRollout})
 	p.must("deploy")
 	version := 0
 	for b.Loop() {
-		aborts, requests, failed := 0, int64(0), int64(0)
+		aborts, requests, failed, rawRequests, rawFailed := 0, int64(0), int64(0), int64(0), int64(0)
 		for range falseAbortReleases {
 			version++
 			p.write("manifest.yaml", strings.Replace(p.manifest, `version: "2.0.0"`, fmt.Sprintf(`version: "3.%d.0"`, version), 1))
 			load := startHTTPLoad(b, p.url("/"), 20)
+			raw := startLoad(b, fmt.Sprintf("127.0.0.1:%d", p.port), "/", 20)
 			out, code := p.run("deploy")
 			load.stop()
+			raw.stop()
 			requests += load.ok.Load() + load.non2xx.Load() + load.errs.Load()
 			failed += load.non2xx.Load() + load.errs.Load()
+			rawRequests += raw.ok.Load() + raw.non2xx.Load() + raw.errs.Load()
+			rawFailed += raw.non2xx.Load() + raw.errs.Load()
 			if code != 0 {
 				aborts++
 				b.Logf("release %d of a good build exited %d:\n%s", version, code, lastLinesOf(out, 10))
 			}
+			if raw.non2xx.Load()+raw.errs.Load() > 0 {
+				b.Logf("release %d: clients that never retry saw %s", version, raw)
+			}
 		}
-		b.Logf("%d good releases: %d aborted; %d requests, %d failed", falseAbortReleases, aborts, requests, failed)
+		b.Logf("%d good releases: %d aborted; Go clients %d requests, %d failed; clients that never retry %d requests, %d failed",
+			falseAbortReleases, aborts, requests, failed, rawRequests, rawFailed)
 		b.ReportMetric(float64(aborts), "false-aborts")
 		b.ReportMetric(falseAbortReleases, "releases")
 		b.ReportMetric(float64(failed), "failed")
+		b.ReportMetric(float64(rawFailed)/falseAbortReleases, "never-retrying-failed/release")
 	}
 }
 

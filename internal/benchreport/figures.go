@@ -73,6 +73,7 @@ var rows = slices.Concat([]row{
 		{"Release abort, canary at 2 % errors: share of all requests answered badly over the step", "%", nil, metric("BenchmarkReleaseAbort/rate-2pct", "bad-share-%").value},
 		{"Good releases aborted by the judge (20 releases under 20 clients)", "releases", atMost(0, ""), metric("BenchmarkReleaseFalseAborts", "false-aborts").value},
 		{"Good releases: failed requests (20 releases under 20 clients)", "requests", atMost(0, ""), metric("BenchmarkReleaseFalseAborts", "failed").value},
+		{"Good releases: resets and non-2xx seen by 20 clients that never retry, per release", "requests", atMost(0, ""), metric("BenchmarkReleaseFalseAborts", "never-retrying-failed/release").value},
 		{"Promote under 20 clients that never retry: switch time", "s", atMost(5, "s"), metric("BenchmarkPromoteUnderLoad", "switch-s").value},
 		{"Promote under 20 clients that never retry: new app healthy to nginx moved", "s", atMost(3, "s"), metric("BenchmarkPromoteUnderLoad", "healthy-to-moved-s").value},
 		{"Promote under 20 clients that never retry: failed", "requests", atMost(0, ""), metric("BenchmarkPromoteUnderLoad", "failed").value},

@@ -48,7 +48,7 @@ func TestParseReadsEveryBenchmarkOfACapturedRunAndNothingElse(t *testing.T) {
 		"BenchmarkMetricsMiddlewareCost", "BenchmarkAccessLogCost",
 		"BenchmarkDeployToHealthy", "BenchmarkSwarmDeployToHealthy", "BenchmarkSwarmPromoteUnderLoad", "BenchmarkReleaseAbort/rate-50pct", "BenchmarkReleaseAbort/rate-10pct", "BenchmarkReleaseAbort/rate-2pct", "BenchmarkReleaseFalseAborts", "BenchmarkEdgeCost", "BenchmarkPromoteUnderLoad", "BenchmarkAuditCommandMillionEvents", "BenchmarkReplayCommand",
 	}
-	for _, group := range []string{"closed", "1000rps", "5000rps", "search", "overload"} {
+	for _, group := range []string{"closed", "1000rps", "5000rps", "search", "held", "overload"} {
 		if group == "search" {
 			want = append(want, "BenchmarkProxies/search")
 			continue

@@ -68,13 +68,15 @@ var peerRows = slices.Concat(
 	},
 	openPeerRows("1,000 req/s", "1000rps"),
 	openPeerRows("5,000 req/s", "5000rps"),
+	[]peerRow{{name: "The highest rate the best peer keeps up with: rate asked", group: "held", unit: "rate-req/s", shown: "req/s"}},
+	openPeerRows("the highest rate the best peer keeps up with", "held"),
 	[]peerRow{{name: "Past saturation: rate asked", group: "overload", unit: "rate-req/s", shown: "req/s"}},
 	openPeerRows("past saturation", "overload"),
 )
 
 func openPeerRows(rate, group string) []peerRow {
 	at := "Open loop at " + rate
-	if !strings.Contains(rate, "req/s") {
+	if strings.HasPrefix(rate, "past ") {
 		at = "Open loop " + rate
 	}
 	return []peerRow{
@@ -83,6 +85,7 @@ func openPeerRows(rate, group string) []peerRow {
 		{name: at + ": failed", group: group, unit: "failed", shown: "requests", compare: excess, atMostBest: true},
 		{name: at + ": p50", group: group, unit: "p50-ms", shown: "ms", compare: share},
 		{name: at + ": p99", group: group, unit: "p99-ms", shown: "ms", compare: share, target: atMost(120, "%")},
+		{name: at + ": p99.9", group: group, unit: "p99.9-ms", shown: "ms", compare: share},
 	}
 }
 

@@ -33,6 +33,15 @@ func TestPeerRowsSetTheStackBesideTheBestPeer(t *testing.T) {
 	if p99.Best != "haproxy" || !near(*p99.Versus, 5.5/2.8*100) || p99.Target != "≤ 120 %" || !sameMet(p99.Met, ptr(false)) {
 		t.Errorf("p99 at 5,000 = %+v", p99)
 	}
+	// At the highest rate the best peer keeps up with, the stack's p99 is
+	// within 120 % of HAProxy's; p99.9 is shown beside it, without a target.
+	held := rowNamed(t, rows, "Open loop at the highest rate the best peer keeps up with: p99")
+	if held.Best != "haproxy" || !near(*held.Versus, 7.3/6.1*100) || !sameMet(held.Met, ptr(true)) {
+		t.Errorf("p99 at the best peer's rate = %+v", held)
+	}
+	if tail := rowNamed(t, rows, "Open loop at the highest rate the best peer keeps up with: p99.9"); tail.Values["stack"] != 15.2 || tail.Target != "" {
+		t.Errorf("p99.9 at the best peer's rate = %+v", tail)
+	}
 	// Past saturation HAProxy has the same failures as host nginx (none) and a higher p99.
 	failed := rowNamed(t, rows, "Open loop past saturation: failed")
 	if failed.Best != "nginx" || *failed.Versus != 3900 || failed.VersusUnit != "requests" || failed.Target != "≤ best peer's" || !sameMet(failed.Met, ptr(false)) {
