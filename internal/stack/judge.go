@@ -192,9 +192,10 @@ func (w *stepWatch) watch(ctx context.Context, c platform.Instance, deadline tim
 
 // look reads what nginx logged since the last look, computes the evidence
 // and asks the release policy. The final look is as of at, the step's end;
-// an early look is as of the end of its read (at is not used). A look before the step's end is asked
-// without a record unless it aborts; then it is decided, recorded and open
-// to break-glass, which lets the step run on. The final look carries both
+// an early look is as of the end of its read (at is not used). A look
+// before the step's end is asked without a record unless it aborts; then
+// it is decided, recorded and open to break-glass, which lets the step run
+// on. The final look carries both
 // builds' own views (apps: canary, stable) and is always decided.
 func (w *stepWatch) look(ctx context.Context, at time.Time, final bool, apps [2]*history.BuildFigures) (*looked, error) {
 	rel, r := w.rel, w.rel.r
