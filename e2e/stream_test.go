@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -575,6 +578,57 @@ func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), `"code": 413`) {
 		t.Errorf("a body over 1 MB: HTTP %d %q, want nginx's JSON 413", resp.StatusCode, page)
+	}
+
+	// nginx.max_body_mb raises the limit. A body over 1 MB, or one of unknown
+	// length, then goes to the app as it arrives, never held: four 40 MB
+	// uploads at once arrive whole (spooled to the 16 MB /tmp, they could
+	// not), and so does a chunked one.
+	p.manifest = strings.Replace(p.manifest, "  proxy_timeout: 30\n", "  proxy_timeout: 30\n  max_body_mb: 48\n", 1)
+	p.write("manifest.yaml", p.manifest)
+	p.must("deploy")
+	large := bytes.Repeat([]byte("swiftdeploy-upload"), size/18+1)[:size]
+	sum := sha256.Sum256(large)
+	chunked := large[:5_000_000]
+	chunkedSum := sha256.Sum256(chunked)
+	uploads = make([]transfer, 5)
+	for i := range uploads {
+		wg.Go(func() {
+			d := &uploads[i]
+			var body io.Reader = bytes.NewReader(large)
+			d.want = int64(len(large))
+			want := sum
+			if i == len(uploads)-1 {
+				// No Content-Length: Go sends it chunked.
+				body, d.want, want = io.MultiReader(bytes.NewReader(chunked)), int64(len(chunked)), chunkedSum
+			}
+			resp, err := http.Post(p.url("/upload"), "application/octet-stream", body)
+			if err != nil {
+				d.err = err
+				return
+			}
+			defer resp.Body.Close()
+			var got struct {
+				Bytes  int64  `json:"bytes"`
+				SHA256 string `json:"sha256"`
+			}
+			d.status, d.err = resp.StatusCode, json.NewDecoder(resp.Body).Decode(&got)
+			d.got = got.Bytes
+			if d.err == nil && got.SHA256 != hex.EncodeToString(want[:]) {
+				d.err = fmt.Errorf("the app got other bytes (SHA-256 %s)", got.SHA256)
+			}
+		})
+	}
+	wg.Wait()
+	check("large upload", uploads)
+	resp, err = http.Post(p.url("/upload"), "application/octet-stream", bytes.NewReader(make([]byte, 48<<20+1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "at most 48 MB") {
+		t.Errorf("a body over max_body_mb 48: HTTP %d %q, want nginx's JSON 413 naming the limit", resp.StatusCode, page)
 	}
 	if t.Failed() {
 		p.logNginxTrouble()

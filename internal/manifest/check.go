@@ -130,7 +130,7 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		Services: Services{Mode: DefaultMode, Version: DefaultVersion, RestartPolicy: DefaultRestartPolicy, LogVolume: DefaultLogVolume, HealthPath: DefaultHealthPath,
 			User: DefaultUser, ReadOnly: true, Replicas: 1},
 		Runtime: RuntimeCompose,
-		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout, StreamTimeout: DefaultStreamTimeout, PublicAdminPaths: true},
+		Nginx:   Nginx{ProxyTimeout: DefaultProxyTimeout, StreamTimeout: DefaultStreamTimeout, MaxBodyMB: DefaultMaxBodyMB, PublicAdminPaths: true},
 		Rollout: Rollout{Strategy: StrategyCanary, Steps: DefaultSteps, StepSeconds: DefaultStepSeconds, Sticky: true},
 	}
 	s, x, w := &m.Services, &m.Nginx, &m.Network
@@ -153,6 +153,9 @@ func (c *checker) manifest(root *yaml.Node) *Manifest {
 		{"port", true, func(c *checker, n *yaml.Node, p string) { x.Port = c.integer(n, p, 1, 65535, "") }},
 		{"proxy_timeout", false, func(c *checker, n *yaml.Node, p string) { x.ProxyTimeout = c.integer(n, p, 1, 3600, " seconds") }},
 		{"stream_timeout", false, func(c *checker, n *yaml.Node, p string) { x.StreamTimeout = c.integer(n, p, 1, 86400, " seconds") }},
+		{"max_body_mb", false, func(c *checker, n *yaml.Node, p string) {
+			x.MaxBodyMB = c.integer(n, p, 0, 10240, " megabytes (0: no limit)")
+		}},
 		{"public_admin_paths", false, func(c *checker, n *yaml.Node, p string) { x.PublicAdminPaths = c.boolean(n, p) }},
 	}
 	network := []field{

@@ -41,6 +41,7 @@ const (
 	DefaultLogVolume     = "swiftdeploy-logs"
 	DefaultProxyTimeout  = 30
 	DefaultStreamTimeout = 3600
+	DefaultMaxBodyMB     = 1
 	DefaultHealthPath    = "/healthz"
 	DefaultUser          = "10001:10001"
 )
@@ -143,6 +144,10 @@ type Nginx struct {
 	// WebSocket) or a stream (Server-Sent Events) may stay idle; ordinary
 	// requests keep ProxyTimeout.
 	StreamTimeout int
+	// MaxBodyMB is the largest request body nginx passes on, in megabytes
+	// (MiB, as nginx counts them); 0 sets no limit. A body over 1 MB, or one
+	// of unknown length, is passed to the app as it arrives, never held.
+	MaxBodyMB int
 	// PublicAdminPaths says whether the public port also serves the app's
 	// /chaos and /metrics (the demo service's fault injection and its
 	// counters). SwiftDeploy itself reaches them on nginx's admin listener,

@@ -31,7 +31,7 @@ func TestLoadReadsTheSpecExample(t *testing.T) {
 	}
 	want := &Manifest{
 		Services: Services{Image: "swift-deploy-1-node:latest", Port: 3000, Mode: ModeStable, Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true, Replicas: 1},
-		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, StreamTimeout: 3600, PublicAdminPaths: true},
+		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, StreamTimeout: 3600, MaxBodyMB: 1, PublicAdminPaths: true},
 		Network:  Network{Name: "swiftdeploy-net", DriverType: "bridge"},
 		Contact:  "ops@example.com",
 		Runtime:  RuntimeCompose,
@@ -50,7 +50,7 @@ func TestLoadAppliesDefaultsToAMinimalManifest(t *testing.T) {
 	}
 	want := &Manifest{
 		Services: Services{Image: "app:1", Port: 3000, Mode: "stable", Version: "1.0.0", RestartPolicy: "unless-stopped", LogVolume: "swiftdeploy-logs", HealthPath: "/healthz", User: "10001:10001", ReadOnly: true, Replicas: 1},
-		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, StreamTimeout: 3600, PublicAdminPaths: true},
+		Nginx:    Nginx{Image: "nginx:latest", Port: 8080, ProxyTimeout: 30, StreamTimeout: 3600, MaxBodyMB: 1, PublicAdminPaths: true},
 		Network:  Network{Name: "net", DriverType: "bridge"},
 		Runtime:  RuntimeCompose,
 		Rollout:  Rollout{Strategy: StrategyCanary, Steps: []int{10, 25, 50, 100}, StepSeconds: 30, Sticky: true},
@@ -100,6 +100,12 @@ func TestParseAcceptsTheLenientButUnambiguousForms(t *testing.T) {
 			func(m *Manifest) bool {
 				return m.Nginx.StreamTimeout == 5 && m.Nginx.ProxyTimeout == DefaultProxyTimeout
 			}},
+		{"a body limit of 64 MB", [2]string{"port: 8080", "port: 8080\n  max_body_mb: 64"},
+			func(m *Manifest) bool { return m.Nginx.MaxBodyMB == 64 }},
+		{"no body limit", [2]string{"port: 8080", "port: 8080\n  max_body_mb: 0"},
+			func(m *Manifest) bool { return m.Nginx.MaxBodyMB == 0 }},
+		{"the body limit's default is nginx's", [2]string{"port: 8080", "port: 8080"},
+			func(m *Manifest) bool { return m.Nginx.MaxBodyMB == 1 }},
 		{"a byte-order mark is ignored", [2]string{"services:", "\uFEFFservices:"},
 			func(m *Manifest) bool { return m.Services.Port == 3000 }},
 	}
@@ -184,10 +190,14 @@ func TestParseReportsEachKindOfMistakeAtItsPositionWithItsFieldPath(t *testing.T
 			`manifest.yaml:7:19: nginx.stream_timeout: must be an integer between 1 and 86400 seconds, got "86401"`},
 		{"a stream timeout with a unit", [2]string{"port: 8080", "port: 8080\n  stream_timeout: 1h"},
 			`manifest.yaml:7:19: nginx.stream_timeout: must be an integer between 1 and 86400 seconds, got "1h"`},
+		{"a body limit with nginx's unit", [2]string{"port: 8080", "port: 8080\n  max_body_mb: 10m"},
+			`manifest.yaml:7:16: nginx.max_body_mb: must be an integer between 0 and 10240 megabytes (0: no limit), got "10m"`},
+		{"a negative body limit", [2]string{"port: 8080", "port: 8080\n  max_body_mb: -1"},
+			`manifest.yaml:7:16: nginx.max_body_mb: must be an integer between 0 and 10240 megabytes (0: no limit), got "-1"`},
 		{"a quoted stream timeout", [2]string{"port: 8080", "port: 8080\n  stream_timeout: \"60\""},
 			`manifest.yaml:7:19: nginx.stream_timeout: must be an integer between 1 and 86400 seconds, got "60" (a quoted string: remove the quotes)`},
 		{"an unknown nginx field", [2]string{"port: 8080", "port: 8080\n  idle_timeout: 60"},
-			`manifest.yaml:7:3: nginx.idle_timeout: unknown field (expected one of: image, port, proxy_timeout, stream_timeout, public_admin_paths)`},
+			`manifest.yaml:7:3: nginx.idle_timeout: unknown field (expected one of: image, port, proxy_timeout, stream_timeout, max_body_mb, public_admin_paths)`},
 		{"an image with upper case in its path", [2]string{"image: app:1", "image: My/App:1"},
 			`manifest.yaml:2:10: services.image: must be an image reference`},
 		{"a network name Docker refuses", [2]string{"name: net", "name: my net"},

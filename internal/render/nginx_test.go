@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -510,14 +511,54 @@ func TestTheReleaseLogMarksSmokeOnlyFromTheAdminListener(t *testing.T) {
 }
 
 // nginx never spools an answer or a request's body to a temporary file on
-// its small tmpfs /tmp, where large ones failed: once per configuration,
-// for every server and location, a body as large as the limit held in
-// memory.
+// its small tmpfs /tmp, where large ones failed: once per configuration, an
+// answer is never spooled, a body of up to 1 MB is held in memory, and a
+// larger one (allowed by nginx.max_body_mb) goes to the app as it arrives,
+// from every server's location /, and only there.
 func TestNginxNeverSpoolsToATemporaryFile(t *testing.T) {
-	for _, name := range []string{"defaults", "canary", "custom", "edge"} {
-		conf := renderNginx(t, load(t, name))
+	for _, c := range []struct {
+		name, limit string
+		large       bool
+	}{{"defaults", "1m", false}, {"canary", "1m", false}, {"edge", "1m", false}, {"custom", "64m", true}, {"no limit", "0", true}} {
+		m := load(t, "custom")
+		switch c.name {
+		case "no limit":
+			m.Nginx.MaxBodyMB = 0
+		case "custom":
+		default:
+			m = load(t, c.name)
+		}
+		conf := renderNginx(t, m)
 		only(t, conf, "proxy_max_temp_file_size", "0")
-		only(t, conf, "client_max_body_size", "1m")
+		only(t, conf, "client_max_body_size", c.limit)
 		only(t, conf, "client_body_buffer_size", "1m")
+		sorter := regexp.MustCompile(`(?s)map "\$http_transfer_encoding:\$content_length" \$swiftdeploy_large_body \{(.*?)\n    \}`).FindStringSubmatch(conf)
+		if !c.large {
+			if sorter != nil || strings.Contains(conf, "@upload") || strings.Contains(conf, "proxy_request_buffering") {
+				t.Errorf("%s: a limit of 1 MB needs no large-body path, got one:\n%s", c.name, conf)
+			}
+			continue
+		}
+		if sorter == nil {
+			t.Fatalf("%s: no map of a body's length to $swiftdeploy_large_body:\n%s", c.name, conf)
+		}
+		only(t, sorter[1], `"~^:[0-9]{0,6}$"`, `""`)
+		only(t, sorter[1], "default", "1")
+		if got := directive(conf, "proxy_request_buffering"); len(got) != 2 || got[0] != "off" || got[1] != "off" {
+			t.Errorf("%s: proxy_request_buffering %q, want off once per server (in @upload)", c.name, got)
+		}
+		public, admin := servers(t, conf)
+		for _, server := range []string{public, admin} {
+			root := regexp.MustCompile(`(?s)\n        location / \{(.*?)\n        \}`).FindStringSubmatch(server)
+			upload := regexp.MustCompile(`(?s)\n        location @upload \{(.*?)\n        \}`).FindStringSubmatch(server)
+			if root == nil || upload == nil {
+				t.Fatalf("%s: a server without location / or @upload:\n%s", c.name, server)
+			}
+			if !strings.Contains(root[1], "if ($swiftdeploy_large_body) {\n                return 419;\n            }") || !slices.Contains(directive(root[1], "error_page"), "419 = @upload") {
+				t.Errorf("%s: location / does not send a large body to @upload:\n%s", c.name, root[1])
+			}
+			only(t, upload[1], "proxy_pass", "http://$swiftdeploy_route")
+			only(t, upload[1], "proxy_request_buffering", "off")
+		}
 	}
 }

@@ -22,6 +22,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -65,6 +67,7 @@ func main() {
 	mux.HandleFunc("/sse", a.sse)
 	mux.HandleFunc("/echo", a.echo)
 	mux.HandleFunc("/blob", a.blob)
+	mux.HandleFunc("/upload", a.upload)
 	srv := &http.Server{Addr: ":" + os.Getenv("APP_PORT"), Handler: mux}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -289,4 +292,20 @@ func (a *app) blob(w http.ResponseWriter, r *http.Request) {
 		}
 		n -= int64(len(part))
 	}
+}
+
+// upload reads the request's body whole and answers its length and SHA-256:
+// a large upload, checked without holding it.
+func (a *app) upload(w http.ResponseWriter, r *http.Request) {
+	sum := sha256.New()
+	n, err := io.Copy(sum, r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(struct {
+		Bytes  int64  `json:"bytes"`
+		SHA256 string `json:"sha256"`
+	}{n, hex.EncodeToString(sum.Sum(nil))})
 }
