@@ -531,9 +531,9 @@ func TestNginxNeverSpoolsToATemporaryFile(t *testing.T) {
 		conf := renderNginx(t, m)
 		only(t, conf, "proxy_max_temp_file_size", "0")
 		only(t, conf, "client_max_body_size", c.limit)
-		only(t, conf, "client_body_buffer_size", "1m")
 		sorter := regexp.MustCompile(`(?s)map "\$http_transfer_encoding:\$content_length" \$swiftdeploy_large_body \{(.*?)\n    \}`).FindStringSubmatch(conf)
 		if !c.large {
+			only(t, conf, "client_body_buffer_size", "1m")
 			if sorter != nil || strings.Contains(conf, "@upload") || strings.Contains(conf, "proxy_request_buffering") {
 				t.Errorf("%s: a limit of 1 MB needs no large-body path, got one:\n%s", c.name, conf)
 			}
@@ -544,8 +544,11 @@ func TestNginxNeverSpoolsToATemporaryFile(t *testing.T) {
 		}
 		only(t, sorter[1], `"~^:[0-9]{0,6}$"`, `""`)
 		only(t, sorter[1], "default", "1")
-		if got := directive(conf, "proxy_request_buffering"); len(got) != 2 || got[0] != "off" || got[1] != "off" {
-			t.Errorf("%s: proxy_request_buffering %q, want off once per server (in @upload)", c.name, got)
+		if got := directive(conf, "proxy_request_buffering"); !slices.Equal(got, []string{"off", "off", "off", "off"}) {
+			t.Errorf("%s: proxy_request_buffering %q, want off in each server's @stream and @upload", c.name, got)
+		}
+		if got := directive(conf, "client_body_buffer_size"); !slices.Equal(got, []string{"1m", "64k", "64k"}) {
+			t.Errorf("%s: client_body_buffer_size %q, want 1m for the bodies held, 64k in each @upload", c.name, got)
 		}
 		public, admin := servers(t, conf)
 		for _, server := range []string{public, admin} {
@@ -559,6 +562,9 @@ func TestNginxNeverSpoolsToATemporaryFile(t *testing.T) {
 			}
 			only(t, upload[1], "proxy_pass", "http://$swiftdeploy_route")
 			only(t, upload[1], "proxy_request_buffering", "off")
+			if streamed, _ := stream(t, server); !slices.Contains(directive(streamed, "proxy_request_buffering"), "off") {
+				t.Errorf("%s: @stream holds a stream's body, which may now be larger than 1 MB:\n%s", c.name, streamed)
+			}
 		}
 	}
 }
