@@ -20,11 +20,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // acmeServer is Let's Encrypt's ACME test server, Debian's pebble, with
@@ -624,6 +627,47 @@ func TestTheEdgeServesAnOperatorsCertificateAndTellsTheAppTheTruth(t *testing.T)
 		t.Errorf("http://p.test answered %d beside an HTTP-only stack, want 308", code)
 	}
 
+	// WebSockets and large headers through the edge: a WebSocket to a third
+	// stack (wsapp, TLS off) exchanges messages, and a 12 KB header passes
+	// both ways, as it does straight to a stack's nginx.
+	wsImg, err := wsImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newProject(t, manifestOptions{image: wsImg})
+	w.env = e.env
+	w.write("manifest.yaml", w.manifest+e.section("w.test", "    mode: off\n", ""))
+	w.expect(0, []string{fmt.Sprintf("the host's edge serves http://w.test:%d/", e.httpPort)}, "deploy")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/ws", e.httpPort), &websocket.DialOptions{Host: "w.test"})
+	if err != nil {
+		t.Fatalf("a WebSocket to w.test through the edge: %v", err)
+	}
+	exchange := &wsExchange{conn: ws, stop: make(chan struct{}), closed: make(chan struct{})}
+	for i := range 5 {
+		if _, err := exchange.roundTrip(strconv.Itoa(i)); err != nil {
+			t.Errorf("WebSocket message %d through the edge: %v", i, err)
+		}
+	}
+	ws.Close(websocket.StatusNormalClosure, "")
+	for name, h := range map[string]struct{ request, answer int }{"a 12 KB request header": {12_000, 0}, "a 12 KB answer header": {0, 12_000}} {
+		req, _ := http.NewRequest(http.MethodGet, e.url("http", "w.test", fmt.Sprintf("/headers?bytes=%d", h.answer)), nil)
+		if h.request > 0 {
+			req.Header.Set("X-Token", strings.Repeat("t", h.request))
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Errorf("%s through the edge: %v", name, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(resp.Header.Get("X-Large")) != h.answer || jsonNumber(body, "longest_header") < h.request {
+			t.Errorf("%s through the edge: HTTP %d %q", name, resp.StatusCode, body)
+		}
+	}
+
 	before := servedSerial(t, e, roots, "p.test")
 	certPEM, keyPEM = selfSigned(t, "p.test", "")
 	p.write("cert.pem", string(certPEM))
@@ -639,4 +683,12 @@ func jsonField(body []byte, key string) string {
 	json.Unmarshal(body, &m)
 	s, _ := m[key].(string)
 	return s
+}
+
+// jsonNumber is one number field of a JSON object.
+func jsonNumber(body []byte, key string) int {
+	var m map[string]any
+	json.Unmarshal(body, &m)
+	n, _ := m[key].(float64)
+	return int(n)
 }

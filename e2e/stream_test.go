@@ -583,7 +583,7 @@ func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	// nginx.max_body_mb raises the limit. A body over 1 MB, or one of unknown
 	// length, then goes to the app as it arrives, never held: four 40 MB
 	// uploads at once arrive whole (spooled to the 16 MB /tmp, they could
-	// not), and so does a chunked one.
+	// not), and so do a chunked one and a stream's.
 	p.manifest = strings.Replace(p.manifest, "  proxy_timeout: 30\n", "  proxy_timeout: 30\n  max_body_mb: 48\n", 1)
 	p.write("manifest.yaml", p.manifest)
 	p.must("deploy")
@@ -591,18 +591,27 @@ func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	sum := sha256.Sum256(large)
 	chunked := large[:5_000_000]
 	chunkedSum := sha256.Sum256(chunked)
-	uploads = make([]transfer, 5)
+	uploads = make([]transfer, 6)
 	for i := range uploads {
 		wg.Go(func() {
 			d := &uploads[i]
 			var body io.Reader = bytes.NewReader(large)
 			d.want = int64(len(large))
 			want := sum
-			if i == len(uploads)-1 {
+			if i == 4 {
 				// No Content-Length: Go sends it chunked.
 				body, d.want, want = io.MultiReader(bytes.NewReader(chunked)), int64(len(chunked)), chunkedSum
 			}
-			resp, err := http.Post(p.url("/upload"), "application/octet-stream", body)
+			req, err := http.NewRequest(http.MethodPost, p.url("/upload"), body)
+			if err != nil {
+				d.err = err
+				return
+			}
+			if i == 5 {
+				// A stream (nginx's @stream) with a body.
+				req.Header.Set("Accept", "text/event-stream")
+			}
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				d.err = err
 				return
@@ -629,6 +638,57 @@ func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(page), "at most 48 MB") {
 		t.Errorf("a body over max_body_mb 48: HTTP %d %q, want nginx's JSON 413 naming the limit", resp.StatusCode, page)
+	}
+
+	// Headers as large as apps send and take pass both ways: a 12 KB header
+	// line in the answer (over nginx's default 4 KB it answered 502) and in
+	// the request, and 36 KB of request headers (over the default 8 KB a
+	// line and 32 KB in all nginx answered 400). A line over 16 KB is
+	// nginx's to refuse with a JSON 431, a URI over 16 KB with its own 414.
+	for _, c := range []struct {
+		name    string
+		uri     string
+		request []int // lengths of the request's X-Token-N values
+		answer  int   // length of the answer's X-Large
+		status  int
+	}{
+		{"a 12 KB answer header", "/headers?bytes=12000", nil, 12_000, 200},
+		{"a 12 KB request header", "/headers?bytes=0", []int{12_000}, 0, 200},
+		{"36 KB of request headers", "/headers?bytes=0", []int{12_000, 12_000, 12_000}, 0, 200},
+		{"a 20 KB request header", "/headers?bytes=0", []int{20_000}, 0, http.StatusRequestHeaderFieldsTooLarge},
+		{"a 20 KB URI", "/headers?bytes=0&pad=" + strings.Repeat("p", 20_000), nil, 0, http.StatusRequestURITooLong},
+	} {
+		req, err := http.NewRequest(http.MethodGet, p.url(c.uri), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range c.request {
+			req.Header.Set(fmt.Sprintf("X-Token-%d", i), strings.Repeat("t", n))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if c.status == http.StatusRequestURITooLong {
+			if resp.StatusCode != c.status {
+				t.Errorf("%s: HTTP %d, want nginx's 414", c.name, resp.StatusCode)
+			}
+			continue
+		}
+		if c.status != http.StatusOK {
+			checkJSONError(t, resp, string(body), c.status)
+			continue
+		}
+		var got struct {
+			Longest int `json:"longest_header"`
+		}
+		json.Unmarshal(body, &got)
+		if resp.StatusCode != http.StatusOK || len(resp.Header.Get("X-Large")) != c.answer || (c.request != nil && got.Longest < c.request[0]) {
+			t.Errorf("%s: HTTP %d %q with an X-Large of %d bytes: nginx did not pass it", c.name, resp.StatusCode, body, len(resp.Header.Get("X-Large")))
+		}
 	}
 	if t.Failed() {
 		p.logNginxTrouble()

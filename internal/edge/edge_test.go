@@ -228,3 +228,21 @@ func TestTheEdgesConfigurationNamesNoApp(t *testing.T) {
 		t.Error("the redirect names port 443")
 	}
 }
+
+// Headers as large as a stack's nginx takes pass the edge both ways, while a
+// WebSocket, which holds its buffers as long as it lasts, keeps nginx's one
+// page each way: each server sends an upgrade to @upgrade.
+func TestTheEdgePassesLargeHeadersAndKeepsWebSocketsSmall(t *testing.T) {
+	e := testEdge(t)
+	conf, _, err := e.render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 8443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nginx := string(conf)
+	for directive, want := range map[string]int{"large_client_header_buffers 4 16k;": 1, "proxy_buffer_size 16k;": 1, "proxy_busy_buffers_size 16k;": 1,
+		"proxy_buffer_size 4k;": 2, "location @upgrade {": 2, "if ($http_upgrade) {\n                return 418;\n            }": 2, "error_page 418 = @upgrade;": 2} {
+		if got := strings.Count(nginx, directive); got != want {
+			t.Errorf("the edge's nginx.conf has %q %d times, want %d", directive, got, want)
+		}
+	}
+}

@@ -355,7 +355,7 @@ func TestNginxWritesADollarInTheContactAsAUnicodeEscape(t *testing.T) {
 // by a location of nginx's own; the public port has no SwiftDeploy path.
 func TestNginxSendsEveryPathToTheApp(t *testing.T) {
 	public, admin := servers(t, renderNginx(t, load(t, "canary")))
-	pages := []string{"@too_large", "@bad_gateway", "@unavailable", "@gateway_timeout"}
+	pages := []string{"@headers_too_large", "@too_large", "@bad_gateway", "@unavailable", "@gateway_timeout"}
 	for _, c := range []struct {
 		name, block string
 		want        []string
@@ -565,6 +565,30 @@ func TestNginxNeverSpoolsToATemporaryFile(t *testing.T) {
 			if streamed, _ := stream(t, server); !slices.Contains(directive(streamed, "proxy_request_buffering"), "off") {
 				t.Errorf("%s: @stream holds a stream's body, which may now be larger than 1 MB:\n%s", c.name, streamed)
 			}
+		}
+	}
+}
+
+// Headers as large as apps send and take pass both ways: a request's line or
+// URI up to 16 KB, an answer's headers up to 16 KB, while an open stream
+// keeps nginx's one page each way; headers nginx refuses get a JSON 431.
+func TestNginxPassesLargeHeaders(t *testing.T) {
+	conf := renderNginx(t, load(t, "defaults"))
+	only(t, conf, "large_client_header_buffers", "4 16k")
+	only(t, conf, "proxy_busy_buffers_size", "16k")
+	if got := directive(conf, "proxy_buffer_size"); !slices.Equal(got, []string{"16k", "4k", "4k"}) {
+		t.Errorf("proxy_buffer_size %q, want 16k for every answer and 4k in each server's @stream", got)
+	}
+	public, admin := servers(t, conf)
+	for _, server := range []string{public, admin} {
+		streamed, rest := stream(t, server)
+		only(t, streamed, "proxy_buffer_size", "4k")
+		pages := directive(rest, "error_page")
+		if !slices.Contains(pages, "494 =431 @headers_too_large") {
+			t.Errorf("headers over the limit do not get the JSON 431: %q", pages)
+		}
+		if slices.ContainsFunc(pages, func(p string) bool { return strings.HasPrefix(p, "400 ") || strings.HasPrefix(p, "414 ") }) {
+			t.Errorf("an error page for 400 or 414 in the server, %q: one for a request line nginx could not read answers 500", pages)
 		}
 	}
 }

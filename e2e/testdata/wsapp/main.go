@@ -68,6 +68,7 @@ func main() {
 	mux.HandleFunc("/echo", a.echo)
 	mux.HandleFunc("/blob", a.blob)
 	mux.HandleFunc("/upload", a.upload)
+	mux.HandleFunc("/headers", a.headers)
 	srv := &http.Server{Addr: ":" + os.Getenv("APP_PORT"), Handler: mux}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -308,4 +309,28 @@ func (a *app) upload(w http.ResponseWriter, r *http.Request) {
 		Bytes  int64  `json:"bytes"`
 		SHA256 string `json:"sha256"`
 	}{n, hex.EncodeToString(sum.Sum(nil))})
+}
+
+// headers answers with a header X-Large of ?bytes=N bytes (at most 1 MB) and
+// says how long the longest header line it received was: large headers, both
+// ways.
+func (a *app) headers(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
+	if err != nil || n < 0 || n > 1<<20 {
+		http.Error(w, "bytes: not a count between 0 and 1 MB", http.StatusBadRequest)
+		return
+	}
+	longest := 0
+	for name, values := range r.Header {
+		for _, v := range values {
+			longest = max(longest, len(name)+len(": ")+len(v))
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if n > 0 {
+		w.Header().Set("X-Large", strings.Repeat("h", n))
+	}
+	json.NewEncoder(w).Encode(struct {
+		Longest int `json:"longest_header"`
+	}{longest})
 }
