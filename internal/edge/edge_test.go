@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -231,7 +232,8 @@ func TestTheEdgesConfigurationNamesNoApp(t *testing.T) {
 
 // Headers as large as a stack's nginx takes pass the edge both ways, while a
 // WebSocket, which holds its buffers as long as it lasts, keeps nginx's one
-// page each way: each server sends an upgrade to @upgrade.
+// page each way: each server's location / sends an upgrade, once it knows
+// the name is served, to @upgrade, which reaches the same stack.
 func TestTheEdgePassesLargeHeadersAndKeepsWebSocketsSmall(t *testing.T) {
 	e := testEdge(t)
 	conf, _, err := e.render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 8443})
@@ -239,10 +241,30 @@ func TestTheEdgePassesLargeHeadersAndKeepsWebSocketsSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	nginx := string(conf)
-	for directive, want := range map[string]int{"large_client_header_buffers 4 16k;": 1, "proxy_buffer_size 16k;": 1, "proxy_busy_buffers_size 16k;": 1,
-		"proxy_buffer_size 4k;": 2, "location @upgrade {": 2, "if ($http_upgrade) {\n                return 418;\n            }": 2, "error_page 418 = @upgrade;": 2} {
-		if got := strings.Count(nginx, directive); got != want {
-			t.Errorf("the edge's nginx.conf has %q %d times, want %d", directive, got, want)
+	http := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).ReplaceAllString(nginx, "")
+	for _, want := range []string{"large_client_header_buffers 4 16k;", "proxy_buffer_size 32k;", "proxy_busy_buffers_size 32k;", "proxy_buffers 8 8k;"} {
+		if strings.Count(http, want) != 1 {
+			t.Errorf("the edge's http block has %q %d times, want once", want, strings.Count(http, want))
+		}
+	}
+	servers := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).FindAllStringSubmatch(nginx, -1)
+	if len(servers) != 2 {
+		t.Fatalf("%d server blocks, want HTTP and HTTPS", len(servers))
+	}
+	for _, server := range servers {
+		root := regexp.MustCompile(`(?s)\n        location / \{(.*?)\n        \}`).FindStringSubmatch(server[1])
+		upgrade := regexp.MustCompile(`(?s)\n        location @upgrade \{(.*?)\n        \}`).FindStringSubmatch(server[1])
+		if root == nil || upgrade == nil {
+			t.Fatalf("a server without location / or @upgrade:\n%s", server[1])
+		}
+		served, upgrades := strings.Index(root[1], "if (!-d "), strings.Index(root[1], "if ($http_upgrade) {\n                return 418;\n            }")
+		if served < 0 || upgrades < served || !strings.Contains(root[1], "error_page 418 = @upgrade;") || !strings.Contains(root[1], "recursive_error_pages on;") {
+			t.Errorf("location / does not send an upgrade for a served name to @upgrade:\n%s", root[1])
+		}
+		for _, want := range []string{"proxy_pass http://unix:/run/swiftdeploy-edge/hosts/$host/nginx.sock:;", "proxy_buffer_size 4k;", "error_page 502 504 = @unreachable;"} {
+			if !strings.Contains(upgrade[1], want) {
+				t.Errorf("@upgrade lacks %q:\n%s", want, upgrade[1])
+			}
 		}
 	}
 }
