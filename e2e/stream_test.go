@@ -502,10 +502,13 @@ func checkJSONError(t *testing.T, resp *http.Response, body string, code int) {
 
 // TestLargeAnswersAndBodiesPassWhole downloads a 40 MB answer through nginx
 // on four connections at once, each client waiting a second before it
-// reads, and uploads 1 MB bodies (nginx's limit) on 20 connections at once
-// to an app that answers each 2 s later: either is more than nginx's /tmp
-// (a 16 MB tmpfs) could hold, so nginx must not spool them there (it did,
-// and cut the answers short with a 200); every byte arrives.
+// reads, and uploads 1 MB bodies (nginx's default limit) on 20 connections
+// at once to an app that answers each 2 s later: either is more than nginx's
+// /tmp (a 16 MB tmpfs) could hold, so nginx must not spool them there (it
+// did, and cut the answers short with a 200); every byte arrives. With
+// nginx.max_body_mb raised, 40 MB uploads, a chunked one and a stream's pass
+// as they arrive, and the next byte over the limit gets the JSON 413. Headers
+// of up to 16 KB a line pass both ways, and larger ones get the JSON 431.
 func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	image, err := wsImage()
 	if err != nil {
