@@ -364,7 +364,7 @@ func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newProject(t, manifestOptions{image: image})
-	p.manifest = strings.Replace(p.manifest, "  proxy_timeout: 30\n", "  proxy_timeout: 2\n  stream_timeout: 6\n", 1)
+	p.manifest = strings.Replace(p.manifest, "  proxy_timeout: 30\n", "  proxy_timeout: 2\n  stream_timeout: 6\n  max_body_mb: 8\n", 1)
 	p.write("manifest.yaml", p.manifest)
 	p.must("deploy")
 	eventStream := http.Header{"Accept": {"text/event-stream"}}
@@ -438,6 +438,35 @@ func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
 	}
 	resp, body = p.request(http.MethodPost, "/echo?abort=1", "x", eventStream)
 	checkJSONError(t, resp, body, 502)
+
+	// An upload passed on as it arrives (2 MB, max_body_mb 8) whose client
+	// pauses for 3 s in mid-body, longer than proxy_timeout: nginx waits for
+	// the client under client_body_timeout (60 s), as for a body it holds,
+	// not under proxy_timeout.
+	pr, pw := io.Pipe()
+	go func() {
+		half := bytes.Repeat([]byte("p"), 1<<20)
+		pw.Write(half)
+		time.Sleep(3 * time.Second)
+		pw.Write(half)
+		pw.Close()
+	}()
+	req, err := http.NewRequest(http.MethodPost, p.url("/upload"), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 2 << 20
+	start := time.Now()
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("an upload that pauses for 3 s: %v", err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("an upload pausing 3 s in mid-body (proxy_timeout 2 s): HTTP %d %s after %s", resp.StatusCode, bytes.TrimSpace(answer), time.Since(start).Round(10*time.Millisecond))
+	if resp.StatusCode != http.StatusOK || jsonNumber(answer, "bytes") != 2<<20 {
+		t.Errorf("an upload that paused for 3 s: HTTP %d %s, want all 2 MB at the app", resp.StatusCode, answer)
+	}
 
 	// A WebSocket quiet for twice proxy_timeout, then a reload of nginx.
 	ws := p.dialWS(nil)
