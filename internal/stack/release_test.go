@@ -249,8 +249,17 @@ func releaseStack(t *testing.T, rt *releaseRuntime) (*Stack, *manifest.Manifest)
 		{ID: "resolver", Name: "swiftdeploy-resolver-1", Role: platform.Resolver, State: "running", StartedAt: time.Now().Add(-time.Minute)}}
 	releaseLogFlush = 100 * time.Millisecond
 	t.Cleanup(func() { releaseLogFlush = 350 * time.Millisecond })
-	go rt.traffic()
-	t.Cleanup(func() { close(rt.stop) })
+	// The fake traffic writes into the temporary folder: it has stopped
+	// before the folder is removed (a write during the removal failed it).
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		rt.traffic()
+	}()
+	t.Cleanup(func() {
+		close(rt.stop)
+		<-stopped
+	})
 	return s, m
 }
 
