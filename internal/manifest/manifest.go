@@ -145,8 +145,7 @@ type Nginx struct {
 	// requests keep ProxyTimeout.
 	StreamTimeout int
 	// MaxBodyMB is the largest request body nginx passes on, in megabytes
-	// (MiB, as nginx counts them); 0 sets no limit. A body over 1 MB, or one
-	// of unknown length, is passed to the app as it arrives, never held.
+	// (MiB, as nginx counts them); 0 sets no limit. See StreamsLargeBodies.
 	MaxBodyMB int
 	// PublicAdminPaths says whether the public port also serves the app's
 	// /chaos and /metrics (the demo service's fault injection and its
@@ -154,6 +153,12 @@ type Nginx struct {
 	// published on the host's loopback only, whatever this says.
 	PublicAdminPaths bool
 }
+
+// StreamsLargeBodies says whether nginx passes a body of a million bytes or
+// more, or of unknown length, to the app as it arrives instead of holding
+// it: whenever the limit is not nginx's own 1 MB, which its in-memory buffer
+// holds whole.
+func (n Nginx) StreamsLargeBodies() bool { return n.MaxBodyMB != DefaultMaxBodyMB }
 
 // Network describes the Docker network the stack runs on.
 type Network struct {

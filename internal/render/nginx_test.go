@@ -522,16 +522,15 @@ func TestTheReleaseLogMarksSmokeOnlyFromTheAdminListener(t *testing.T) {
 // from every server's location /, and only there.
 func TestNginxNeverSpoolsToATemporaryFile(t *testing.T) {
 	for _, c := range []struct {
-		name, limit string
-		large       bool
-	}{{"defaults", "1m", false}, {"canary", "1m", false}, {"edge", "1m", false}, {"custom", "64m", true}, {"no limit", "0", true}} {
-		m := load(t, "custom")
-		switch c.name {
-		case "no limit":
-			m.Nginx.MaxBodyMB = 0
-		case "custom":
-		default:
-			m = load(t, c.name)
+		name, manifest string
+		maxBodyMB      int // -1: the manifest's own
+		limit          string
+		large          bool
+	}{{"defaults", "defaults", -1, "1m", false}, {"canary", "canary", -1, "1m", false}, {"edge", "edge", -1, "1m", false},
+		{"custom", "custom", -1, "64m", true}, {"no limit", "custom", 0, "0", true}} {
+		m := load(t, c.manifest)
+		if c.maxBodyMB >= 0 {
+			m.Nginx.MaxBodyMB = c.maxBodyMB
 		}
 		conf := renderNginx(t, m)
 		only(t, conf, "proxy_max_temp_file_size", "0")
