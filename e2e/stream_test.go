@@ -620,28 +620,29 @@ func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	p.write("manifest.yaml", p.manifest)
 	p.must("deploy")
 	large := bytes.Repeat([]byte("swiftdeploy-upload"), size/18+1)[:size]
-	sum := sha256.Sum256(large)
-	chunked := large[:20_000_000] // alone more than /tmp holds
-	chunkedSum := sha256.Sum256(chunked)
-	uploads = make([]transfer, 6)
-	for i := range uploads {
+	sent := []struct {
+		body    []byte
+		chunked bool   // no Content-Length: Go sends it chunked
+		accept  string // text/event-stream: a stream (nginx's @stream) with a body
+	}{{body: large}, {body: large}, {body: large}, {body: large},
+		{body: large[:20_000_000], chunked: true}, // alone more than /tmp holds
+		{body: large, accept: "text/event-stream"}}
+	uploads = make([]transfer, len(sent))
+	for i, u := range sent {
 		wg.Go(func() {
 			d := &uploads[i]
-			var body io.Reader = bytes.NewReader(large)
-			d.want = int64(len(large))
-			want := sum
-			if i == 4 {
-				// No Content-Length: Go sends it chunked.
-				body, d.want, want = io.MultiReader(bytes.NewReader(chunked)), int64(len(chunked)), chunkedSum
+			d.want = int64(len(u.body))
+			var body io.Reader = bytes.NewReader(u.body)
+			if u.chunked {
+				body = io.MultiReader(body) // hides the length
 			}
 			req, err := http.NewRequest(http.MethodPost, p.url("/upload"), body)
 			if err != nil {
 				d.err = err
 				return
 			}
-			if i == 5 {
-				// A stream (nginx's @stream) with a body.
-				req.Header.Set("Accept", "text/event-stream")
+			if u.accept != "" {
+				req.Header.Set("Accept", u.accept)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -655,7 +656,7 @@ func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 			}
 			d.status, d.err = resp.StatusCode, json.NewDecoder(resp.Body).Decode(&got)
 			d.got = got.Bytes
-			if d.err == nil && got.SHA256 != hex.EncodeToString(want[:]) {
+			if want := sha256.Sum256(u.body); d.err == nil && got.SHA256 != hex.EncodeToString(want[:]) {
 				d.err = fmt.Errorf("the app got other bytes (SHA-256 %s)", got.SHA256)
 			}
 		})
