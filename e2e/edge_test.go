@@ -679,16 +679,19 @@ func TestTheEdgeServesAnOperatorsCertificateAndTellsTheAppTheTruth(t *testing.T)
 
 // jsonField is one string field of a JSON object.
 func jsonField(body []byte, key string) string {
-	var m map[string]any
-	json.Unmarshal(body, &m)
-	s, _ := m[key].(string)
+	s, _ := jsonObject(body)[key].(string)
 	return s
 }
 
 // jsonNumber is one number field of a JSON object.
 func jsonNumber(body []byte, key string) int {
+	n, _ := jsonObject(body)[key].(float64)
+	return int(n)
+}
+
+// jsonObject is body decoded as a JSON object, empty if it is none.
+func jsonObject(body []byte) map[string]any {
 	var m map[string]any
 	json.Unmarshal(body, &m)
-	n, _ := m[key].(float64)
-	return int(n)
+	return m
 }
