@@ -28,7 +28,7 @@ import data.swiftdeploy.lib.checks
 
 limits := data.swiftdeploy.thresholds.release
 
-threshold_keys := ["max_error_rate_percent", "max_p99_latency_ms", "confidence", "look_seconds", "latency_margin_percent", "max_inconclusive_extensions"]
+threshold_keys := ["max_error_rate_percent", "max_p99_latency_ms", "confidence", "look_seconds", "latency_margin_percent", "latency_warmup_seconds", "max_inconclusive_extensions"]
 
 builds := ["canary", "stable"]
 
@@ -38,7 +38,7 @@ evidence_numbers := [
 	"confidence", "spending.look", "spending.total", "errors.p_value", "errors.alpha", "errors.step_errors_needed",
 	"errors.canary.rate_percent", "errors.stable.rate_percent",
 	"errors.difference_points.lower", "errors.difference_points.upper",
-	"latency.p_value", "latency.alpha", "latency.probability_slower", "latency.margin_percent", "latency.slack_ms",
+	"latency.p_value", "latency.alpha", "latency.probability_slower", "latency.margin_percent", "latency.slack_ms", "latency.warmup_seconds",
 	"latency.canary_median_ms", "latency.stable_median_ms",
 	"error_limit.lower_percent", "error_limit.alpha", "p99_limit.lower_ms", "p99_limit.alpha",
 ]
@@ -142,12 +142,12 @@ findings contains {
 	"rule": "latency_vs_stable",
 	"observed": ev.latency.p_value,
 	"limit": ev.latency.alpha,
-	"message": sprintf("the canary is slower than stable by more than %v%% and %v ms: median %s ms of %v requests against %s ms of %v, a canary request the slower of a pair by that much in %s%% of pairs, p = %s at or under α = %s (Mann-Whitney U at look %v)", [
+	"message": sprintf("the canary is slower than stable by more than %v%% and %v ms: median %s ms of %v requests against %s ms of %v, a canary request the slower of a pair by that much in %s%% of pairs, p = %s at or under α = %s (Mann-Whitney U at look %v, on the requests after the step's first %v s)", [
 		ev.latency.margin_percent, ev.latency.slack_ms,
 		checks.fixed2(ev.latency.canary_median_ms), ev.latency.canary_n,
 		checks.fixed2(ev.latency.stable_median_ms), ev.latency.stable_n,
 		checks.fixed2(100 * ev.latency.probability_slower),
-		checks.sig(ev.latency.p_value), checks.sig(ev.latency.alpha), ev.spending.look,
+		checks.sig(ev.latency.p_value), checks.sig(ev.latency.alpha), ev.spending.look, ev.latency.warmup_seconds,
 	]),
 } if {
 	compared

@@ -21,7 +21,7 @@ evidence := {
 		"step_errors_needed": 3,
 	},
 	"latency": {
-		"test": "mann_whitney_greater", "method": "normal", "canary_n": 300, "stable_n": 2700, "margin": 0.1, "margin_percent": 10, "slack_ms": 1,
+		"test": "mann_whitney_greater", "method": "normal", "canary_n": 300, "stable_n": 2700, "margin": 0.1, "margin_percent": 10, "slack_ms": 1, "warmup_seconds": 2,
 		"u": 405000, "z": -0.000035854979585024505, "p_value": 0.5000143040673163, "probability_slower": 0.5,
 		"min_p_value": 2.9662591470308786e-147, "alpha": 0.00015266823930713217, "reachable": true,
 		"canary_median_ms": 3, "stable_median_ms": 3,
@@ -110,7 +110,7 @@ test_a_slower_canary_aborts_at_any_look if {
 	d.verdict == "abort"
 	rules(d) == {"latency_vs_stable"}
 	some v in d.violations
-	v.message == "the canary is slower than stable by more than 10% and 1 ms: median 25.00 ms of 300 requests against 3.00 ms of 2700, a canary request the slower of a pair by that much in 93.00% of pairs, p = 0.0001 at or under α = 0.00015 (Mann-Whitney U at look 30)"
+	v.message == "the canary is slower than stable by more than 10% and 1 ms: median 25.00 ms of 300 requests against 3.00 ms of 2700, a canary request the slower of a pair by that much in 93.00% of pairs, p = 0.0001 at or under α = 0.00015 (Mann-Whitney U at look 30, on the requests after the step's first 2 s)"
 }
 
 test_a_canary_slower_by_chance_is_not_aborted if {

@@ -48,6 +48,7 @@ const (
 	KeyLook       = "look_seconds"
 	KeyExtensions = "max_inconclusive_extensions"
 	KeyMargin     = "latency_margin_percent"
+	KeyWarmup     = "latency_warmup_seconds"
 )
 
 // Settings are how sure a verdict must be, and how often to look.
@@ -65,7 +66,17 @@ type Settings struct {
 	// MarginPercent is how much longer than stable's the canary's requests
 	// may take before the latency test counts them slower.
 	MarginPercent float64
+	// Warmup is how long after a step begins its requests' times are left
+	// out of the latency tests (both builds' alike): a build that has just
+	// started, or just been given more of the traffic, is slower for a
+	// moment (empty caches, connection pools, a JIT) than one that has been
+	// serving all along. Its failures count from the first request. A step
+	// takes at most half its length as warm-up (Step.Warmup).
+	Warmup time.Duration
 }
+
+// MaxWarmup bounds latency_warmup_seconds.
+const MaxWarmup = 600 * time.Second
 
 // ErrSettings marks thresholds the judge cannot work with.
 var ErrSettings = errors.New("the release policy's thresholds")
@@ -86,6 +97,7 @@ func SettingsFrom(thresholds map[string]any) (Settings, error) {
 	look := number(KeyLook)
 	extensions := number(KeyExtensions)
 	s.MarginPercent = number(KeyMargin)
+	warmup := number(KeyWarmup)
 	spending, ok := thresholds[KeySpending].(string)
 	switch {
 	case !ok:
@@ -106,9 +118,13 @@ func SettingsFrom(thresholds map[string]any) (Settings, error) {
 	if _, found := thresholds[KeyMargin].(float64); found && !(s.MarginPercent >= 0 && s.MarginPercent <= 1000) {
 		problems = append(problems, fmt.Errorf("%s %v is not between 0 and 1000", KeyMargin, s.MarginPercent))
 	}
+	if _, found := thresholds[KeyWarmup].(float64); found && !(warmup >= 0 && warmup <= MaxWarmup.Seconds()) {
+		problems = append(problems, fmt.Errorf("%s %v is not between 0 and %v", KeyWarmup, warmup, MaxWarmup.Seconds()))
+	}
 	if len(problems) > 0 {
 		return Settings{}, fmt.Errorf("%w: %w", ErrSettings, errors.Join(problems...))
 	}
+	s.Warmup = time.Duration(warmup * float64(time.Second))
 	s.Look = time.Duration(look * float64(time.Second))
 	s.Extensions = int(extensions)
 	return s, nil
@@ -130,6 +146,7 @@ func (s Settings) PerTest() float64 { return (1 - s.Confidence) / tests }
 // levels its looks spend, the same for each test.
 type Step struct {
 	settings Settings
+	warmup   time.Duration
 	planned  time.Duration
 	seq      *stats.Sequential
 	looks    []Look
@@ -142,8 +159,16 @@ func NewStep(s Settings, length time.Duration) (*Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
-	return &Step{settings: s, planned: length * time.Duration(1+s.Extensions), seq: seq}, nil
+	return &Step{settings: s, warmup: s.WarmupOf(length), planned: length * time.Duration(1+s.Extensions), seq: seq}, nil
 }
+
+// WarmupOf is the warm-up of a step of length: the settings', or half the
+// step when that is shorter, so that a short step still has request times
+// to compare.
+func (s Settings) WarmupOf(length time.Duration) time.Duration { return min(s.Warmup, length/2) }
+
+// Warmup is the step's warm-up (Settings.WarmupOf).
+func (st *Step) Warmup() time.Duration { return st.warmup }
 
 // Build is one build over the window so far: its requests, how many
 // failed, and a sample of its request times in milliseconds (all of them,
@@ -202,6 +227,10 @@ type Latency struct {
 	// MarginPercent is the settings' margin, as the policy's threshold
 	// gives it (Margin is the same as a fraction).
 	MarginPercent float64 `json:"margin_percent"`
+	// WarmupSeconds is the step's warm-up (Step.Warmup): the request times
+	// compared (and those the P99 limit is bounded from) are the ones nginx
+	// logged from that long after the step began.
+	WarmupSeconds float64 `json:"warmup_seconds"`
 }
 
 // ErrorLimit bounds the canary's error rate from below.
@@ -242,6 +271,7 @@ func (st *Step) Look(elapsed time.Duration, canary, stable Build) (Evidence, err
 		return Evidence{}, err
 	}
 	e.Latency.MarginPercent = st.settings.MarginPercent
+	e.Latency.WarmupSeconds = st.warmup.Seconds()
 	if e.Latency.LatencyEvidence, err = stats.CompareLatency(seconds(canary.LatenciesMs), seconds(stable.LatenciesMs), alpha, st.settings.MarginPercent/100, Resolution.Seconds()); err != nil {
 		return Evidence{}, err
 	}

@@ -13,7 +13,7 @@ import (
 
 // shipped are the release thresholds of policies/data.json.
 var shipped = map[string]any{"confidence": 0.95, "alpha_spending": "pocock", "look_seconds": 1.0, "max_inconclusive_extensions": 2.0, "latency_margin_percent": 10.0,
-	"max_error_rate_percent": 1.0, "max_p99_latency_ms": 500.0}
+	"latency_warmup_seconds": 2.0, "max_error_rate_percent": 1.0, "max_p99_latency_ms": 500.0}
 
 func settings(t *testing.T) Settings {
 	t.Helper()
@@ -26,7 +26,7 @@ func settings(t *testing.T) Settings {
 
 func TestTheShippedThresholdsGiveTheSettings(t *testing.T) {
 	s := settings(t)
-	want := Settings{Confidence: 0.95, Spending: stats.SpendingPocock, Look: time.Second, Extensions: 2, MarginPercent: 10}
+	want := Settings{Confidence: 0.95, Spending: stats.SpendingPocock, Look: time.Second, Extensions: 2, MarginPercent: 10, Warmup: 2 * time.Second}
 	if s != want {
 		t.Errorf("settings %+v, want %+v", s, want)
 	}
@@ -36,12 +36,13 @@ func TestTheShippedThresholdsGiveTheSettings(t *testing.T) {
 }
 
 func TestBadSettingsAreNamedAllAtOnce(t *testing.T) {
-	_, err := SettingsFrom(map[string]any{"confidence": 1.0, "alpha_spending": "haybittle", "look_seconds": "1", "max_inconclusive_extensions": 1.5, "latency_margin_percent": -5.0})
+	_, err := SettingsFrom(map[string]any{"confidence": 1.0, "alpha_spending": "haybittle", "look_seconds": "1", "max_inconclusive_extensions": 1.5, "latency_margin_percent": -5.0, "latency_warmup_seconds": 601.0})
 	if !errors.Is(err, ErrSettings) {
 		t.Fatalf("err = %v, want ErrSettings", err)
 	}
 	for _, want := range []string{"confidence 1 is not in [0.5, 1)", `alpha_spending "haybittle" is none of pocock, obrien_fleming`,
-		"look_seconds is missing or not a number", "max_inconclusive_extensions 1.5 is not a whole number", "latency_margin_percent -5 is not between 0 and 1000"} {
+		"look_seconds is missing or not a number", "max_inconclusive_extensions 1.5 is not a whole number", "latency_margin_percent -5 is not between 0 and 1000",
+		"latency_warmup_seconds 601 is not between 0 and 600"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%v does not say %q", err, want)
 		}
@@ -201,5 +202,31 @@ func TestACanaryALittleSlowerThanStableIsWithinTheMargin(t *testing.T) {
 	}
 	if e.Latency.PValue <= e.Latency.Alpha {
 		t.Errorf("every canary request 5%% slower, within the 10%% margin: p = %g ≤ α %g", e.Latency.PValue, e.Latency.Alpha)
+	}
+}
+
+func TestAStepTakesAtMostHalfItsLengthAsWarmUp(t *testing.T) {
+	s := settings(t)
+	for _, c := range []struct{ step, want time.Duration }{
+		{30 * time.Second, 2 * time.Second},
+		{4 * time.Second, 2 * time.Second},
+		{3 * time.Second, 1500 * time.Millisecond},
+		{time.Second, 500 * time.Millisecond},
+	} {
+		st, err := NewStep(s, c.step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := st.Look(c.step/4, Build{Requests: 10}, Build{Requests: 90})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Warmup() != c.want || e.Latency.WarmupSeconds != c.want.Seconds() {
+			t.Errorf("a %s step: warm-up %s, evidence says %vs; want %s", c.step, st.Warmup(), e.Latency.WarmupSeconds, c.want)
+		}
+	}
+	s.Warmup = 0
+	if st, _ := NewStep(s, 30*time.Second); st.Warmup() != 0 {
+		t.Errorf("latency_warmup_seconds 0 gives a %s warm-up, want none", st.Warmup())
 	}
 }

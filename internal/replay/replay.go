@@ -56,6 +56,9 @@ func Judge(ctx context.Context, eng *policy.Engine, rec history.ReleaseStep) (Ju
 	if err != nil {
 		return out, err
 	}
+	// The request times were kept as measured then, after that step's
+	// warm-up: today's warm-up cannot measure them again.
+	settings.Warmup = seconds(rec.Evidence.Latency.WarmupSeconds)
 	step, err := judge.NewStep(settings, seconds(rec.StepSeconds))
 	if err != nil {
 		return out, err

@@ -113,6 +113,7 @@ func Read(r io.Reader, from, to time.Time, isCanary Side) (Window, error) {
 type Tally struct {
 	isCanary            Side
 	from, until         time.Time
+	timedFrom           time.Time // lines before it are counted, their times not sampled
 	canary, stable, all build
 	firstCanaryError    time.Time
 	lines, skipped      int
@@ -131,6 +132,11 @@ func NewTally(from time.Time, isCanary Side) *Tally {
 	return &Tally{isCanary: isCanary, from: from,
 		canary: newBuild(1), stable: newBuild(2), all: newBuild(3)}
 }
+
+// TimedFrom leaves the times of the requests logged before at out of the
+// builds' samples (and so out of their P99s): those requests still count,
+// and their failures. A release step's judge sets its warm-up's end here.
+func (t *Tally) TimedFrom(at time.Time) { t.timedFrom = at }
 
 // Until ends the window before until: lines logged at or after it are kept
 // aside, and counted when a later Until reaches them (a step extended). The
@@ -230,8 +236,9 @@ func (t *Tally) add(line string) bool {
 	}
 	status, _ := strconv.Atoi(f[2])
 	smoke := f[7] == SmokeMark
+	timed := !at.Before(t.timedFrom)
 	ms := math.NaN()
-	if s, err := strconv.ParseFloat(lastOf(attempts(f[5])), 64); err == nil {
+	if s, err := strconv.ParseFloat(lastOf(attempts(f[5])), 64); err == nil && timed {
 		ms = s * 1000
 	}
 	t.all.count(smoke, status >= 500 || status == 0, ms)
@@ -245,7 +252,7 @@ func (t *Tally) add(line string) bool {
 		status, _ := strconv.Atoi(at2(statuses, i))
 		failed := status == 0 || status >= 500
 		ms := math.NaN()
-		if s, err := strconv.ParseFloat(at2(times, i), 64); err == nil {
+		if s, err := strconv.ParseFloat(at2(times, i), 64); err == nil && timed {
 			ms = s * 1000
 		}
 		t.count(t.isCanary(host(addr)), smoke, failed, ms, at)

@@ -168,3 +168,28 @@ func TestASampleStaysBoundedAndUniform(t *testing.T) {
 		t.Error("the same lines gave another sample")
 	}
 }
+
+func TestAWarmUpCountsRequestsButNotTheirTimes(t *testing.T) {
+	lines := "100.000|app|200|172.20.0.3:3000|200|0.002|/|\n" +
+		"100.100|app|500|172.20.0.9:3000|500|0.900|/|\n" +
+		"101.900|app|200|172.20.0.9:3000, 172.20.0.3:3000|502, 200|0.800, 0.700|/|\n" +
+		"102.000|app|200|172.20.0.9:3000|200|0.004|/|\n" +
+		"102.100|app|200|172.20.0.3:3000|200|0.003|/|\n"
+	tally := NewTally(time.Unix(100, 0), canaryAt)
+	tally.TimedFrom(time.Unix(102, 0))
+	tally.Write([]byte(lines))
+	w := tally.Window()
+	if w.Canary.Requests != 3 || w.Canary.Errors != 2 || w.Stable.Requests != 3 || w.All.Requests != 5 {
+		t.Errorf("canary %d requests (%d failed), stable %d, all %d; want 3 (2 failed), 3 and 5: a warm-up's requests count",
+			w.Canary.Requests, w.Canary.Errors, w.Stable.Requests, w.All.Requests)
+	}
+	if !w.FirstCanaryError.Equal(time.Unix(100, 100e6)) {
+		t.Errorf("first canary error at %v, want the warm-up's", w.FirstCanaryError)
+	}
+	if !slices.Equal(w.Canary.Latencies, []float64{4}) || !slices.Equal(w.Stable.Latencies, []float64{3}) || !slices.Equal(w.All.Latencies, []float64{4, 3}) {
+		t.Errorf("times canary %v, stable %v, all %v; want [4], [3] and [4 3] ms: none from before 102", w.Canary.Latencies, w.Stable.Latencies, w.All.Latencies)
+	}
+	if w.Canary.P99Ms != 4 {
+		t.Errorf("canary P99 %v ms, want 4 (the warm-up's 900 ms left out)", w.Canary.P99Ms)
+	}
+}

@@ -78,9 +78,13 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 		return policy.VerdictAbort, nil, time.Time{}, fmt.Errorf("read nginx's release log: %w", err)
 	}
 	defer log.Close()
-	w := &stepWatch{rel: rel, step: st, log: log, from: time.Now(), length: length}
+	w := &stepWatch{rel: rel, step: st, log: log, from: time.Now(), length: length, canary: canary, stable: stable}
 	w.tally = routelog.NewTally(w.from, addrSet(canary))
-	canaryBefore, stableBefore := rel.scrape(ctx, canary), rel.scrape(ctx, stable)
+	// The step's first latency_warmup_seconds are judged on failures only:
+	// nginx's request times, and each build's own view, are measured from
+	// the warm-up's end.
+	w.tally.TimedFrom(w.from.Add(st.Warmup()))
+	w.scrapeAfterWarmup(ctx)
 	deadline := w.from
 	for extension := 0; ; extension++ {
 		deadline = deadline.Add(length)
@@ -102,7 +106,7 @@ func (rel *releaseRun) judgeStep(ctx context.Context) (string, []string, time.Ti
 		// The step's end: each build's own view over the window, then
 		// nginx's last lines of it.
 		to := time.Now()
-		apps := [2]*history.BuildFigures{rel.window(ctx, canary, canaryBefore), rel.window(ctx, stable, stableBefore)}
+		apps := [2]*history.BuildFigures{rel.window(ctx, canary, w.canaryBefore), rel.window(ctx, stable, w.stableBefore)}
 		wait.Sleep(ctx, releaseLogFlush)
 		w.tally.Until(to)
 		end, err := w.look(ctx, to, true, apps)
@@ -132,6 +136,19 @@ type stepWatch struct {
 	from      time.Time
 	length    time.Duration
 	extension int
+	// canary and stable are the step's builds; canaryBefore and
+	// stableBefore their /metrics at the warm-up's end (nil before it).
+	canary, stable             []platform.Instance
+	canaryBefore, stableBefore map[string]metrics.Sample
+}
+
+// scrapeAfterWarmup scrapes both builds' /metrics once the step's warm-up
+// is over, for their own views of the step from then on.
+func (w *stepWatch) scrapeAfterWarmup(ctx context.Context) {
+	if w.canaryBefore != nil || time.Since(w.from) < w.step.Warmup() {
+		return
+	}
+	w.canaryBefore, w.stableBefore = w.rel.scrape(ctx, w.canary), w.rel.scrape(ctx, w.stable)
 }
 
 // looked is one look's outcome.
@@ -159,6 +176,7 @@ func (w *stepWatch) watch(ctx context.Context, c platform.Instance, deadline tim
 		if rel.abort() {
 			return false, "", change.ErrAbortRequested
 		}
+		w.scrapeAfterWarmup(ctx)
 		now := time.Now()
 		if now.Sub(alive) >= aliveEvery {
 			if err := rel.canaryAlive(ctx, c); err != nil {

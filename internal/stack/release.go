@@ -76,8 +76,8 @@ func (s *Stack) release(ctx context.Context, rt platform.Runtime, m *manifest.Ma
 		if err != nil {
 			return fmt.Errorf("%w: %w (policies/data.json, or the policy section of %s)", fail.ErrInvalid, err, ManifestFile)
 		}
-		s.Out.Info("each step is looked at every %s; a canary worse than stable at %s confidence (%s alpha spending) or above an absolute limit is aborted at once",
-			settings.Look, strconv.FormatFloat(100*settings.Confidence, 'f', -1, 64)+"%", settings.Spending)
+		s.Out.Info("each step is looked at every %s; a canary worse than stable at %s confidence (%s alpha spending) or above an absolute limit is aborted at once; its failures count from a step's first request, its request times from %s into the step (the warm-up)",
+			settings.Look, strconv.FormatFloat(100*settings.Confidence, 'f', -1, 64)+"%", settings.Spending, settings.WarmupOf(time.Duration(m.Rollout.StepSeconds)*time.Second))
 		if err := mv.Release(ctx, c, cur, m, &releaseRun{s: s, rt: rt, m: m, eng: eng, settings: settings, abort: store.AbortRequested}); err != nil {
 			return err
 		}

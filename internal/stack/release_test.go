@@ -40,13 +40,14 @@ type releaseRuntime struct {
 
 	mu           sync.Mutex
 	instances    []platform.Instance
-	canaryStatus int      // what the canary answers; 0: it gets no traffic at all
-	smokeSeen    []string // the smoke requests the admin listener got: method, target, X-Canary
-	canaryDies   bool     // the canary exits once it gets traffic
-	routing      string   // as the routes file says
-	pinned       []string // the app's pinned addresses
-	generation   int64    // of the routes file, as last read
-	answers      int      // questions answered from that generation
+	canaryStatus int           // what the canary answers; 0: it gets no traffic at all
+	smokeSeen    []string      // the smoke requests the admin listener got: method, target, X-Canary
+	canaryDies   bool          // the canary exits once it gets traffic
+	canaryCold   time.Duration // the canary takes 30 ms, not 2, for this long after each change of routing
+	routing      string        // as the routes file says
+	pinned       []string      // the app's pinned addresses
+	generation   int64         // of the routes file, as last read
+	answers      int           // questions answered from that generation
 	retired      []string
 	stop         chan struct{}
 	admin        string // the fake nginx's admin listener
@@ -157,6 +158,7 @@ func (f *releaseRuntime) traffic() {
 	weight := regexp.MustCompile(`at (\d+)%`)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	routing, routed := "", time.Now()
 	for {
 		select {
 		case <-f.stop:
@@ -177,17 +179,24 @@ func (f *releaseRuntime) traffic() {
 			}
 		}
 		status := f.canaryStatus
+		if f.routing != routing {
+			routing, routed = f.routing, time.Now()
+		}
+		canaryTime := "0.002"
+		if time.Since(routed) < f.canaryCold {
+			canaryTime = "0.030"
+		}
 		f.mu.Unlock()
 		now := float64(time.Now().UnixNano()) / 1e9
 		for n := range 40 {
-			addr, code := stableApp.Addr, 200
+			addr, code, took := stableApp.Addr, 200, "0.002"
 			if n*100 < share*40 {
 				if status == 0 {
 					continue
 				}
-				addr, code = canaryApp.Addr, status
+				addr, code, took = canaryApp.Addr, status, canaryTime
 			}
-			fmt.Fprintf(log, "%.3f|app_x|%d|%s:3000|%d|0.002|/|\n", now, code, addr, code)
+			fmt.Fprintf(log, "%.3f|app_x|%d|%s:3000|%d|%s|/|\n", now, code, addr, code, took)
 		}
 	}
 }
@@ -341,6 +350,34 @@ func checkAborted(t *testing.T, s *Stack, rt *releaseRuntime, err error, want st
 	}
 }
 
+// A build just given traffic is slower for a moment than one serving all
+// along: the step's first latency_warmup_seconds are judged on failures
+// only. Without the warm-up the same canary is aborted as slower.
+func TestACanarySlowOnlyJustAfterEachStepBeginsIsNotAbortedForIt(t *testing.T) {
+	for _, warmup := range []float64{2, 0} {
+		t.Run(fmt.Sprintf("warm-up %vs", warmup), func(t *testing.T) {
+			rt := &releaseRuntime{canaryStatus: 200, canaryCold: time.Second}
+			s, m := releaseStack(t, rt)
+			m.Rollout.StepSeconds = 3
+			m.Policy["release"]["look_seconds"] = 0.2
+			m.Policy["release"]["latency_warmup_seconds"] = warmup
+			err := s.release(context.Background(), rt, m, stableApp.Build(), []platform.Instance{stableApp})
+			if warmup == 0 {
+				checkAborted(t, s, rt, err, "the canary is slower than stable by more than 10% and 1 ms: median 30.00 ms")
+				return
+			}
+			if err != nil {
+				t.Fatalf("release = %v; want the canary, slow only in each step's first second, promoted", err)
+			}
+			for _, st := range stepRecords(t, s) {
+				if st.Evidence.Latency.WarmupSeconds != 1.5 || slices.Contains(st.CanarySample.Ms, 30) {
+					t.Errorf("step %d judged with a %vs warm-up on request times %v; want half the 3 s step, and no 30 ms time among them", st.Step, st.Evidence.Latency.WarmupSeconds, st.CanarySample.Ms)
+				}
+			}
+		})
+	}
+}
+
 func TestAFailingCanaryIsAbortedAtItsFirstStep(t *testing.T) {
 	rt := &releaseRuntime{canaryStatus: 500}
 	s, err := runRelease(t, rt)
@@ -477,8 +514,13 @@ func TestACanaryFailingEveryRequestIsAbortedAtALookLongBeforeItsStepsEnd(t *test
 	if st.Final || st.Verdict != "abort" || st.Evidence == nil || len(st.Looks) == 0 || st.Looks[len(st.Looks)-1].Canary.Errors == 0 {
 		t.Errorf("the aborted step's record: final %v, verdict %s, evidence %v, looks %+v; want an early abort with its evidence and looks", st.Final, st.Verdict, st.Evidence != nil, st.Looks)
 	}
-	if st.Evidence.Errors.PValue > st.Evidence.Errors.Alpha || st.StepSeconds != 30 || st.CanarySample == nil || len(st.CanarySample.Ms) == 0 {
+	if st.Evidence.Errors.PValue > st.Evidence.Errors.Alpha || st.StepSeconds != 30 || st.CanarySample == nil {
 		t.Errorf("the aborting look's evidence %+v, step %vs, sample %+v", st.Evidence.Errors, st.StepSeconds, st.CanarySample)
+	}
+	// Failures are judged from the first request, request times after the
+	// step's warm-up: an abort within it has none.
+	if warm := st.Evidence.Latency.WarmupSeconds; warm != 2 || (st.WindowSeconds < warm) != (len(st.CanarySample.Ms) == 0) {
+		t.Errorf("aborted %.2fs into the step with a %vs warm-up (want the shipped 2 s), with %d request times kept", st.WindowSeconds, warm, len(st.CanarySample.Ms))
 	}
 	if !(st.FirstBadToVerdict > 0 && st.FirstBadToVerdict < 2) {
 		t.Errorf("%.2fs from the first failed request to the verdict, want under 2 s with looks every 0.2 s", st.FirstBadToVerdict)
