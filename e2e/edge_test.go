@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -666,6 +667,16 @@ func TestTheEdgeServesAnOperatorsCertificateAndTellsTheAppTheTruth(t *testing.T)
 		if resp.StatusCode != http.StatusOK || len(resp.Header.Get("X-Large")) != h.answer || jsonNumber(body, "longest_header") < h.request {
 			t.Errorf("%s through the edge: HTTP %d %q", name, resp.StatusCode, body)
 		}
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, e.url("http", "w.test", "/echo"), nil)
+	maps.Copy(req.Header, underscored())
+	if resp, err := c.Do(req); err != nil {
+		t.Errorf("underscored headers through the edge: %v", err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		checkUnderscored(t, "through the edge", resp, string(body))
 	}
 
 	before := servedSerial(t, e, roots, "p.test")

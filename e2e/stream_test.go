@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -436,6 +437,14 @@ func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
 	if resp.StatusCode != 200 || echo.Method != http.MethodPut || echo.Body != "a body" || echo.Header.Get("X-Custom") != "kept" || echo.Header.Get("X-Forwarded-For") == "" {
 		t.Errorf("a PUT with a body as a stream reached the app as %d %s", resp.StatusCode, body)
 	}
+	// A header named with an underscore reaches the app, as it does straight
+	// to it, on either path; a forged X_Forwarded_For does not.
+	streamed := eventStream.Clone()
+	maps.Copy(streamed, underscored())
+	for _, header := range []http.Header{underscored(), streamed} {
+		resp, body = p.request(http.MethodGet, "/echo", "", header)
+		checkUnderscored(t, "through the stack's nginx", resp, body)
+	}
 	resp, body = p.request(http.MethodPost, "/echo?abort=1", "x", eventStream)
 	checkJSONError(t, resp, body, 502)
 
@@ -728,5 +737,22 @@ func TestLargeAnswersAndBodiesPassWhole(t *testing.T) {
 	}
 	if t.Failed() {
 		p.logNginxTrouble()
+	}
+}
+
+// underscored is a request's headers with names an app may use but nginx
+// drops by default (X_Api_Key), and a client's forged X_Forwarded_For.
+func underscored() http.Header {
+	return http.Header{"X_Api_Key": {"k-123"}, "X_Forwarded_For": {"203.0.113.66"}}
+}
+
+// checkUnderscored checks what wsapp's /echo says it got of underscored().
+func checkUnderscored(t *testing.T, where string, resp *http.Response, body string) {
+	t.Helper()
+	var echo struct{ Header http.Header }
+	json.Unmarshal([]byte(body), &echo)
+	// Go's server spells an underscored name with one capital: X_api_key.
+	if resp.StatusCode != http.StatusOK || echo.Header.Get("X_api_key") != "k-123" || echo.Header.Get("X_forwarded_for") != "" || strings.Contains(echo.Header.Get("X-Forwarded-For"), "203.0.113.66") {
+		t.Errorf("%s the app got HTTP %d %s; want X_Api_Key passed and the forged X_Forwarded_For not", where, resp.StatusCode, body)
 	}
 }

@@ -268,3 +268,25 @@ func TestTheEdgePassesLargeHeadersAndKeepsWebSocketsSmall(t *testing.T) {
 		}
 	}
 }
+
+// A header named with an underscore passes the edge (nginx drops it by
+// default), while a client's underscored spelling of a forwarded header the
+// edge sets is cleared, in the http block every location inherits from.
+func TestTheEdgePassesUnderscoredHeadersButNoForgedForwardedOne(t *testing.T) {
+	e := testEdge(t)
+	conf, _, err := e.render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 8443})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nginx := string(conf)
+	http := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).ReplaceAllString(nginx, "")
+	for _, want := range []string{"underscores_in_headers on;", "proxy_set_header X-Forwarded-For $remote_addr;", `proxy_set_header X_Forwarded_For "";`,
+		`proxy_set_header X_Real_IP "";`, `proxy_set_header X_Forwarded_Proto "";`, `proxy_set_header X_Forwarded_Host "";`} {
+		if strings.Count(http, want) != 1 {
+			t.Errorf("the edge's http block has %q %d times, want once", want, strings.Count(http, want))
+		}
+	}
+	if n := strings.Count(nginx, "proxy_set_header"); n != strings.Count(http, "proxy_set_header") {
+		t.Errorf("%d of the edge's proxy_set_header are in its servers: a block that sets its own keeps none of the http block's", n-strings.Count(http, "proxy_set_header"))
+	}
+}

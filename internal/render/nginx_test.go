@@ -600,3 +600,34 @@ func TestNginxPassesLargeHeaders(t *testing.T) {
 		}
 	}
 }
+
+// A header named with an underscore reaches the app, as it does straight to
+// it (nginx drops it by default), while a client's underscored spelling of
+// a forwarded header nginx sets is cleared: CGI, WSGI and Rack read
+// X_Forwarded_For as X-Forwarded-For.
+func TestNginxPassesUnderscoredHeadersButNoForgedForwardedOne(t *testing.T) {
+	for _, name := range []string{"defaults", "edge"} {
+		conf := renderNginx(t, load(t, name))
+		only(t, conf, "underscores_in_headers", "on")
+		blocks := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).FindAllStringSubmatch(conf, -1)
+		if len(blocks) < 2 {
+			t.Fatalf("%s: %d server blocks", name, len(blocks))
+		}
+		for _, b := range blocks {
+			server := b[1]
+			locations := regexp.MustCompile(`(?s)\n        location [^{]*\{.*?\n        \}`)
+			for _, l := range locations.FindAllString(server, -1) {
+				if len(directive(l, "proxy_set_header")) > 0 {
+					t.Errorf("%s: a location sets its own headers, so it keeps none of its server's:\n%s", name, l)
+				}
+			}
+			set := directive(locations.ReplaceAllString(server, ""), "proxy_set_header")
+			for _, h := range []string{"X-Real-IP", "X-Forwarded-For", "X-Forwarded-Proto"} {
+				spelt := strings.ReplaceAll(h, "-", "_")
+				if !slices.ContainsFunc(set, func(d string) bool { return strings.HasPrefix(d, h+" ") }) || !slices.Contains(set, spelt+` ""`) {
+					t.Errorf("%s: a server sets %q; want %s set and %s cleared", name, set, h, spelt)
+				}
+			}
+		}
+	}
+}
