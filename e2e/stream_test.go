@@ -445,6 +445,22 @@ func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
 		resp, body = p.request(http.MethodGet, "/echo", "", header)
 		checkUnderscored(t, "through the stack's nginx", resp, body)
 	}
+	// The URI reaches the app as the client sent it, escapes and all, on
+	// each path: ordinary, a stream, a body passed on as it arrives.
+	const uri = "/echo/a%2Fb/%7Euser?q=a%20b&r=%2F"
+	for _, c := range []struct {
+		name, method, body string
+		header             http.Header
+	}{
+		{"an ordinary request", http.MethodGet, "", nil},
+		{"a stream", http.MethodGet, "", eventStream},
+		{"a 1 MB upload", http.MethodPost, strings.Repeat("u", 1_000_000), nil},
+	} {
+		resp, body = p.request(c.method, uri, c.body, c.header)
+		if got := jsonField([]byte(body), "uri"); resp.StatusCode != http.StatusOK || got != uri {
+			t.Errorf("%s to %s reached the app as HTTP %d, URI %q", c.name, uri, resp.StatusCode, got)
+		}
+	}
 	resp, body = p.request(http.MethodPost, "/echo?abort=1", "x", eventStream)
 	checkJSONError(t, resp, body, 502)
 

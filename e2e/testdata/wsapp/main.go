@@ -66,6 +66,7 @@ func main() {
 	mux.HandleFunc("/ws", a.ws)
 	mux.HandleFunc("/sse", a.sse)
 	mux.HandleFunc("/echo", a.echo)
+	mux.HandleFunc("/echo/", a.echo)
 	mux.HandleFunc("/blob", a.blob)
 	mux.HandleFunc("/upload", a.upload)
 	mux.HandleFunc("/headers", a.headers)
@@ -240,7 +241,8 @@ func parseGaps(r *http.Request) ([]time.Duration, error) {
 	return gaps, nil
 }
 
-// echo answers the request as it arrived: method, headers and body.
+// echo answers the request as it arrived: method, URI as sent, headers and
+// body.
 func (a *app) echo(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("abort") != "" {
@@ -269,10 +271,11 @@ func (a *app) echo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(struct {
 		Method string      `json:"method"`
+		URI    string      `json:"uri"`
 		Header http.Header `json:"header"`
 		Body   string      `json:"body"`
 		build
-	}{r.Method, r.Header, string(body), a.build})
+	}{r.Method, r.RequestURI, r.Header, string(body), a.build})
 }
 
 // blob answers ?bytes=N bytes (at most 1 GB) of a repeating pattern, with
