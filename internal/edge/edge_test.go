@@ -235,18 +235,8 @@ func TestTheEdgesConfigurationNamesNoApp(t *testing.T) {
 // page each way: each server's location / sends an upgrade, once it knows
 // the name is served, to @upgrade, which reaches the same stack.
 func TestTheEdgePassesLargeHeadersAndKeepsWebSocketsSmall(t *testing.T) {
-	e := testEdge(t)
-	conf, _, err := e.render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 8443})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nginx := string(conf)
-	http := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).ReplaceAllString(nginx, "")
-	for _, want := range []string{"large_client_header_buffers 4 16k;", "proxy_buffer_size 32k;", "proxy_busy_buffers_size 32k;", "proxy_buffers 8 8k;"} {
-		if strings.Count(http, want) != 1 {
-			t.Errorf("the edge's http block has %q %d times, want once", want, strings.Count(http, want))
-		}
-	}
+	nginx, http := renderedEdge(t)
+	onceInHTTP(t, http, "large_client_header_buffers 4 16k;", "proxy_buffer_size 32k;", "proxy_busy_buffers_size 32k;", "proxy_buffers 8 8k;")
 	servers := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).FindAllStringSubmatch(nginx, -1)
 	if len(servers) != 2 {
 		t.Fatalf("%d server blocks, want HTTP and HTTPS", len(servers))
@@ -273,20 +263,32 @@ func TestTheEdgePassesLargeHeadersAndKeepsWebSocketsSmall(t *testing.T) {
 // default), while a client's underscored spelling of a forwarded header the
 // edge sets is cleared, in the http block every location inherits from.
 func TestTheEdgePassesUnderscoredHeadersButNoForgedForwardedOne(t *testing.T) {
-	e := testEdge(t)
-	conf, _, err := e.render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 8443})
+	nginx, http := renderedEdge(t)
+	onceInHTTP(t, http, "underscores_in_headers on;", "proxy_set_header X-Forwarded-For $remote_addr;", `proxy_set_header X_Forwarded_For "";`,
+		`proxy_set_header X_Real_IP "";`, `proxy_set_header X_Forwarded_Proto "";`, `proxy_set_header X_Forwarded_Host "";`)
+	if n := strings.Count(nginx, "proxy_set_header"); n != strings.Count(http, "proxy_set_header") {
+		t.Errorf("%d of the edge's proxy_set_header are in its servers: a block that sets its own keeps none of the http block's", n-strings.Count(http, "proxy_set_header"))
+	}
+}
+
+// renderedEdge is the edge's nginx.conf for ports 80 and 8443, and its http
+// block without the server blocks.
+func renderedEdge(t *testing.T) (nginx, http string) {
+	t.Helper()
+	conf, _, err := testEdge(t).render(settings{Image: "nginx:latest", HTTPPort: 80, HTTPSPort: 8443})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nginx := string(conf)
-	http := regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).ReplaceAllString(nginx, "")
-	for _, want := range []string{"underscores_in_headers on;", "proxy_set_header X-Forwarded-For $remote_addr;", `proxy_set_header X_Forwarded_For "";`,
-		`proxy_set_header X_Real_IP "";`, `proxy_set_header X_Forwarded_Proto "";`, `proxy_set_header X_Forwarded_Host "";`} {
-		if strings.Count(http, want) != 1 {
-			t.Errorf("the edge's http block has %q %d times, want once", want, strings.Count(http, want))
+	nginx = string(conf)
+	return nginx, regexp.MustCompile(`(?s)\n    server \{(.*?)\n    \}`).ReplaceAllString(nginx, "")
+}
+
+// onceInHTTP checks that each of wants is in the http block exactly once.
+func onceInHTTP(t *testing.T, http string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if n := strings.Count(http, want); n != 1 {
+			t.Errorf("the edge's http block has %q %d times, want once", want, n)
 		}
-	}
-	if n := strings.Count(nginx, "proxy_set_header"); n != strings.Count(http, "proxy_set_header") {
-		t.Errorf("%d of the edge's proxy_set_header are in its servers: a block that sets its own keeps none of the http block's", n-strings.Count(http, "proxy_set_header"))
 	}
 }
