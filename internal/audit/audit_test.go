@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/swiftdeploy/swiftdeploy/internal/golden"
+	"github.com/swiftdeploy/swiftdeploy/internal/history"
+	"github.com/swiftdeploy/swiftdeploy/internal/judge"
 )
 
 var now = time.Date(2026, 5, 6, 9, 0, 0, 0, time.UTC)
@@ -436,6 +438,15 @@ func TestTheTimelineSaysWhichRenewalsTheEdgesRenewerMadeAndWhatAFailedOneKept(t 
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestAStepsLatencyCellSaysTheWarmUpItsTimesWereMeasuredAfter(t *testing.T) {
+	for warmup, want := range map[float64]bool{2: true, 0: false} {
+		s := history.ReleaseStep{Stable: history.BuildFigures{Requests: 90}, Evidence: &judge.Evidence{Latency: judge.Latency{WarmupSeconds: warmup}}}
+		if _, latency := evidenceCells(s); strings.Contains(latency, ", from 2 s into the step") != want || strings.Contains(latency, "into the step") != want {
+			t.Errorf("a %v s warm-up: the latency cell says %q", warmup, latency)
 		}
 	}
 }

@@ -168,7 +168,7 @@ func decided(s history.ReleaseStep) string {
 // evidenceCells are the step's two comparisons with stable as the report
 // shows them: each p-value against the look's α, the difference of error
 // rates with its interval, the latency's effect size (beyond its margin)
-// and medians. Not where stable served nothing (at 100 %, without
+// and medians, and the warm-up they were measured after. Not where stable served nothing (at 100 %, without
 // rollout.smoke).
 func evidenceCells(s history.ReleaseStep) (errs, latency string) {
 	e := s.Evidence
@@ -181,6 +181,9 @@ func evidenceCells(s history.ReleaseStep) (errs, latency string) {
 	l := e.Latency
 	latency = fmt.Sprintf("p = %s %s α %s; slower by more than %s%% and %s ms in %s%% of pairs; medians %s and %s ms", sig(l.PValue), against(l.PValue, l.Alpha), sig(l.Alpha),
 		number(l.MarginPercent), number(l.SlackMs), number(100*l.ProbabilitySlower), number(l.CanaryMedianMs), number(l.StableMedianMs))
+	if l.WarmupSeconds > 0 {
+		latency += fmt.Sprintf(", from %s s into the step", number(l.WarmupSeconds))
+	}
 	return errs, latency
 }
 
