@@ -425,6 +425,15 @@ func TestStreamsArriveAsSentAndOutliveTheProxyTimeout(t *testing.T) {
 			checkJSONError(t, resp, body, 504)
 		}
 	}
+	// Each timed-out request reached the app once: nginx's log names every
+	// address it tried (flushed within a second).
+	time.Sleep(1200 * time.Millisecond)
+	for _, delay := range []string{"3s", "8s"} {
+		lines := p.accessLines(" | 504 | ", "GET /echo?delay="+delay+" ")
+		if len(lines) != 1 || strings.Count(strings.Split(lines[0], " | ")[3], ":") != 1 {
+			t.Errorf("the request nginx timed out after %s was tried: %q; want one address, once", delay, lines)
+		}
+	}
 
 	// A stream's method, headers and body reach the app; its 502 is JSON.
 	resp, body := p.request(http.MethodPut, "/echo?x=1", "a body", http.Header{"Accept": {"text/event-stream"}, "X-Custom": {"kept"}})
@@ -771,4 +780,18 @@ func checkUnderscored(t *testing.T, where string, resp *http.Response, body stri
 	if resp.StatusCode != http.StatusOK || echo.Header.Get("X_api_key") != "k-123" || echo.Header.Get("X_forwarded_for") != "" || strings.Contains(echo.Header.Get("X-Forwarded-For"), "203.0.113.66") {
 		t.Errorf("%s the app got HTTP %d %s; want X_Api_Key passed and the forged X_Forwarded_For not", where, resp.StatusCode, body)
 	}
+}
+
+// accessLines are the lines of nginx's access log (docker logs) that hold
+// every one of parts.
+func (p *project) accessLines(parts ...string) []string {
+	var out []string
+	for _, id := range p.containers("nginx") {
+		for _, line := range strings.Split(docker(p.t, "logs", id), "\n") {
+			if !slices.ContainsFunc(parts, func(part string) bool { return !strings.Contains(line, part) }) {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }

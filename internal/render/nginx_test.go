@@ -79,6 +79,9 @@ func TestNginxConfCarriesThePortAndTimeouts(t *testing.T) {
 				// The connect timeout covers the first SYN retransmit of an
 				// app whose accept queue is full.
 				only(t, block, "proxy_connect_timeout", strconv.Itoa(min(m.Nginx.ProxyTimeout*1000, 1500))+"ms")
+				// A try after a read timeout would begin past
+				// proxy_timeout: a slow request is never sent again.
+				only(t, block, "proxy_next_upstream_timeout", timeout)
 				only(t, streams, "proxy_send_timeout", streamTimeout)
 				only(t, streams, "proxy_read_timeout", streamTimeout)
 			}
