@@ -112,7 +112,7 @@ func TestACanaryLikeStableIsNotShownWorse(t *testing.T) {
 
 func TestASlowerCanaryIsShownSlower(t *testing.T) {
 	st, _ := NewStep(settings(t), 30*time.Second)
-	e, err := st.Look(2*time.Second, Build{Requests: 500, LatenciesMs: ms(500, 30)}, Build{Requests: 4500, LatenciesMs: mixed(4096)})
+	e, err := st.Look(3*time.Second, Build{Requests: 500, LatenciesMs: ms(500, 30)}, Build{Requests: 4500, LatenciesMs: mixed(4096)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,5 +228,34 @@ func TestAStepTakesAtMostHalfItsLengthAsWarmUp(t *testing.T) {
 	s.Warmup = 0
 	if st, _ := NewStep(s, 30*time.Second); st.Warmup() != 0 {
 		t.Errorf("latency_warmup_seconds 0 gives a %s warm-up, want none", st.Warmup())
+	}
+}
+
+// Request times are compared once a whole look's worth of them follows the
+// warm-up, or at the step's end: the first tenth of a second after it
+// shares one moment of the host's.
+func TestRequestTimesAreComparedOnceALooksWorthFollowsTheWarmUp(t *testing.T) {
+	slow, fast := Build{Requests: 44, LatenciesMs: ms(44, 30)}, Build{Requests: 46, LatenciesMs: ms(46, 2)}
+	for _, c := range []struct {
+		step, at time.Duration
+		timed    bool
+	}{
+		{4 * time.Second, 2100 * time.Millisecond, false},
+		{4 * time.Second, 2900 * time.Millisecond, false},
+		{4 * time.Second, 3 * time.Second, true},
+		{4 * time.Second, 4 * time.Second, true},
+		// A 1 s step: half of it is warm-up, and its end is judged.
+		{time.Second, time.Second, true},
+	} {
+		st, _ := NewStep(settings(t), c.step)
+		e, err := st.Look(c.at, slow, fast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := e.Latency.PValue <= e.Latency.Alpha
+		if st.Timed(c.at) != c.timed || shown != c.timed || (e.P99Limit.SampleN > 0) != c.timed {
+			t.Errorf("a %s step at %s: timed %v, a canary 15 times slower shown slower %v (p = %v), P99 bound of %d times; want %v",
+				c.step, c.at, st.Timed(c.at), shown, e.Latency.PValue, e.P99Limit.SampleN, c.timed)
+		}
 	}
 }
