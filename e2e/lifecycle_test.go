@@ -221,13 +221,19 @@ func switchUnderLoad(t *testing.T, p *project, mode string, command ...string) s
 func (p *project) logNginxTrouble() {
 	for _, id := range p.containers("nginx") {
 		var trouble []string
-		for _, line := range strings.Split(docker(p.t, "logs", id), "\n") {
+		for _, line := range nginxLog(p.t, id) {
 			if line != "" && !strings.Contains(line, " | 200 | ") {
 				trouble = append(trouble, line)
 			}
 		}
 		p.t.Logf("nginx log, all but the 200s (last %d lines):\n%s", min(len(trouble), 60), strings.Join(trouble[max(0, len(trouble)-60):], "\n"))
 	}
+}
+
+// nginxLog is what an nginx container wrote (docker logs): its access log
+// and its errors, a line each.
+func nginxLog(t testing.TB, id string) []string {
+	return strings.Split(docker(t, "logs", id), "\n")
 }
 
 func other(mode string) string {

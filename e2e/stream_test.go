@@ -787,7 +787,7 @@ func checkUnderscored(t *testing.T, where string, resp *http.Response, body stri
 func (p *project) accessLines(parts ...string) []string {
 	var out []string
 	for _, id := range p.containers("nginx") {
-		for _, line := range strings.Split(docker(p.t, "logs", id), "\n") {
+		for _, line := range nginxLog(p.t, id) {
 			if !slices.ContainsFunc(parts, func(part string) bool { return !strings.Contains(line, part) }) {
 				out = append(out, line)
 			}

@@ -168,8 +168,8 @@ func decided(s history.ReleaseStep) string {
 // evidenceCells are the step's two comparisons with stable as the report
 // shows them: each p-value against the look's α, the difference of error
 // rates with its interval, the latency's effect size (beyond its margin)
-// and medians, and the warm-up they were measured after. Not where stable served nothing (at 100 %, without
-// rollout.smoke).
+// and medians, and the warm-up they were measured after. Not where stable
+// served nothing (at 100 %, without rollout.smoke).
 func evidenceCells(s history.ReleaseStep) (errs, latency string) {
 	e := s.Evidence
 	if e == nil || s.Stable.Requests == 0 {

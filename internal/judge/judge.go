@@ -240,7 +240,8 @@ type Latency struct {
 	MarginPercent float64 `json:"margin_percent"`
 	// WarmupSeconds is the step's warm-up (Step.Warmup): the request times
 	// compared (and those the P99 limit is bounded from) are the ones nginx
-	// logged from that long after the step began.
+	// logged from that long after the step began, once a look's worth of
+	// them has been (Step.Timed).
 	WarmupSeconds float64 `json:"warmup_seconds"`
 }
 
@@ -270,6 +271,9 @@ func (st *Step) Look(elapsed time.Duration, canary, stable Build) (Evidence, err
 	c := stats.Counts{Requests: canary.Requests, Errors: canary.Errors}
 	s := stats.Counts{Requests: stable.Requests, Errors: stable.Errors}
 	st.looks = append(st.looks, Look{Seconds: elapsed.Seconds(), Canary: c, Stable: s})
+	if !st.Timed(elapsed) {
+		canary.LatenciesMs, stable.LatenciesMs = nil, nil
+	}
 	spent := st.seq.Look(stats.InformationFraction(elapsed.Seconds(), st.planned.Seconds()))
 	alpha := spent.Alpha
 	e := Evidence{Confidence: st.settings.Confidence, Spending: spent,
@@ -283,10 +287,6 @@ func (st *Step) Look(elapsed time.Duration, canary, stable Build) (Evidence, err
 	}
 	e.Latency.MarginPercent = st.settings.MarginPercent
 	e.Latency.WarmupSeconds = st.warmup.Seconds()
-	if !st.Timed(elapsed) {
-		canary.LatenciesMs, stable.LatenciesMs = nil, nil
-		e.P99Limit.SampleN = 0
-	}
 	if e.Latency.LatencyEvidence, err = stats.CompareLatency(seconds(canary.LatenciesMs), seconds(stable.LatenciesMs), alpha, st.settings.MarginPercent/100, Resolution.Seconds()); err != nil {
 		return Evidence{}, err
 	}
